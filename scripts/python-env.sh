@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Creates (once) the pinned Python environment with mlflow that the integration
+# tests and fixture scripts use, and prints its directory.
+# It lives outside the clone, keyed by a hash of the pins, so fresh clones reuse it.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+req="$here/python/requirements.txt"
+key="$( (cat "$req"; python3 --version) | sha256sum | cut -c1-16)"
+root="${TRACKSHIFT_CACHE:-$HOME/.cache/trackshift}"
+venv="$root/py-$key"
+if [ ! -x "$venv/bin/mlflow" ] || [ ! -f "$venv/.complete" ]; then
+  echo "creating the pinned Python environment in $venv (first time only)" >&2
+  mkdir -p "$root"
+  rm -rf "$venv"   # a half-built one from an interrupted install
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >&2
+  touch "$venv/.complete"
+fi
+echo "$venv"

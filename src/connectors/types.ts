@@ -1,0 +1,113 @@
+/**
+ * The connector contract: everything the engine knows about a system.
+ *
+ * A connector is a Source (read), a Destination (write), or both. The required core is small;
+ * the optional members are capabilities the engine uses when they are there. The memory
+ * connector (./memory) implements all of it in one short file and is the reference.
+ *
+ * Ids given to a Source are the source's own; ids given to a Destination are the ones the
+ * destination returned (`ensureExperiment`, `createRun`).
+ */
+import type { Readable } from 'node:stream';
+import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, Tags } from '../model/index.js';
+
+export interface RunQuery {
+  /** deleted runs are skipped unless this is set */
+  includeDeleted: boolean;
+  /** the source's own filter syntax, passed through (only when `capabilities.filter`) */
+  filter?: string;
+}
+
+export interface Source {
+  /** the location, safe to print: never holds a secret */
+  readonly uri: string;
+  readonly kind: string;
+  /** every experiment, deleted ones included (their lifecycle says so) */
+  listExperiments(): AsyncIterable<Experiment>;
+  listRuns(experimentId: string, query: RunQuery): AsyncIterable<Run>;
+  /** one metric's whole history, in pages, in the order the source holds it */
+  readMetric(run: Run, key: string): AsyncIterable<MetricPoint[]>;
+  /** every file of a run's artifacts, recursively (folders are implied by paths) */
+  listArtifacts(run: Run): AsyncIterable<ArtifactFile>;
+  readArtifact(run: Run, path: string): Promise<Readable>;
+  /** one run by id, when the source can look it up directly */
+  getRun?(runId: string): Promise<Run | undefined>;
+  readonly capabilities?: { filter?: boolean };
+  close?(): Promise<void>;
+}
+
+/** Most a destination takes in one `writeBatch` call; the engine splits to fit. */
+export interface WriteLimits {
+  metrics: number;
+  params: number;
+  tags: number;
+  /** params + tags + metrics */
+  entries: number;
+  /** an approximate request body size limit, bytes */
+  bytes: number;
+}
+
+export interface RunBatch {
+  params: Array<{ key: string; value: string }>;
+  tags: Array<{ key: string; value: string }>;
+  metrics: MetricPoint[];
+}
+
+export interface ExistingRun {
+  id: string;
+  /** false when a previous attempt stopped part way: the engine discards it and starts over */
+  complete: boolean;
+}
+
+export interface Destination {
+  readonly uri: string;
+  readonly kind: string;
+  readonly limits: WriteLimits;
+  /** the experiment called `name`, or undefined: no write */
+  findExperiment(name: string): Promise<{ id: string; lifecycle: Experiment['lifecycle'] } | undefined>;
+  /**
+   * Finds or creates the experiment `name` and makes it active, merging `exp`'s tags (with
+   * provenance tags added by the engine). Returns its id.
+   */
+  ensureExperiment(exp: Experiment, name: string): Promise<string>;
+  /** called when every run of an experiment is written: makes a deleted source experiment deleted */
+  finishExperiment(experimentId: string, exp: Experiment): Promise<void>;
+  /** a run previously written from source run `sourceRunId` (by its provenance tag), or undefined */
+  findRun(experimentId: string, sourceRunId: string): Promise<ExistingRun | undefined>;
+  /**
+   * Creates a run with its name, user, start time and tags (`run.tags` already carries the
+   * provenance tags and the destination's parent id). Status, end time and lifecycle come
+   * with `finishRun`.
+   */
+  createRun(experimentId: string, run: Run): Promise<string>;
+  writeBatch(runId: string, batch: RunBatch): Promise<void>;
+  writeInputs(runId: string, inputs: DatasetInput[]): Promise<void>;
+  writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void>;
+  /** marks the run complete, sets status and end time, deletes it if the source run is deleted */
+  finishRun(runId: string, run: Run): Promise<void>;
+  /** removes (or hides) a partly written run so that it no longer counts as a copy */
+  discardRun(runId: string): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** How a connector was named on the command line, and the settings for its side. */
+export interface ConnectorTarget {
+  /** what the user typed, with any `FORMAT:` prefix removed */
+  location: string;
+  /** `src` or `dst`: selects side-specific credentials (TRACKSHIFT_SRC_…, TRACKSHIFT_DST_…) */
+  side: 'src' | 'dst';
+  env: NodeJS.ProcessEnv;
+}
+
+export interface ConnectorFactory {
+  /** the `FORMAT:` prefix that forces this connector, and its name in messages */
+  readonly name: string;
+  readonly description: string;
+  /** true when `location` (a path or URI) is this connector's; checked in registry order */
+  detect(location: string): Promise<boolean>;
+  openSource?(target: ConnectorTarget): Promise<Source>;
+  openDestination?(target: ConnectorTarget): Promise<Destination>;
+}
+
+export type Tag = { key: string; value: string };
+export const tagList = (tags: Tags): Tag[] => Object.entries(tags).map(([key, value]) => ({ key, value }));

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // integration tests start real MLflow servers: give them room, and run files in parallel
+    // only as far as two cores allow
+    testTimeout: 120_000,
+    hookTimeout: 180_000,
+    poolOptions: { forks: { maxForks: 2 } },
+    pool: 'forks',
+  },
+});
