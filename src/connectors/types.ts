@@ -76,7 +76,7 @@ export interface Destination {
   findRun(experimentId: string, sourceRunId: string): Promise<ExistingRun | undefined>;
   /**
    * Creates a run with its name, user, start time and tags (`run.tags` already carries the
-   * provenance tags and the destination's parent id). Status, end time and lifecycle come
+   * provenance tags and, like `run.parentId`, the destination's parent id). Status, end time and lifecycle come
    * with `finishRun`.
    */
   createRun(experimentId: string, run: Run): Promise<string>;

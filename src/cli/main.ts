@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+/**
+ * The command line: one sub-command per verb, each in its own file. Errors a user can act on
+ * are printed as one message (no stack trace) with exit code 2 for usage and configuration,
+ * 1 when some objects failed.
+ */
+import { Command, CommanderError } from 'commander';
+import { createRequire } from 'node:module';
+import { TrackshiftError, errorMessage } from '../util/errors.js';
+import { copyCommand } from './copy.js';
+import { exportCommand } from './export.js';
+import { importCommand } from './import.js';
+import { lsCommand } from './ls.js';
+
+const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
+
+export async function main(argv: string[]): Promise<number> {
+  let exitCode = 0;
+  const done = (code: number) => {
+    exitCode = code;
+  };
+  const program = new Command('trackshift')
+    .description('Move machine-learning experiment-tracking data between systems without losing any of it.')
+    .version(version)
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  for (const command of [copyCommand(done), exportCommand(done), importCommand(done), lsCommand(done)]) {
+    program.addCommand(command.exitOverride().showHelpAfterError('(run with --help for usage)'));
+  }
+  try {
+    await program.parseAsync(argv, { from: 'node' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end this way too, with exit code 0
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (err instanceof TrackshiftError) {
+      process.stderr.write(`trackshift: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`trackshift: unexpected error: ${errorMessage(err)}\n`);
+    if (process.env.TRACKSHIFT_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return 1;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`trackshift: ${errorMessage(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,85 @@
+/** Options shared by the verbs that move data, and their parsing into a Selection. */
+import { Command, Option } from 'commander';
+import { RUN_STATUSES, type RunStatus } from '../model/index.js';
+import { emptySelection, type Selection } from '../engine/plan.js';
+import { UsageError } from '../util/errors.js';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const collectList = (value: string, previous: string[] = []) => [
+  ...previous,
+  ...value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+];
+
+export function addSelectionOptions(command: Command): Command {
+  return command
+    .option('-e, --experiment <name-or-id>', 'an experiment to take, by name or id (repeat for more; default: all)', collect)
+    .option('--run-id <ids>', 'only these runs (repeat, or comma-separated)', collectList)
+    .option('--start-after <time>', 'only runs started at or after this time (ISO date/time or epoch ms)')
+    .option('--start-before <time>', 'only runs started at or before this time (ISO date/time or epoch ms)')
+    .option('--status <statuses>', `only runs with these statuses, comma-separated (${RUN_STATUSES.join(', ')})`)
+    .option('--include-deleted', 'also take deleted experiments and runs (they stay deleted)', false)
+    .option('--include-nested', 'also take the child runs (at any depth) of the selected runs', false)
+    .option('--filter <expr>', 'the source\'s own run filter, passed through (MLflow search syntax, e.g. "metrics.acc > 0.9")')
+    .option('--dst-experiment <name>', 'the name to give the one selected experiment in the destination (an existing one receives the runs)');
+}
+
+export function addTransferOptions(command: Command): Command {
+  return command
+    .option('-w, --workers <n>', 'runs copied at once', parseCount('--workers'), 4)
+    .option('--artifact-workers <n>', 'artifact files transferred at once, across all runs', parseCount('--artifact-workers'), 4)
+    .option('-n, --dry-run', 'print the plan (what would be copied, skipped or redone) and write nothing', false)
+    .option('--state-dir <dir>', 'where the resume journal and id map are kept (default: one folder per source/destination pair under ~/.local/state/trackshift)')
+    .option('--id-map <file>', 'also write the source id → destination id map (JSON) to this file')
+    .option('--report <file>', 'write a JSON report: planned, copied, skipped, failed with reasons, warnings')
+    .addOption(new Option('--json', 'print the report as JSON on stdout instead of the summary').default(false));
+}
+
+function parseCount(flag: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > 256) throw new UsageError(`${flag} takes a whole number from 1 to 256, not "${value}"`);
+    return n;
+  };
+}
+
+export function parseTime(value: string, flag: string): number {
+  const trimmed = value.trim();
+  const ms = /^\d+$/.test(trimmed) ? Number(trimmed) : Date.parse(trimmed);
+  if (!Number.isFinite(ms)) throw new UsageError(`${flag}: "${value}" is not a date/time (use e.g. 2024-05-01, 2024-05-01T12:00:00Z or epoch milliseconds)`);
+  return ms;
+}
+
+export interface SelectionFlags {
+  experiment?: string[];
+  runId?: string[];
+  startAfter?: string;
+  startBefore?: string;
+  status?: string;
+  includeDeleted?: boolean;
+  includeNested?: boolean;
+  filter?: string;
+  dstExperiment?: string;
+}
+
+export function selectionFrom(flags: SelectionFlags): Selection {
+  const selection = emptySelection();
+  selection.experiments = flags.experiment ?? [];
+  selection.runIds = flags.runId ?? [];
+  if (flags.startAfter) selection.startAfter = parseTime(flags.startAfter, '--start-after');
+  if (flags.startBefore) selection.startBefore = parseTime(flags.startBefore, '--start-before');
+  if (flags.status) {
+    selection.statuses = flags.status.split(',').map((s) => {
+      const status = s.trim().toUpperCase();
+      if (!RUN_STATUSES.includes(status as RunStatus)) throw new UsageError(`--status: "${s}" is not a run status; use ${RUN_STATUSES.join(', ')}`);
+      return status as RunStatus;
+    });
+  }
+  selection.includeDeleted = Boolean(flags.includeDeleted);
+  selection.includeNested = Boolean(flags.includeNested);
+  selection.filter = flags.filter;
+  selection.dstExperiment = flags.dstExperiment;
+  return selection;
+}

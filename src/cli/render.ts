@@ -1,0 +1,97 @@
+/**
+ * What a person sees: a status line that updates in place on a terminal, plain log lines
+ * otherwise, and a closing summary. Everything goes to stderr except the summary/JSON, so
+ * that stdout stays parseable.
+ */
+import type { TransferEvent } from '../engine/events.js';
+import type { Report } from '../engine/job.js';
+
+export class ProgressPrinter {
+  private planned = 0;
+  private done = 0;
+  private points = 0;
+  private lastDraw = 0;
+  private readonly tty: boolean;
+
+  constructor(
+    private readonly out: NodeJS.WriteStream = process.stderr,
+    private readonly quiet = false,
+  ) {
+    this.tty = Boolean(out.isTTY) && !quiet;
+  }
+
+  onEvent = (event: TransferEvent): void => {
+    if (this.quiet) return;
+    switch (event.type) {
+      case 'planned':
+        this.planned = event.runs;
+        this.line(`planned ${event.runs} run(s) in ${event.experiments} experiment(s)`);
+        break;
+      case 'experiment':
+        this.line(`experiment "${event.name}" → ${event.destinationId}`);
+        break;
+      case 'run-copied':
+        this.done++;
+        if (!this.tty) this.line(`copied run ${event.sourceId} → ${event.destinationId} (${event.points} points, ${event.artifacts} artifacts)`);
+        break;
+      case 'run-skipped':
+        this.done++;
+        if (!this.tty) this.line(`skipped run ${event.sourceId}: ${event.reason}`);
+        break;
+      case 'run-failed':
+        this.done++;
+        this.line(`FAILED run ${event.sourceId}: ${event.reason}`);
+        break;
+      case 'warning':
+        this.line(`warning: ${event.object}: ${event.message}`);
+        break;
+      case 'points':
+        this.points += event.count;
+        break;
+      default:
+        break;
+    }
+    this.draw();
+  };
+
+  private line(text: string): void {
+    if (this.tty) this.out.write('\r\x1b[K');
+    this.out.write(text + '\n');
+  }
+
+  private draw(force = false): void {
+    if (!this.tty) return;
+    const now = Date.now();
+    if (!force && now - this.lastDraw < 100) return;
+    this.lastDraw = now;
+    this.out.write(`\r\x1b[K${this.done}/${this.planned} runs, ${this.points.toLocaleString('en-US')} metric points`);
+  }
+
+  finish(): void {
+    if (this.tty) this.out.write('\r\x1b[K');
+  }
+}
+
+const n = (value: number) => value.toLocaleString('en-US');
+
+export function summary(report: Report): string {
+  const lines: string[] = [];
+  const seconds = (report.durationMs / 1000).toFixed(1);
+  lines.push(`${report.command}: ${report.source} → ${report.destination}`);
+  if (report.dryRun) {
+    lines.push(`dry run: nothing was written. ${n(report.planned.runs)} run(s) in ${report.planned.experiments} experiment(s) planned:`);
+    for (const item of report.dryRun) lines.push(`  ${item.action.padEnd(4)}  ${item.experiment} / ${item.name ?? ''} (${item.run})`);
+    return lines.join('\n');
+  }
+  const failedRuns = report.failed.filter((f) => f.type === 'run').length;
+  lines.push(
+    `planned ${n(report.planned.runs)} run(s) in ${report.planned.experiments} experiment(s); ` +
+      `copied ${n(report.copied.runs)}, skipped ${n(report.skipped.runs)} (already there), failed ${n(failedRuns)}`,
+  );
+  lines.push(`moved ${n(report.copied.metricPoints)} metric points, ${n(report.copied.artifacts)} artifact files (${n(report.copied.artifactBytes)} bytes) in ${seconds}s`);
+  for (const failure of report.failed) lines.push(`  failed ${failure.type} ${failure.sourceId}${failure.name ? ` (${failure.name})` : ''}: ${failure.reason}`);
+  if (report.warnings.length > 0) lines.push(`${report.warnings.length} warning(s):`);
+  for (const warning of report.warnings) lines.push(`  ${warning.object}: ${warning.message}`);
+  lines.push(`id map: ${report.idMapFile}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,209 @@
+/**
+ * The in-memory connector: the whole contract in one file, used by the engine's unit tests
+ * and as the model for new connectors. `memory:NAME` addresses a store shared in this process.
+ */
+import { Readable } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
+import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run } from '../../model/index.js';
+import { SOURCE_TAGS } from '../../model/index.js';
+import type { ConnectorFactory, Destination, ExistingRun, RunBatch, RunQuery, Source, WriteLimits } from '../types.js';
+
+export interface MemoryRun {
+  run: Run;
+  metrics: Map<string, MetricPoint[]>;
+  artifacts: Map<string, Buffer>;
+}
+
+export interface MemoryStoreData {
+  experiments: Map<string, Experiment>;
+  runs: Map<string, MemoryRun>;
+}
+
+export interface MemoryOptions {
+  limits?: Partial<WriteLimits>;
+  /** points per page returned by readMetric */
+  pageSize?: number;
+  /** called before every write, so tests can make writes fail or stop part way */
+  beforeWrite?: (operation: string, runId?: string) => void | Promise<void>;
+}
+
+const DEFAULT_LIMITS: WriteLimits = { metrics: 1000, params: 100, tags: 100, entries: 1000, bytes: 1_000_000 };
+
+export class MemoryStore implements Source, Destination {
+  readonly kind = 'memory';
+  readonly limits: WriteLimits;
+  readonly data: MemoryStoreData = { experiments: new Map(), runs: new Map() };
+  private nextId = 1;
+
+  constructor(
+    readonly uri = 'memory:',
+    private readonly options: MemoryOptions = {},
+  ) {
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+  }
+
+  // ---- Source ----
+
+  async *listExperiments(): AsyncIterable<Experiment> {
+    yield* [...this.data.experiments.values()].map((e) => structuredClone(e));
+  }
+
+  async *listRuns(experimentId: string, query: RunQuery): AsyncIterable<Run> {
+    for (const { run } of this.data.runs.values()) {
+      if (run.experimentId !== experimentId) continue;
+      if (run.lifecycle === 'deleted' && !query.includeDeleted) continue;
+      yield structuredClone(run);
+    }
+  }
+
+  async getRun(runId: string): Promise<Run | undefined> {
+    const stored = this.data.runs.get(runId);
+    return stored && structuredClone(stored.run);
+  }
+
+  async *readMetric(run: Run, key: string): AsyncIterable<MetricPoint[]> {
+    const points = this.stored(run.id).metrics.get(key) ?? [];
+    const size = this.options.pageSize ?? 1000;
+    for (let i = 0; i < points.length; i += size) yield points.slice(i, i + size);
+  }
+
+  async *listArtifacts(run: Run): AsyncIterable<ArtifactFile> {
+    for (const [path, bytes] of this.stored(run.id).artifacts) yield { path, size: bytes.length };
+  }
+
+  async readArtifact(run: Run, path: string): Promise<Readable> {
+    const bytes = this.stored(run.id).artifacts.get(path);
+    if (!bytes) throw new Error(`memory: no artifact ${path} in run ${run.id}`);
+    return Readable.from([bytes]);
+  }
+
+  // ---- Destination ----
+
+  async findExperiment(name: string) {
+    const exp = [...this.data.experiments.values()].find((e) => e.name === name);
+    return exp && { id: exp.id, lifecycle: exp.lifecycle };
+  }
+
+  async ensureExperiment(exp: Experiment, name: string): Promise<string> {
+    await this.options.beforeWrite?.('ensureExperiment');
+    const found = [...this.data.experiments.values()].find((e) => e.name === name);
+    if (found) {
+      Object.assign(found.tags, exp.tags);
+      found.lifecycle = 'active';
+      return found.id;
+    }
+    const id = this.newId();
+    this.data.experiments.set(id, { ...structuredClone(exp), id, name, lifecycle: 'active' });
+    return id;
+  }
+
+  async finishExperiment(experimentId: string, exp: Experiment): Promise<void> {
+    const found = this.data.experiments.get(experimentId);
+    if (found) found.lifecycle = exp.lifecycle;
+  }
+
+  async findRun(experimentId: string, sourceRunId: string): Promise<ExistingRun | undefined> {
+    for (const { run } of this.data.runs.values()) {
+      if (run.experimentId === experimentId && run.tags[SOURCE_TAGS.id] === sourceRunId) {
+        return { id: run.id, complete: run.tags[SOURCE_TAGS.complete] === 'true' };
+      }
+    }
+    return undefined;
+  }
+
+  async createRun(experimentId: string, run: Run): Promise<string> {
+    await this.options.beforeWrite?.('createRun');
+    const id = this.newId();
+    const created: Run = {
+      ...structuredClone(run),
+      id,
+      experimentId,
+      status: 'RUNNING',
+      endTime: undefined,
+      lifecycle: 'active',
+      params: {},
+      inputs: [],
+      metricKeys: [],
+    };
+    this.data.runs.set(id, { run: created, metrics: new Map(), artifacts: new Map() });
+    return id;
+  }
+
+  async writeBatch(runId: string, batch: RunBatch): Promise<void> {
+    await this.options.beforeWrite?.('writeBatch', runId);
+    const stored = this.stored(runId);
+    const { limits } = this;
+    const entries = batch.params.length + batch.tags.length + batch.metrics.length;
+    if (batch.metrics.length > limits.metrics || batch.params.length > limits.params || batch.tags.length > limits.tags || entries > limits.entries) {
+      throw new Error(`memory: batch over the limits (${JSON.stringify(limits)})`);
+    }
+    for (const { key, value } of batch.params) {
+      const old = stored.run.params[key];
+      if (old !== undefined && old !== value) throw new Error(`memory: param ${key} cannot change value`);
+      stored.run.params[key] = value;
+    }
+    for (const { key, value } of batch.tags) stored.run.tags[key] = value;
+    for (const point of batch.metrics) {
+      let series = stored.metrics.get(point.key);
+      if (!series) {
+        series = [];
+        stored.metrics.set(point.key, series);
+        stored.run.metricKeys.push(point.key);
+      }
+      series.push({ ...point });
+    }
+  }
+
+  async writeInputs(runId: string, inputs: DatasetInput[]): Promise<void> {
+    await this.options.beforeWrite?.('writeInputs', runId);
+    this.stored(runId).run.inputs.push(...structuredClone(inputs));
+  }
+
+  async writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void> {
+    await this.options.beforeWrite?.('writeArtifact', runId);
+    this.stored(runId).artifacts.set(file.path, await buffer(body));
+  }
+
+  async finishRun(runId: string, run: Run): Promise<void> {
+    await this.options.beforeWrite?.('finishRun', runId);
+    const stored = this.stored(runId).run;
+    stored.tags[SOURCE_TAGS.complete] = 'true';
+    stored.status = run.status;
+    stored.endTime = run.endTime;
+    stored.lifecycle = run.lifecycle;
+  }
+
+  async discardRun(runId: string): Promise<void> {
+    this.data.runs.delete(runId);
+  }
+
+  private stored(runId: string): MemoryRun {
+    const stored = this.data.runs.get(runId);
+    if (!stored) throw new Error(`memory: no run ${runId}`);
+    return stored;
+  }
+
+  private newId(): string {
+    return `m${this.nextId++}`;
+  }
+}
+
+/** Stores addressed as `memory:NAME`, shared within one process (tests, library use). */
+const stores = new Map<string, MemoryStore>();
+
+export function memoryStore(name: string, options?: MemoryOptions): MemoryStore {
+  let store = stores.get(name);
+  if (!store) {
+    store = new MemoryStore(`memory:${name}`, options);
+    stores.set(name, store);
+  }
+  return store;
+}
+
+export const memoryConnector: ConnectorFactory = {
+  name: 'memory',
+  description: 'an in-process store, for tests and library use (memory:NAME)',
+  detect: async () => false, // only ever chosen with the memory: prefix
+  openSource: async (target) => memoryStore(target.location),
+  openDestination: async (target) => memoryStore(target.location),
+};

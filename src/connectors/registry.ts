@@ -1,0 +1,83 @@
+/**
+ * From what a user typed to a connector. `FORMAT:LOCATION` forces a connector; an
+ * `http(s)://` URI is an MLflow server; a bare path is recognised by its content.
+ * A new system is one import and one line in CONNECTORS.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { UsageError } from '../util/errors.js';
+import { bundleConnector } from './bundle/index.js';
+import { memoryConnector } from './memory/index.js';
+import { mlflowConnector } from './mlflow/index.js';
+import { mlrunsConnector } from './mlruns/index.js';
+import type { ConnectorFactory, ConnectorTarget, Destination, Source } from './types.js';
+
+/** In detection order: the first whose detect() says yes wins. */
+export const CONNECTORS: readonly ConnectorFactory[] = [mlflowConnector, bundleConnector, mlrunsConnector, memoryConnector];
+
+interface Resolved {
+  factory: ConnectorFactory;
+  location: string;
+}
+
+function splitForced(input: string): Resolved | undefined {
+  const match = /^([a-z][a-z0-9-]*):(?!\/\/)(.*)$/i.exec(input);
+  if (!match) return undefined;
+  const [, prefix, rest] = match;
+  const factory = CONNECTORS.find((c) => c.name === prefix!.toLowerCase());
+  if (!factory) {
+    // `C:\path` on Windows, or a path that happens to hold a colon: not a prefix
+    if (prefix!.length === 1) return undefined;
+    throw new UsageError(`unknown format "${prefix}:" in "${input}". Accepted formats: ${formatList()}.`);
+  }
+  return { factory, location: rest! };
+}
+
+function formatList(): string {
+  return CONNECTORS.map((c) => `${c.name}: (${c.description})`).join('; ');
+}
+
+function isEmptyOrMissingDir(path: string): boolean {
+  if (!existsSync(path)) return true;
+  return statSync(path).isDirectory() && readdirSync(path).length === 0;
+}
+
+async function resolve(input: string, role: 'source' | 'destination', fallback?: ConnectorFactory): Promise<Resolved> {
+  if (!input) throw new UsageError(`a ${role} is required`);
+  const forced = splitForced(input);
+  if (forced) return forced;
+  const detected: ConnectorFactory[] = [];
+  for (const factory of CONNECTORS) if (await factory.detect(input)) detected.push(factory);
+  if (detected.length > 0) return { factory: detected[0]!, location: input };
+  if (fallback && isEmptyOrMissingDir(input)) return { factory: fallback, location: input };
+  const what = existsSync(input) ? 'exists but is not a format trackshift recognises' : 'does not exist';
+  throw new UsageError(
+    `${role} "${input}" ${what}. Give an MLflow server URL (http://host:port), a trackshift bundle, ` +
+      `or an mlruns folder, or force a format with FORMAT:PATH. Formats: ${formatList()}.`,
+  );
+}
+
+function target(location: string, side: ConnectorTarget['side'], env: NodeJS.ProcessEnv): ConnectorTarget {
+  return { location, side, env };
+}
+
+export async function openSource(input: string, env: NodeJS.ProcessEnv = process.env): Promise<Source> {
+  const { factory, location } = await resolve(input, 'source');
+  if (!factory.openSource) throw new UsageError(`${factory.name} cannot be read from (it is a destination only): ${input}`);
+  return factory.openSource(target(location, 'src', env));
+}
+
+/**
+ * A destination that does not exist yet (or an empty folder) becomes a new bundle when
+ * `newFolderFormat` is given (export), and is refused otherwise.
+ */
+export async function openDestination(
+  input: string,
+  env: NodeJS.ProcessEnv = process.env,
+  newFolderFormat: ConnectorFactory | undefined = undefined,
+): Promise<Destination> {
+  const { factory, location } = await resolve(input, 'destination', newFolderFormat);
+  if (!factory.openDestination) throw new UsageError(`${factory.name} cannot be written to yet (it is a source only): ${input}`);
+  return factory.openDestination(target(location, 'dst', env));
+}
+
+export { bundleConnector };

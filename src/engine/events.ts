@@ -1,0 +1,13 @@
+/** What the engine tells whoever watches it (the CLI's progress display, a report, a test). */
+
+export type TransferEvent =
+  | { type: 'planned'; experiments: number; runs: number }
+  | { type: 'experiment'; sourceId: string; name: string; destinationId?: string }
+  | { type: 'run-started'; sourceId: string; name?: string }
+  | { type: 'run-copied'; sourceId: string; destinationId: string; points: number; artifacts: number; bytes: number }
+  | { type: 'run-skipped'; sourceId: string; destinationId: string; reason: string }
+  | { type: 'run-failed'; sourceId: string; reason: string }
+  | { type: 'points'; count: number }
+  | { type: 'warning'; object: string; message: string };
+
+export type EventListener = (event: TransferEvent) => void;

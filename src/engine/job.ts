@@ -1,0 +1,96 @@
+/**
+ * One whole job as the verbs run it: open both ends, plan, transfer with a journal in the
+ * state folder, write the id map and the report. The library entry point for copy, export and
+ * import.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { ConnectorFactory, Destination, Source } from '../connectors/types.js';
+import { openDestination, openSource } from '../connectors/registry.js';
+import type { EventListener } from './events.js';
+import { Journal, type IdMap } from './journal.js';
+import { planTransfer, type Selection } from './plan.js';
+import { transfer, type TransferResult } from './transfer.js';
+
+export interface JobOptions {
+  command: 'copy' | 'export' | 'import';
+  source: string;
+  destination: string;
+  selection: Selection;
+  workers: number;
+  artifactWorkers: number;
+  dryRun: boolean;
+  /** where the journal lives; by default one folder per (source, destination) pair */
+  stateDir?: string;
+  idMapFile?: string;
+  reportFile?: string;
+  env?: NodeJS.ProcessEnv;
+  onEvent?: EventListener;
+  /** what a missing or empty destination folder becomes (export: a new bundle) */
+  newFolderFormat?: ConnectorFactory;
+  /** checks on the opened ends before anything is planned (import: the source must be a bundle) */
+  checkEnds?: (source: Source, destination: Destination) => void;
+}
+
+export interface Report extends TransferResult {
+  command: string;
+  source: string;
+  destination: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  stateDir: string;
+  idMapFile: string;
+  idMap: IdMap;
+}
+
+export function defaultStateDir(source: Source, destination: Destination, env: NodeJS.ProcessEnv): string {
+  const base = env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
+  const key = createHash('sha256').update(`${source.kind} ${source.uri}\n${destination.kind} ${destination.uri}`).digest('hex').slice(0, 16);
+  return join(base, 'trackshift', key);
+}
+
+export async function runJob(options: JobOptions): Promise<Report> {
+  const started = Date.now();
+  const env = options.env ?? process.env;
+  const source = await openSource(options.source, env);
+  let destination: Destination | undefined;
+  try {
+    destination = await openDestination(options.destination, env, options.newFolderFormat);
+    options.checkEnds?.(source, destination);
+    const plan = await planTransfer(source, options.selection);
+    const stateDir = resolve(options.stateDir ?? defaultStateDir(source, destination, env));
+    const journal = new Journal(stateDir);
+    const result = await transfer(source, destination, plan, {
+      workers: options.workers,
+      artifactWorkers: options.artifactWorkers,
+      dryRun: options.dryRun,
+      journal,
+      onEvent: options.onEvent,
+    });
+    const idMapFile = resolve(options.idMapFile ?? join(stateDir, 'id-map.json'));
+    if (!options.dryRun) {
+      mkdirSync(stateDir, { recursive: true });
+      journal.writeIdMap(idMapFile);
+    }
+    const report: Report = {
+      command: options.command,
+      source: source.uri,
+      destination: destination.uri,
+      startedAt: new Date(started).toISOString(),
+      finishedAt: new Date().toISOString(),
+      durationMs: Date.now() - started,
+      stateDir,
+      idMapFile,
+      ...result,
+      idMap: journal.idMap(),
+    };
+    if (options.reportFile) writeFileSync(options.reportFile, JSON.stringify(report, null, 2) + '\n');
+    return report;
+  } finally {
+    await destination?.close?.();
+    await source.close?.();
+  }
+}

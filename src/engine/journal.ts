@@ -1,0 +1,86 @@
+/**
+ * The resume journal: one JSON line per finished step, appended synchronously as work
+ * finishes, so a `kill -9` loses at most the objects in flight. Read back on the next run to
+ * skip what is done and to map source ids to destination ids.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { InvalidInputError } from '../util/errors.js';
+
+const Entry = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('experiment'), source: z.string(), destination: z.string(), name: z.string() }),
+  z.object({ type: z.literal('run-started'), source: z.string(), destination: z.string() }),
+  z.object({ type: z.literal('run-done'), source: z.string(), destination: z.string() }),
+]);
+type Entry = z.infer<typeof Entry>;
+
+export interface IdMap {
+  experiments: Record<string, string>;
+  runs: Record<string, string>;
+}
+
+export class Journal {
+  readonly experiments = new Map<string, string>();
+  /** source run id → destination run id, for runs written completely */
+  readonly doneRuns = new Map<string, string>();
+  /** runs started but not finished by an earlier attempt */
+  readonly startedRuns = new Map<string, string>();
+  private readonly file: string;
+
+  constructor(readonly dir: string) {
+    this.file = join(dir, 'journal.jsonl');
+    if (existsSync(this.file)) this.load();
+  }
+
+  private load(): void {
+    const lines = readFileSync(this.file, 'utf8').split('\n');
+    lines.forEach((line, index) => {
+      if (!line.trim()) return;
+      let entry: Entry;
+      try {
+        entry = Entry.parse(JSON.parse(line));
+      } catch {
+        // a line cut short by a kill is the last one: ignore it; anything else is damage
+        if (index >= lines.length - 2) return;
+        throw new InvalidInputError(this.file, `line ${index + 1} is not a journal entry; remove the state folder to start afresh`);
+      }
+      this.apply(entry);
+    });
+  }
+
+  private apply(entry: Entry): void {
+    if (entry.type === 'experiment') this.experiments.set(entry.source, entry.destination);
+    else if (entry.type === 'run-started') this.startedRuns.set(entry.source, entry.destination);
+    else {
+      this.startedRuns.delete(entry.source);
+      this.doneRuns.set(entry.source, entry.destination);
+    }
+  }
+
+  private append(entry: Entry): void {
+    mkdirSync(this.dir, { recursive: true });
+    appendFileSync(this.file, JSON.stringify(entry) + '\n');
+    this.apply(entry);
+  }
+
+  experimentMapped(source: string, destination: string, name: string): void {
+    if (this.experiments.get(source) !== destination) this.append({ type: 'experiment', source, destination, name });
+  }
+
+  runStarted(source: string, destination: string): void {
+    this.append({ type: 'run-started', source, destination });
+  }
+
+  runDone(source: string, destination: string): void {
+    this.append({ type: 'run-done', source, destination });
+  }
+
+  idMap(): IdMap {
+    return { experiments: Object.fromEntries(this.experiments), runs: Object.fromEntries(this.doneRuns) };
+  }
+
+  writeIdMap(file: string): void {
+    writeFileSync(file, JSON.stringify(this.idMap(), null, 2) + '\n');
+  }
+}

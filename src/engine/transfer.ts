@@ -1,0 +1,281 @@
+/**
+ * The transfer: moves a plan from a source to a destination. Runs go in parallel (`workers`),
+ * artifacts under their own limit; metric histories stream page by page into batches that fit
+ * the destination. Every finished run is journaled; a re-run skips what is done and redoes
+ * what was cut off.
+ */
+import { type Readable, Transform } from 'node:stream';
+import pLimit, { type LimitFunction } from 'p-limit';
+import type { Experiment, Run } from '../model/index.js';
+import { MLFLOW_TAGS, SOURCE_TAGS } from '../model/index.js';
+import type { Destination, Source } from '../connectors/types.js';
+import { errorMessage } from '../util/errors.js';
+import { keyValueBatches, MetricBatcher } from './batching.js';
+import type { EventListener, TransferEvent } from './events.js';
+import type { Journal } from './journal.js';
+import type { ExperimentPlan, Plan } from './plan.js';
+
+export interface TransferOptions {
+  workers: number;
+  artifactWorkers: number;
+  dryRun: boolean;
+  journal: Journal;
+  onEvent?: EventListener;
+}
+
+export interface FailedObject {
+  type: 'experiment' | 'run';
+  sourceId: string;
+  name?: string;
+  reason: string;
+}
+
+export interface TransferResult {
+  planned: { experiments: number; runs: number };
+  copied: { runs: number; metricPoints: number; artifacts: number; artifactBytes: number };
+  skipped: { runs: number };
+  failed: FailedObject[];
+  warnings: Array<{ object: string; message: string }>;
+  /** dry run: what would be done to each run */
+  dryRun?: Array<{ experiment: string; run: string; name?: string; action: 'copy' | 'skip' | 'redo' }>;
+}
+
+/** Passes a stream through, counting its bytes (a 'data' listener would start it flowing early). */
+function countBytes(body: Readable): { stream: Readable; bytes: () => number } {
+  let bytes = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      bytes += chunk.length;
+      done(null, chunk);
+    },
+  });
+  body.on('error', (err) => counter.destroy(err));
+  return { stream: body.pipe(counter), bytes: () => bytes };
+}
+
+interface RunOutcome {
+  points: number;
+  artifacts: number;
+  bytes: number;
+}
+
+/** Tags the copy carries: the source's own, the parent link remapped, and where it came from. */
+function destinationTags(run: Run, sourceUri: string, parentDestinationId: string | undefined): Record<string, string> {
+  const tags: Record<string, string> = { ...run.tags };
+  delete tags[SOURCE_TAGS.complete];
+  if (run.parentId) {
+    if (parentDestinationId) tags[MLFLOW_TAGS.parentRunId] = parentDestinationId;
+    else delete tags[MLFLOW_TAGS.parentRunId];
+  }
+  tags[SOURCE_TAGS.id] = run.id;
+  tags[SOURCE_TAGS.uri] = sourceUri;
+  return tags;
+}
+
+export class Transfer {
+  private readonly result: TransferResult;
+  private readonly artifactLimit: LimitFunction;
+  /** source run id → destination run id, resolved as soon as the run is created */
+  private readonly created = new Map<string, Promise<string | undefined>>();
+  /** source run id → whether the run ended complete in the destination */
+  private readonly finished = new Map<string, Promise<boolean>>();
+
+  constructor(
+    private readonly source: Source,
+    private readonly destination: Destination,
+    private readonly plan: Plan,
+    private readonly options: TransferOptions,
+  ) {
+    this.result = {
+      planned: { experiments: plan.experiments.length, runs: plan.runCount },
+      copied: { runs: 0, metricPoints: 0, artifacts: 0, artifactBytes: 0 },
+      skipped: { runs: 0 },
+      failed: [],
+      warnings: [],
+    };
+    this.artifactLimit = pLimit(Math.max(1, options.artifactWorkers));
+  }
+
+  private emit(event: TransferEvent): void {
+    if (event.type === 'warning') this.result.warnings.push({ object: event.object, message: event.message });
+    this.options.onEvent?.(event);
+  }
+
+  async run(): Promise<TransferResult> {
+    this.emit({ type: 'planned', experiments: this.plan.experiments.length, runs: this.plan.runCount });
+    if (this.options.dryRun) return this.dryRun();
+    const limit = pLimit(Math.max(1, this.options.workers));
+    // experiments one after another keep deleted-experiment handling simple; runs of each in parallel
+    for (const experimentPlan of this.plan.experiments) {
+      const destinationId = await this.prepareExperiment(experimentPlan);
+      if (destinationId === undefined) continue;
+      await Promise.all(experimentPlan.runs.map((run) => this.scheduleRun(limit, run, destinationId)));
+      await this.finishExperiment(experimentPlan.experiment, destinationId);
+    }
+    return this.result;
+  }
+
+  private async prepareExperiment({ experiment, destinationName, runs }: ExperimentPlan): Promise<string | undefined> {
+    const tags = { ...experiment.tags, [SOURCE_TAGS.id]: experiment.id, [SOURCE_TAGS.uri]: this.source.uri };
+    try {
+      const id = await this.destination.ensureExperiment({ ...experiment, tags }, destinationName);
+      this.options.journal.experimentMapped(experiment.id, id, destinationName);
+      this.emit({ type: 'experiment', sourceId: experiment.id, name: destinationName, destinationId: id });
+      return id;
+    } catch (err) {
+      const reason = `cannot create experiment "${destinationName}" in ${this.destination.uri}: ${errorMessage(err)}`;
+      this.result.failed.push({ type: 'experiment', sourceId: experiment.id, name: experiment.name, reason });
+      for (const run of runs) {
+        this.result.failed.push({ type: 'run', sourceId: run.id, name: run.name, reason: `its experiment failed: ${errorMessage(err)}` });
+        this.emit({ type: 'run-failed', sourceId: run.id, reason });
+      }
+      return undefined;
+    }
+  }
+
+  private async finishExperiment(experiment: Experiment, destinationId: string): Promise<void> {
+    try {
+      await this.destination.finishExperiment(destinationId, experiment);
+    } catch (err) {
+      this.result.failed.push({ type: 'experiment', sourceId: experiment.id, name: experiment.name, reason: errorMessage(err) });
+    }
+  }
+
+  private scheduleRun(limit: LimitFunction, run: Run, experimentId: string): Promise<void> {
+    let resolveId!: (id: string | undefined) => void;
+    let resolveFinished!: (ok: boolean) => void;
+    this.created.set(run.id, new Promise((resolve) => (resolveId = resolve)));
+    this.finished.set(run.id, new Promise((resolve) => (resolveFinished = resolve)));
+    return limit(async () => {
+      try {
+        const outcome = await this.copyRun(run, experimentId, resolveId);
+        resolveFinished(true);
+        if (outcome) {
+          this.result.copied.runs++;
+          this.result.copied.metricPoints += outcome.points;
+          this.result.copied.artifacts += outcome.artifacts;
+          this.result.copied.artifactBytes += outcome.bytes;
+        }
+      } catch (err) {
+        resolveId(undefined);
+        resolveFinished(false);
+        const reason = errorMessage(err);
+        this.result.failed.push({ type: 'run', sourceId: run.id, name: run.name, reason });
+        this.emit({ type: 'run-failed', sourceId: run.id, reason });
+      }
+    });
+  }
+
+  /** The destination id of a run's parent: copied in this pass, or in an earlier one. */
+  private async parentDestinationId(run: Run, experimentId: string): Promise<string | undefined> {
+    if (!run.parentId) return undefined;
+    const pending = this.created.get(run.parentId);
+    const id = (await pending) ?? this.options.journal.doneRuns.get(run.parentId) ?? (await this.destination.findRun(experimentId, run.parentId))?.id;
+    if (!id) {
+      this.emit({
+        type: 'warning',
+        object: `run ${run.id}`,
+        message: `its parent run ${run.parentId} is not copied, so the copy is not nested; select the parent too (or use --include-nested on the parent)`,
+      });
+    }
+    return id;
+  }
+
+  /** Copies one run; undefined when it was already there. */
+  private async copyRun(run: Run, experimentId: string, resolveId: (id: string | undefined) => void): Promise<RunOutcome | undefined> {
+    const { journal } = this.options;
+    const done = journal.doneRuns.get(run.id);
+    if (done) {
+      resolveId(done);
+      this.skip(run, done, 'copied by an earlier run of this command (journal)');
+      return undefined;
+    }
+    const existing = await this.destination.findRun(experimentId, run.id);
+    if (existing?.complete) {
+      resolveId(existing.id);
+      journal.runDone(run.id, existing.id);
+      this.skip(run, existing.id, 'already in the destination');
+      return undefined;
+    }
+    if (existing) await this.destination.discardRun(existing.id); // cut off part way before: start over
+
+    this.emit({ type: 'run-started', sourceId: run.id, name: run.name });
+    const parentId = await this.parentDestinationId(run, experimentId);
+    const tags = destinationTags(run, this.source.uri, parentId);
+    const id = await this.destination.createRun(experimentId, { ...run, tags, parentId });
+    journal.runStarted(run.id, id);
+    resolveId(id);
+
+    for (const batch of keyValueBatches(Object.entries(run.params).map(([key, value]) => ({ key, value })), [], this.destination.limits)) {
+      await this.destination.writeBatch(id, batch);
+    }
+    const points = await this.copyMetrics(run, id);
+    if (run.inputs.length > 0) await this.destination.writeInputs(id, run.inputs);
+    const { artifacts, bytes } = await this.copyArtifacts(run, id);
+    // a child is complete only once its parent is: if the parent failed, it will get a new id
+    // when redone, and this run must be redone with it
+    if (run.parentId && (await this.finished.get(run.parentId)) === false) {
+      throw new Error(`its parent run ${run.parentId} failed, so it is left to be redone with its parent on the next run`);
+    }
+    await this.destination.finishRun(id, run);
+    journal.runDone(run.id, id);
+    this.emit({ type: 'run-copied', sourceId: run.id, destinationId: id, points, artifacts, bytes });
+    return { points, artifacts, bytes };
+  }
+
+  private skip(run: Run, destinationId: string, reason: string): void {
+    this.result.skipped.runs++;
+    this.emit({ type: 'run-skipped', sourceId: run.id, destinationId, reason });
+  }
+
+  private async copyMetrics(run: Run, runId: string): Promise<number> {
+    const batcher = new MetricBatcher(this.destination.limits);
+    let count = 0;
+    const write = async (metrics: NonNullable<ReturnType<MetricBatcher['flush']>>) => {
+      await this.destination.writeBatch(runId, { params: [], tags: [], metrics });
+      count += metrics.length;
+      this.emit({ type: 'points', count: metrics.length });
+    };
+    for (const key of run.metricKeys) {
+      for await (const page of this.source.readMetric(run, key)) {
+        for (const full of batcher.add(page)) await write(full);
+      }
+    }
+    const rest = batcher.flush();
+    if (rest) await write(rest);
+    return count;
+  }
+
+  private async copyArtifacts(run: Run, runId: string): Promise<{ artifacts: number; bytes: number }> {
+    const copies: Promise<number>[] = [];
+    for await (const file of this.source.listArtifacts(run)) {
+      copies.push(
+        this.artifactLimit(async () => {
+          const counted = countBytes(await this.source.readArtifact(run, file.path));
+          await this.destination.writeArtifact(runId, file, counted.stream);
+          return counted.bytes();
+        }),
+      );
+    }
+    const sizes = await Promise.all(copies);
+    return { artifacts: sizes.length, bytes: sizes.reduce((a, b) => a + b, 0) };
+  }
+
+  private async dryRun(): Promise<TransferResult> {
+    const actions: NonNullable<TransferResult['dryRun']> = [];
+    for (const { experiment, destinationName, runs } of this.plan.experiments) {
+      const existing = await this.destination.findExperiment(destinationName);
+      for (const run of runs) {
+        const found = existing ? await this.destination.findRun(existing.id, run.id) : undefined;
+        const action = this.options.journal.doneRuns.has(run.id) || found?.complete ? 'skip' : found ? 'redo' : 'copy';
+        actions.push({ experiment: experiment.name, run: run.id, name: run.name, action });
+      }
+    }
+    this.result.dryRun = actions;
+    return this.result;
+  }
+}
+
+export async function transfer(source: Source, destination: Destination, plan: Plan, options: TransferOptions): Promise<TransferResult> {
+  return new Transfer(source, destination, plan, options).run();
+}

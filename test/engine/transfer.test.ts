@@ -1,0 +1,123 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { Journal } from '../../src/engine/journal.js';
+import { emptySelection, planTransfer, type Selection } from '../../src/engine/plan.js';
+import { transfer } from '../../src/engine/transfer.js';
+import type { Source, Destination } from '../../src/connectors/types.js';
+import { UsageError } from '../../src/util/errors.js';
+import { snapshot } from '../helpers/snapshot.js';
+import { newStore, sourceStore } from './fixture.js';
+
+const tempDir = () => mkdtempSync(join(tmpdir(), 'trackshift-engine-'));
+
+async function copy(source: Source, destination: Destination, selection: Partial<Selection> = {}, stateDir = tempDir(), workers = 3) {
+  const plan = await planTransfer(source, { ...emptySelection(), ...selection });
+  return transfer(source, destination, plan, { workers, artifactWorkers: 2, dryRun: false, journal: new Journal(stateDir) });
+}
+
+describe('transfer between memory stores', () => {
+  it('copies every field, metric point and artifact, with nested runs remapped', async () => {
+    const source = sourceStore();
+    const destination = newStore({ limits: { metrics: 100, params: 10, tags: 10, entries: 100 } });
+    const result = await copy(source, destination, { includeDeleted: true });
+    expect(result.failed).toEqual([]);
+    expect(result.copied.runs).toBe(6);
+    expect(result.copied.metricPoints).toBe(2505);
+    expect(await snapshot(destination)).toEqual(await snapshot(source));
+    // nesting points at the new ids, not the old ones
+    const child = [...destination.data.runs.values()].find((r) => r.run.tags['trackshift.source.id'] === 'child')!.run;
+    const parent = [...destination.data.runs.values()].find((r) => r.run.tags['trackshift.source.id'] === 'parent')!.run;
+    expect(child.tags['mlflow.parentRunId']).toBe(parent.id);
+    expect(destination.data.experiments.get(child.experimentId)!.name).toBe('alpha');
+  });
+
+  it('skips deleted runs and experiments unless asked', async () => {
+    const destination = newStore();
+    const result = await copy(sourceStore(), destination);
+    expect(result.copied.runs).toBe(4);
+    expect([...destination.data.experiments.values()].map((e) => e.name).sort()).toEqual(['alpha', 'beta']);
+  });
+
+  it('copies nothing twice when run again, with or without the journal', async () => {
+    const source = sourceStore();
+    const destination = newStore();
+    const state = tempDir();
+    await copy(source, destination, { includeDeleted: true }, state);
+    const again = await copy(source, destination, { includeDeleted: true }, state);
+    expect(again.copied.runs).toBe(0);
+    expect(again.skipped.runs).toBe(6);
+    const fresh = await copy(source, destination, { includeDeleted: true }, tempDir());
+    expect(fresh.skipped.runs).toBe(6);
+    expect(destination.data.runs.size).toBe(6);
+  });
+
+  it('redoes a run cut off part way, and reports the failure first', async () => {
+    const source = sourceStore();
+    let failNext = true;
+    const destination = newStore({
+      beforeWrite: (operation) => {
+        if (operation === 'writeArtifact' && failNext) {
+          failNext = false;
+          throw new Error('connection reset');
+        }
+      },
+    });
+    const state = tempDir();
+    const first = await copy(source, destination, {}, state, 1);
+    expect(first.failed.map((f) => f.sourceId)).toEqual(['parent', 'child', 'grandchild']);
+    expect(first.failed[0]!.reason).toBe('connection reset');
+    expect(first.failed[1]!.reason).toMatch(/parent run parent failed/);
+    const second = await copy(source, destination, {}, state, 1);
+    expect(second.failed).toEqual([]);
+    expect(second.copied.runs).toBe(3);
+    expect(destination.data.runs.size).toBe(4);
+    const expected = (await snapshot(source)).alpha!;
+    delete expected.runs.removed; // deleted, and not asked for
+    expect((await snapshot(destination)).alpha).toEqual(expected);
+  });
+
+  it('writes nothing on a dry run and says what it would do', async () => {
+    const source = sourceStore();
+    const destination = newStore();
+    await copy(source, destination, { experiments: ['beta'] });
+    const plan = await planTransfer(source, emptySelection());
+    const result = await transfer(source, destination, plan, { workers: 2, artifactWorkers: 1, dryRun: true, journal: new Journal(tempDir()) });
+    expect(result.dryRun!.map((a) => `${a.run}:${a.action}`).sort()).toEqual(['b1:skip', 'child:copy', 'grandchild:copy', 'parent:copy']);
+    expect(destination.data.runs.size).toBe(1);
+  });
+});
+
+describe('selection', () => {
+  const ids = async (selection: Partial<Selection>) =>
+    (await planTransfer(sourceStore(), { ...emptySelection(), ...selection })).experiments.flatMap((e) => e.runs.map((r) => r.id));
+
+  it('orders parents before children', async () => {
+    expect(await ids({ experiments: ['alpha'] })).toEqual(['parent', 'child', 'grandchild']);
+  });
+
+  it('selects by name or id, run ids, status and start time', async () => {
+    expect(await ids({ experiments: ['2'] })).toEqual(['b1']);
+    expect(await ids({ runIds: ['child'] })).toEqual(['child']);
+    expect(await ids({ runIds: ['child'], includeNested: true })).toEqual(['child', 'grandchild']);
+    expect(await ids({ statuses: ['FAILED', 'RUNNING'] })).toEqual(['child', 'grandchild']);
+    expect(await ids({ startAfter: 15, startBefore: 100 })).toEqual(['child', 'grandchild', 'b1']);
+  });
+
+  it('refuses what it cannot do with a clear message', async () => {
+    await expect(ids({ experiments: ['nope'] })).rejects.toThrow(/experiment "nope" is not in memory:test-\d+\. It has: "alpha" \(1\)/);
+    await expect(ids({ experiments: ['gone'] })).rejects.toThrow(/--include-deleted/);
+    await expect(ids({ dstExperiment: 'x' })).rejects.toBeInstanceOf(UsageError);
+    await expect(ids({ runIds: ['missing'] })).rejects.toThrow(/run not found.*missing/);
+    await expect(ids({ filter: 'x' })).rejects.toThrow(/--filter is not supported by memory/);
+  });
+
+  it('renames the one selected experiment and merges into an existing one', async () => {
+    const destination = newStore();
+    await destination.ensureExperiment({ id: '', name: 'target', tags: {}, lifecycle: 'active' }, 'target');
+    await copy(sourceStore(), destination, { experiments: ['alpha'], dstExperiment: 'target' });
+    expect([...destination.data.experiments.values()].map((e) => e.name)).toEqual(['target']);
+    expect(destination.data.runs.size).toBe(3);
+  });
+});
