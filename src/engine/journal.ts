@@ -3,7 +3,7 @@
  * finishes, so a `kill -9` loses at most the objects in flight. Read back on the next run to
  * skip what is done and to map source ids to destination ids.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { InvalidInputError } from '../util/errors.js';
@@ -34,16 +34,18 @@ export class Journal {
   }
 
   private load(): void {
-    const lines = readFileSync(this.file, 'utf8').split('\n');
+    const bytes = readFileSync(this.file);
+    // a line cut short by a kill is dropped, so that the next entry starts on a line of its own
+    const end = bytes.lastIndexOf(0x0a) + 1;
+    if (end < bytes.length) truncateSync(this.file, end);
+    const lines = bytes.subarray(0, end).toString('utf8').split('\n');
     lines.forEach((line, index) => {
       if (!line.trim()) return;
       let entry: Entry;
       try {
         entry = Entry.parse(JSON.parse(line));
       } catch {
-        // a line cut short by a kill is the last one: ignore it; anything else is damage
-        if (index >= lines.length - 2) return;
-        throw new InvalidInputError(this.file, `line ${index + 1} is not a journal entry; remove the state folder to start afresh`);
+        throw new InvalidInputError(this.file, `line ${index + 1} is not a journal entry; remove the state folder ${this.dir} to start afresh`);
       }
       this.apply(entry);
     });
