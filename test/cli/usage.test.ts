@@ -1,0 +1,61 @@
+/** The command line without any server: help, usage errors, the bundled sample. */
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli } from './run-cli.js';
+
+const temp = () => mkdtempSync(join(tmpdir(), 'trackshift-cli-'));
+
+describe('command line', () => {
+  it('explains every verb', async () => {
+    const top = await cli(['--help']);
+    expect(top.code).toBe(0);
+    for (const verb of ['copy', 'export', 'import', 'ls']) {
+      expect(top.stdout).toContain(verb);
+      const help = await cli([verb, '--help']);
+      expect(help.code).toBe(0);
+      expect(help.stdout).toMatch(/Examples:/);
+    }
+  });
+
+  it('exits 2 with one clear line on bad usage', async () => {
+    const missing = await cli(['copy', 'only-one-arg']);
+    expect(missing.code).toBe(2);
+    const unknown = await cli(['copy', './no/such/place', join(temp(), 'x')]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/source "\.\/no\/such\/place" does not exist/);
+    expect(unknown.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    const format = await cli(['ls', 'nosuchformat:/tmp']);
+    expect(format.code).toBe(2);
+    expect(format.stderr).toMatch(/unknown format "nosuchformat:"/);
+    const workers = await cli(['copy', 'a', 'b', '--workers', 'zero']);
+    expect(workers.code).toBe(2);
+    expect(workers.stderr).toMatch(/--workers takes a whole number/);
+  });
+
+  it('refuses to export into a folder that holds something else', async () => {
+    const dir = temp();
+    mkdirSync(join(dir, 'busy'));
+    writeFileSync(join(dir, 'busy', 'notes.txt'), 'mine');
+    const result = await cli(['export', 'sample/mlruns', join(dir, 'busy')]);
+    expect(result.code).toBe(2);
+    expect(existsSync(join(dir, 'busy', 'notes.txt'))).toBe(true);
+  });
+
+  it('exports the bundled sample, then finds everything already there', async () => {
+    const out = join(temp(), 'bundle');
+    const state = temp();
+    const first = await cli(['export', 'sample/mlruns', out, '--state-dir', state]);
+    expect(first.code, first.stderr).toBe(0);
+    expect(first.stdout).toMatch(/copied [1-9]\d*, skipped 0 \(already there\), failed 0/);
+    const second = await cli(['export', 'sample/mlruns', out, '--state-dir', state, '--json']);
+    expect(second.code).toBe(0);
+    const report = JSON.parse(second.stdout);
+    expect(report.copied.runs).toBe(0);
+    expect(report.skipped.runs).toBeGreaterThan(0);
+    const listing = await cli(['ls', out, '--json']);
+    expect(listing.code).toBe(0);
+    expect(JSON.parse(listing.stdout).experiments.length).toBeGreaterThan(0);
+  });
+});
