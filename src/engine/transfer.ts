@@ -9,7 +9,7 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { Experiment, Run } from '../model/index.js';
 import { MLFLOW_TAGS, SOURCE_TAGS } from '../model/index.js';
 import type { Destination, Source } from '../connectors/types.js';
-import { errorMessage } from '../util/errors.js';
+import { TrackshiftError, errorMessage } from '../util/errors.js';
 import { keyValueBatches, MetricBatcher } from './batching.js';
 import type { EventListener, TransferEvent } from './events.js';
 import type { Journal } from './journal.js';
@@ -51,6 +51,19 @@ function countBytes(body: Readable): { stream: Readable; bytes: () => number } {
   });
   body.on('error', (err) => counter.destroy(err));
   return { stream: body.pipe(counter), bytes: () => bytes };
+}
+
+const ARTIFACT_ATTEMPTS = 3;
+
+async function withRetries<T>(attempts: number, work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (err) {
+      if (attempt >= attempts || (err instanceof TrackshiftError && err.exitCode === 2)) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt * Math.random()));
+    }
+  }
 }
 
 interface RunOutcome {
@@ -250,11 +263,20 @@ export class Transfer {
     const copies: Promise<number>[] = [];
     for await (const file of this.source.listArtifacts(run)) {
       copies.push(
-        this.artifactLimit(async () => {
-          const counted = countBytes(await this.source.readArtifact(run, file.path));
-          await this.destination.writeArtifact(runId, file, counted.stream);
-          return counted.bytes();
-        }),
+        this.artifactLimit(() =>
+          // a stream cannot be replayed by the HTTP layer: a failed file is read again from the start
+          withRetries(ARTIFACT_ATTEMPTS, async () => {
+            const body = await this.source.readArtifact(run, file.path);
+            const counted = countBytes(body);
+            try {
+              await this.destination.writeArtifact(runId, file, counted.stream);
+            } catch (err) {
+              body.destroy(); // release the source's file or connection before trying again
+              throw err;
+            }
+            return counted.bytes();
+          }),
+        ),
       );
     }
     const sizes = await Promise.all(copies);

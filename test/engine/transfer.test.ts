@@ -58,7 +58,7 @@ describe('transfer between memory stores', () => {
     let failNext = true;
     const destination = newStore({
       beforeWrite: (operation) => {
-        if (operation === 'writeArtifact' && failNext) {
+        if (operation === 'writeInputs' && failNext) {
           failNext = false;
           throw new Error('connection reset');
         }
@@ -76,6 +76,23 @@ describe('transfer between memory stores', () => {
     const expected = (await snapshot(source)).alpha!;
     delete expected.runs.removed; // deleted, and not asked for
     expect((await snapshot(destination)).alpha).toEqual(expected);
+  });
+
+  it('tries a failed artifact again from the start', async () => {
+    let failures = 0;
+    const destination = newStore({
+      beforeWrite: (operation) => {
+        if (operation === 'writeArtifact' && failures < 2) {
+          failures++;
+          throw new Error('socket hang up');
+        }
+      },
+    });
+    const source = sourceStore();
+    const result = await copy(source, destination, { experiments: ['alpha'] });
+    expect(result.failed).toEqual([]);
+    expect(failures).toBe(2);
+    expect((await snapshot(destination)).alpha!.runs.parent).toEqual((await snapshot(source)).alpha!.runs.parent);
   });
 
   it('writes nothing on a dry run and says what it would do', async () => {
