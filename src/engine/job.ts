@@ -58,9 +58,10 @@ export async function runJob(options: JobOptions): Promise<Report> {
   const source = await openSource(options.source, env);
   let destination: Destination | undefined;
   try {
+    // plan first: a selection mistake is reported before anything (a new bundle folder) is made
+    const plan = await planTransfer(source, options.selection);
     destination = await openDestination(options.destination, env, options.newFolderFormat);
     options.checkEnds?.(source, destination);
-    const plan = await planTransfer(source, options.selection);
     const stateDir = resolve(options.stateDir ?? defaultStateDir(source, destination, env));
     const journal = new Journal(stateDir);
     const result = await transfer(source, destination, plan, {
