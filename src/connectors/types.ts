@@ -57,6 +57,13 @@ export interface ExistingRun {
   id: string;
   /** false when a previous attempt stopped part way: the engine discards it and starts over */
   complete: boolean;
+  /** when known: a complete copy whose lifecycle differs from the source's is finished again */
+  lifecycle?: Experiment['lifecycle'];
+}
+
+/** What a destination reports about a run it could not hold exactly (shown in the report). */
+export interface RunWriteResult {
+  warnings: string[];
 }
 
 export interface Destination {
@@ -82,9 +89,13 @@ export interface Destination {
   createRun(experimentId: string, run: Run): Promise<string>;
   writeBatch(runId: string, batch: RunBatch): Promise<void>;
   writeInputs(runId: string, inputs: DatasetInput[]): Promise<void>;
+  /** `file.size`, when known, is the exact length of `body` */
   writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void>;
-  /** marks the run complete, sets status and end time, deletes it if the source run is deleted */
-  finishRun(runId: string, run: Run): Promise<void>;
+  /**
+   * Sets status and end time, marks the run complete, deletes it if the source run is deleted
+   * (in an order that never leaves a partial run looking complete). Idempotent.
+   */
+  finishRun(runId: string, run: Run): Promise<void | RunWriteResult>;
   /** removes (or hides) a partly written run so that it no longer counts as a copy */
   discardRun(runId: string): Promise<void>;
   close?(): Promise<void>;

@@ -205,6 +205,8 @@ export class Transfer {
     }
     const existing = await this.destination.findRun(experimentId, run.id);
     if (existing?.complete) {
+      // complete, but stopped before its deletion: finish it again
+      if (existing.lifecycle && existing.lifecycle !== run.lifecycle) await this.destination.finishRun(existing.id, run);
       resolveId(existing.id);
       journal.runDone(run.id, existing.id);
       this.skip(run, existing.id, 'already in the destination');
@@ -230,7 +232,8 @@ export class Transfer {
     if (run.parentId && (await this.finished.get(run.parentId)) === false) {
       throw new Error(`its parent run ${run.parentId} failed, so it is left to be redone with its parent on the next run`);
     }
-    await this.destination.finishRun(id, run);
+    const written = await this.destination.finishRun(id, run);
+    for (const message of written?.warnings ?? []) this.emit({ type: 'warning', object: `run ${run.id}`, message });
     journal.runDone(run.id, id);
     this.emit({ type: 'run-copied', sourceId: run.id, destinationId: id, points, artifacts, bytes });
     return { points, artifacts, bytes };

@@ -105,7 +105,7 @@ export class MemoryStore implements Source, Destination {
   async findRun(experimentId: string, sourceRunId: string): Promise<ExistingRun | undefined> {
     for (const { run } of this.data.runs.values()) {
       if (run.experimentId === experimentId && run.tags[SOURCE_TAGS.id] === sourceRunId) {
-        return { id: run.id, complete: run.tags[SOURCE_TAGS.complete] === 'true' };
+        return { id: run.id, complete: run.tags[SOURCE_TAGS.complete] === 'true', lifecycle: run.lifecycle };
       }
     }
     return undefined;

@@ -1,0 +1,25 @@
+/** MLflow tracking servers (2.x and 3.x), addressed by their http(s):// URL: read and write. */
+import type { ConnectorFactory, ConnectorTarget } from '../types.js';
+import { MlflowApi } from './client.js';
+import { MlflowStore } from './write.js';
+
+async function open(target: ConnectorTarget): Promise<MlflowStore> {
+  const api = new MlflowApi(target);
+  try {
+    await api.checkReachable();
+  } catch (err) {
+    await api.close();
+    throw err;
+  }
+  return new MlflowStore(api);
+}
+
+export const mlflowConnector: ConnectorFactory = {
+  name: 'mlflow',
+  description: 'an MLflow tracking server, http(s)://host:port',
+  detect: async (location) => /^https?:\/\//i.test(location),
+  openSource: open,
+  openDestination: open,
+};
+
+export { MlflowStore };

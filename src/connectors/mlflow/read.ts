@@ -1,0 +1,142 @@
+/** Reading an MLflow tracking server: experiments, runs, paged metric histories, artifacts. */
+import type { Readable } from 'node:stream';
+import type { ArtifactFile, Experiment, MetricPoint, Run } from '../../model/index.js';
+import { MLFLOW_TAGS } from '../../model/index.js';
+import type { RunQuery, Source } from '../types.js';
+import { isNotFound, type MlflowApi } from './client.js';
+import { restoreInfinities } from './infinity.js';
+import * as schema from './schemas.js';
+
+/** The server's maximum page sizes: fewer round trips. */
+const EXPERIMENT_PAGE = 1000;
+const RUN_PAGE = 1000;
+const HISTORY_PAGE = 25_000;
+
+const toTags = (list: Array<{ key: string; value: string }>) => Object.fromEntries(list.map((t) => [t.key, t.value]));
+
+export function toRun(raw: schema.MlflowRun): Run {
+  const tags = toTags(raw.data.tags);
+  const { info } = raw;
+  return {
+    id: info.run_id,
+    experimentId: info.experiment_id,
+    name: info.run_name || tags[MLFLOW_TAGS.runName] || undefined,
+    status: info.status,
+    startTime: info.start_time ?? undefined,
+    endTime: info.end_time ?? undefined,
+    user: info.user_id || tags[MLFLOW_TAGS.user] || undefined,
+    lifecycle: info.lifecycle_stage,
+    parentId: tags[MLFLOW_TAGS.parentRunId] || undefined,
+    params: toTags(raw.data.params),
+    tags,
+    inputs: raw.inputs.dataset_inputs.map((input) => ({
+      dataset: {
+        name: input.dataset.name,
+        digest: input.dataset.digest,
+        sourceType: input.dataset.source_type,
+        source: input.dataset.source,
+        ...(input.dataset.schema !== undefined ? { schema: input.dataset.schema } : {}),
+        ...(input.dataset.profile !== undefined ? { profile: input.dataset.profile } : {}),
+      },
+      tags: toTags(input.tags),
+    })),
+    metricKeys: [...new Set(raw.data.metrics.map((m) => m.key))],
+  };
+}
+
+export class MlflowSource implements Source {
+  readonly kind = 'mlflow';
+  readonly capabilities = { filter: true };
+
+  constructor(protected readonly api: MlflowApi) {}
+
+  get uri(): string {
+    return this.api.uri;
+  }
+
+  async *listExperiments(): AsyncIterable<Experiment> {
+    let pageToken: string | undefined;
+    do {
+      const page = await this.api.post('experiments/search', { max_results: EXPERIMENT_PAGE, view_type: 'ALL', page_token: pageToken }, schema.searchExperiments);
+      for (const e of page.experiments) {
+        yield {
+          id: e.experiment_id,
+          name: e.name,
+          tags: toTags(e.tags),
+          lifecycle: e.lifecycle_stage,
+          creationTime: e.creation_time,
+          lastUpdateTime: e.last_update_time,
+          artifactLocation: e.artifact_location,
+        };
+      }
+      pageToken = page.next_page_token || undefined;
+    } while (pageToken);
+  }
+
+  async *listRuns(experimentId: string, query: RunQuery): AsyncIterable<Run> {
+    let pageToken: string | undefined;
+    do {
+      const page = await this.api.post(
+        'runs/search',
+        {
+          experiment_ids: [experimentId],
+          filter: query.filter ?? '',
+          run_view_type: query.includeDeleted ? 'ALL' : 'ACTIVE_ONLY',
+          max_results: RUN_PAGE,
+          // oldest first, so that parents usually come before their children
+          order_by: ['attributes.start_time ASC'],
+          page_token: pageToken,
+        },
+        schema.searchRuns,
+      );
+      for (const raw of page.runs) yield toRun(raw);
+      pageToken = page.next_page_token || undefined;
+    } while (pageToken);
+  }
+
+  async getRun(runId: string): Promise<Run | undefined> {
+    try {
+      return toRun((await this.api.get('runs/get', { run_id: runId }, schema.getRun)).run);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  async *readMetric(run: Run, key: string): AsyncIterable<MetricPoint[]> {
+    let pageToken: string | undefined;
+    do {
+      const page = await this.api.get('metrics/get-history', { run_id: run.id, metric_key: key, max_results: HISTORY_PAGE, page_token: pageToken }, schema.metricHistory);
+      yield restoreInfinities(
+        run,
+        key,
+        page.metrics.map((m) => ({ key, value: m.value, timestamp: m.timestamp, step: m.step })),
+      );
+      pageToken = page.next_page_token || undefined;
+    } while (pageToken);
+  }
+
+  async *listArtifacts(run: Run): AsyncIterable<ArtifactFile> {
+    const folders = [''];
+    while (folders.length > 0) {
+      const folder = folders.shift()!;
+      let pageToken: string | undefined;
+      do {
+        const page = await this.api.get('artifacts/list', { run_id: run.id, path: folder || undefined, page_token: pageToken }, schema.listArtifacts);
+        for (const file of page.files) {
+          if (file.is_dir) folders.push(file.path);
+          else yield { path: file.path, size: file.file_size };
+        }
+        pageToken = page.next_page_token || undefined;
+      } while (pageToken);
+    }
+  }
+
+  readArtifact(run: Run, path: string): Promise<Readable> {
+    return this.api.download(run.id, path);
+  }
+
+  close(): Promise<void> {
+    return this.api.close();
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * The shapes of MLflow REST answers (protobuf JSON), validated at the boundary. Protobuf JSON
+ * writes 64-bit integers as numbers or strings (Databricks uses strings) and non-finite
+ * doubles as "NaN", "Infinity", "-Infinity"; proto2 leaves out fields that were never set.
+ */
+import { z } from 'zod';
+
+export const int64 = z.union([z.number(), z.string().regex(/^-?\d+$/)]).transform(Number);
+
+export const double = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]).transform((v) =>
+  typeof v === 'number' ? v : v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : -Infinity,
+);
+
+/** Protobuf JSON's way to write a double that JSON cannot hold. */
+export function encodeDouble(value: number): number | string {
+  if (Number.isNaN(value)) return 'NaN';
+  if (value === Infinity) return 'Infinity';
+  if (value === -Infinity) return '-Infinity';
+  return value;
+}
+
+const keyValue = z.object({ key: z.string(), value: z.string().default('') });
+export const keyValues = z.array(keyValue).default([]);
+
+export const lifecycle = z.enum(['active', 'deleted']);
+
+export const experiment = z.object({
+  experiment_id: z.string(),
+  name: z.string(),
+  artifact_location: z.string().optional(),
+  lifecycle_stage: lifecycle.default('active'),
+  creation_time: int64.optional(),
+  last_update_time: int64.optional(),
+  tags: keyValues,
+});
+
+export const runStatus = z.enum(['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED']);
+
+const metric = z.object({ key: z.string(), value: double.default(0), timestamp: int64.default(0), step: int64.default(0) });
+
+export const run = z.object({
+  info: z.object({
+    run_id: z.string(),
+    experiment_id: z.string(),
+    run_name: z.string().optional(),
+    user_id: z.string().optional(),
+    status: runStatus.default('RUNNING'),
+    start_time: int64.nullish(),
+    end_time: int64.nullish(),
+    artifact_uri: z.string().optional(),
+    lifecycle_stage: lifecycle.default('active'),
+  }),
+  data: z
+    .object({
+      metrics: z.array(metric).default([]),
+      params: keyValues,
+      tags: keyValues,
+    })
+    .default({ metrics: [], params: [], tags: [] }),
+  inputs: z
+    .object({
+      dataset_inputs: z
+        .array(
+          z.object({
+            tags: keyValues,
+            dataset: z.object({
+              name: z.string(),
+              digest: z.string(),
+              source_type: z.string(),
+              source: z.string(),
+              schema: z.string().optional(),
+              profile: z.string().optional(),
+            }),
+          }),
+        )
+        .default([]),
+    })
+    .default({ dataset_inputs: [] }),
+});
+export type MlflowRun = z.infer<typeof run>;
+
+export const searchExperiments = z.object({ experiments: z.array(experiment).default([]), next_page_token: z.string().optional() });
+export const getExperiment = z.object({ experiment: experiment });
+export const createExperiment = z.object({ experiment_id: z.string() });
+export const searchRuns = z.object({ runs: z.array(run).default([]), next_page_token: z.string().optional() });
+export const getRun = z.object({ run: run });
+export const metricHistory = z.object({ metrics: z.array(metric).default([]), next_page_token: z.string().optional() });
+export const listArtifacts = z.object({
+  root_uri: z.string().optional(),
+  files: z.array(z.object({ path: z.string(), is_dir: z.boolean().default(false), file_size: int64.optional() })).default([]),
+  next_page_token: z.string().optional(),
+});
+export const empty = z.object({}).passthrough();

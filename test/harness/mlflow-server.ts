@@ -1,0 +1,166 @@
+/**
+ * Starts real MLflow tracking servers for tests, from the pinned Python environment: SQLite
+ * backend, artifacts served by the server, a free loopback port, a temporary folder. Stopped
+ * (the whole process group) by stop(), and at the latest when the test process exits.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
+
+const execFileAsync = promisify(execFile);
+const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+
+let venvPromise: Promise<string> | undefined;
+
+/** The pinned Python environment (created by scripts/python-env.sh the first time). */
+export function pythonEnv(): Promise<string> {
+  venvPromise ??= execFileAsync('bash', [join(ROOT, 'scripts/python-env.sh')], { maxBuffer: 10_000_000 }).then((r) => r.stdout.trim());
+  return venvPromise;
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolvePort(port));
+    });
+  });
+}
+
+export interface MlflowServer {
+  url: string;
+  port: number;
+  dir: string;
+  stop(): Promise<void>;
+}
+
+export interface ServerOptions {
+  /** `basic-auth` starts MLflow's own authentication app (admin / AUTH_ADMIN_PASSWORD) */
+  appName?: 'basic-auth';
+  env?: NodeJS.ProcessEnv;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) killGroup(child, 'SIGKILL');
+});
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid) process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+async function waitForHealth(url: string, child: ChildProcess, log: () => string, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`mlflow server exited with ${child.exitCode}:\n${log()}`);
+    try {
+      const res = await fetch(`${url}/health`);
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`mlflow server at ${url} did not become healthy in ${timeoutMs / 1000}s:\n${log()}`);
+}
+
+/** the admin password of servers started with appName 'basic-auth' */
+export const AUTH_ADMIN_PASSWORD = 'trackshift-admin-5678';
+
+function writeAuthConfig(dir: string): string {
+  const file = join(dir, 'basic_auth.ini');
+  writeFileSync(
+    file,
+    [
+      '[mlflow]',
+      'default_permission = READ',
+      `database_uri = sqlite:///${join(dir, 'basic_auth.db')}`,
+      'admin_username = admin',
+      `admin_password = ${AUTH_ADMIN_PASSWORD}`,
+      'authorization_function = mlflow.server.auth:authenticate_request_basic_auth',
+      '',
+    ].join('\n'),
+  );
+  return file;
+}
+
+export async function startMlflowServer(options: ServerOptions = {}): Promise<MlflowServer> {
+  const venv = await pythonEnv();
+  const dir = mkdtempSync(join(tmpdir(), 'trackshift-mlflow-'));
+  const port = await freePort();
+  const args = [
+    'server',
+    '--host', '127.0.0.1',
+    '--port', String(port),
+    '--workers', '1',
+    '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`,
+    '--artifacts-destination', join(dir, 'artifacts'),
+    '--serve-artifacts',
+  ];
+  const appEnv: NodeJS.ProcessEnv = {};
+  if (options.appName) {
+    args.push('--app-name', options.appName);
+    // the auth app keeps its users in its own database, and needs a key for CSRF protection
+    appEnv.MLFLOW_FLASK_SERVER_SECRET_KEY = 'trackshift-tests';
+    appEnv.MLFLOW_AUTH_CONFIG_PATH = writeAuthConfig(dir);
+  }
+  const child = spawn(join(venv, 'bin', 'mlflow'), args, {
+    cwd: dir,
+    detached: true, // its own process group, so that stop() takes the workers too
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...appEnv, ...options.env, MLFLOW_TRACKING_URI: '', PYTHONUNBUFFERED: '1' },
+  });
+  running.add(child);
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      killGroup(child, 'SIGTERM');
+      const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    running.delete(child);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForHealth(url, child, () => output);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { url, port, dir, stop };
+}
+
+/** Runs a script of the repo with the pinned Python; returns its stdout. */
+export async function runPython(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const venv = await pythonEnv();
+  try {
+    const { stdout } = await execFileAsync(join(venv, 'bin', 'python'), [join(ROOT, script), ...args], {
+      cwd: ROOT,
+      env: { ...process.env, PYTHONUNBUFFERED: '1', GIT_PYTHON_REFRESH: 'quiet', ...env },
+      maxBuffer: 100_000_000,
+    });
+    return stdout;
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`${script} failed: ${e.message}\n${e.stderr ?? ''}`);
+  }
+}
