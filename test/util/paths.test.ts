@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { join, resolve } from 'node:path';
+import { idToFolderName, keyToFileName, relativePathProblem, safeJoin } from '../../src/util/paths.js';
+import { InvalidInputError } from '../../src/util/errors.js';
+
+describe('safeJoin', () => {
+  const root = '/data/bundle';
+
+  it('joins plain relative paths, unicode and spaces included', () => {
+    expect(safeJoin(root, 'a/b/c.txt')).toBe(join(resolve(root), 'a', 'b', 'c.txt'));
+    expect(safeJoin(root, 'résumé 数据.txt')).toBe(join(resolve(root), 'résumé 数据.txt'));
+    expect(safeJoin(root, '..hidden/x..y')).toBe(join(resolve(root), '..hidden', 'x..y'));
+  });
+
+  it.each([
+    ['../x', '".." segment'],
+    ['a/../../x', '".." segment'],
+    ['a/..', '".." segment'],
+    ['/etc/passwd', 'absolute'],
+    ['C:/Windows', 'absolute'],
+    ['c:x', 'absolute'],
+    ['a\\..\\..\\x', 'backslash'],
+    ['a\0b', 'NUL'],
+    ['', 'empty'],
+    ['a//b', 'empty or "."'],
+    ['./a', 'empty or "."'],
+    ['a/', 'empty or "."'],
+  ])('refuses %j (%s) with an error naming the file and the path', (bad, why) => {
+    let caught: unknown;
+    try {
+      safeJoin(root, bad, 'run.json');
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(InvalidInputError);
+    const message = (caught as Error).message;
+    expect(message).toContain('run.json');
+    expect(message).toContain(JSON.stringify(bad));
+    expect(message).toContain(why);
+  });
+
+  it('reports no problem for good paths', () => {
+    expect(relativePathProblem('x/y')).toBeUndefined();
+  });
+});
+
+describe('keyToFileName', () => {
+  it('makes portable, distinct names for keys with slashes, unicode and case differences', () => {
+    const names = ['train/loss', 'train_loss', 'Train/Loss', 'précision é', '../../etc', '.hidden', '数据', ''].map((k) => keyToFileName(k, '.jsonl'));
+    expect(new Set(names.map((n) => n.toLowerCase())).size).toBe(names.length);
+    for (const name of names) {
+      expect(name).toMatch(/^[A-Za-z0-9_][A-Za-z0-9._-]*\.[0-9a-f]{10}\.jsonl$/);
+      expect(relativePathProblem(name)).toBeUndefined();
+    }
+  });
+
+  it('is deterministic and bounded in length', () => {
+    expect(keyToFileName('a/b')).toBe(keyToFileName('a/b'));
+    expect(keyToFileName('x'.repeat(1000)).length).toBeLessThan(100);
+  });
+});
+
+describe('idToFolderName', () => {
+  it('keeps plain ids and hashes the rest', () => {
+    expect(idToFolderName('0')).toBe('0');
+    expect(idToFolderName('4f1c9a2b')).toBe('4f1c9a2b');
+    expect(idToFolderName('..')).not.toBe('..');
+    expect(idToFolderName('a/b')).not.toContain('/');
+  });
+});
