@@ -1,0 +1,197 @@
+/**
+ * The trackshift bundle format, version 1 (docs/bundle-format.md is the reference):
+ *
+ *   trackshift-bundle.json                     { format, version, created, sources }
+ *   experiments/<exp>/experiment.json          the experiment record
+ *   experiments/<exp>/runs/<run>/run.partial.json   while the run is being written
+ *   experiments/<exp>/runs/<run>/run.json      written last, atomically: the run is complete
+ *   experiments/<exp>/runs/<run>/metrics/<file>.jsonl   one file per metric key
+ *   experiments/<exp>/runs/<run>/artifacts/…   the run's files, as they are
+ *
+ * This module holds the names, the zod schemas of every JSON file, and the value encoding.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { RUN_STATUSES } from '../../model/index.js';
+import { InvalidInputError, errorMessage } from '../../util/errors.js';
+
+export const FORMAT_NAME = 'trackshift-bundle';
+/** the major version this code reads and writes; a reader refuses a newer one */
+export const FORMAT_VERSION = 1;
+
+export const ROOT_FILE = 'trackshift-bundle.json';
+export const EXPERIMENTS_DIR = 'experiments';
+export const EXPERIMENT_FILE = 'experiment.json';
+export const RUNS_DIR = 'runs';
+export const RUN_FILE = 'run.json';
+export const PARTIAL_RUN_FILE = 'run.partial.json';
+export const METRICS_DIR = 'metrics';
+export const ARTIFACTS_DIR = 'artifacts';
+
+// ---- schemas ----
+
+const tags = z.record(z.string(), z.string());
+const time = z.number().int();
+const lifecycle = z.enum(['active', 'deleted']);
+const provenance = z.object({ id: z.string(), uri: z.string().optional() });
+
+export const rootSchema = z.object({
+  format: z.literal(FORMAT_NAME),
+  // checked before the rest, so that a newer bundle gets a clear message (see checkVersion)
+  version: z.number().int().positive(),
+  created: z.string(),
+  /** every source written into this bundle (redacted URIs) */
+  sources: z.array(z.string()).default([]),
+});
+export type RootFile = z.infer<typeof rootSchema>;
+
+export const experimentSchema = z.object({
+  id: z.string().min(1),
+  name: z.string(),
+  tags,
+  lifecycle,
+  creationTime: time.optional(),
+  lastUpdateTime: time.optional(),
+  artifactLocation: z.string().optional(),
+  source: provenance.optional(),
+});
+export type ExperimentFile = z.infer<typeof experimentSchema>;
+
+const datasetInput = z.object({
+  dataset: z.object({
+    name: z.string(),
+    digest: z.string(),
+    sourceType: z.string(),
+    source: z.string(),
+    schema: z.string().optional(),
+    profile: z.string().optional(),
+  }),
+  tags,
+});
+
+const metricEntry = z.object({
+  key: z.string(),
+  /** relative to the run folder: `metrics/<name>.jsonl` */
+  file: z.string(),
+  points: z.number().int().nonnegative(),
+});
+export type MetricEntry = z.infer<typeof metricEntry>;
+
+export const runSchema = z.object({
+  id: z.string().min(1),
+  experimentId: z.string().min(1),
+  name: z.string().optional(),
+  status: z.enum(RUN_STATUSES as [string, ...string[]]).transform((s) => s as (typeof RUN_STATUSES)[number]),
+  startTime: time.optional(),
+  endTime: time.optional(),
+  user: z.string().optional(),
+  lifecycle,
+  parentId: z.string().optional(),
+  params: z.record(z.string(), z.string()),
+  tags,
+  inputs: z.array(datasetInput),
+  /** in the order the keys were first written (an array: JSON objects reorder numeric keys) */
+  metrics: z.array(metricEntry),
+  artifacts: z.object({ files: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
+  source: provenance.optional(),
+  /** ISO time at which the run was completed in this bundle */
+  completed: z.string().optional(),
+});
+export type RunFile = z.infer<typeof runSchema>;
+
+/** a metric point line: t timestamp, s step, v value (number, or "NaN" / "Infinity" / "-Infinity" / "-0") */
+export const pointSchema = z.object({
+  t: z.number(),
+  s: z.number(),
+  v: z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity', '-0'])]),
+});
+
+// ---- values ----
+
+/** JSON has no NaN or ±Infinity, and JSON.stringify(-0) is "0": those travel as strings. */
+export function encodeValue(v: number): number | string {
+  if (Number.isNaN(v)) return 'NaN';
+  if (v === Infinity) return 'Infinity';
+  if (v === -Infinity) return '-Infinity';
+  if (Object.is(v, -0)) return '-0';
+  return v;
+}
+
+export function decodeValue(v: number | string): number {
+  if (typeof v === 'number') return v;
+  switch (v) {
+    case 'NaN':
+      return NaN;
+    case 'Infinity':
+      return Infinity;
+    case '-Infinity':
+      return -Infinity;
+    default:
+      return -0;
+  }
+}
+
+// ---- files ----
+
+function describeZodError(err: z.ZodError): string {
+  return err.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(top level)'}: ${issue.message}`)
+    .join('; ');
+}
+
+/** Parses and validates a JSON file; every failure is an InvalidInputError naming the file. */
+export async function readJsonFile<T extends z.ZodType>(file: string, schema: T): Promise<z.infer<T>> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new InvalidInputError(file, `cannot read: ${errorMessage(err)}`);
+  }
+  return parseJson(file, text, schema);
+}
+
+export function parseJson<T extends z.ZodType>(where: string, text: string, schema: T): z.infer<T> {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidInputError(where, `not valid JSON: ${errorMessage(err)}`);
+  }
+  const parsed = schema.safeParse(data);
+  if (!parsed.success) throw new InvalidInputError(where, `unexpected content: ${describeZodError(parsed.error)}`);
+  return parsed.data;
+}
+
+/** The version check comes first, so that a newer bundle is refused for its version, not its fields. */
+export function checkVersion(file: string, text: string): void {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidInputError(file, `not valid JSON: ${errorMessage(err)}`);
+  }
+  const version = (data as { version?: unknown } | null)?.version;
+  if (typeof version === 'number' && version > FORMAT_VERSION) {
+    throw new InvalidInputError(
+      file,
+      `this bundle has format version ${version}, newer than the version ${FORMAT_VERSION} this trackshift reads; upgrade trackshift to read it`,
+    );
+  }
+}
+
+/**
+ * Writes JSON so that a reader sees the old file or the new one, never half of one: a temporary
+ * file in the same folder, then a rename (atomic on one file system).
+ */
+export async function writeJsonAtomic(file: string, data: unknown): Promise<void> {
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, JSON.stringify(data, null, 2) + '\n', { flag: 'wx' });
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}

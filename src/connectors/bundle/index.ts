@@ -1,0 +1,48 @@
+/**
+ * The trackshift bundle: trackshift's own folder format (docs/bundle-format.md), the output of
+ * `export` and the input of `import`. Both a Source and a Destination.
+ */
+import { mkdir, stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { UsageError } from '../../util/errors.js';
+import type { ConnectorFactory } from '../types.js';
+import { FORMAT_NAME, FORMAT_VERSION, ROOT_FILE, writeJsonAtomic, type RootFile } from './format.js';
+import { BundleReader, readRootFile } from './read.js';
+import { BundleDestination, isEmptyOrMissing } from './write.js';
+
+export { BundleReader } from './read.js';
+export { BundleDestination } from './write.js';
+export { FORMAT_VERSION } from './format.js';
+
+async function isBundle(location: string): Promise<boolean> {
+  return (await stat(join(location, ROOT_FILE)).catch(() => undefined))?.isFile() ?? false;
+}
+
+/** Opens an existing bundle for reading, checking its root file (format, version) first. */
+export async function openBundleSource(location: string): Promise<BundleReader> {
+  if (!(await isBundle(location))) throw new UsageError(`${location} is not a trackshift bundle (no ${ROOT_FILE})`);
+  await readRootFile(location);
+  return new BundleReader(location, resolve(location));
+}
+
+/** Opens a bundle for writing: an existing one is resumed, a missing or empty folder becomes one. */
+export async function openBundleDestination(location: string): Promise<BundleDestination> {
+  if (await isBundle(location)) {
+    await readRootFile(location); // refuses a newer version before anything is written
+  } else if (await isEmptyOrMissing(location)) {
+    await mkdir(location, { recursive: true });
+    const root: RootFile = { format: FORMAT_NAME, version: FORMAT_VERSION, created: new Date().toISOString(), sources: [] };
+    await writeJsonAtomic(join(location, ROOT_FILE), root);
+  } else {
+    throw new UsageError(`${location} is not empty and not a trackshift bundle (no ${ROOT_FILE}): refusing to write a bundle into it`);
+  }
+  return new BundleDestination(location, resolve(location));
+}
+
+export const bundleConnector: ConnectorFactory = {
+  name: 'bundle',
+  description: `a trackshift bundle folder (holds ${ROOT_FILE}); export creates one`,
+  detect: isBundle,
+  openSource: async (target) => openBundleSource(target.location),
+  openDestination: async (target) => openBundleDestination(target.location),
+};

@@ -1,0 +1,251 @@
+/**
+ * Reading a bundle. Everything read is validated: JSON files against their schemas, file names
+ * named inside them through safeJoin, metric lines one by one. Nothing is ever written here.
+ * Metric histories are streamed line by line and handed out in pages.
+ */
+import { createReadStream } from 'node:fs';
+import { lstat, open, readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { ArtifactFile, Experiment, MetricPoint, Run } from '../../model/index.js';
+import { InvalidInputError, errorMessage } from '../../util/errors.js';
+import { idToFolderName, safeJoin } from '../../util/paths.js';
+import type { RunQuery, Source } from '../types.js';
+import {
+  ARTIFACTS_DIR,
+  EXPERIMENTS_DIR,
+  EXPERIMENT_FILE,
+  METRICS_DIR,
+  ROOT_FILE,
+  RUNS_DIR,
+  RUN_FILE,
+  checkVersion,
+  decodeValue,
+  experimentSchema,
+  parseJson,
+  pointSchema,
+  readJsonFile,
+  rootSchema,
+  runSchema,
+  type RootFile,
+  type RunFile,
+} from './format.js';
+
+export const PAGE_SIZE = 10_000;
+
+/** Reads and validates the root file: format name and version first. */
+export async function readRootFile(root: string): Promise<RootFile> {
+  const file = join(root, ROOT_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new InvalidInputError(file, `cannot read the bundle's root file: ${errorMessage(err)}`);
+  }
+  checkVersion(file, text);
+  return parseJson(file, text, rootSchema);
+}
+
+interface RunLocation {
+  dir: string;
+  record: RunFile;
+}
+
+export class BundleReader implements Source {
+  readonly kind = 'bundle';
+  readonly capabilities = { filter: false };
+  readonly root: string;
+  /** run id → where it was read from, so readMetric/listArtifacts need not look again */
+  private readonly located = new Map<string, RunLocation>();
+
+  constructor(
+    root: string,
+    readonly uri: string,
+  ) {
+    this.root = resolve(root);
+  }
+
+  async *listExperiments(): AsyncIterable<Experiment> {
+    const base = join(this.root, EXPERIMENTS_DIR);
+    for (const name of await listDirs(base)) {
+      const file = join(base, name, EXPERIMENT_FILE);
+      // a folder without experiment.json is an experiment whose creation was cut off: nothing in it
+      if (!(await isFile(file))) continue;
+      const record = await readJsonFile(file, experimentSchema);
+      if (idToFolderName(record.id) !== name) throw new InvalidInputError(file, `holds experiment id "${record.id}", which does not belong in folder "${name}"`);
+      yield {
+        id: record.id,
+        name: record.name,
+        tags: record.tags,
+        lifecycle: record.lifecycle,
+        creationTime: record.creationTime,
+        lastUpdateTime: record.lastUpdateTime,
+        artifactLocation: record.artifactLocation,
+      };
+    }
+  }
+
+  async *listRuns(experimentId: string, query: RunQuery): AsyncIterable<Run> {
+    if (query.filter) throw new InvalidInputError(this.uri, 'a bundle cannot filter runs with a search expression');
+    const base = join(this.root, EXPERIMENTS_DIR, idToFolderName(experimentId), RUNS_DIR);
+    for (const name of await listDirs(base)) {
+      const location = await this.readRun(join(base, name), experimentId);
+      if (!location) continue; // partial: a copy stopped part way through it
+      if (location.record.lifecycle === 'deleted' && !query.includeDeleted) continue;
+      yield toRun(location.record);
+    }
+  }
+
+  async getRun(runId: string): Promise<Run | undefined> {
+    const base = join(this.root, EXPERIMENTS_DIR);
+    for (const name of await listDirs(base)) {
+      const file = join(base, name, EXPERIMENT_FILE);
+      if (!(await isFile(file))) continue;
+      const experimentId = (await readJsonFile(file, experimentSchema)).id;
+      const dir = join(base, name, RUNS_DIR, idToFolderName(runId));
+      if (!(await isDir(dir))) continue;
+      const location = await this.readRun(dir, experimentId);
+      if (location) return toRun(location.record);
+    }
+    return undefined;
+  }
+
+  async *readMetric(run: Run, key: string): AsyncIterable<MetricPoint[]> {
+    const { dir, record } = await this.locate(run);
+    const runFile = join(dir, RUN_FILE);
+    const entry = record.metrics.find((m) => m.key === key);
+    if (!entry) return;
+    const where = `${runFile} (metric ${JSON.stringify(key)})`;
+    const file = safeJoin(dir, entry.file, where);
+    let handle;
+    try {
+      handle = await open(file, 'r');
+    } catch (err) {
+      throw new InvalidInputError(where, `cannot open its file ${entry.file}: ${errorMessage(err)}`);
+    }
+    let page: MetricPoint[] = [];
+    let count = 0;
+    try {
+      for await (const line of handle.readLines({ encoding: 'utf8' })) {
+        count++;
+        if (line.trim() === '') throw new InvalidInputError(`${file}:${count}`, 'empty line');
+        const p = parseJson(`${file}:${count}`, line, pointSchema);
+        page.push({ key, value: decodeValue(p.v), timestamp: p.t, step: p.s });
+        if (page.length >= PAGE_SIZE) {
+          yield page;
+          page = [];
+        }
+      }
+    } finally {
+      await handle.close();
+    }
+    // a file cut short (or grown) since run.json was written is not the history it claims to be
+    if (count !== entry.points) throw new InvalidInputError(file, `holds ${count} points, but ${RUN_FILE} says ${entry.points}`);
+    if (page.length > 0) yield page;
+  }
+
+  async *listArtifacts(run: Run): AsyncIterable<ArtifactFile> {
+    const { dir } = await this.locate(run);
+    yield* walkFiles(join(dir, ARTIFACTS_DIR), '');
+  }
+
+  async readArtifact(run: Run, path: string): Promise<Readable> {
+    const { dir } = await this.locate(run);
+    const file = safeJoin(join(dir, ARTIFACTS_DIR), path, `artifact of run ${run.id} in ${this.uri}`);
+    const info = await lstat(file).catch((err: unknown) => {
+      throw new InvalidInputError(file, `cannot read artifact: ${errorMessage(err)}`);
+    });
+    if (!info.isFile()) throw new InvalidInputError(file, 'is not a regular file (symbolic links and folders are not artifacts)');
+    return createReadStream(file);
+  }
+
+  // ---- helpers ----
+
+  /** A complete run folder's record, validated; undefined when the folder is partial. */
+  private async readRun(dir: string, experimentId: string): Promise<RunLocation | undefined> {
+    const file = join(dir, RUN_FILE);
+    if (!(await isFile(file))) return undefined;
+    const record = await readJsonFile(file, runSchema);
+    const folder = basename(dir);
+    if (idToFolderName(record.id) !== folder) throw new InvalidInputError(file, `holds run id "${record.id}", which does not belong in folder "${folder}"`);
+    if (record.experimentId !== experimentId) throw new InvalidInputError(file, `says experiment "${record.experimentId}", but it is in experiment "${experimentId}"`);
+    for (const m of record.metrics) {
+      // a metric file must be a file of the run's metrics folder, whatever run.json says
+      safeJoin(dir, m.file, `${file} (metric ${JSON.stringify(m.key)})`);
+      if (!m.file.startsWith(`${METRICS_DIR}/`) || m.file.split('/').length !== 2) {
+        throw new InvalidInputError(file, `metric ${JSON.stringify(m.key)} names file ${JSON.stringify(m.file)}, outside ${METRICS_DIR}/`);
+      }
+    }
+    const location = { dir, record };
+    this.located.set(record.id, location);
+    return location;
+  }
+
+  private async locate(run: Run): Promise<RunLocation> {
+    const known = this.located.get(run.id);
+    if (known) return known;
+    const dir = join(this.root, EXPERIMENTS_DIR, idToFolderName(run.experimentId), RUNS_DIR, idToFolderName(run.id));
+    const location = await this.readRun(dir, run.experimentId);
+    if (!location) throw new InvalidInputError(dir, `run ${run.id} is not complete in this bundle (no ${RUN_FILE})`);
+    return location;
+  }
+}
+
+function toRun(record: RunFile): Run {
+  return {
+    id: record.id,
+    experimentId: record.experimentId,
+    name: record.name,
+    status: record.status,
+    startTime: record.startTime,
+    endTime: record.endTime,
+    user: record.user,
+    lifecycle: record.lifecycle,
+    parentId: record.parentId,
+    params: record.params,
+    tags: record.tags,
+    inputs: record.inputs,
+    metricKeys: record.metrics.map((m) => m.key),
+  };
+}
+
+/** Every regular file under `dir`, as `/`-separated paths, in a stable order. */
+async function* walkFiles(dir: string, prefix: string): AsyncIterable<ArtifactFile> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && prefix === '') return;
+    throw new InvalidInputError(dir, `cannot list artifacts: ${errorMessage(err)}`);
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    const full = join(dir, entry.name);
+    if (entry.isSymbolicLink()) throw new InvalidInputError(full, 'symbolic links are not allowed in a bundle (they could point anywhere)');
+    if (entry.isDirectory()) yield* walkFiles(full, path);
+    else if (entry.isFile()) yield { path, size: (await stat(full)).size };
+  }
+}
+
+async function listDirs(dir: string): Promise<string[]> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new InvalidInputError(dir, `cannot list: ${errorMessage(err)}`);
+  }
+  return entries
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name)
+    .sort();
+}
+
+async function isFile(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isFile() ?? false;
+}
+
+async function isDir(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
+}
