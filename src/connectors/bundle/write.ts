@@ -126,6 +126,7 @@ export class BundleDestination extends BundleReader implements Destination {
       name: run.name,
       status: 'RUNNING',
       startTime: run.startTime,
+      endTime: undefined, // set by finishRun; listed here to keep run.json's field order readable
       user: run.user,
       lifecycle: 'active',
       parentId: run.parentId,
