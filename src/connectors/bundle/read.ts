@@ -56,7 +56,7 @@ export class BundleReader implements Source {
   readonly capabilities = { filter: false };
   readonly root: string;
   /** run id → where it was read from, so readMetric/listArtifacts need not look again */
-  private readonly located = new Map<string, RunLocation>();
+  protected readonly located = new Map<string, RunLocation>();
 
   constructor(
     root: string,

@@ -211,6 +211,7 @@ export class BundleDestination extends BundleReader implements Destination {
     await writeJsonAtomic(join(dir, RUN_FILE), record); // from here on the run is complete
     await rm(join(dir, PARTIAL_RUN_FILE), { force: true });
     this.writing.delete(runId);
+    this.located.delete(runId); // what this object read of the run before is out of date
   }
 
   async discardRun(runId: string): Promise<void> {
@@ -225,6 +226,7 @@ export class BundleDestination extends BundleReader implements Destination {
     const dir = this.runDir(experimentId, runId);
     await rm(join(dir, RUN_FILE), { force: true });
     await rm(dir, { recursive: true, force: true });
+    this.located.delete(runId);
   }
 
   async close(): Promise<void> {
