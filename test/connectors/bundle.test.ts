@@ -190,6 +190,10 @@ describe('bundle round trip', () => {
       expect((await buffer(await src.readArtifact(run, file.path))).equals(artifacts[file.path]!)).toBe(true);
     }
     expect(await collect(src.listArtifacts((await src.getRun('r-child'))!))).toEqual([]);
+    const runJson = JSON.parse(await readFile(join(dir, 'experiments', '17', 'runs', 'r-main', 'run.json'), 'utf8'));
+    const bytes = Object.values(artifacts).reduce((n, b) => n + b.length, 0);
+    expect(runJson.artifacts).toEqual({ files: Object.keys(artifacts).length, bytes });
+    expect(await readdir(join(dir, 'experiments', '17', 'runs', 'r-main'))).not.toContain('run.partial.json');
   });
 
   it('refuses artifact paths that escape the run', async () => {

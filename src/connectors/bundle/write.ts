@@ -175,12 +175,11 @@ export class BundleDestination extends BundleReader implements Destination {
     const state = this.state(runId);
     const target = safeJoin(join(state.dir, ARTIFACTS_DIR), file.path, `artifact of run ${runId}`);
     await mkdir(dirname(target), { recursive: true });
-    let bytes = 0;
-    body.on('data', (chunk: Buffer) => (bytes += chunk.length));
     // piped, never buffered; a retried artifact starts again with a truncated file
-    await pipeline(body, createWriteStream(target));
+    const out = createWriteStream(target);
+    await pipeline(body, out);
     state.artifactFiles++;
-    state.artifactBytes += bytes;
+    state.artifactBytes += out.bytesWritten;
   }
 
   async finishRun(runId: string, run: Run): Promise<void> {
