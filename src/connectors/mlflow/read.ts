@@ -12,6 +12,15 @@ const EXPERIMENT_PAGE = 1000;
 const RUN_PAGE = 1000;
 const HISTORY_PAGE = 25_000;
 
+/**
+ * MLflow 3 leaves end_time out for unfinished runs, but older servers and Databricks send 0 or
+ * null; and runs/create without start_time stores 0 (it does not stamp "now"). 0 means unset.
+ */
+const timeOrUndefined = (time: number | null | undefined) => (time ? time : undefined);
+
+/** Marks a partial copy that a later attempt replaced; such runs stay deleted and are never read. */
+export const DISCARDED_TAG = 'trackshift.discarded';
+
 const toTags = (list: Array<{ key: string; value: string }>) => Object.fromEntries(list.map((t) => [t.key, t.value]));
 
 export function toRun(raw: schema.MlflowRun): Run {
@@ -22,8 +31,8 @@ export function toRun(raw: schema.MlflowRun): Run {
     experimentId: info.experiment_id,
     name: info.run_name || tags[MLFLOW_TAGS.runName] || undefined,
     status: info.status,
-    startTime: info.start_time ?? undefined,
-    endTime: info.end_time ?? undefined,
+    startTime: timeOrUndefined(info.start_time),
+    endTime: timeOrUndefined(info.end_time),
     user: info.user_id || tags[MLFLOW_TAGS.user] || undefined,
     lifecycle: info.lifecycle_stage,
     parentId: tags[MLFLOW_TAGS.parentRunId] || undefined,
@@ -89,7 +98,11 @@ export class MlflowSource implements Source {
         },
         schema.searchRuns,
       );
-      for (const raw of page.runs) yield toRun(raw);
+      for (const raw of page.runs) {
+        // left behind by an interrupted copy and replaced since: not data
+        if (raw.data.tags.some((t) => t.key === DISCARDED_TAG)) continue;
+        yield toRun(raw);
+      }
       pageToken = page.next_page_token || undefined;
     } while (pageToken);
   }
@@ -112,6 +125,10 @@ export class MlflowSource implements Source {
         key,
         page.metrics.map((m) => ({ key, value: m.value, timestamp: m.timestamp, step: m.step })),
       );
+      // some older servers answered a page with the token they were given: never loop forever
+      if (page.next_page_token && page.next_page_token === pageToken) {
+        throw new Error(`${this.uri} metrics/get-history for run ${run.id} key "${key}" repeats page token ${pageToken}; stopping instead of looping`);
+      }
       pageToken = page.next_page_token || undefined;
     } while (pageToken);
   }

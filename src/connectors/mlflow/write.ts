@@ -11,7 +11,7 @@ import { ConnectionError, HttpError, RETRIABLE_STATUS } from '../../util/http.js
 import { UsageError } from '../../util/errors.js';
 import { isNotFound } from './client.js';
 import { INFINITE_KEYS_TAG } from './infinity.js';
-import { MlflowSource } from './read.js';
+import { DISCARDED_TAG, MlflowSource } from './read.js';
 import * as schema from './schemas.js';
 
 /** runs/log-batch limits of the MLflow server (1000 metrics, 100 params, 100 tags, about 1 MB). */
@@ -119,6 +119,10 @@ export class MlflowStore extends MlflowSource implements Destination {
         const created = await this.api.post('runs/create', body, schema.getRun, false);
         runId = created.run.info.run_id;
         this.state(runId).artifactRoot = proxyPath(created.run.info.artifact_uri);
+        // MLflow 3 always names a run: one without a name gets a generated one, which we report
+        if (!run.name && created.run.info.run_name) {
+          this.state(runId).warnings.push(`the source run has no name; MLflow named the copy "${created.run.info.run_name}"`);
+        }
       } catch (err) {
         if (!isRetriable(err) || attempt >= 4) throw err;
         // the run may have been created before the answer was lost: look before creating again
@@ -188,7 +192,15 @@ export class MlflowStore extends MlflowSource implements Destination {
           `(artifact proxy) so that artifacts can be uploaded`,
       );
     }
-    await this.api.upload(`${state.artifactRoot}/${file.path}`, body, file.size);
+    try {
+      await this.api.upload(`${state.artifactRoot}/${file.path}`, body, file.size);
+    } catch (err) {
+      // a server started with --no-serve-artifacts answers the proxy with 503 and says so
+      if (err instanceof HttpError && err.status === 503 && /serve-artifacts/.test(err.message)) {
+        throw new UsageError(`${this.uri} does not accept artifact uploads (started with --no-serve-artifacts); restart it with --serve-artifacts`);
+      }
+      throw err;
+    }
   }
 
   async finishRun(runId: string, run: Run): Promise<RunWriteResult> {
@@ -218,6 +230,7 @@ export class MlflowStore extends MlflowSource implements Destination {
     if (run.info.lifecycle_stage === 'deleted') await this.api.post('runs/restore', { run_id: runId }, schema.empty);
     // without its source id it no longer counts as a copy; deleted, it is out of sight
     await this.api.post('runs/delete-tag', { run_id: runId, key: SOURCE_TAGS.id }, schema.empty);
+    await this.api.post('runs/set-tag', { run_id: runId, key: DISCARDED_TAG, value: 'true' }, schema.empty);
     await this.api.post('runs/delete', { run_id: runId }, schema.empty);
     this.runs.delete(runId);
   }
