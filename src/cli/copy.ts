@@ -1,23 +1,19 @@
-import { Command } from 'commander';
-import { addSelectionOptions, addTransferOptions } from './options.js';
-import { runTransferVerb, type TransferFlags } from './run-job.js';
+import type { Command } from 'commander';
+import { transferCommand } from './run-job.js';
 
-export function copyCommand(done: (code: number) => void): Command {
-  const command = new Command('copy')
-    .description('copy experiments and runs from SRC to DST directly, streaming; safe to re-run')
-    .argument('<src>', 'where to read: an MLflow server URL, an mlruns folder, a bundle, or FORMAT:PATH')
-    .argument('<dst>', 'where to write: an MLflow server URL or a bundle folder');
-  addSelectionOptions(command);
-  addTransferOptions(command);
-  return command
-    .addHelpText(
-      'after',
-      `
-Examples:
-  $ trackshift copy http://127.0.0.1:5001 http://127.0.0.1:5002
-  $ trackshift copy ./mlruns http://127.0.0.1:5002 --experiment churn --dst-experiment churn-2024
-  $ trackshift copy http://old:5000 http://new:5000 --status FINISHED --start-after 2024-01-01 --workers 8
-  $ TRACKSHIFT_SRC_MLFLOW_TRACKING_TOKEN=… TRACKSHIFT_DST_MLFLOW_TRACKING_TOKEN=… trackshift copy https://a https://b`,
-    )
-    .action(async (src: string, dst: string, flags: TransferFlags) => done(await runTransferVerb('copy', src, dst, flags)));
-}
+export const copyCommand = (done: (code: number) => void): Command =>
+  transferCommand(
+    {
+      name: 'copy',
+      description: 'copy experiments and runs from SRC to DST directly, streaming; safe to re-run',
+      from: ['<src>', 'where to read: an MLflow server URL, an mlruns folder, a bundle, or FORMAT:PATH'],
+      to: ['<dst>', 'where to write: an MLflow server URL or a bundle folder'],
+      examples: [
+        'trackshift copy http://127.0.0.1:5001 http://127.0.0.1:5002',
+        'trackshift copy ./mlruns http://127.0.0.1:5002 --experiment churn --dst-experiment churn-2024',
+        'trackshift copy http://old:5000 http://new:5000 --status FINISHED --start-after 2024-01-01 --workers 8',
+        'TRACKSHIFT_SRC_MLFLOW_TRACKING_TOKEN=… TRACKSHIFT_DST_MLFLOW_TRACKING_TOKEN=… trackshift copy https://a https://b',
+      ],
+    },
+    done,
+  );

@@ -1,7 +1,8 @@
 /** The part of copy, export and import that is the same: run the job, show it, choose the exit code. */
 import { runJob, type JobOptions } from '../engine/job.js';
 import { ProgressPrinter, summary } from './render.js';
-import { selectionFrom, type SelectionFlags } from './options.js';
+import { Command } from 'commander';
+import { addSelectionOptions, addTransferOptions, selectionFrom, type SelectionFlags } from './options.js';
 
 export interface TransferFlags extends SelectionFlags {
   workers: number;
@@ -38,4 +39,23 @@ export async function runTransferVerb(
   progress.finish();
   process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : summary(report)) + '\n');
   return report.failed.length > 0 ? 1 : 0;
+}
+
+export interface TransferVerb {
+  name: JobOptions['command'];
+  description: string;
+  from: [string, string];
+  to: [string, string];
+  examples: string[];
+  extra?: (src: string, dst: string) => Pick<JobOptions, 'newFolderFormat' | 'checkEnds'>;
+}
+
+/** copy, export and import: the same options and the same job, with different ends. */
+export function transferCommand(verb: TransferVerb, done: (code: number) => void): Command {
+  const command = new Command(verb.name).description(verb.description).argument(...verb.from).argument(...verb.to);
+  addSelectionOptions(command);
+  addTransferOptions(command);
+  return command
+    .addHelpText('after', `\nExamples:\n${verb.examples.map((e) => `  $ ${e}`).join('\n')}`)
+    .action(async (src: string, dst: string, flags: TransferFlags) => done(await runTransferVerb(verb.name, src, dst, flags, verb.extra?.(src, dst))));
 }

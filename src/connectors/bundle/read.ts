@@ -9,6 +9,7 @@ import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, MetricPoint, Run } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
+import { isDir, isFile, listDirs } from '../../util/fs.js';
 import { idToFolderName, safeJoin } from '../../util/paths.js';
 import type { RunQuery, Source } from '../types.js';
 import {
@@ -228,24 +229,3 @@ async function* walkFiles(dir: string, prefix: string): AsyncIterable<ArtifactFi
   }
 }
 
-async function listDirs(dir: string): Promise<string[]> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new InvalidInputError(dir, `cannot list: ${errorMessage(err)}`);
-  }
-  return entries
-    .filter((e) => e.isDirectory())
-    .map((e) => e.name)
-    .sort();
-}
-
-async function isFile(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined))?.isFile() ?? false;
-}
-
-async function isDir(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
-}

@@ -13,6 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ArtifactFile, DatasetInput, Experiment, Run } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
+import { exists } from '../../util/fs.js';
 import { idToFolderName, keyToFileName, safeJoin } from '../../util/paths.js';
 import type { Destination, ExistingRun, RunBatch, WriteLimits } from '../types.js';
 import {
@@ -297,15 +298,6 @@ async function closeStream(file: MetricFile): Promise<void> {
     stream.once('error', reject);
     stream.end(resolve);
   });
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** A missing or empty folder may become a bundle; anything else that is not one is refused. */

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, Tags } from '../../model/index.js';
 import { MLFLOW_TAGS } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
+import { exists, isDir, isFile, listDirs } from '../../util/fs.js';
 import { safeJoin } from '../../util/paths.js';
 import type { RunQuery, Source } from '../types.js';
 import {
@@ -306,31 +307,5 @@ async function* walkFiles(dir: string, prefix: string): AsyncIterable<ArtifactFi
     if (info?.isDirectory()) yield* walkFiles(full, path);
     else if (info?.isFile()) yield { path, size: info.size };
   }
-}
-
-async function listDirs(dir: string): Promise<string[]> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new InvalidInputError(dir, `cannot list: ${errorMessage(err)}`);
-  }
-  return entries
-    .filter((e) => e.isDirectory())
-    .map((e) => e.name)
-    .sort();
-}
-
-async function exists(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined)) !== undefined;
-}
-
-async function isFile(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined))?.isFile() ?? false;
-}
-
-async function isDir(path: string): Promise<boolean> {
-  return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
 }
 
