@@ -56,8 +56,8 @@ async function resolve(input: string, role: 'source' | 'destination', fallback?:
   );
 }
 
-function target(location: string, side: ConnectorTarget['side'], env: NodeJS.ProcessEnv): ConnectorTarget {
-  return { location, side, env };
+function target(location: string, side: ConnectorTarget['side'], env: NodeJS.ProcessEnv, dryRun = false): ConnectorTarget {
+  return { location, side, env, dryRun };
 }
 
 export async function openSource(input: string, env: NodeJS.ProcessEnv = process.env): Promise<Source> {
@@ -74,10 +74,11 @@ export async function openDestination(
   input: string,
   env: NodeJS.ProcessEnv = process.env,
   newFolderFormat: ConnectorFactory | undefined = undefined,
+  dryRun = false,
 ): Promise<Destination> {
   const { factory, location } = await resolve(input, 'destination', newFolderFormat);
   if (!factory.openDestination) throw new UsageError(`${factory.name} cannot be written to yet (it is a source only): ${input}`);
-  return factory.openDestination(target(location, 'dst', env));
+  return factory.openDestination(target(location, 'dst', env, dryRun));
 }
 
 export { bundleConnector };

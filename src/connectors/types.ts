@@ -108,6 +108,8 @@ export interface ConnectorTarget {
   /** `src` or `dst`: selects side-specific credentials (TRACKSHIFT_SRC_…, TRACKSHIFT_DST_…) */
   side: 'src' | 'dst';
   env: NodeJS.ProcessEnv;
+  /** a dry run: the destination is only looked at, and nothing (not even a folder) is created */
+  dryRun?: boolean;
 }
 
 export interface ConnectorFactory {

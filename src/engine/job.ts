@@ -60,7 +60,7 @@ export async function runJob(options: JobOptions): Promise<Report> {
   try {
     // plan first: a selection mistake is reported before anything (a new bundle folder) is made
     const plan = await planTransfer(source, options.selection);
-    destination = await openDestination(options.destination, env, options.newFolderFormat);
+    destination = await openDestination(options.destination, env, options.newFolderFormat, options.dryRun);
     options.checkEnds?.(source, destination);
     const stateDir = resolve(options.stateDir ?? defaultStateDir(source, destination, env));
     const journal = new Journal(stateDir);

@@ -130,6 +130,29 @@ describe('copy, export and import between real MLflow servers', () => {
     expect(await snap(destination.url)).toEqual(await snap(source.url));
   });
 
+  it('selects with --filter, --run-id, --include-nested, --status, renames, and writes nothing on --dry-run', async () => {
+    const out = join(temp(), 'out');
+    const dry = await cli(['export', source.url, out, '--experiment', 'second', '--filter', "params.i = '1'", '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/dry run: nothing was written/);
+    expect(dry.stdout).toMatch(/copy\s+second \/ plain-1/);
+    expect(dry.stdout).not.toMatch(/plain-0/);
+    expect(existsSync(out)).toBe(false);
+
+    const parentId = (await snap(source.url)).rich!.runs;
+    const parent = Object.entries(parentId).find(([, r]) => r.name === 'parent')![0];
+    const nested = await cli(['export', source.url, out, '--run-id', parent, '--include-nested', '--dst-experiment', 'renamed', '--json']);
+    expect(nested.code, nested.stderr).toBe(0);
+    const copied = await snap(out);
+    expect(Object.keys(copied)).toEqual(['renamed']);
+    expect(Object.values(copied.renamed!.runs).map((r) => r.name).sort()).toEqual(['child', 'grandchild', 'parent']);
+
+    const failed = await cli(['ls', source.url]);
+    expect(failed.stdout).toMatch(/rich/);
+    const statuses = await cli(['export', source.url, join(temp(), 'o2'), '--experiment', 'rich', '--status', 'FAILED,KILLED', '--json']);
+    expect(JSON.parse(statuses.stdout).copied.runs).toBe(2);
+  });
+
   it('gives one clear error for an unreachable server, an unknown experiment, a tampered bundle', async () => {
     const unreachable = await cli(['copy', 'http://127.0.0.1:9', join(temp(), 'x')]);
     expect(unreachable.code).toBe(2);

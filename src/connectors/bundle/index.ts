@@ -26,10 +26,11 @@ export async function openBundleSource(location: string): Promise<BundleReader> 
 }
 
 /** Opens a bundle for writing: an existing one is resumed, a missing or empty folder becomes one. */
-export async function openBundleDestination(location: string): Promise<BundleDestination> {
+export async function openBundleDestination(location: string, dryRun = false): Promise<BundleDestination> {
   if (await isBundle(location)) {
     await readRootFile(location); // refuses a newer version before anything is written
   } else if (await isEmptyOrMissing(location)) {
+    if (dryRun) return new BundleDestination(location, resolve(location)); // looked at, not made
     await mkdir(location, { recursive: true });
     const root: RootFile = { format: FORMAT_NAME, version: FORMAT_VERSION, created: new Date().toISOString(), sources: [] };
     await writeJsonAtomic(join(location, ROOT_FILE), root);
@@ -44,5 +45,5 @@ export const bundleConnector: ConnectorFactory = {
   description: `a trackshift bundle folder (holds ${ROOT_FILE}); export creates one`,
   detect: isBundle,
   openSource: async (target) => openBundleSource(target.location),
-  openDestination: async (target) => openBundleDestination(target.location),
+  openDestination: async (target) => openBundleDestination(target.location, target.dryRun),
 };
