@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Creates (once) the pinned Python environment with mlflow that the integration
+# Creates (once) a pinned Python environment with mlflow that the integration
 # tests and fixture scripts use, and prints its directory.
 # It lives outside the clone, keyed by a hash of the pins, so fresh clones reuse it.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-req="$here/python/requirements.txt"
+# an optional argument names another pin file under python/ (e.g. requirements-mlflow2.txt)
+req="$here/python/${1:-requirements.txt}"
 key="$( (cat "$req"; python3 --version) | sha256sum | cut -c1-16)"
 root="${TRACKSHIFT_CACHE:-$HOME/.cache/trackshift}"
 venv="$root/py-$key"

@@ -14,12 +14,19 @@ import { fileURLToPath } from 'node:url';
 const execFileAsync = promisify(execFile);
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
-let venvPromise: Promise<string> | undefined;
+/** Which pinned environment: 3 is the main one (python/requirements.txt), 2 has an MLflow 2.x. */
+export type MlflowMajor = 2 | 3;
+const PINS: Record<MlflowMajor, string> = { 3: 'requirements.txt', 2: 'requirements-mlflow2.txt' };
+const venvs = new Map<MlflowMajor, Promise<string>>();
 
-/** The pinned Python environment (created by scripts/python-env.sh the first time). */
-export function pythonEnv(): Promise<string> {
-  venvPromise ??= execFileAsync('bash', [join(ROOT, 'scripts/python-env.sh')], { maxBuffer: 10_000_000 }).then((r) => r.stdout.trim());
-  return venvPromise;
+/** A pinned Python environment (created by scripts/python-env.sh the first time). */
+export function pythonEnv(major: MlflowMajor = 3): Promise<string> {
+  let venv = venvs.get(major);
+  if (!venv) {
+    venv = execFileAsync('bash', [join(ROOT, 'scripts/python-env.sh'), PINS[major]], { maxBuffer: 10_000_000 }).then((r) => r.stdout.trim());
+    venvs.set(major, venv);
+  }
+  return venv;
 }
 
 export function freePort(): Promise<number> {
@@ -44,6 +51,8 @@ export interface MlflowServer {
 export interface ServerOptions {
   /** `basic-auth` starts MLflow's own authentication app (admin / AUTH_ADMIN_PASSWORD) */
   appName?: 'basic-auth';
+  /** the MLflow major version to run (default 3) */
+  mlflow?: MlflowMajor;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -96,7 +105,7 @@ function writeAuthConfig(dir: string): string {
 }
 
 export async function startMlflowServer(options: ServerOptions = {}): Promise<MlflowServer> {
-  const venv = await pythonEnv();
+  const venv = await pythonEnv(options.mlflow);
   const dir = mkdtempSync(join(tmpdir(), 'trackshift-mlflow-'));
   const port = await freePort();
   const args = [
@@ -150,8 +159,8 @@ export async function startMlflowServer(options: ServerOptions = {}): Promise<Ml
 }
 
 /** Runs a script of the repo with the pinned Python; returns its stdout. */
-export async function runPython(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<string> {
-  const venv = await pythonEnv();
+export async function runPython(script: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, mlflow: MlflowMajor = 3): Promise<string> {
+  const venv = await pythonEnv(mlflow);
   try {
     const { stdout } = await execFileAsync(join(venv, 'bin', 'python'), [join(ROOT, script), ...args], {
       cwd: ROOT,
