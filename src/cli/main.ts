@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
 import { TrackshiftError, errorMessage } from '../util/errors.js';
 import { copyCommand } from './copy.js';
+import { copyModelVersionCommand } from './copy-model-version.js';
 import { exportCommand } from './export.js';
 import { importCommand } from './import.js';
 import { lsCommand } from './ls.js';
@@ -24,7 +25,7 @@ export async function main(argv: string[]): Promise<number> {
     .version(version)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [copyCommand(done), exportCommand(done), importCommand(done), lsCommand(done)]) {
+  for (const command of [copyCommand(done), exportCommand(done), importCommand(done), copyModelVersionCommand(done), lsCommand(done)]) {
     program.addCommand(command.exitOverride().showHelpAfterError('(run with --help for usage)'));
   }
   try {

@@ -1,6 +1,6 @@
 /** Options shared by the verbs that move data, and their parsing into a Selection. */
 import { Command, Option } from 'commander';
-import { RUN_STATUSES, type RunStatus } from '../model/index.js';
+import { MODEL_STAGES, RUN_STATUSES, type ModelStage, type RunStatus } from '../model/index.js';
 import { emptySelection, type Selection } from '../engine/plan.js';
 import { UsageError } from '../util/errors.js';
 
@@ -23,7 +23,16 @@ export function addSelectionOptions(command: Command): Command {
     .option('--include-deleted', 'also take deleted experiments and runs (they stay deleted)', false)
     .option('--include-nested', 'also take the child runs (at any depth) of the selected runs', false)
     .option('--filter <expr>', 'the source\'s own run filter, passed through (MLflow search syntax, e.g. "metrics.acc > 0.9")')
-    .option('--dst-experiment <name>', 'the name to give the one selected experiment in the destination (an existing one receives the runs)');
+    .option('--dst-experiment <name>', 'the name to give the one selected experiment in the destination (an existing one receives the runs)')
+    .option('-m, --model <name>', 'a registered model to take, with the runs its versions point at (repeat for more; default: all models when no experiment or run is selected)', collect)
+    .option('--versions <numbers>', 'only these versions of the selected models, comma-separated (e.g. 1,3)', collectList)
+    .option('--stages <stages>', `only versions in these stages, comma-separated (${MODEL_STAGES.join(', ')})`)
+    .option('--latest-versions', 'only the newest version in each stage', false)
+    .option('--dst-model <name>', 'the name to give the one selected model in the destination')
+    .option('--models-only', 'only registered models: versions point at the source\'s files (shallow), no runs are copied', false)
+    .option('--runs-only', 'only experiments and runs, no registered models', false)
+    .option('--delete-model', 'delete each selected model in the destination before copying it (once: a re-run does not delete again)', false)
+    .option('--lineage-tags', 'record the source model, version, run id and tracking URI on each new version (tags trackshift.lineage.*)', false);
 }
 
 export function addTransferOptions(command: Command): Command {
@@ -62,6 +71,13 @@ export interface SelectionFlags {
   includeNested?: boolean;
   filter?: string;
   dstExperiment?: string;
+  model?: string[];
+  versions?: string[];
+  stages?: string;
+  latestVersions?: boolean;
+  dstModel?: string;
+  modelsOnly?: boolean;
+  runsOnly?: boolean;
 }
 
 export function selectionFrom(flags: SelectionFlags): Selection {
@@ -81,5 +97,20 @@ export function selectionFrom(flags: SelectionFlags): Selection {
   selection.includeNested = Boolean(flags.includeNested);
   selection.filter = flags.filter;
   selection.dstExperiment = flags.dstExperiment;
+  selection.models = flags.model ?? [];
+  selection.versions = flags.versions ?? [];
+  if (selection.versions.some((v) => !/^\d+$/.test(v))) throw new UsageError(`--versions takes version numbers, e.g. 1,3 (not "${selection.versions.join(',')}")`);
+  if (flags.stages) {
+    selection.stages = flags.stages.split(',').map((s) => {
+      const stage = MODEL_STAGES.find((known) => known.toLowerCase() === s.trim().toLowerCase());
+      if (!stage) throw new UsageError(`--stages: "${s}" is not a stage; use ${MODEL_STAGES.join(', ')}`);
+      return stage as ModelStage;
+    });
+  }
+  if (selection.versions.length > 0 && selection.stages.length > 0) throw new UsageError('--versions and --stages exclude each other; give one');
+  selection.latestVersions = Boolean(flags.latestVersions);
+  selection.dstModel = flags.dstModel;
+  if (flags.modelsOnly && flags.runsOnly) throw new UsageError('--models-only and --runs-only exclude each other');
+  selection.scope = flags.modelsOnly ? 'models' : flags.runsOnly ? 'runs' : 'all';
   return selection;
 }

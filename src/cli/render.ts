@@ -25,7 +25,13 @@ export class ProgressPrinter {
     switch (event.type) {
       case 'planned':
         this.planned = event.runs;
-        this.line(`planned ${event.runs} run(s) in ${event.experiments} experiment(s)`);
+        this.line(`planned ${event.runs} run(s) in ${event.experiments} experiment(s)${event.versions ? `, ${event.versions} model version(s)` : ''}`);
+        break;
+      case 'logged-model':
+        if (!this.tty) this.line(`${event.copied ? 'copied' : 'skipped'} logged model ${event.sourceId} → ${event.destinationId}`);
+        break;
+      case 'model':
+        this.line(`model "${event.name}" → "${event.destinationName}": ${event.copied} version(s) copied, ${event.skipped} already there${event.failed ? `, ${event.failed} failed` : ''}`);
         break;
       case 'experiment':
         this.line(`experiment "${event.name}" → ${event.destinationId}`);
@@ -81,6 +87,8 @@ export function summary(report: Report): string {
   if (report.dryRun) {
     lines.push(`dry run: nothing was written. ${n(report.planned.runs)} run(s) in ${report.planned.experiments} experiment(s) planned:`);
     for (const item of report.dryRun) lines.push(`  ${item.action.padEnd(4)}  ${item.experiment} / ${item.name ?? ''} (${item.run})`);
+    if (report.dryRunModels?.length) lines.push(`${n(report.planned.versions)} model version(s) in ${report.planned.models} model(s) planned:`);
+    for (const item of report.dryRunModels ?? []) lines.push(`  ${item.action.padEnd(4)}  model ${item.model} version ${item.version} → ${item.destinationModel}`);
     return lines.join('\n');
   }
   const failedRuns = report.failed.filter((f) => f.type === 'run').length;
@@ -88,6 +96,20 @@ export function summary(report: Report): string {
     `planned ${n(report.planned.runs)} run(s) in ${report.planned.experiments} experiment(s); ` +
       `copied ${n(report.copied.runs)}, skipped ${n(report.skipped.runs)} (already there), failed ${n(failedRuns)}`,
   );
+  if (report.planned.models > 0 || report.copied.loggedModels + report.skipped.loggedModels > 0) {
+    const failedVersions = report.failed.filter((f) => f.type === 'version').length;
+    lines.push(
+      `planned ${n(report.planned.versions)} version(s) of ${report.planned.models} registered model(s); ` +
+        `copied ${n(report.copied.versions)}, skipped ${n(report.skipped.versions)}, failed ${n(failedVersions)}; ` +
+        `logged models copied ${n(report.copied.loggedModels)}, skipped ${n(report.skipped.loggedModels)}`,
+    );
+    for (const model of report.models) {
+      const moved = Object.entries(model.versions).filter(([from, to]) => from !== to);
+      if (model.model !== model.destinationModel || moved.length > 0) {
+        lines.push(`  model ${model.model} → ${model.destinationModel}${moved.length ? `: versions ${moved.map(([a, b]) => `${a}→${b}`).join(', ')}` : ''}`);
+      }
+    }
+  }
   lines.push(`moved ${n(report.copied.metricPoints)} metric points, ${n(report.copied.artifacts)} artifact files (${n(report.copied.artifactBytes)} bytes) in ${seconds}s`);
   for (const failure of report.failed) lines.push(`  failed ${failure.type} ${failure.sourceId}${failure.name ? ` (${failure.name})` : ''}: ${failure.reason}`);
   if (report.warnings.length > 0) lines.push(`${report.warnings.length} warning(s):`);

@@ -3,6 +3,7 @@ import { runJob, type JobOptions } from '../engine/job.js';
 import { ProgressPrinter, summary } from './render.js';
 import { Command } from 'commander';
 import { addSelectionOptions, addTransferOptions, selectionFrom, type SelectionFlags } from './options.js';
+import type { Selection } from '../engine/plan.js';
 
 export interface TransferFlags extends SelectionFlags {
   workers: number;
@@ -12,6 +13,8 @@ export interface TransferFlags extends SelectionFlags {
   idMap?: string;
   report?: string;
   json: boolean;
+  deleteModel?: boolean;
+  lineageTags?: boolean;
 }
 
 export async function runTransferVerb(
@@ -20,19 +23,22 @@ export async function runTransferVerb(
   destination: string,
   flags: TransferFlags,
   extra: Pick<JobOptions, 'newFolderFormat' | 'checkEnds'> = {},
+  selection: Selection = selectionFrom(flags),
 ): Promise<number> {
   const progress = new ProgressPrinter(process.stderr, flags.json);
   const report = await runJob({
     command,
     source,
     destination,
-    selection: selectionFrom(flags),
+    selection,
     workers: flags.workers,
     artifactWorkers: flags.artifactWorkers,
     dryRun: flags.dryRun,
     stateDir: flags.stateDir,
     idMapFile: flags.idMap,
     reportFile: flags.report,
+    deleteModel: Boolean(flags.deleteModel),
+    lineageTags: Boolean(flags.lineageTags),
     onEvent: progress.onEvent,
     ...extra,
   });

@@ -9,7 +9,7 @@
  * destination returned (`ensureExperiment`, `createRun`).
  */
 import type { Readable } from 'node:stream';
-import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, Tags } from '../model/index.js';
+import type { ArtifactFile, DatasetInput, Experiment, LoggedModel, MetricPoint, ModelSource, ModelStage, ModelVersion, RegisteredModel, Run, Tags } from '../model/index.js';
 
 export interface RunQuery {
   /** deleted runs are skipped unless this is set */
@@ -33,7 +33,26 @@ export interface Source {
   /** one run by id, when the source can look it up directly */
   getRun?(runId: string): Promise<Run | undefined>;
   readonly capabilities?: { filter?: boolean };
+  /** registered models and their versions, when the source has a registry */
+  readonly registry?: RegistryReader;
+  /** MLflow 3 logged models, when the source has them */
+  readonly loggedModels?: LoggedModelReader;
   close?(): Promise<void>;
+}
+
+export interface RegistryReader {
+  /** every registered model */
+  listModels(): AsyncIterable<RegisteredModel>;
+  getModel(name: string): Promise<RegisteredModel | undefined>;
+  /** every version of a model, lowest number first */
+  listVersions(modelName: string): AsyncIterable<ModelVersion>;
+}
+
+export interface LoggedModelReader {
+  /** the logged models of an experiment */
+  listLoggedModels(experimentId: string): AsyncIterable<LoggedModel>;
+  listLoggedModelArtifacts(model: LoggedModel): AsyncIterable<ArtifactFile>;
+  readLoggedModelArtifact(model: LoggedModel, path: string): Promise<Readable>;
 }
 
 /** Most a destination takes in one `writeBatch` call; the engine splits to fit. */
@@ -98,7 +117,58 @@ export interface Destination {
   finishRun(runId: string, run: Run): Promise<void | RunWriteResult>;
   /** removes (or hides) a partly written run so that it no longer counts as a copy */
   discardRun(runId: string): Promise<void>;
+  readonly registry?: RegistryWriter;
+  readonly loggedModels?: LoggedModelWriter;
   close?(): Promise<void>;
+}
+
+/** Where a new model version points, in the destination's own terms. */
+export interface VersionTarget {
+  /** a run or logged model of the destination (deep copy), or a URI outside it (shallow copy) */
+  location: ModelSource;
+  runId?: string;
+  runLink?: string;
+  loggedModelId?: string;
+}
+
+/** A version already in a destination model (provenance tags tell which source version it is). */
+export interface ExistingVersion {
+  version: string;
+  tags: Tags;
+}
+
+export interface RegistryWriter {
+  /** false for registries without stages (Unity Catalog): the engine maps stages to aliases */
+  readonly hasStages: boolean;
+  /** true when a new model's versions can be numbered as in the source (see `createVersion`) */
+  readonly keepsVersionNumbers?: boolean;
+  findModel(name: string): Promise<{ tags: Tags } | undefined>;
+  /** creates the model `name`, or updates its description and merges its tags */
+  ensureModel(model: RegisteredModel, name: string): Promise<void>;
+  deleteModel(name: string): Promise<void>;
+  listExistingVersions(modelName: string): AsyncIterable<ExistingVersion>;
+  /**
+   * Creates a version with `version`'s description and tags (provenance included) and returns
+   * its number: the next free one, or `version.version` where `keepsVersionNumbers`.
+   */
+  createVersion(modelName: string, version: ModelVersion, target: VersionTarget): Promise<string>;
+  /** sets description and tags of an existing version (idempotent) */
+  updateVersion(modelName: string, number: string, version: ModelVersion): Promise<void>;
+  deleteVersion(modelName: string, number: string): Promise<void>;
+  setStage(modelName: string, number: string, stage: ModelStage): Promise<void>;
+  setAlias(modelName: string, alias: string, number: string): Promise<void>;
+  setVersionTag(modelName: string, number: string, key: string, value: string): Promise<void>;
+}
+
+export interface LoggedModelWriter {
+  /** a logged model previously written from source model `sourceModelId` (by its provenance tag) */
+  findLoggedModel(experimentId: string, sourceModelId: string): Promise<{ id: string; complete: boolean } | undefined>;
+  /** creates it (pending) with its name, type, params and tags (provenance included); returns its id */
+  createLoggedModel(experimentId: string, model: LoggedModel, sourceRunId: string | undefined): Promise<string>;
+  writeLoggedModelArtifact(modelId: string, file: ArtifactFile, body: Readable): Promise<void>;
+  /** sets its final status and marks it complete */
+  finishLoggedModel(modelId: string, model: LoggedModel): Promise<void>;
+  discardLoggedModel(modelId: string): Promise<void>;
 }
 
 /** How a connector was named on the command line, and the settings for its side. */

@@ -1,13 +1,15 @@
 /** What the engine tells whoever watches it (the CLI's progress display, a report, a test). */
 
 export type TransferEvent =
-  | { type: 'planned'; experiments: number; runs: number }
+  | { type: 'planned'; experiments: number; runs: number; versions: number }
   | { type: 'experiment'; sourceId: string; name: string; destinationId?: string }
   | { type: 'run-started'; sourceId: string; name?: string }
   | { type: 'run-copied'; sourceId: string; destinationId: string; points: number; artifacts: number; bytes: number }
   | { type: 'run-skipped'; sourceId: string; destinationId: string; reason: string }
   | { type: 'run-failed'; sourceId: string; reason: string }
   | { type: 'points'; count: number }
+  | { type: 'logged-model'; sourceId: string; destinationId: string; copied: boolean }
+  | { type: 'model'; name: string; destinationName: string; copied: number; skipped: number; failed: number }
   | { type: 'warning'; object: string; message: string };
 
 export type EventListener = (event: TransferEvent) => void;

@@ -15,7 +15,7 @@ import { planTransfer, type Selection } from './plan.js';
 import { transfer, type TransferResult } from './transfer.js';
 
 export interface JobOptions {
-  command: 'copy' | 'export' | 'import';
+  command: 'copy' | 'export' | 'import' | 'copy-model-version';
   source: string;
   destination: string;
   selection: Selection;
@@ -27,6 +27,8 @@ export interface JobOptions {
   idMapFile?: string;
   reportFile?: string;
   env?: NodeJS.ProcessEnv;
+  deleteModel?: boolean;
+  lineageTags?: boolean;
   onEvent?: EventListener;
   /** what a missing or empty destination folder becomes (export: a new bundle) */
   newFolderFormat?: ConnectorFactory;
@@ -70,6 +72,8 @@ export async function runJob(options: JobOptions): Promise<Report> {
       dryRun: options.dryRun,
       journal,
       onEvent: options.onEvent,
+      deleteModel: options.deleteModel,
+      lineageTags: options.lineageTags,
     });
     const idMapFile = resolve(options.idMapFile ?? join(stateDir, 'id-map.json'));
     if (!options.dryRun) {

@@ -12,12 +12,20 @@ const Entry = z.discriminatedUnion('type', [
   z.object({ type: z.literal('experiment'), source: z.string(), destination: z.string(), name: z.string() }),
   z.object({ type: z.literal('run-started'), source: z.string(), destination: z.string() }),
   z.object({ type: z.literal('run-done'), source: z.string(), destination: z.string() }),
+  z.object({ type: z.literal('logged-model-done'), source: z.string(), destination: z.string() }),
+  /** `--delete-model`: the destination model was deleted once by this job, not again on a re-run */
+  z.object({ type: z.literal('model-deleted'), name: z.string() }),
+  /** versions as `model/number` on both sides */
+  z.object({ type: z.literal('version-done'), source: z.string(), destination: z.string() }),
 ]);
 type Entry = z.infer<typeof Entry>;
 
 export interface IdMap {
   experiments: Record<string, string>;
   runs: Record<string, string>;
+  loggedModels: Record<string, string>;
+  /** `model/version` → `model/version` */
+  modelVersions: Record<string, string>;
 }
 
 export class Journal {
@@ -26,6 +34,9 @@ export class Journal {
   readonly doneRuns = new Map<string, string>();
   /** runs started but not finished by an earlier attempt */
   readonly startedRuns = new Map<string, string>();
+  readonly doneLoggedModels = new Map<string, string>();
+  readonly doneVersions = new Map<string, string>();
+  readonly deletedModels = new Set<string>();
   private readonly file: string;
 
   constructor(readonly dir: string) {
@@ -54,10 +65,12 @@ export class Journal {
   private apply(entry: Entry): void {
     if (entry.type === 'experiment') this.experiments.set(entry.source, entry.destination);
     else if (entry.type === 'run-started') this.startedRuns.set(entry.source, entry.destination);
-    else {
+    else if (entry.type === 'run-done') {
       this.startedRuns.delete(entry.source);
       this.doneRuns.set(entry.source, entry.destination);
-    }
+    } else if (entry.type === 'logged-model-done') this.doneLoggedModels.set(entry.source, entry.destination);
+    else if (entry.type === 'model-deleted') this.deletedModels.add(entry.name);
+    else this.doneVersions.set(entry.source, entry.destination);
   }
 
   private append(entry: Entry): void {
@@ -78,8 +91,25 @@ export class Journal {
     this.append({ type: 'run-done', source, destination });
   }
 
+  loggedModelDone(source: string, destination: string): void {
+    this.append({ type: 'logged-model-done', source, destination });
+  }
+
+  modelDeleted(name: string): void {
+    this.append({ type: 'model-deleted', name });
+  }
+
+  versionDone(source: string, destination: string): void {
+    this.append({ type: 'version-done', source, destination });
+  }
+
   idMap(): IdMap {
-    return { experiments: Object.fromEntries(this.experiments), runs: Object.fromEntries(this.doneRuns) };
+    return {
+      experiments: Object.fromEntries(this.experiments),
+      runs: Object.fromEntries(this.doneRuns),
+      loggedModels: Object.fromEntries(this.doneLoggedModels),
+      modelVersions: Object.fromEntries(this.doneVersions),
+    };
   }
 
   writeIdMap(file: string): void {

@@ -2,7 +2,7 @@
  * Selection and planning: which experiments and runs of a source to move, under which names,
  * in which order (parents before their children). Reads only; never touches a destination.
  */
-import type { Experiment, Run, RunStatus } from '../model/index.js';
+import type { Experiment, LoggedModel, ModelStage, ModelVersion, RegisteredModel, Run, RunStatus } from '../model/index.js';
 import type { Source } from '../connectors/types.js';
 import { UsageError } from '../util/errors.js';
 
@@ -21,20 +21,54 @@ export interface Selection {
   filter?: string;
   /** rename, when one experiment is selected */
   dstExperiment?: string;
+  /** registered model names; all models when empty and models are wanted */
+  models: string[];
+  /** only these version numbers of the selected models */
+  versions: string[];
+  /** only versions in these stages */
+  stages: ModelStage[];
+  /** only the newest version of each stage (as MLflow's get-latest-versions) */
+  latestVersions: boolean;
+  /** rename, when one model is selected */
+  dstModel?: string;
+  /** what to move: both (default), registered models only (versions point at the source's files), or runs only */
+  scope: 'all' | 'models' | 'runs';
 }
 
-export const emptySelection = (): Selection => ({ experiments: [], runIds: [], statuses: [], includeDeleted: false, includeNested: false });
+export const emptySelection = (): Selection => ({
+  experiments: [],
+  runIds: [],
+  statuses: [],
+  includeDeleted: false,
+  includeNested: false,
+  models: [],
+  versions: [],
+  stages: [],
+  latestVersions: false,
+  scope: 'all',
+});
 
 export interface ExperimentPlan {
   experiment: Experiment;
   destinationName: string;
   /** parents before children */
   runs: Run[];
+  /** MLflow 3 logged models to copy after the runs (those of the selected runs) */
+  loggedModels: LoggedModel[];
+}
+
+export interface ModelPlan {
+  model: RegisteredModel;
+  destinationName: string;
+  /** lowest number first */
+  versions: ModelVersion[];
 }
 
 export interface Plan {
   experiments: ExperimentPlan[];
   runCount: number;
+  models: ModelPlan[];
+  versionCount: number;
 }
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
@@ -103,7 +137,7 @@ function addDescendants(selected: Run[], all: Run[]): Run[] {
   return [...chosen.values()];
 }
 
-export async function planTransfer(source: Source, selection: Selection): Promise<Plan> {
+async function planRuns(source: Source, selection: Selection): Promise<ExperimentPlan[]> {
   if (selection.filter && !source.capabilities?.filter) {
     throw new UsageError(`--filter is not supported by ${source.kind} sources (${source.uri}); select with --experiment, --run-id, --status and the start-time window`);
   }
@@ -138,12 +172,135 @@ export async function planTransfer(source: Source, selection: Selection): Promis
     }
     for (const run of runs) foundRunIds.add(run.id);
     if (runIds.size > 0 && runs.length === 0) continue;
-    plans.push({ experiment, destinationName: selection.dstExperiment ?? experiment.name, runs: parentsFirst(runs) });
+    plans.push({ experiment, destinationName: selection.dstExperiment ?? experiment.name, runs: parentsFirst(runs), loggedModels: [] });
   }
 
   const missing = [...runIds].filter((id) => !foundRunIds.has(id));
   if (missing.length > 0) {
     throw new UsageError(`run${missing.length > 1 ? 's' : ''} not found in ${source.uri}: ${missing.join(', ')}${selection.includeDeleted ? '' : ' (deleted runs need --include-deleted)'}`);
   }
-  return { experiments: plans, runCount: plans.reduce((n, p) => n + p.runs.length, 0) };
+  return plans;
+}
+
+/** Versions of one model that the selection asks for. */
+export function chooseVersions(all: ModelVersion[], selection: Selection, modelName: string, sourceUri: string): ModelVersion[] {
+  let versions = all;
+  if (selection.versions.length > 0) {
+    const missing = selection.versions.filter((v) => !all.some((version) => version.version === v));
+    if (missing.length > 0) {
+      throw new UsageError(`model "${modelName}" in ${sourceUri} has no version ${missing.join(', ')}; it has ${all.map((v) => v.version).join(', ') || 'none'}`);
+    }
+    versions = all.filter((v) => selection.versions.includes(v.version));
+  }
+  if (selection.stages.length > 0) versions = versions.filter((v) => selection.stages.includes(v.stage));
+  if (selection.latestVersions) {
+    const newest = new Map<string, ModelVersion>();
+    for (const v of versions) {
+      const current = newest.get(v.stage);
+      if (!current || Number(v.version) > Number(current.version)) newest.set(v.stage, v);
+    }
+    versions = versions.filter((v) => newest.get(v.stage) === v);
+  }
+  return versions;
+}
+
+async function planModels(source: Source, selection: Selection): Promise<ModelPlan[]> {
+  const registry = source.registry;
+  if (!registry) {
+    if (selection.models.length > 0) throw new UsageError(`${source.uri} (${source.kind}) has no model registry to take --model from`);
+    return [];
+  }
+  let models: RegisteredModel[];
+  if (selection.models.length === 0) models = await collect(registry.listModels());
+  else {
+    models = [];
+    for (const name of selection.models) {
+      const model = await registry.getModel(name);
+      if (!model) throw new UsageError(`registered model "${name}" is not in ${source.uri}. Use \`trackshift ls ${source.uri}\` to list the models.`);
+      models.push(model);
+    }
+  }
+  if (selection.dstModel && models.length !== 1) {
+    throw new UsageError(`--dst-model renames one model, but ${models.length} are selected; select one with --model`);
+  }
+  const plans: ModelPlan[] = [];
+  for (const model of models) {
+    const versions = chooseVersions(await collect(registry.listVersions(model.name)), selection, model.name, source.uri);
+    plans.push({ model, destinationName: selection.dstModel ?? model.name, versions });
+  }
+  return plans;
+}
+
+/** The run a version's files belong to (deep copies bring it along), when there is one. */
+export function versionRunId(version: ModelVersion): string | undefined {
+  return version.location.type === 'run' ? version.location.runId : version.runId;
+}
+
+/**
+ * Adds the runs that selected versions point to (with their ancestors, so that nesting
+ * survives) and the logged models of every planned run.
+ */
+async function addModelRuns(source: Source, selection: Selection, experiments: ExperimentPlan[], models: ModelPlan[]): Promise<ExperimentPlan[]> {
+  const planned = new Set(experiments.flatMap((p) => p.runs.map((r) => r.id)));
+  const added = new Map<string, Run[]>();
+  const wanted = [...new Set(models.flatMap((m) => m.versions.map(versionRunId)).filter((id): id is string => Boolean(id)))];
+  const fetched = new Map<string, Run | undefined>();
+  const fetch = async (id: string) => {
+    if (!fetched.has(id)) fetched.set(id, source.getRun ? await source.getRun(id) : undefined);
+    return fetched.get(id);
+  };
+  for (let id of wanted) {
+    // the run and its ancestors
+    for (let depth = 0; id && !planned.has(id) && depth < 100; depth++) {
+      const run = await fetch(id);
+      if (!run) break; // not in this source: the version is copied shallow (the engine warns)
+      planned.add(run.id);
+      added.set(run.experimentId, [...(added.get(run.experimentId) ?? []), run]);
+      id = run.parentId ?? '';
+    }
+  }
+  if (added.size > 0) {
+    const all = await collect(source.listExperiments());
+    for (const [experimentId, runs] of added) {
+      const existing = experiments.find((p) => p.experiment.id === experimentId);
+      if (existing) existing.runs = parentsFirst([...existing.runs, ...runs]);
+      else {
+        const experiment = all.find((e) => e.id === experimentId);
+        if (!experiment) continue;
+        experiments.push({ experiment, destinationName: experiment.name, runs: parentsFirst(runs), loggedModels: [] });
+      }
+    }
+    // a deep copy-model-version names the experiment that receives the version's run
+    if (selection.dstExperiment && selection.experiments.length === 0) {
+      if (experiments.length !== 1) throw new UsageError(`--dst-experiment names one experiment, but the selected versions' runs are in ${experiments.length}`);
+      experiments[0]!.destinationName = selection.dstExperiment;
+    }
+  }
+  if (source.loggedModels) {
+    for (const plan of experiments) {
+      const runIds = new Set(plan.runs.map((r) => r.id));
+      for await (const model of source.loggedModels.listLoggedModels(plan.experiment.id)) {
+        if (model.sourceRunId && runIds.has(model.sourceRunId)) plan.loggedModels.push(model);
+      }
+    }
+  }
+  return experiments;
+}
+
+export async function planTransfer(source: Source, selection: Selection): Promise<Plan> {
+  if (selection.versions.length > 0 && selection.stages.length > 0) throw new UsageError('--versions and --stages exclude each other; give one');
+  const runsSelected = selection.experiments.length > 0 || selection.runIds.length > 0;
+  const modelsSelected = selection.models.length > 0;
+  // nothing selected: everything; only models selected: the models and the runs they need
+  const wantRuns = selection.scope !== 'models' && (runsSelected || !modelsSelected);
+  const wantModels = selection.scope !== 'runs' && (modelsSelected || !runsSelected || selection.scope === 'models');
+  const models = wantModels ? await planModels(source, selection) : [];
+  let experiments = wantRuns ? await planRuns(source, selection) : [];
+  if (selection.scope !== 'models') experiments = await addModelRuns(source, selection, experiments, models);
+  return {
+    experiments,
+    runCount: experiments.reduce((n, p) => n + p.runs.length, 0),
+    models,
+    versionCount: models.reduce((n, m) => n + m.versions.length, 0),
+  };
 }

@@ -4,16 +4,18 @@
  * the destination. Every finished run is journaled; a re-run skips what is done and redoes
  * what was cut off.
  */
-import { type Readable, Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
-import type { Experiment, Run } from '../model/index.js';
+import type { ArtifactFile, Experiment, LoggedModel, Run } from '../model/index.js';
 import { MLFLOW_TAGS, SOURCE_TAGS } from '../model/index.js';
 import type { Destination, Source } from '../connectors/types.js';
 import { TrackshiftError, errorMessage } from '../util/errors.js';
 import { keyValueBatches, MetricBatcher } from './batching.js';
 import type { EventListener, TransferEvent } from './events.js';
 import type { Journal } from './journal.js';
-import type { ExperimentPlan, Plan } from './plan.js';
+import type { ExperimentPlan, ModelPlan, Plan } from './plan.js';
+import { copyLoggedModel, ModelTransfer, type ModelOutcome, type ModelTransferContext } from './models.js';
+import { isMlmodelFile, readSmall, rewriteMlmodel } from './mlmodel.js';
 
 export interface TransferOptions {
   workers: number;
@@ -21,23 +23,30 @@ export interface TransferOptions {
   dryRun: boolean;
   journal: Journal;
   onEvent?: EventListener;
+  /** `--lineage-tags`: record the source model, version, run and URI on each new version */
+  lineageTags?: boolean;
+  /** `--delete-model`: replace destination models (once per job, not again on a re-run) */
+  deleteModel?: boolean;
 }
 
 export interface FailedObject {
-  type: 'experiment' | 'run';
+  type: 'experiment' | 'run' | 'logged-model' | 'model' | 'version';
   sourceId: string;
   name?: string;
   reason: string;
 }
 
 export interface TransferResult {
-  planned: { experiments: number; runs: number };
-  copied: { runs: number; metricPoints: number; artifacts: number; artifactBytes: number };
-  skipped: { runs: number };
+  planned: { experiments: number; runs: number; models: number; versions: number };
+  copied: { runs: number; metricPoints: number; artifacts: number; artifactBytes: number; loggedModels: number; versions: number };
+  skipped: { runs: number; loggedModels: number; versions: number };
   failed: FailedObject[];
   warnings: Array<{ object: string; message: string }>;
-  /** dry run: what would be done to each run */
+  /** each model handled, with how its version numbers map */
+  models: Array<Omit<ModelOutcome, 'failed' | 'copied' | 'skipped'>>;
+  /** dry run: what would be done to each run and model version */
   dryRun?: Array<{ experiment: string; run: string; name?: string; action: 'copy' | 'skip' | 'redo' }>;
+  dryRunModels?: Array<{ model: string; destinationModel: string; version: string; action: 'copy' | 'skip' }>;
 }
 
 /** Passes a stream through, counting its bytes (a 'data' listener would start it flowing early). */
@@ -100,11 +109,12 @@ export class Transfer {
     private readonly options: TransferOptions,
   ) {
     this.result = {
-      planned: { experiments: plan.experiments.length, runs: plan.runCount },
-      copied: { runs: 0, metricPoints: 0, artifacts: 0, artifactBytes: 0 },
-      skipped: { runs: 0 },
+      planned: { experiments: plan.experiments.length, runs: plan.runCount, models: plan.models.length, versions: plan.versionCount },
+      copied: { runs: 0, metricPoints: 0, artifacts: 0, artifactBytes: 0, loggedModels: 0, versions: 0 },
+      skipped: { runs: 0, loggedModels: 0, versions: 0 },
       failed: [],
       warnings: [],
+      models: [],
     };
     this.artifactLimit = pLimit(Math.max(1, options.artifactWorkers));
   }
@@ -115,7 +125,7 @@ export class Transfer {
   }
 
   async run(): Promise<TransferResult> {
-    this.emit({ type: 'planned', experiments: this.plan.experiments.length, runs: this.plan.runCount });
+    this.emit({ type: 'planned', experiments: this.plan.experiments.length, runs: this.plan.runCount, versions: this.plan.versionCount });
     if (this.options.dryRun) return this.dryRun();
     const limit = pLimit(Math.max(1, this.options.workers));
     // experiments one after another keep deleted-experiment handling simple; runs of each in parallel
@@ -123,9 +133,76 @@ export class Transfer {
       const destinationId = await this.prepareExperiment(experimentPlan);
       if (destinationId === undefined) continue;
       await Promise.all(experimentPlan.runs.map((run) => this.scheduleRun(limit, run, destinationId)));
+      await Promise.all(experimentPlan.loggedModels.map((model) => limit(() => this.copyLoggedModel(model, destinationId))));
       await this.finishExperiment(experimentPlan.experiment, destinationId);
     }
+    // models after the runs and logged models their versions point at
+    const models = new ModelTransfer(this.modelContext());
+    await Promise.all(this.plan.models.map((modelPlan) => limit(() => this.copyModel(models, modelPlan))));
     return this.result;
+  }
+
+  private modelContext(): ModelTransferContext {
+    return {
+      source: this.source,
+      destination: this.destination,
+      journal: this.options.journal,
+      runCopy: (id) => this.options.journal.doneRuns.get(id),
+      loggedModelCopy: (id) => this.options.journal.doneLoggedModels.get(id),
+      warn: (object, message) => this.emit({ type: 'warning', object, message }),
+      lineageTags: Boolean(this.options.lineageTags),
+      deleteExisting: Boolean(this.options.deleteModel),
+    };
+  }
+
+  private async copyLoggedModel(model: LoggedModel, experimentId: string): Promise<void> {
+    try {
+      const reader = this.source.loggedModels!;
+      const { copied, id } = await copyLoggedModel(this.modelContext(), model, experimentId, (m, destinationId) => {
+        const ids = new Map<string, string>();
+        if (m.id !== destinationId) ids.set(m.id, destinationId);
+        const runCopy = m.sourceRunId ? this.options.journal.doneRuns.get(m.sourceRunId) : undefined;
+        if (m.sourceRunId && runCopy && runCopy !== m.sourceRunId) ids.set(m.sourceRunId, runCopy);
+        return this.copyFiles(
+          reader.listLoggedModelArtifacts(m),
+          (path) => reader.readLoggedModelArtifact(m, path),
+          (file, body) => this.destination.loggedModels!.writeLoggedModelArtifact(destinationId, file, body),
+          ids,
+        );
+      });
+      if (copied) this.result.copied.loggedModels++;
+      else this.result.skipped.loggedModels++;
+      this.emit({ type: 'logged-model', sourceId: model.id, destinationId: id, copied });
+    } catch (err) {
+      this.result.failed.push({ type: 'logged-model', sourceId: model.id, name: model.name, reason: errorMessage(err) });
+      this.emit({ type: 'warning', object: `logged model ${model.id}`, message: `not copied: ${errorMessage(err)}` });
+    }
+  }
+
+  private async copyModel(models: ModelTransfer, plan: ModelPlan): Promise<void> {
+    try {
+      const outcome = await models.copyModel(plan);
+      const { failed, copied, skipped, ...mapping } = outcome;
+      this.result.copied.versions += copied;
+      this.result.skipped.versions += skipped;
+      this.result.models.push(mapping);
+      for (const failure of failed) {
+        const type = failure.version ? 'version' : 'model';
+        const sourceId = failure.version ? `${plan.model.name}/${failure.version}` : plan.model.name;
+        this.result.failed.push({ type, sourceId, name: plan.model.name, reason: failure.reason });
+      }
+      if (outcome.shallow.length > 0) {
+        this.emit({
+          type: 'warning',
+          object: `model "${plan.model.name}"`,
+          message: `version(s) ${outcome.shallow.join(', ')} point at the source's files (shallow copy): their runs or logged models were not copied`,
+        });
+      }
+      this.emit({ type: 'model', name: plan.model.name, destinationName: plan.destinationName, copied, skipped, failed: failed.length });
+    } catch (err) {
+      this.result.failed.push({ type: 'model', sourceId: plan.model.name, name: plan.model.name, reason: errorMessage(err) });
+      this.emit({ type: 'warning', object: `model "${plan.model.name}"`, message: `not copied: ${errorMessage(err)}` });
+    }
   }
 
   private async prepareExperiment({ experiment, destinationName, runs }: ExperimentPlan): Promise<string | undefined> {
@@ -262,17 +339,41 @@ export class Transfer {
     return count;
   }
 
-  private async copyArtifacts(run: Run, runId: string): Promise<{ artifacts: number; bytes: number }> {
+  private copyArtifacts(run: Run, runId: string): Promise<{ artifacts: number; bytes: number }> {
+    const ids = new Map(run.id !== runId ? [[run.id, runId]] : []);
+    return this.copyFiles(
+      this.source.listArtifacts(run),
+      (path) => this.source.readArtifact(run, path),
+      (file, body) => this.destination.writeArtifact(runId, file, body),
+      ids,
+    );
+  }
+
+  /**
+   * Copies files under the artifact limit, each retried from a fresh source stream; `MLmodel`
+   * files get the new ids of the objects they name (`ids`: source id → destination id).
+   */
+  async copyFiles(
+    files: AsyncIterable<ArtifactFile>,
+    open: (path: string) => Promise<Readable>,
+    write: (file: ArtifactFile, body: Readable) => Promise<void>,
+    ids: ReadonlyMap<string, string>,
+  ): Promise<{ artifacts: number; bytes: number }> {
     const copies: Promise<number>[] = [];
-    for await (const file of this.source.listArtifacts(run)) {
+    for await (const file of files) {
       copies.push(
         this.artifactLimit(() =>
           // a stream cannot be replayed by the HTTP layer: a failed file is read again from the start
           withRetries(ARTIFACT_ATTEMPTS, async () => {
-            const body = await this.source.readArtifact(run, file.path);
+            const rewritten = ids.size > 0 && isMlmodelFile(file.path) ? await this.rewritten(open, file.path, ids) : undefined;
+            if (rewritten) {
+              await write({ path: file.path, size: rewritten.length }, Readable.from([rewritten]));
+              return rewritten.length;
+            }
+            const body = await open(file.path);
             const counted = countBytes(body);
             try {
-              await this.destination.writeArtifact(runId, file, counted.stream);
+              await write(file, counted.stream);
             } catch (err) {
               body.destroy(); // release the source's file or connection before trying again
               throw err;
@@ -286,6 +387,14 @@ export class Transfer {
     return { artifacts: sizes.length, bytes: sizes.reduce((a, b) => a + b, 0) };
   }
 
+  private async rewritten(open: (path: string) => Promise<Readable>, path: string, ids: ReadonlyMap<string, string>): Promise<Buffer | undefined> {
+    const bytes = await readSmall(await open(path));
+    if (!bytes) return undefined;
+    const text = bytes.toString('utf8');
+    const changed = rewriteMlmodel(text, ids);
+    return changed === text ? bytes : Buffer.from(changed);
+  }
+
   private async dryRun(): Promise<TransferResult> {
     const actions: NonNullable<TransferResult['dryRun']> = [];
     for (const { experiment, destinationName, runs } of this.plan.experiments) {
@@ -297,6 +406,21 @@ export class Transfer {
       }
     }
     this.result.dryRun = actions;
+    const models: NonNullable<TransferResult['dryRunModels']> = [];
+    for (const { model, destinationName, versions } of this.plan.models) {
+      const existing = new Set<string>();
+      if (this.destination.registry && (await this.destination.registry.findModel(destinationName))) {
+        for await (const v of this.destination.registry.listExistingVersions(destinationName)) {
+          if (v.tags[SOURCE_TAGS.complete] === 'true' && v.tags[SOURCE_TAGS.id]) existing.add(v.tags[SOURCE_TAGS.id]!);
+        }
+      }
+      for (const version of versions) {
+        const key = `${model.name}/${version.version}`;
+        const action = this.options.journal.doneVersions.has(key) || existing.has(key) ? 'skip' : 'copy';
+        models.push({ model: model.name, destinationModel: destinationName, version: version.version, action });
+      }
+    }
+    this.result.dryRunModels = models;
     return this.result;
   }
 }

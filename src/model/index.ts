@@ -95,3 +95,65 @@ export const MLFLOW_TAGS = {
   note: 'mlflow.note.content',
   parentRunId: 'mlflow.parentRunId',
 } as const;
+
+/** The registry stages of MLflow's workspace registry; Unity Catalog has none (aliases only). */
+export const MODEL_STAGES = ['None', 'Staging', 'Production', 'Archived'] as const;
+export type ModelStage = (typeof MODEL_STAGES)[number];
+
+export interface RegisteredModel {
+  name: string;
+  description?: string;
+  tags: Tags;
+  /** alias → version number, as the source numbers its versions */
+  aliases: Record<string, string>;
+  creationTime?: number;
+  lastUpdatedTime?: number;
+}
+
+/**
+ * Where a model version's files are, in terms a destination can rewrite: inside a run's
+ * artifacts, a logged model (MLflow 3), or somewhere outside (kept as a URI).
+ */
+export type ModelSource =
+  | { type: 'run'; runId: string; path: string }
+  | { type: 'logged-model'; modelId: string }
+  | { type: 'uri'; uri: string };
+
+export interface ModelVersion {
+  modelName: string;
+  /** a decimal number, as MLflow sends it */
+  version: string;
+  /** the source string exactly as the source system holds it */
+  source: string;
+  /** `source` parsed: what a deep copy rewrites */
+  location: ModelSource;
+  /** a URI that reaches the same files from anywhere (what a shallow copy points at), when known */
+  portableSource?: string;
+  runId?: string;
+  runLink?: string;
+  /** MLflow 3: the logged model this version was registered from */
+  loggedModelId?: string;
+  status: string;
+  stage: ModelStage;
+  description?: string;
+  tags: Tags;
+  user?: string;
+  creationTime?: number;
+  lastUpdatedTime?: number;
+}
+
+/** MLflow 3's logged model: a model with its own id, artifacts, params and tags, made by a run or on its own. */
+export interface LoggedModel {
+  id: string;
+  experimentId: string;
+  name: string;
+  sourceRunId?: string;
+  modelType?: string;
+  /** LOGGED_MODEL_READY, LOGGED_MODEL_PENDING, LOGGED_MODEL_UPLOAD_FAILED … */
+  status: string;
+  statusMessage?: string;
+  params: Record<string, string>;
+  tags: Tags;
+  creationTime?: number;
+  lastUpdatedTime?: number;
+}

@@ -51,7 +51,7 @@ describe('journal', () => {
     journal.runStarted('r2', 'd2');
     appendFileSync(join(dir, 'journal.jsonl'), '{"type":"run-do');
     const again = new Journal(dir);
-    expect(again.idMap()).toEqual({ experiments: { '1': '10' }, runs: { r1: 'd1' } });
+    expect(again.idMap()).toEqual({ experiments: { '1': '10' }, runs: { r1: 'd1' }, loggedModels: {}, modelVersions: {} });
     expect([...again.startedRuns]).toEqual([['r2', 'd2']]);
     again.runDone('r2', 'd2');
     expect(new Journal(dir).idMap().runs).toEqual({ r1: 'd1', r2: 'd2' });

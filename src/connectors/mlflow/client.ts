@@ -41,6 +41,11 @@ export class MlflowApi {
     return this.http.displayUrl;
   }
 
+  /** the server's URL without credentials, ending in `/` */
+  get baseUrl(): string {
+    return this.http.displayUrl.endsWith('/') ? this.http.displayUrl : `${this.http.displayUrl}/`;
+  }
+
   /** One cheap call, so that a wrong URL or refused credentials stop the command at once. */
   async checkReachable(): Promise<void> {
     try {
@@ -62,6 +67,11 @@ export class MlflowApi {
     return this.http.json('POST', `${API}${endpoint}`, answer, { body, retry });
   }
 
+  /** PATCH and DELETE calls of the registry and logged models, which take a JSON body too */
+  send<S extends z.ZodType>(method: 'PATCH' | 'DELETE', endpoint: string, body: unknown, answer: S): Promise<z.infer<S>> {
+    return this.http.json(method, `${API}${endpoint}`, answer, { body });
+  }
+
   /** A file of a run's artifacts, through the server (works whatever store the server uses). */
   download(runId: string, path: string): Promise<Readable> {
     return this.http.download('get-artifact', { run_id: runId, path });
@@ -71,6 +81,12 @@ export class MlflowApi {
   upload(artifactPath: string, body: Readable, size?: number): Promise<void> {
     const encoded = artifactPath.split('/').map(encodeURIComponent).join('/');
     return this.http.upload(`api/2.0/mlflow-artifacts/artifacts/${encoded}`, body, size);
+  }
+
+  /** A file under the artifact proxy, by its path there (logged models' files). */
+  downloadProxied(artifactPath: string): Promise<Readable> {
+    const encoded = artifactPath.split('/').map(encodeURIComponent).join('/');
+    return this.http.download(`api/2.0/mlflow-artifacts/artifacts/${encoded}`);
   }
 
   close(): Promise<void> {

@@ -5,6 +5,8 @@ import { MLFLOW_TAGS } from '../../model/index.js';
 import type { RunQuery, Source } from '../types.js';
 import { isNotFound, type MlflowApi } from './client.js';
 import { restoreInfinities } from './infinity.js';
+import { MlflowLoggedModels } from './logged-models.js';
+import { MlflowRegistry } from './registry.js';
 import * as schema from './schemas.js';
 
 /** The server's maximum page sizes: fewer round trips. */
@@ -56,8 +58,13 @@ export function toRun(raw: schema.MlflowRun): Run {
 export class MlflowSource implements Source {
   readonly kind = 'mlflow';
   readonly capabilities = { filter: true };
+  readonly registry: MlflowRegistry;
+  readonly loggedModels: MlflowLoggedModels;
 
-  constructor(protected readonly api: MlflowApi) {}
+  constructor(protected readonly api: MlflowApi) {
+    this.registry = new MlflowRegistry(api);
+    this.loggedModels = new MlflowLoggedModels(api);
+  }
 
   get uri(): string {
     return this.api.uri;

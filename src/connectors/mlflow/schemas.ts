@@ -91,3 +91,60 @@ export const listArtifacts = z.object({
   next_page_token: z.string().optional(),
 });
 export const empty = z.object({}).passthrough();
+
+// The model registry
+
+export const modelVersion = z.object({
+  name: z.string(),
+  version: z.union([z.string(), z.number()]).transform(String),
+  creation_timestamp: int64.optional(),
+  last_updated_timestamp: int64.optional(),
+  user_id: z.string().optional(),
+  current_stage: z.string().default('None'),
+  description: z.string().optional(),
+  source: z.string().default(''),
+  run_id: z.string().optional(),
+  run_link: z.string().optional(),
+  status: z.string().default('READY'),
+  status_message: z.string().optional(),
+  tags: keyValues,
+  aliases: z.array(z.string()).default([]),
+  model_id: z.string().optional(),
+});
+export type MlflowModelVersion = z.infer<typeof modelVersion>;
+
+export const registeredModel = z.object({
+  name: z.string(),
+  creation_timestamp: int64.optional(),
+  last_updated_timestamp: int64.optional(),
+  description: z.string().optional(),
+  tags: keyValues,
+  aliases: z.array(z.object({ alias: z.string(), version: z.union([z.string(), z.number()]).transform(String) })).default([]),
+});
+
+export const searchRegisteredModels = z.object({ registered_models: z.array(registeredModel).default([]), next_page_token: z.string().optional() });
+export const getRegisteredModel = z.object({ registered_model: registeredModel });
+export const searchModelVersions = z.object({ model_versions: z.array(modelVersion).default([]), next_page_token: z.string().optional() });
+export const getModelVersion = z.object({ model_version: modelVersion });
+
+// MLflow 3 logged models
+
+export const loggedModel = z.object({
+  info: z.object({
+    model_id: z.string(),
+    experiment_id: z.string(),
+    name: z.string().default(''),
+    artifact_uri: z.string().optional(),
+    creation_timestamp_ms: int64.optional(),
+    last_updated_timestamp_ms: int64.optional(),
+    source_run_id: z.string().optional(),
+    status: z.string().default('LOGGED_MODEL_READY'),
+    status_message: z.string().optional(),
+    model_type: z.string().optional(),
+    tags: keyValues,
+  }),
+  data: z.object({ params: keyValues }).default({ params: [] }),
+});
+export type MlflowLoggedModel = z.infer<typeof loggedModel>;
+export const searchLoggedModels = z.object({ models: z.array(loggedModel).default([]), next_page_token: z.string().optional() });
+export const getLoggedModel = z.object({ model: loggedModel });

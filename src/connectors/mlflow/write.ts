@@ -11,6 +11,7 @@ import { ConnectionError, HttpError, RETRIABLE_STATUS } from '../../util/http.js
 import { UsageError } from '../../util/errors.js';
 import { isNotFound } from './client.js';
 import { INFINITE_KEYS_TAG } from './infinity.js';
+import { proxyPath } from './proxy.js';
 import { DISCARDED_TAG, MlflowSource } from './read.js';
 import * as schema from './schemas.js';
 
@@ -234,14 +235,4 @@ export class MlflowStore extends MlflowSource implements Destination {
     await this.api.post('runs/delete', { run_id: runId }, schema.empty);
     this.runs.delete(runId);
   }
-}
-
-/**
- * The path under /api/2.0/mlflow-artifacts/artifacts/ of an `mlflow-artifacts:/…` URI
- * (`mlflow-artifacts:/1/abc/artifacts`, or with a host: `mlflow-artifacts://h:5000/1/abc/artifacts`);
- * '' when the server does not proxy this run's artifacts.
- */
-export function proxyPath(artifactUri: string | undefined): string {
-  const match = /^mlflow-artifacts:(?:\/\/[^/]*)?\/*(.*)$/.exec(artifactUri ?? '');
-  return match ? match[1]!.replace(/\/+$/, '') : '';
 }

@@ -1,0 +1,242 @@
+/**
+ * Moving MLflow 3 logged models and the model registry, after the runs they point at.
+ *
+ * Versions of a model are created one at a time in the source's order, so that on a new
+ * destination model they get the source's numbers; a gap in the source's numbers (a deleted
+ * version) is kept by creating a version and deleting it again, which is what the source did.
+ * Where numbers cannot match (the model existed before), the report lists how they map.
+ */
+import type { LoggedModel, ModelStage, ModelVersion, RegisteredModel } from '../model/index.js';
+import { SOURCE_TAGS } from '../model/index.js';
+import type { Destination, ExistingVersion, RegistryWriter, Source, VersionTarget } from '../connectors/types.js';
+import { errorMessage } from '../util/errors.js';
+import type { Journal } from './journal.js';
+import type { ModelPlan } from './plan.js';
+import { versionRunId } from './plan.js';
+
+/** Tags that record a version's lineage (`--lineage-tags`). */
+export const LINEAGE_TAGS = {
+  model: 'trackshift.lineage.model',
+  version: 'trackshift.lineage.version',
+  runId: 'trackshift.lineage.run_id',
+  trackingUri: 'trackshift.lineage.tracking_uri',
+} as const;
+
+/** Kept on copies in registries that cannot set creation times, so the original is not lost. */
+export const CREATED_TAG = 'trackshift.source.creation_time';
+
+/** Registries without stages (Unity Catalog) get an alias per stage: `Production` → `production`. */
+export const stageAlias = (stage: ModelStage) => stage.toLowerCase();
+
+export interface ModelTransferContext {
+  source: Source;
+  destination: Destination;
+  journal: Journal;
+  /** destination run id of a source run that is copied (now or earlier), if any */
+  runCopy(sourceRunId: string): string | undefined;
+  loggedModelCopy(sourceModelId: string): string | undefined;
+  warn(object: string, message: string): void;
+  lineageTags: boolean;
+  deleteExisting: boolean;
+}
+
+export interface ModelOutcome {
+  model: string;
+  destinationModel: string;
+  /** source version → destination version, for every version handled */
+  versions: Record<string, string>;
+  copied: number;
+  skipped: number;
+  /** versions that point at the source's files, not at a copy */
+  shallow: string[];
+  failed: Array<{ version?: string; reason: string }>;
+}
+
+const versionKey = (model: string, version: string) => `${model}/${version}`;
+
+export class ModelTransfer {
+  constructor(private readonly ctx: ModelTransferContext) {}
+
+  private get registry(): RegistryWriter {
+    const registry = this.ctx.destination.registry;
+    if (!registry) throw new Error(`${this.ctx.destination.uri} (${this.ctx.destination.kind}) has no model registry to write to`);
+    return registry;
+  }
+
+  async copyModel(plan: ModelPlan): Promise<ModelOutcome> {
+    const { model, destinationName: name } = plan;
+    const outcome: ModelOutcome = { model: model.name, destinationModel: name, versions: {}, copied: 0, skipped: 0, shallow: [], failed: [] };
+    const { journal, source } = this.ctx;
+    const registry = this.registry;
+
+    if (this.ctx.deleteExisting && !journal.deletedModels.has(name)) {
+      await registry.deleteModel(name);
+      journal.modelDeleted(name);
+    }
+    const before = await registry.findModel(name);
+    // numbers can be kept when the model is new, or was made by trackshift from this very model
+    const own = !before || before.tags[SOURCE_TAGS.id] === model.name;
+    await registry.ensureModel(this.modelWithProvenance(model), name);
+
+    const existing = new Map<string, ExistingVersion>();
+    for await (const version of registry.listExistingVersions(name)) {
+      const origin = version.tags[SOURCE_TAGS.id];
+      if (origin) existing.set(origin, version);
+    }
+    for (const version of plan.versions) {
+      const key = versionKey(model.name, version.version);
+      try {
+        const done = journal.doneVersions.get(key);
+        const found = existing.get(key);
+        if (done || found?.tags[SOURCE_TAGS.complete] === 'true') {
+          outcome.versions[version.version] = done ? done.slice(name.length + 1) : found!.version;
+          outcome.skipped++;
+          continue;
+        }
+        const number = await this.writeVersion(version, name, found, own, outcome);
+        outcome.versions[version.version] = number;
+        journal.versionDone(key, versionKey(name, number));
+        outcome.copied++;
+      } catch (err) {
+        outcome.failed.push({ version: version.version, reason: errorMessage(err) });
+      }
+    }
+    try {
+      await this.setAliases(model, plan.versions, name, outcome);
+    } catch (err) {
+      outcome.failed.push({ reason: `aliases: ${errorMessage(err)}` });
+    }
+    const moved = Object.entries(outcome.versions).filter(([from, to]) => from !== to);
+    if (moved.length > 0) {
+      this.ctx.warn(
+        `model "${model.name}"`,
+        `version numbers differ in the destination model "${name}" (it held versions before): ${moved.map(([from, to]) => `${from} → ${to}`).join(', ')}`,
+      );
+    }
+    return outcome;
+  }
+
+  private modelWithProvenance(model: RegisteredModel): RegisteredModel {
+    const tags: Record<string, string> = { ...model.tags, [SOURCE_TAGS.id]: model.name, [SOURCE_TAGS.uri]: this.ctx.source.uri };
+    if (model.creationTime !== undefined) tags[CREATED_TAG] = String(model.creationTime);
+    return { ...model, tags };
+  }
+
+  /** Where the copy points: the copied run or logged model (deep), or the source's files (shallow). */
+  private target(version: ModelVersion, outcome: ModelOutcome): VersionTarget {
+    const { location } = version;
+    const runId = versionRunId(version);
+    const copiedRun = runId ? this.ctx.runCopy(runId) : undefined;
+    if (location.type === 'run' && copiedRun) return { location: { type: 'run', runId: copiedRun, path: location.path }, runId: copiedRun };
+    if (location.type === 'logged-model') {
+      const copiedModel = this.ctx.loggedModelCopy(location.modelId);
+      if (copiedModel) return { location: { type: 'logged-model', modelId: copiedModel }, loggedModelId: copiedModel, runId: copiedRun };
+    }
+    outcome.shallow.push(version.version);
+    return {
+      location: { type: 'uri', uri: version.portableSource ?? version.source },
+      runId: version.runId,
+      runLink: version.runLink,
+    };
+  }
+
+  private versionTags(version: ModelVersion, number?: string): Record<string, string> {
+    const tags: Record<string, string> = { ...version.tags };
+    delete tags[SOURCE_TAGS.complete];
+    tags[SOURCE_TAGS.id] = versionKey(version.modelName, version.version);
+    tags[SOURCE_TAGS.uri] = this.ctx.source.uri;
+    if (version.creationTime !== undefined) tags[CREATED_TAG] = String(version.creationTime);
+    if (this.ctx.lineageTags) {
+      tags[LINEAGE_TAGS.model] = version.modelName;
+      tags[LINEAGE_TAGS.version] = number ?? version.version;
+      if (version.runId) tags[LINEAGE_TAGS.runId] = version.runId;
+      tags[LINEAGE_TAGS.trackingUri] = this.ctx.source.uri;
+    }
+    return tags;
+  }
+
+  private async writeVersion(version: ModelVersion, name: string, found: ExistingVersion | undefined, own: boolean, outcome: ModelOutcome): Promise<string> {
+    const registry = this.registry;
+    const wanted = Number(version.version);
+    const withTags = { ...version, tags: this.versionTags(version) };
+    const keepNumbers = own && !registry.keepsVersionNumbers;
+    let number: string | undefined = found?.version;
+    // a gap filler left behind by an interrupted attempt: delete it, as the source did
+    if (number !== undefined && keepNumbers && Number(number) < wanted) {
+      await registry.deleteVersion(name, number);
+      number = undefined;
+    }
+    if (number === undefined) {
+      const target = this.target(version, outcome);
+      number = await registry.createVersion(name, withTags, target);
+      // the source deleted the versions in between: do the same, so the numbers stay equal
+      for (let guard = 0; keepNumbers && Number(number) < wanted && guard < wanted; guard++) {
+        await registry.deleteVersion(name, number);
+        number = await registry.createVersion(name, withTags, target);
+      }
+    } else {
+      await registry.updateVersion(name, number, withTags);
+    }
+    await this.setStage(version, name, number);
+    await registry.setVersionTag(name, number, SOURCE_TAGS.complete, 'true');
+    return number;
+  }
+
+  private async setStage(version: ModelVersion, name: string, number: string): Promise<void> {
+    if (version.stage === 'None') return;
+    if (this.registry.hasStages) await this.registry.setStage(name, number, version.stage);
+    // without stages, the alias of the stage is set with the model's aliases (the newest version wins)
+  }
+
+  private async setAliases(model: RegisteredModel, versions: ModelVersion[], name: string, outcome: ModelOutcome): Promise<void> {
+    const aliases = new Map<string, string>();
+    for (const [alias, version] of Object.entries(model.aliases)) {
+      const number = outcome.versions[version];
+      if (number) aliases.set(alias, number);
+    }
+    if (!this.registry.hasStages) {
+      const mapped: string[] = [];
+      for (const version of versions) {
+        const number = outcome.versions[version.version];
+        if (version.stage === 'None' || !number || aliases.has(stageAlias(version.stage))) continue;
+        const newest = versions.filter((v) => v.stage === version.stage).reduce((a, b) => (Number(b.version) > Number(a.version) ? b : a));
+        const newestNumber = outcome.versions[newest.version];
+        if (!newestNumber) continue;
+        aliases.set(stageAlias(version.stage), newestNumber);
+        mapped.push(`${version.stage} → alias "${stageAlias(version.stage)}" on version ${newestNumber}`);
+      }
+      if (mapped.length > 0) {
+        this.ctx.warn(`model "${model.name}"`, `${this.ctx.destination.uri} has no stages; stages became aliases: ${mapped.join(', ')}`);
+      }
+    }
+    for (const [alias, number] of aliases) await this.registry.setAlias(name, alias, number);
+  }
+}
+
+/** Copies one logged model (pending → artifacts → finished), or finds the copy made before. */
+export async function copyLoggedModel(
+  ctx: ModelTransferContext,
+  model: LoggedModel,
+  experimentId: string,
+  copyFiles: (model: LoggedModel, destinationId: string) => Promise<unknown>,
+): Promise<{ id: string; copied: boolean }> {
+  const { source, destination, journal } = ctx;
+  const writer = destination.loggedModels;
+  if (!writer || !source.loggedModels) throw new Error(`${destination.uri} (${destination.kind}) cannot hold MLflow 3 logged models`);
+  const done = journal.doneLoggedModels.get(model.id);
+  if (done) return { id: done, copied: false };
+  const existing = await writer.findLoggedModel(experimentId, model.id);
+  if (existing?.complete) {
+    journal.loggedModelDone(model.id, existing.id);
+    return { id: existing.id, copied: false };
+  }
+  if (existing) await writer.discardLoggedModel(existing.id);
+  const runId = model.sourceRunId ? ctx.runCopy(model.sourceRunId) : undefined;
+  const tags: Record<string, string> = { ...model.tags, [SOURCE_TAGS.id]: model.id, [SOURCE_TAGS.uri]: source.uri };
+  if (model.creationTime !== undefined) tags[CREATED_TAG] = String(model.creationTime);
+  const id = await writer.createLoggedModel(experimentId, { ...model, tags }, runId);
+  await copyFiles(model, id);
+  await writer.finishLoggedModel(id, model);
+  journal.loggedModelDone(model.id, id);
+  return { id, copied: true };
+}
