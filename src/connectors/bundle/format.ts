@@ -195,3 +195,63 @@ export async function writeJsonAtomic(file: string, data: unknown): Promise<void
     throw err;
   }
 }
+
+// ---- the model registry and logged models (optional parts of version 1) ----
+
+export const MODELS_DIR = 'models';
+export const MODEL_FILE = 'model.json';
+export const VERSIONS_DIR = 'versions';
+export const LOGGED_MODELS_DIR = 'logged-models';
+export const LOGGED_MODEL_FILE = 'logged-model.json';
+export const PARTIAL_LOGGED_MODEL_FILE = 'logged-model.partial.json';
+
+export const modelSchema = z.object({
+  name: z.string().min(1),
+  description: z.string().optional(),
+  tags,
+  /** alias → version number */
+  aliases: z.record(z.string(), z.string().regex(/^\d+$/)),
+  creationTime: time.optional(),
+  lastUpdatedTime: time.optional(),
+});
+export type ModelFile = z.infer<typeof modelSchema>;
+
+const modelSource = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('run'), runId: z.string().min(1), path: z.string() }),
+  z.object({ type: z.literal('logged-model'), modelId: z.string().min(1) }),
+  z.object({ type: z.literal('uri'), uri: z.string() }),
+]);
+
+export const versionSchema = z.object({
+  modelName: z.string().min(1),
+  version: z.string().regex(/^\d+$/),
+  source: z.string(),
+  location: modelSource,
+  portableSource: z.string().optional(),
+  runId: z.string().optional(),
+  runLink: z.string().optional(),
+  loggedModelId: z.string().optional(),
+  status: z.string(),
+  stage: z.enum(['None', 'Staging', 'Production', 'Archived']),
+  description: z.string().optional(),
+  tags,
+  user: z.string().optional(),
+  creationTime: time.optional(),
+  lastUpdatedTime: time.optional(),
+});
+export type VersionFile = z.infer<typeof versionSchema>;
+
+export const loggedModelSchema = z.object({
+  id: z.string().min(1),
+  experimentId: z.string().min(1),
+  name: z.string(),
+  sourceRunId: z.string().optional(),
+  modelType: z.string().optional(),
+  status: z.string(),
+  statusMessage: z.string().optional(),
+  params: z.record(z.string(), z.string()),
+  tags,
+  creationTime: time.optional(),
+  lastUpdatedTime: time.optional(),
+});
+export type LoggedModelFile = z.infer<typeof loggedModelSchema>;

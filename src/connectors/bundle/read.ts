@@ -4,7 +4,7 @@
  * Metric histories are streamed line by line and handed out in pages.
  */
 import { createReadStream } from 'node:fs';
-import { lstat, open, readdir, readFile, stat } from 'node:fs/promises';
+import { lstat, open, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, MetricPoint, Run } from '../../model/index.js';
@@ -12,6 +12,8 @@ import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { isDir, isFile, listDirs } from '../../util/fs.js';
 import { idToFolderName, safeJoin } from '../../util/paths.js';
 import type { RunQuery, Source } from '../types.js';
+import { walkFiles } from './files.js';
+import { BundleLoggedModels, BundleRegistry } from './registry.js';
 import {
   ARTIFACTS_DIR,
   EXPERIMENTS_DIR,
@@ -58,12 +60,16 @@ export class BundleReader implements Source {
   readonly root: string;
   /** run id → where it was read from, so readMetric/listArtifacts need not look again */
   protected readonly located = new Map<string, RunLocation>();
+  readonly registry: BundleRegistry;
+  readonly loggedModels: BundleLoggedModels;
 
   constructor(
     root: string,
     readonly uri: string,
   ) {
     this.root = resolve(root);
+    this.registry = new BundleRegistry(this.root);
+    this.loggedModels = new BundleLoggedModels(this.root);
   }
 
   async *listExperiments(): AsyncIterable<Experiment> {
@@ -209,23 +215,3 @@ function toRun(record: RunFile): Run {
     metricKeys: record.metrics.map((m) => m.key),
   };
 }
-
-/** Every regular file under `dir`, as `/`-separated paths, in a stable order. */
-async function* walkFiles(dir: string, prefix: string): AsyncIterable<ArtifactFile> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && prefix === '') return;
-    throw new InvalidInputError(dir, `cannot list artifacts: ${errorMessage(err)}`);
-  }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const entry of entries) {
-    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
-    const full = join(dir, entry.name);
-    if (entry.isSymbolicLink()) throw new InvalidInputError(full, 'symbolic links are not allowed in a bundle (they could point anywhere)');
-    if (entry.isDirectory()) yield* walkFiles(full, path);
-    else if (entry.isFile()) yield { path, size: (await stat(full)).size };
-  }
-}
-

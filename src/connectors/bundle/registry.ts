@@ -1,0 +1,286 @@
+/**
+ * The model registry and MLflow 3 logged models in a bundle (docs/bundle-format.md):
+ *
+ *   models/<model>/model.json                         name, description, tags, aliases, times
+ *   models/<model>/versions/<n>.json                  one file per version, rewritten whole
+ *   experiments/<exp>/logged-models/<id>/logged-model.json    written last: complete
+ *   experiments/<exp>/logged-models/<id>/artifacts/…
+ *
+ * A bundle keeps the source's version numbers and times. A version is complete when its tags
+ * hold `trackshift.complete` (set last by the engine); readers skip the others.
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ArtifactFile, LoggedModel, ModelStage, ModelVersion, RegisteredModel } from '../../model/index.js';
+import { SOURCE_TAGS } from '../../model/index.js';
+import { InvalidInputError, errorMessage } from '../../util/errors.js';
+import { exists, isFile, listDirs } from '../../util/fs.js';
+import { idToFolderName, safeJoin } from '../../util/paths.js';
+import type { ExistingVersion, LoggedModelReader, LoggedModelWriter, RegistryReader, RegistryWriter, VersionTarget } from '../types.js';
+import {
+  ARTIFACTS_DIR,
+  EXPERIMENTS_DIR,
+  LOGGED_MODELS_DIR,
+  LOGGED_MODEL_FILE,
+  MODELS_DIR,
+  MODEL_FILE,
+  PARTIAL_LOGGED_MODEL_FILE,
+  VERSIONS_DIR,
+  loggedModelSchema,
+  modelSchema,
+  readJsonFile,
+  versionSchema,
+  writeJsonAtomic,
+  type ModelFile,
+  type VersionFile,
+} from './format.js';
+import { walkFiles } from './files.js';
+
+const isComplete = (tags: Record<string, string>) => tags[SOURCE_TAGS.complete] === 'true';
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+export class BundleRegistry implements RegistryReader, RegistryWriter {
+  readonly hasStages = true;
+  readonly keepsVersionNumbers = true;
+
+  constructor(private readonly root: string) {}
+
+  private modelDir(name: string): string {
+    return join(this.root, MODELS_DIR, idToFolderName(name));
+  }
+
+  private versionFile(name: string, number: string): string {
+    if (!/^\d+$/.test(number)) throw new InvalidInputError(this.modelDir(name), `"${number}" is not a version number`);
+    return join(this.modelDir(name), VERSIONS_DIR, `${number}.json`);
+  }
+
+  private async readModel(name: string): Promise<ModelFile | undefined> {
+    const file = join(this.modelDir(name), MODEL_FILE);
+    if (!(await isFile(file))) return undefined;
+    const model = await readJsonFile(file, modelSchema);
+    if (model.name !== name) throw new InvalidInputError(file, `holds model "${model.name}", which does not belong in this folder`);
+    return model;
+  }
+
+  private async readVersions(name: string): Promise<VersionFile[]> {
+    const dir = join(this.modelDir(name), VERSIONS_DIR);
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter((n) => /^\d+\.json$/.test(n));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new InvalidInputError(dir, `cannot list versions: ${errorMessage(err)}`);
+    }
+    const versions: VersionFile[] = [];
+    for (const fileName of names) {
+      const file = join(dir, fileName);
+      const version = await readJsonFile(file, versionSchema);
+      if (`${version.version}.json` !== fileName || version.modelName !== name) {
+        throw new InvalidInputError(file, `holds version ${version.version} of "${version.modelName}", which does not belong in this file`);
+      }
+      versions.push(version);
+    }
+    return versions.sort((a, b) => Number(a.version) - Number(b.version));
+  }
+
+  // reading
+
+  async *listModels(): AsyncIterable<RegisteredModel> {
+    for (const folder of await listDirs(join(this.root, MODELS_DIR))) {
+      const file = join(this.root, MODELS_DIR, folder, MODEL_FILE);
+      if (!(await isFile(file))) continue;
+      const model = await readJsonFile(file, modelSchema);
+      if (idToFolderName(model.name) !== folder) throw new InvalidInputError(file, `holds model "${model.name}", which does not belong in folder "${folder}"`);
+      yield model;
+    }
+  }
+
+  async getModel(name: string): Promise<RegisteredModel | undefined> {
+    return this.readModel(name);
+  }
+
+  async *listVersions(modelName: string): AsyncIterable<ModelVersion> {
+    for (const version of await this.readVersions(modelName)) {
+      if (!isComplete(version.tags)) continue; // cut off part way: not part of the bundle
+      const tags = { ...version.tags };
+      delete tags[SOURCE_TAGS.complete];
+      yield { ...version, tags };
+    }
+  }
+
+  // writing
+
+  async findModel(name: string): Promise<{ tags: Record<string, string> } | undefined> {
+    const model = await this.readModel(name);
+    return model && { tags: model.tags };
+  }
+
+  async ensureModel(model: RegisteredModel, name: string): Promise<void> {
+    const existing = await this.readModel(name);
+    const record: ModelFile = withoutUndefined({
+      name,
+      description: model.description,
+      tags: { ...existing?.tags, ...model.tags },
+      aliases: existing?.aliases ?? {},
+      creationTime: existing?.creationTime ?? model.creationTime,
+      lastUpdatedTime: model.lastUpdatedTime,
+    });
+    await mkdir(join(this.modelDir(name), VERSIONS_DIR), { recursive: true });
+    await writeJsonAtomic(join(this.modelDir(name), MODEL_FILE), record);
+  }
+
+  async deleteModel(name: string): Promise<void> {
+    // model.json first: whatever happens next, the model is gone for readers
+    await rm(join(this.modelDir(name), MODEL_FILE), { force: true });
+    await rm(this.modelDir(name), { recursive: true, force: true });
+  }
+
+  async *listExistingVersions(modelName: string): AsyncIterable<ExistingVersion> {
+    for (const version of await this.readVersions(modelName)) yield { version: version.version, tags: version.tags };
+  }
+
+  async createVersion(modelName: string, version: ModelVersion, target: VersionTarget): Promise<string> {
+    const file = this.versionFile(modelName, version.version);
+    if (await exists(file)) {
+      const held = await readJsonFile(file, versionSchema);
+      if (held.tags[SOURCE_TAGS.id] !== version.tags[SOURCE_TAGS.id]) {
+        throw new InvalidInputError(file, `version ${version.version} of "${modelName}" already holds ${held.tags[SOURCE_TAGS.id] ?? 'another version'}; a bundle keeps source version numbers, so two source models cannot share one bundle model`);
+      }
+    }
+    const record: VersionFile = withoutUndefined({
+      modelName,
+      version: version.version,
+      source: version.source,
+      location: target.location,
+      portableSource: version.portableSource,
+      runId: target.runId,
+      runLink: target.runLink ?? version.runLink,
+      loggedModelId: target.loggedModelId,
+      status: version.status,
+      stage: 'None' as ModelStage,
+      description: version.description,
+      tags: version.tags,
+      user: version.user,
+      creationTime: version.creationTime,
+      lastUpdatedTime: version.lastUpdatedTime,
+    });
+    await mkdir(dirname(file), { recursive: true });
+    await writeJsonAtomic(file, record);
+    return version.version;
+  }
+
+  private async updateFile(modelName: string, number: string, change: (record: VersionFile) => VersionFile): Promise<void> {
+    const file = this.versionFile(modelName, number);
+    await writeJsonAtomic(file, change(await readJsonFile(file, versionSchema)));
+  }
+
+  async updateVersion(modelName: string, number: string, version: ModelVersion): Promise<void> {
+    await this.updateFile(modelName, number, (record) => withoutUndefined({ ...record, description: version.description, tags: { ...record.tags, ...version.tags } }));
+  }
+
+  async deleteVersion(modelName: string, number: string): Promise<void> {
+    await rm(this.versionFile(modelName, number), { force: true });
+  }
+
+  async setStage(modelName: string, number: string, stage: ModelStage): Promise<void> {
+    await this.updateFile(modelName, number, (record) => ({ ...record, stage }));
+  }
+
+  async setAlias(modelName: string, alias: string, number: string): Promise<void> {
+    const file = join(this.modelDir(modelName), MODEL_FILE);
+    const model = await readJsonFile(file, modelSchema);
+    await writeJsonAtomic(file, { ...model, aliases: { ...model.aliases, [alias]: number } });
+  }
+
+  async setVersionTag(modelName: string, number: string, key: string, value: string): Promise<void> {
+    await this.updateFile(modelName, number, (record) => ({ ...record, tags: { ...record.tags, [key]: value } }));
+  }
+}
+
+export class BundleLoggedModels implements LoggedModelReader, LoggedModelWriter {
+  /** logged model id → its experiment in the bundle */
+  private readonly experimentOf = new Map<string, string>();
+
+  constructor(private readonly root: string) {}
+
+  private dir(experimentId: string, modelId: string): string {
+    return join(this.root, EXPERIMENTS_DIR, idToFolderName(experimentId), LOGGED_MODELS_DIR, idToFolderName(modelId));
+  }
+
+  private dirOf(model: { id: string; experimentId: string }): string {
+    return this.dir(model.experimentId, model.id);
+  }
+
+  async *listLoggedModels(experimentId: string): AsyncIterable<LoggedModel> {
+    const base = join(this.root, EXPERIMENTS_DIR, idToFolderName(experimentId), LOGGED_MODELS_DIR);
+    for (const folder of await listDirs(base)) {
+      const file = join(base, folder, LOGGED_MODEL_FILE);
+      if (!(await isFile(file))) continue; // partial
+      const model = await readJsonFile(file, loggedModelSchema);
+      if (idToFolderName(model.id) !== folder || model.experimentId !== experimentId) {
+        throw new InvalidInputError(file, `holds logged model "${model.id}" of experiment "${model.experimentId}", which does not belong in this folder`);
+      }
+      yield model;
+    }
+  }
+
+  listLoggedModelArtifacts(model: LoggedModel): AsyncIterable<ArtifactFile> {
+    return walkFiles(join(this.dirOf(model), ARTIFACTS_DIR), '');
+  }
+
+  async readLoggedModelArtifact(model: LoggedModel, path: string): Promise<Readable> {
+    const file = safeJoin(join(this.dirOf(model), ARTIFACTS_DIR), path, `artifact of logged model ${model.id}`);
+    const info = await lstat(file).catch((err: unknown) => {
+      throw new InvalidInputError(file, `cannot read artifact: ${errorMessage(err)}`);
+    });
+    if (!info.isFile()) throw new InvalidInputError(file, 'is not a regular file (symbolic links and folders are not artifacts)');
+    return createReadStream(file);
+  }
+
+  async findLoggedModel(experimentId: string, sourceModelId: string): Promise<{ id: string; complete: boolean } | undefined> {
+    // a bundle keeps source ids: the copy of model m is folder m
+    const dir = this.dir(experimentId, sourceModelId);
+    if (!(await exists(dir))) return undefined;
+    this.experimentOf.set(sourceModelId, experimentId);
+    return { id: sourceModelId, complete: await isFile(join(dir, LOGGED_MODEL_FILE)) };
+  }
+
+  async createLoggedModel(experimentId: string, model: LoggedModel, sourceRunId: string | undefined): Promise<string> {
+    const dir = this.dir(experimentId, model.id);
+    await mkdir(join(dir, ARTIFACTS_DIR), { recursive: true });
+    await writeJsonAtomic(join(dir, PARTIAL_LOGGED_MODEL_FILE), withoutUndefined({ ...model, experimentId, sourceRunId }));
+    this.experimentOf.set(model.id, experimentId);
+    return model.id;
+  }
+
+  private known(modelId: string): string {
+    const experimentId = this.experimentOf.get(modelId);
+    if (experimentId === undefined) throw new Error(`bundle: logged model ${modelId} is not being written (createLoggedModel first)`);
+    return this.dir(experimentId, modelId);
+  }
+
+  async writeLoggedModelArtifact(modelId: string, file: ArtifactFile, body: Readable): Promise<void> {
+    const target = safeJoin(join(this.known(modelId), ARTIFACTS_DIR), file.path, `artifact of logged model ${modelId}`);
+    await mkdir(dirname(target), { recursive: true });
+    await pipeline(body, createWriteStream(target));
+  }
+
+  async finishLoggedModel(modelId: string, model: LoggedModel): Promise<void> {
+    const dir = this.known(modelId);
+    const partial = await readJsonFile(join(dir, PARTIAL_LOGGED_MODEL_FILE), loggedModelSchema);
+    await writeJsonAtomic(join(dir, LOGGED_MODEL_FILE), withoutUndefined({ ...partial, status: model.status }));
+    await rm(join(dir, PARTIAL_LOGGED_MODEL_FILE), { force: true });
+  }
+
+  async discardLoggedModel(modelId: string): Promise<void> {
+    const dir = this.known(modelId);
+    await rm(join(dir, LOGGED_MODEL_FILE), { force: true });
+    await rm(dir, { recursive: true, force: true });
+  }
+}
