@@ -66,7 +66,7 @@ export class ModelTransfer {
   async copyModel(plan: ModelPlan): Promise<ModelOutcome> {
     const { model, destinationName: name } = plan;
     const outcome: ModelOutcome = { model: model.name, destinationModel: name, versions: {}, copied: 0, skipped: 0, shallow: [], failed: [] };
-    const { journal, source } = this.ctx;
+    const { journal } = this.ctx;
     const registry = this.registry;
 
     if (this.ctx.deleteExisting && !journal.deletedModels.has(name)) {

@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
+import { MemoryRegistry } from './registry.js';
 import type { ConnectorFactory, Destination, ExistingRun, RunBatch, RunQuery, Source, WriteLimits } from '../types.js';
 
 export interface MemoryRun {
@@ -25,6 +26,8 @@ export interface MemoryOptions {
   pageSize?: number;
   /** called before every write, so tests can make writes fail or stop part way */
   beforeWrite?: (operation: string, runId?: string) => void | Promise<void>;
+  /** false: a registry without stages, like Unity Catalog */
+  stages?: boolean;
 }
 
 const DEFAULT_LIMITS: WriteLimits = { metrics: 1000, params: 100, tags: 100, entries: 1000, bytes: 1_000_000 };
@@ -33,6 +36,8 @@ export class MemoryStore implements Source, Destination {
   readonly kind = 'memory';
   readonly limits: WriteLimits;
   readonly data: MemoryStoreData = { experiments: new Map(), runs: new Map() };
+  /** the optional registry capability (./registry.ts) */
+  readonly registry: MemoryRegistry;
   private nextId = 1;
 
   constructor(
@@ -40,6 +45,7 @@ export class MemoryStore implements Source, Destination {
     private readonly options: MemoryOptions = {},
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.registry = new MemoryRegistry(options.stages ?? true);
   }
 
   // ---- Source ----
