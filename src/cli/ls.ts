@@ -1,6 +1,11 @@
 import { Command } from 'commander';
 import { openSource } from '../connectors/registry.js';
 
+interface ModelListing {
+  name: string;
+  versions: Array<{ version: string; stage: string; aliases: string[] }>;
+}
+
 interface ExperimentListing {
   id: string;
   name: string;
@@ -11,7 +16,7 @@ interface ExperimentListing {
 
 export function lsCommand(done: (code: number) => void): Command {
   return new Command('ls')
-    .description('list what a source holds: experiments with their run counts')
+    .description('list what a source holds: experiments with their run counts, and registered models with their versions')
     .argument('<src>', 'an MLflow server URL, an mlruns folder, a bundle, or FORMAT:PATH')
     .option('--include-deleted', 'also list deleted experiments', false)
     .option('--json', 'print JSON', false)
@@ -25,6 +30,7 @@ Examples:
     .action(async (src: string, flags: { includeDeleted: boolean; json: boolean }) => {
       const source = await openSource(src);
       const listing: ExperimentListing[] = [];
+      const models: ModelListing[] = [];
       try {
         for await (const experiment of source.listExperiments()) {
           if (experiment.lifecycle === 'deleted' && !flags.includeDeleted) continue;
@@ -36,11 +42,17 @@ Examples:
           }
           listing.push({ id: experiment.id, name: experiment.name, lifecycle: experiment.lifecycle, runs, deletedRuns });
         }
+        for await (const model of source.registry?.listModels() ?? []) {
+          const aliasesOf = (version: string) => Object.entries(model.aliases).filter(([, v]) => v === version).map(([alias]) => alias);
+          const versions: ModelListing['versions'] = [];
+          for await (const v of source.registry!.listVersions(model.name)) versions.push({ version: v.version, stage: v.stage, aliases: aliasesOf(v.version) });
+          models.push({ name: model.name, versions });
+        }
       } finally {
         await source.close?.();
       }
       if (flags.json) {
-        process.stdout.write(JSON.stringify({ source: source.uri, experiments: listing }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ source: source.uri, experiments: listing, models }, null, 2) + '\n');
       } else {
         process.stdout.write(`${source.uri} (${source.kind})\n`);
         const idWidth = Math.max(2, ...listing.map((e) => e.id.length));
@@ -48,6 +60,11 @@ Examples:
         for (const e of listing) {
           const name = e.lifecycle === 'deleted' ? `${e.name} (deleted)` : e.name;
           process.stdout.write(`${e.id.padEnd(idWidth)}  ${String(e.runs).padStart(6)}  ${String(e.deletedRuns).padStart(7)}  ${name}\n`);
+        }
+        if (models.length > 0) process.stdout.write(`\nMODEL  VERSIONS (number stage @aliases)\n`);
+        for (const m of models) {
+          const versions = m.versions.map((v) => `${v.version}${v.stage !== 'None' ? ` ${v.stage}` : ''}${v.aliases.map((a) => ` @${a}`).join('')}`);
+          process.stdout.write(`${m.name}  ${versions.join(', ') || '(none)'}\n`);
         }
       }
       done(0);
