@@ -166,8 +166,8 @@ export interface LoggedModelWriter {
   /** creates it (pending) with its name, type, params and tags (provenance included); returns its id */
   createLoggedModel(experimentId: string, model: LoggedModel, sourceRunId: string | undefined): Promise<string>;
   writeLoggedModelArtifact(modelId: string, file: ArtifactFile, body: Readable): Promise<void>;
-  /** sets its final status and marks it complete */
-  finishLoggedModel(modelId: string, model: LoggedModel): Promise<void>;
+  /** sets its final status, records it as an output of its run (`output`, destination ids) and marks it complete */
+  finishLoggedModel(modelId: string, model: LoggedModel, output?: { runId: string; step: number }): Promise<void>;
   discardLoggedModel(modelId: string): Promise<void>;
 }
 

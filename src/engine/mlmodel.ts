@@ -10,13 +10,23 @@ export const MLMODEL_MAX_BYTES = 1_000_000;
 
 export const isMlmodelFile = (path: string) => path === 'MLmodel' || path.endsWith('/MLmodel');
 
-const ID_LINE = /^(\s*(?:run_id|model_id|source_run_id):\s*)(["']?)([^\s"']+)\2(\s*)$/gm;
+const ID_LINE = /^(\s*(?:run_id|model_id|model_uuid|source_run_id):\s*)(["']?)([^\s"']+)\2(\s*)$/gm;
+/** MLflow 3 writes the logged model's artifact location here, which holds its id */
+const LOCATION_LINE = /^(\s*artifact_path:\s*)(\S.*)$/gm;
 
-/** The text with every `run_id:` / `model_id:` value found in `ids` replaced by its new id. */
+/**
+ * The text with every `run_id:` / `model_id:` / `model_uuid:` value found in `ids` replaced by
+ * its new id, and those ids replaced inside `artifact_path:` (a location in MLflow 3).
+ */
 export function rewriteMlmodel(text: string, ids: ReadonlyMap<string, string>): string {
-  return text.replace(ID_LINE, (line, head: string, quote: string, id: string, tail: string) => {
+  const withIds = text.replace(ID_LINE, (line, head: string, quote: string, id: string, tail: string) => {
     const replacement = ids.get(id);
     return replacement === undefined ? line : `${head}${quote}${replacement}${quote}${tail}`;
+  });
+  return withIds.replace(LOCATION_LINE, (line, head: string, value: string) => {
+    let changed = value;
+    for (const [from, to] of ids) if (from.length >= 8) changed = changed.split(from).join(to);
+    return `${head}${changed}`;
   });
 }
 

@@ -219,6 +219,8 @@ export async function copyLoggedModel(
   model: LoggedModel,
   experimentId: string,
   copyFiles: (model: LoggedModel, destinationId: string) => Promise<unknown>,
+  /** the step at which its run logged it, when the run lists it among its outputs */
+  outputStep?: number,
 ): Promise<{ id: string; copied: boolean }> {
   const { source, destination, journal } = ctx;
   const writer = destination.loggedModels;
@@ -236,7 +238,7 @@ export async function copyLoggedModel(
   if (model.creationTime !== undefined) tags[CREATED_TAG] = String(model.creationTime);
   const id = await writer.createLoggedModel(experimentId, { ...model, tags }, runId);
   await copyFiles(model, id);
-  await writer.finishLoggedModel(id, model);
+  await writer.finishLoggedModel(id, model, runId !== undefined && outputStep !== undefined ? { runId, step: outputStep } : undefined);
   journal.loggedModelDone(model.id, id);
   return { id, copied: true };
 }

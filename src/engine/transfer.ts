@@ -133,7 +133,8 @@ export class Transfer {
       const destinationId = await this.prepareExperiment(experimentPlan);
       if (destinationId === undefined) continue;
       await Promise.all(experimentPlan.runs.map((run) => this.scheduleRun(limit, run, destinationId)));
-      await Promise.all(experimentPlan.loggedModels.map((model) => limit(() => this.copyLoggedModel(model, destinationId))));
+      const steps = new Map(experimentPlan.runs.flatMap((run) => (run.modelOutputs ?? []).map((o) => [o.modelId, o.step] as const)));
+      await Promise.all(experimentPlan.loggedModels.map((model) => limit(() => this.copyLoggedModel(model, destinationId, steps.get(model.id)))));
       await this.finishExperiment(experimentPlan.experiment, destinationId);
     }
     // models after the runs and logged models their versions point at
@@ -155,7 +156,7 @@ export class Transfer {
     };
   }
 
-  private async copyLoggedModel(model: LoggedModel, experimentId: string): Promise<void> {
+  private async copyLoggedModel(model: LoggedModel, experimentId: string, outputStep: number | undefined): Promise<void> {
     try {
       const reader = this.source.loggedModels!;
       const { copied, id } = await copyLoggedModel(this.modelContext(), model, experimentId, (m, destinationId) => {
@@ -169,7 +170,7 @@ export class Transfer {
           (file, body) => this.destination.loggedModels!.writeLoggedModelArtifact(destinationId, file, body),
           ids,
         );
-      });
+      }, outputStep);
       if (copied) this.result.copied.loggedModels++;
       else this.result.skipped.loggedModels++;
       this.emit({ type: 'logged-model', sourceId: model.id, destinationId: id, copied });

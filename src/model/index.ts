@@ -71,6 +71,8 @@ export interface Run {
   inputs: DatasetInput[];
   /** keys of every metric the run has a history for */
   metricKeys: string[];
+  /** MLflow 3: the logged models this run produced (source ids), at which step */
+  modelOutputs?: Array<{ modelId: string; step: number }>;
 }
 
 export interface MetricPoint {

@@ -199,5 +199,8 @@ describe('MLmodel rewriting', () => {
     ]);
     const text = "artifact_path: model\nrun_id: abc\nmodel_id: 'm-1'\nutc_time_created: '2024'\nother: abc\nrun_id: unknown\n";
     expect(rewriteMlmodel(text, ids)).toBe("artifact_path: model\nrun_id: xyz\nmodel_id: 'm-2'\nutc_time_created: '2024'\nother: abc\nrun_id: unknown\n");
+    const v3 = new Map([['m-2d10d1a9005c4e2f', 'm-26730a386f9f424e']]);
+    const mlflow3 = 'artifact_path: mlflow-artifacts:/1/models/m-2d10d1a9005c4e2f/artifacts\nmodel_id: m-2d10d1a9005c4e2f\nmodel_uuid: m-2d10d1a9005c4e2f\nrun_id:\n';
+    expect(rewriteMlmodel(mlflow3, v3)).toBe('artifact_path: mlflow-artifacts:/1/models/m-26730a386f9f424e/artifacts\nmodel_id: m-26730a386f9f424e\nmodel_uuid: m-26730a386f9f424e\nrun_id:\n');
   });
 });

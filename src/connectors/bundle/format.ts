@@ -94,6 +94,8 @@ export const runSchema = z.object({
   /** in the order the keys were first written (an array: JSON objects reorder numeric keys) */
   metrics: z.array(metricEntry),
   artifacts: z.object({ files: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
+  /** MLflow 3: logged models the run produced (their ids in this bundle) */
+  modelOutputs: z.array(z.object({ modelId: z.string(), step: z.number().int() })).optional(),
   source: provenance.optional(),
   /** ISO time at which the run was completed in this bundle */
   completed: z.string().optional(),

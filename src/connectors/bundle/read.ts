@@ -213,5 +213,6 @@ function toRun(record: RunFile): Run {
     tags: record.tags,
     inputs: record.inputs,
     metricKeys: record.metrics.map((m) => m.key),
+    ...(record.modelOutputs ? { modelOutputs: record.modelOutputs } : {}),
   };
 }

@@ -136,6 +136,8 @@ export class BundleDestination extends BundleReader implements Destination {
       inputs: [],
       metrics: [],
       artifacts: { files: 0, bytes: 0 },
+      // logged model ids are kept in a bundle, so the links stay as they are
+      ...(run.modelOutputs?.length ? { modelOutputs: run.modelOutputs } : {}),
       source: { id: run.tags[SOURCE_TAGS.id] ?? run.id, uri: run.tags[SOURCE_TAGS.uri] },
     };
     // for a reader's eyes only (what was being written when a copy stopped); never read back

@@ -83,7 +83,8 @@ export class MlflowLoggedModels implements LoggedModelReader, LoggedModelWriter 
   }
 
   readArtifact(modelId: string, path: string): Promise<Readable> {
-    return this.api.http.download(`api/2.0/mlflow/${modelPath(modelId)}/artifacts/files`, { artifact_file_path: path });
+    // served under ajax-api only (MLflow 3.x), through whatever store the server uses
+    return this.api.http.download(`ajax-api/2.0/mlflow/${modelPath(modelId)}/artifacts/files`, { artifact_file_path: path });
   }
 
   readLoggedModelArtifact(model: LoggedModel, path: string): Promise<Readable> {
@@ -138,10 +139,12 @@ export class MlflowLoggedModels implements LoggedModelReader, LoggedModelWriter 
     await this.api.upload(`${root}/${file.path}`, body, file.size);
   }
 
-  async finishLoggedModel(modelId: string, model: LoggedModel): Promise<void> {
+  async finishLoggedModel(modelId: string, model: LoggedModel, output?: { runId: string; step: number }): Promise<void> {
     // pending → the source's status (a failed upload stays failed); then complete, last
     const status = model.status.startsWith('LOGGED_MODEL_') ? model.status : READY;
     await this.api.send('PATCH', modelPath(modelId), { model_id: modelId, status }, schema.empty);
+    // the run lists the model among its outputs, as mlflow's log_model does (repeating it is harmless)
+    if (output) await this.api.post('runs/outputs', { run_id: output.runId, models: [{ model_id: modelId, step: output.step }] }, schema.empty);
     await this.api.send('PATCH', `${modelPath(modelId)}/tags`, { model_id: modelId, tags: [{ key: SOURCE_TAGS.complete, value: 'true' }] }, schema.empty);
   }
 

@@ -52,6 +52,7 @@ export function toRun(raw: schema.MlflowRun): Run {
       tags: toTags(input.tags),
     })),
     metricKeys: [...new Set(raw.data.metrics.map((m) => m.key))],
+    ...(raw.outputs.model_outputs.length > 0 ? { modelOutputs: raw.outputs.model_outputs.map((o) => ({ modelId: o.model_id, step: o.step })) } : {}),
   };
 }
 

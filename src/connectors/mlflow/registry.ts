@@ -10,6 +10,7 @@ import type { ModelSource, ModelStage, ModelVersion, RegisteredModel } from '../
 import { MODEL_STAGES, SOURCE_TAGS } from '../../model/index.js';
 import type { ExistingVersion, RegistryReader, RegistryWriter, VersionTarget } from '../types.js';
 import { ConnectionError, HttpError, RETRIABLE_STATUS } from '../../util/http.js';
+import { UsageError } from '../../util/errors.js';
 import { isNotFound, type MlflowApi } from './client.js';
 import { proxyPath } from './proxy.js';
 import * as schema from './schemas.js';
@@ -195,6 +196,13 @@ export class MlflowRegistry implements RegistryReader, RegistryWriter {
       try {
         return (await this.api.post('model-versions/create', body, schema.getModelVersion, false)).model_version.version;
       } catch (err) {
+        if (target.location.type === 'uri' && err instanceof HttpError && err.errorCode === 'INVALID_PARAMETER_VALUE') {
+          throw new UsageError(
+            `${this.api.uri} refuses a version whose files stay at ${target.location.uri} (a shallow copy): ${err.message}. ` +
+              'Copy deep instead (bring the run: drop --models-only, or give copy-model-version a --dst-experiment), ' +
+              'or let that server reach the source (MLflow 3 servers: MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES=http,https).',
+          );
+        }
         if (!isRetriable(err) || attempt >= 4) throw err;
         // it may have been created before the answer was lost: look before creating again
         for await (const existing of this.listExistingVersions(modelName)) {

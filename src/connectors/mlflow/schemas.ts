@@ -76,6 +76,9 @@ export const run = z.object({
         .default([]),
     })
     .default({ dataset_inputs: [] }),
+  outputs: z
+    .object({ model_outputs: z.array(z.object({ model_id: z.string(), step: int64.default(0) })).default([]) })
+    .default({ model_outputs: [] }),
 });
 export type MlflowRun = z.infer<typeof run>;
 
