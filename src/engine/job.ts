@@ -74,6 +74,8 @@ export async function runJob(options: JobOptions): Promise<Report> {
       onEvent: options.onEvent,
       deleteModel: options.deleteModel,
       lineageTags: options.lineageTags,
+      // one version copied into a model takes the model's next number, as MLflow's copy_model_version does
+      renumberVersions: options.command === 'copy-model-version',
     });
     const idMapFile = resolve(options.idMapFile ?? join(stateDir, 'id-map.json'));
     if (!options.dryRun) {

@@ -22,6 +22,9 @@ export const LINEAGE_TAGS = {
   trackingUri: 'trackshift.lineage.tracking_uri',
 } as const;
 
+/** On a shallow copy in another system, the source run its files belong to. */
+export const SHALLOW_RUN_TAG = 'trackshift.source.run_id';
+
 /** Kept on copies in registries that cannot set creation times, so the original is not lost. */
 export const CREATED_TAG = 'trackshift.source.creation_time';
 
@@ -38,6 +41,8 @@ export interface ModelTransferContext {
   warn(object: string, message: string): void;
   lineageTags: boolean;
   deleteExisting: boolean;
+  /** give versions the source's numbers in a new model (false: the next free numbers, as copy-model-version does) */
+  keepNumbers: boolean;
 }
 
 export interface ModelOutcome {
@@ -133,11 +138,17 @@ export class ModelTransfer {
       if (copiedModel) return { location: { type: 'logged-model', modelId: copiedModel }, loggedModelId: copiedModel, runId: copiedRun };
     }
     outcome.shallow.push(version.version);
-    return {
-      location: { type: 'uri', uri: version.portableSource ?? version.source },
-      runId: version.runId,
-      runLink: version.runLink,
-    };
+    // within one system the version points where the source version does, run and all
+    if (this.ctx.source.uri === this.ctx.destination.uri) {
+      return {
+        location,
+        runId: version.runId,
+        runLink: version.runLink,
+        loggedModelId: location.type === 'logged-model' ? location.modelId : version.loggedModelId,
+      };
+    }
+    // elsewhere a run id would have to name a run there: the source run is kept in SHALLOW_RUN_TAG
+    return { location: { type: 'uri', uri: version.portableSource ?? version.source }, runLink: version.runLink };
   }
 
   private versionTags(version: ModelVersion, number?: string): Record<string, string> {
@@ -146,6 +157,7 @@ export class ModelTransfer {
     tags[SOURCE_TAGS.id] = versionKey(version.modelName, version.version);
     tags[SOURCE_TAGS.uri] = this.ctx.source.uri;
     if (version.creationTime !== undefined) tags[CREATED_TAG] = String(version.creationTime);
+    if (version.runId) tags[SHALLOW_RUN_TAG] = version.runId;
     if (this.ctx.lineageTags) {
       tags[LINEAGE_TAGS.model] = version.modelName;
       tags[LINEAGE_TAGS.version] = number ?? version.version;
@@ -159,7 +171,7 @@ export class ModelTransfer {
     const registry = this.registry;
     const wanted = Number(version.version);
     const withTags = { ...version, tags: this.versionTags(version) };
-    const keepNumbers = own && !registry.keepsVersionNumbers;
+    const keepNumbers = this.ctx.keepNumbers && own && !registry.keepsVersionNumbers;
     let number: string | undefined = found?.version;
     // a gap filler left behind by an interrupted attempt: delete it, as the source did
     if (number !== undefined && keepNumbers && Number(number) < wanted) {

@@ -27,6 +27,8 @@ export interface TransferOptions {
   lineageTags?: boolean;
   /** `--delete-model`: replace destination models (once per job, not again on a re-run) */
   deleteModel?: boolean;
+  /** new versions take the next free numbers instead of the source's (copy-model-version) */
+  renumberVersions?: boolean;
 }
 
 export interface FailedObject {
@@ -153,6 +155,7 @@ export class Transfer {
       warn: (object, message) => this.emit({ type: 'warning', object, message }),
       lineageTags: Boolean(this.options.lineageTags),
       deleteExisting: Boolean(this.options.deleteModel),
+      keepNumbers: !this.options.renumberVersions,
     };
   }
 

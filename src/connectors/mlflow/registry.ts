@@ -198,9 +198,10 @@ export class MlflowRegistry implements RegistryReader, RegistryWriter {
       } catch (err) {
         if (target.location.type === 'uri' && err instanceof HttpError && err.errorCode === 'INVALID_PARAMETER_VALUE') {
           throw new UsageError(
-            `${this.api.uri} refuses a version whose files stay at ${target.location.uri} (a shallow copy): ${err.message}. ` +
-              'Copy deep instead (bring the run: drop --models-only, or give copy-model-version a --dst-experiment), ' +
-              'or let that server reach the source (MLflow 3 servers: MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES=http,https).',
+            `${this.api.uri} refuses a version whose files stay at ${target.location.uri} (a shallow copy): ${err.message} ` +
+              'MLflow 3 servers take files on another MLflow server only with a run of their own; a shallow copy between servers ' +
+              'works for files on storage both reach (s3://, gs://, …; the server may need MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES). ' +
+              'Otherwise copy deep: drop --models-only, or give copy-model-version a --dst-experiment.',
           );
         }
         if (!isRetriable(err) || attempt >= 4) throw err;
