@@ -26,7 +26,8 @@ export function copyModelVersionCommand(done: (code: number) => void): Command {
     .requiredOption('--src-version <number>', 'the version to copy')
     .requiredOption('--dst-model <name>', 'the destination registered model (created when missing)')
     .option('--dst-experiment <name>', 'deep copy: copy the version\'s run (and logged model) into this experiment, and point the new version at the copy')
-    .option('--lineage-tags', 'record the source model, version, run id and tracking URI on the new version (tags trackshift.lineage.*)', false);
+    .option('--lineage-tags', 'record the source model, version, run id and tracking URI on the new version (tags trackshift.lineage.*)', false)
+    .option('--archive-existing-versions', 'if the version is in Staging or Production, move the destination model\'s other versions in that stage to Archived', false);
   addTransferOptions(command);
   return command
     .addHelpText(

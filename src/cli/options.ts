@@ -32,7 +32,8 @@ export function addSelectionOptions(command: Command): Command {
     .option('--models-only', 'only registered models: versions point at the source\'s files (shallow), no runs are copied', false)
     .option('--runs-only', 'only experiments and runs, no registered models', false)
     .option('--delete-model', 'delete each selected model in the destination before copying it (once: a re-run does not delete again)', false)
-    .option('--lineage-tags', 'record the source model, version, run id and tracking URI on each new version (tags trackshift.lineage.*)', false);
+    .option('--lineage-tags', 'record the source model, version, run id and tracking URI on each new version (tags trackshift.lineage.*)', false)
+    .option('--archive-existing-versions', 'a version copied into Staging or Production moves the destination\'s other versions in that stage to Archived (default: they keep their stage)', false);
 }
 
 export function addTransferOptions(command: Command): Command {

@@ -15,6 +15,7 @@ export interface TransferFlags extends SelectionFlags {
   json: boolean;
   deleteModel?: boolean;
   lineageTags?: boolean;
+  archiveExistingVersions?: boolean;
 }
 
 export async function runTransferVerb(
@@ -39,6 +40,7 @@ export async function runTransferVerb(
     reportFile: flags.report,
     deleteModel: Boolean(flags.deleteModel),
     lineageTags: Boolean(flags.lineageTags),
+    archiveExisting: Boolean(flags.archiveExistingVersions),
     onEvent: progress.onEvent,
     ...extra,
   });

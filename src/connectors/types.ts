@@ -155,7 +155,8 @@ export interface RegistryWriter {
   /** sets description and tags of an existing version (idempotent) */
   updateVersion(modelName: string, number: string, version: ModelVersion): Promise<void>;
   deleteVersion(modelName: string, number: string): Promise<void>;
-  setStage(modelName: string, number: string, stage: ModelStage): Promise<void>;
+  /** `archiveOthers`: the other versions in that stage move to Archived (MLflow's archive_existing_versions) */
+  setStage(modelName: string, number: string, stage: ModelStage, archiveOthers?: boolean): Promise<void>;
   setAlias(modelName: string, alias: string, number: string): Promise<void>;
   setVersionTag(modelName: string, number: string, key: string, value: string): Promise<void>;
 }

@@ -29,6 +29,7 @@ export interface JobOptions {
   env?: NodeJS.ProcessEnv;
   deleteModel?: boolean;
   lineageTags?: boolean;
+  archiveExisting?: boolean;
   onEvent?: EventListener;
   /** what a missing or empty destination folder becomes (export: a new bundle) */
   newFolderFormat?: ConnectorFactory;
@@ -74,6 +75,7 @@ export async function runJob(options: JobOptions): Promise<Report> {
       onEvent: options.onEvent,
       deleteModel: options.deleteModel,
       lineageTags: options.lineageTags,
+      archiveExisting: options.archiveExisting,
       // one version copied into a model takes the model's next number, as MLflow's copy_model_version does
       renumberVersions: options.command === 'copy-model-version',
     });

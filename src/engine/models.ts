@@ -41,6 +41,8 @@ export interface ModelTransferContext {
   warn(object: string, message: string): void;
   lineageTags: boolean;
   deleteExisting: boolean;
+  /** `--archive-existing-versions`: a version moved into Staging/Production archives the destination's others there */
+  archiveExisting: boolean;
   /** give versions the source's numbers in a new model (false: the next free numbers, as copy-model-version does) */
   keepNumbers: boolean;
 }
@@ -196,7 +198,7 @@ export class ModelTransfer {
 
   private async setStage(version: ModelVersion, name: string, number: string): Promise<void> {
     if (version.stage === 'None') return;
-    if (this.registry.hasStages) await this.registry.setStage(name, number, version.stage);
+    if (this.registry.hasStages) await this.registry.setStage(name, number, version.stage, this.ctx.archiveExisting);
     // without stages, the alias of the stage is set with the model's aliases (the newest version wins)
   }
 

@@ -27,6 +27,8 @@ export interface TransferOptions {
   lineageTags?: boolean;
   /** `--delete-model`: replace destination models (once per job, not again on a re-run) */
   deleteModel?: boolean;
+  /** `--archive-existing-versions` */
+  archiveExisting?: boolean;
   /** new versions take the next free numbers instead of the source's (copy-model-version) */
   renumberVersions?: boolean;
 }
@@ -156,6 +158,7 @@ export class Transfer {
       lineageTags: Boolean(this.options.lineageTags),
       deleteExisting: Boolean(this.options.deleteModel),
       keepNumbers: !this.options.renumberVersions,
+      archiveExisting: Boolean(this.options.archiveExisting),
     };
   }
 

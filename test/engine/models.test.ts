@@ -141,6 +141,16 @@ describe('registered models between memory stores', () => {
     expect((await destination.registry.getModel('fraud'))!.aliases).toEqual({ champion: '2', challenger: '3' });
   });
 
+  it('archives the destination\'s other versions in a stage only when asked', async () => {
+    for (const archiveExisting of [false, true]) {
+      const destination = newStore();
+      destination.registry.add({ name: 'fraud', tags: {}, aliases: {} }, [version('1', 'Production', { type: 'uri', uri: 's3://other' }, { tags: {} })]);
+      const plan = await planTransfer(registrySource(), { ...emptySelection(), models: ['fraud'], versions: ['1'], scope: 'models' });
+      await transfer(registrySource(), destination, plan, { workers: 1, artifactWorkers: 1, dryRun: false, journal: new Journal(tempDir()), archiveExisting });
+      expect((await versionsOf(destination, 'fraud')).map((v) => v.stage)).toEqual([archiveExisting ? 'Archived' : 'Production', 'Production']);
+    }
+  });
+
   it('turns stages into aliases for a registry without stages, and reports it', async () => {
     const destination = newStore({ stages: false });
     const result = await copy(registrySource(), destination, { models: ['fraud'], dstModel: 'main.risk.fraud' });

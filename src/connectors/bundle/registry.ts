@@ -188,7 +188,12 @@ export class BundleRegistry implements RegistryReader, RegistryWriter {
     await rm(this.versionFile(modelName, number), { force: true });
   }
 
-  async setStage(modelName: string, number: string, stage: ModelStage): Promise<void> {
+  async setStage(modelName: string, number: string, stage: ModelStage, archiveOthers = false): Promise<void> {
+    if (archiveOthers && (stage === 'Staging' || stage === 'Production')) {
+      for (const other of await this.readVersions(modelName)) {
+        if (other.version !== number && other.stage === stage) await this.updateFile(modelName, other.version, (record) => ({ ...record, stage: 'Archived' }));
+      }
+    }
     await this.updateFile(modelName, number, (record) => ({ ...record, stage }));
   }
 

@@ -107,8 +107,11 @@ export class MemoryRegistry implements RegistryReader, RegistryWriter {
     for (const [alias, v] of Object.entries(held.model.aliases)) if (v === number) delete held.model.aliases[alias];
   }
 
-  async setStage(modelName: string, number: string, stage: ModelStage): Promise<void> {
+  async setStage(modelName: string, number: string, stage: ModelStage, archiveOthers = false): Promise<void> {
     if (!this.hasStages) throw new Error('memory: this registry has no stages');
+    if (archiveOthers && (stage === 'Staging' || stage === 'Production')) {
+      for (const other of this.held(modelName).versions.values()) if (other.stage === stage) other.stage = 'Archived';
+    }
     this.version(modelName, number).stage = stage;
   }
 

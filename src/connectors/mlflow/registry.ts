@@ -243,8 +243,10 @@ export class MlflowRegistry implements RegistryReader, RegistryWriter {
     }
   }
 
-  async setStage(modelName: string, number: string, stage: ModelStage): Promise<void> {
-    await this.api.post('model-versions/transition-stage', { name: modelName, version: number, stage, archive_existing_versions: false }, schema.empty);
+  async setStage(modelName: string, number: string, stage: ModelStage, archiveOthers = false): Promise<void> {
+    // MLflow only archives others when moving into Staging or Production
+    const archive = archiveOthers && (stage === 'Staging' || stage === 'Production');
+    await this.api.post('model-versions/transition-stage', { name: modelName, version: number, stage, archive_existing_versions: archive }, schema.empty);
   }
 
   async setAlias(modelName: string, alias: string, number: string): Promise<void> {
