@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mlflowConnector, type MlflowStore } from '../../src/connectors/mlflow/index.js';
+import { MlrunsSource } from '../../src/connectors/mlruns/read.js';
+import type { Source } from '../../src/connectors/types.js';
 import { cli } from '../cli/run-cli.js';
 import { runPython, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
 
@@ -30,15 +32,15 @@ const dir = () => mkdtempSync(join(tmpdir(), 'trackshift-registry-'));
 const withoutOwnTags = (tags: Record<string, string>) => Object.fromEntries(Object.entries(tags).filter(([key]) => !key.startsWith('trackshift.')));
 
 /** Everything of a registry that must survive a copy, with runs named instead of identified. */
-async function registrySnapshot(url: string, names: string[]) {
-  const store = await open(url);
+async function registrySnapshot(where: string | Source, names: string[]) {
+  const store = typeof where === 'string' ? await open(where) : where;
   try {
     const out: Record<string, unknown> = {};
     for (const name of names) {
-      const model = (await store.registry.getModel(name))!;
+      const model = (await store.registry!.getModel(name))!;
       const versions = [];
-      for await (const v of store.registry.listVersions(name)) {
-        const run = v.runId ? await store.getRun(v.runId) : undefined;
+      for await (const v of store.registry!.listVersions(name)) {
+        const run = v.runId ? await store.getRun!(v.runId) : undefined;
         versions.push({
           version: v.version,
           stage: v.stage,
@@ -53,7 +55,7 @@ async function registrySnapshot(url: string, names: string[]) {
     }
     return out;
   } finally {
-    await store.close();
+    await store.close?.();
   }
 }
 
@@ -147,6 +149,23 @@ describe('model registry between real MLflow servers', () => {
     expect(copy.prediction).toEqual(original.prediction);
     expect(copy.mlmodel_run_id).toBe(copy.run_id);
     expect(copy.run_id).not.toBe(original.run_id);
+  });
+
+  it('reads models and logged models from an mlruns folder written by the file store, and copies them into a server', async () => {
+    const store = join(dir(), 'mlruns');
+    await runPython('test/fixtures/registry_fixture.py', [], { MLFLOW_TRACKING_URI: `file://${store}`, MLFLOW_ALLOW_FILE_STORE: 'true' });
+    const fromFiles = await registrySnapshot(new MlrunsSource(store), ['fraud-classifier', 'pyfunc-model']);
+    // the same script against a server: the same registry, read from files
+    expect(fromFiles).toEqual(await registrySnapshot(a.url, ['fraud-classifier', 'pyfunc-model']));
+    const result = await cli(['copy', store, b.url, '--model', 'fraud-classifier', '--dst-model', 'fraud-from-mlruns', '--state-dir', dir(), '--json']);
+    expect(result.code, result.stdout).toBe(0);
+    expect(JSON.parse(result.stdout).copied).toMatchObject({ versions: 4, loggedModels: 3 });
+    expect((await registrySnapshot(b.url, ['fraud-from-mlruns']))['fraud-from-mlruns']).toEqual(fromFiles['fraud-classifier']);
+    for (const version of ['2', '5']) {
+      const loaded = await load(b.url, 'fraud-from-mlruns', version);
+      expect(loaded.prediction).toEqual([0, 1]);
+      expect(loaded.mlmodel_run_id).toBe(loaded.run_id);
+    }
   });
 
   it('copy-model-version deep: the version\'s run is copied into the named experiment and the new version points at it', async () => {

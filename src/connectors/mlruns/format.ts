@@ -13,7 +13,8 @@
  *   <root>/<exp_id>/<run_id>/inputs/<id>/meta.yaml     source_type DATASET|MODEL, source_id, tags
  *   <root>/<exp_id>/<run_id>/artifacts/…  when artifact_uri is the default local one
  *   <root>/.trash/<exp_id>/…              deleted experiments (their runs say deleted too)
- *   <root>/models/…                       the model registry (not read yet)
+ *   <root>/<exp_id>/<run_id>/outputs/<model_id>/meta.yaml   logged models the run produced
+ *   <root>/models/…, <root>/<exp_id>/models/…   the registry and logged models (./registry.ts)
  */
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
@@ -72,6 +73,12 @@ export const inputMetaSchema = z.object({
   source_id: z.string(),
   destination_type: z.string().optional(),
   tags: z.record(z.string(), z.string()).nullish(),
+});
+
+export const outputMetaSchema = z.object({
+  destination_type: z.string(),
+  destination_id: z.string(),
+  step: z.number().int().nullish(),
 });
 
 export const datasetMetaSchema = z.object({

@@ -3,16 +3,18 @@
  * folder is ever written. Metric files are streamed line by line and handed out in pages.
  */
 import { createReadStream } from 'node:fs';
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, Tags } from '../../model/index.js';
+import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run } from '../../model/index.js';
 import { MLFLOW_TAGS } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { exists, isDir, isFile, listDirs } from '../../util/fs.js';
 import { safeJoin } from '../../util/paths.js';
 import type { RunQuery, Source } from '../types.js';
+import { listFilesDeep, readKeyValueFolder, walkFiles } from './files.js';
+import { MlrunsLoggedModels, MlrunsRegistry } from './registry.js';
 import {
   EXPERIMENT_RESERVED,
   META,
@@ -21,6 +23,7 @@ import {
   datasetMetaSchema,
   experimentMetaSchema,
   inputMetaSchema,
+  outputMetaSchema,
   parseMetricLine,
   readMeta,
   runMetaSchema,
@@ -44,10 +47,14 @@ export class MlrunsSource implements Source {
   /** experiment id → its folder (under the root, or under .trash) */
   private readonly experimentDirs = new Map<string, string>();
   private readonly runs = new Map<string, RunLocation>();
+  readonly registry: MlrunsRegistry;
+  readonly loggedModels: MlrunsLoggedModels;
 
   constructor(root: string) {
     this.root = resolve(root);
     this.uri = this.root;
+    this.registry = new MlrunsRegistry(this.root);
+    this.loggedModels = new MlrunsLoggedModels((experimentId) => this.experimentDir(experimentId));
   }
 
   async *listExperiments(): AsyncIterable<Experiment> {
@@ -180,7 +187,21 @@ export class MlrunsSource implements Source {
       tags,
       inputs: await this.readInputs(dir, experimentId),
       metricKeys: (await listFilesDeep(join(dir, 'metrics'), '')).sort(),
+      ...(await this.readOutputs(dir)),
     };
+  }
+
+  /** MLflow 3: `outputs/<model_id>/meta.yaml` for each logged model the run produced. */
+  private async readOutputs(runDir: string): Promise<Pick<Run, 'modelOutputs'>> {
+    const outputsDir = join(runDir, 'outputs');
+    const modelOutputs: NonNullable<Run['modelOutputs']> = [];
+    for (const name of await listDirs(outputsDir)) {
+      const file = join(outputsDir, name, META);
+      if (!(await isFile(file))) continue;
+      const output = await readMeta(file, outputMetaSchema);
+      if (output.destination_type === 'MODEL_OUTPUT') modelOutputs.push({ modelId: output.destination_id, step: output.step ?? 0 });
+    }
+    return modelOutputs.length > 0 ? { modelOutputs } : {};
   }
 
   /** Dataset inputs: `inputs/<id>/meta.yaml` points at the experiment's `datasets/<id>/meta.yaml`. */
@@ -263,49 +284,3 @@ function endsWithRunFolder(path: string, runDir: string): boolean {
   const parts = resolve(path).split(sep);
   return parts.length >= 3 && parts.slice(-3).join('/') === tail.join('/');
 }
-
-/** A folder of one file per key (params, tags); `/` in keys are sub-folders. */
-async function readKeyValueFolder(dir: string): Promise<Tags> {
-  const out: Tags = {};
-  for (const key of (await listFilesDeep(dir, '')).sort()) {
-    out[key] = await readFile(join(dir, ...key.split('/')), 'utf8');
-  }
-  return out;
-}
-
-/** Relative paths (with `/`) of every file under `dir`; [] when there is no such folder. */
-async function listFilesDeep(dir: string, prefix: string): Promise<string[]> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new InvalidInputError(dir, `cannot list: ${errorMessage(err)}`);
-  }
-  const out: string[] = [];
-  for (const entry of entries) {
-    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
-    if (entry.isDirectory()) out.push(...(await listFilesDeep(join(dir, entry.name), path)));
-    else if (entry.isFile()) out.push(path);
-  }
-  return out;
-}
-
-async function* walkFiles(dir: string, prefix: string): AsyncIterable<ArtifactFile> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (err) {
-    throw new InvalidInputError(dir, `cannot list artifacts: ${errorMessage(err)}`);
-  }
-  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  for (const entry of entries) {
-    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
-    const full = join(dir, entry.name);
-    // the user's own store: symbolic links are followed, as MLflow would
-    const info = await stat(full).catch(() => undefined);
-    if (info?.isDirectory()) yield* walkFiles(full, path);
-    else if (info?.isFile()) yield { path, size: info.size };
-  }
-}
-
