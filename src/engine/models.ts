@@ -22,6 +22,12 @@ export const LINEAGE_TAGS = {
   trackingUri: 'trackshift.lineage.tracking_uri',
 } as const;
 
+/**
+ * Tags a registry derives and maintains itself: MLflow 3 lists on a logged model the versions
+ * registered from it. Copied, they would name the source's versions; the destination writes its own.
+ */
+export const DERIVED_LOGGED_MODEL_TAGS = ['mlflow.modelVersions'];
+
 /** On a shallow copy in another system, the source run its files belong to. */
 export const SHALLOW_RUN_TAG = 'trackshift.source.run_id';
 
@@ -249,6 +255,7 @@ export async function copyLoggedModel(
   if (existing) await writer.discardLoggedModel(existing.id);
   const runId = model.sourceRunId ? ctx.runCopy(model.sourceRunId) : undefined;
   const tags: Record<string, string> = { ...model.tags, [SOURCE_TAGS.id]: model.id, [SOURCE_TAGS.uri]: source.uri };
+  for (const key of DERIVED_LOGGED_MODEL_TAGS) delete tags[key];
   if (model.creationTime !== undefined) tags[CREATED_TAG] = String(model.creationTime);
   const id = await writer.createLoggedModel(experimentId, { ...model, tags }, runId);
   await copyFiles(model, id);
