@@ -11,7 +11,7 @@ describe('command line', () => {
   it('explains every verb', async () => {
     const top = await cli(['--help']);
     expect(top.code).toBe(0);
-    for (const verb of ['copy', 'export', 'import', 'ls']) {
+    for (const verb of ['copy', 'export', 'import', 'copy-model-version', 'ls']) {
       expect(top.stdout).toContain(verb);
       const help = await cli([verb, '--help']);
       expect(help.code).toBe(0);
@@ -32,6 +32,25 @@ describe('command line', () => {
     const workers = await cli(['copy', 'a', 'b', '--workers', 'zero']);
     expect(workers.code).toBe(2);
     expect(workers.stderr).toMatch(/--workers takes a whole number/);
+  });
+
+  it('exits 2 on model selection mistakes, before anything is written', async () => {
+    const out = join(temp(), 'never');
+    const both = await cli(['export', 'sample/mlruns', out, '--model', 'm', '--versions', '1', '--stages', 'Production']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--versions and --stages exclude each other/);
+    const stage = await cli(['export', 'sample/mlruns', out, '--stages', 'Prod']);
+    expect(stage.code).toBe(2);
+    expect(stage.stderr).toMatch(/"Prod" is not a stage; use None, Staging, Production, Archived/);
+    const missing = await cli(['export', 'sample/mlruns', out, '--model', 'no-such-model']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/registered model "no-such-model" is not in/);
+    const scope = await cli(['export', 'sample/mlruns', out, '--models-only', '--runs-only']);
+    expect(scope.code).toBe(2);
+    const version = await cli(['copy-model-version', '--src-model', 'm', '--src-version', 'latest', '--dst-model', 'n', 'sample/mlruns', out]);
+    expect(version.code).toBe(2);
+    expect(version.stderr).toMatch(/--src-version takes a version number/);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('refuses to export into a folder that holds something else', async () => {
