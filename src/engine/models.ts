@@ -67,6 +67,17 @@ export interface ModelOutcome {
 
 const versionKey = (model: string, version: string) => `${model}/${version}`;
 
+/**
+ * Whether an object's tags say it is the copy of source object `id`. Model names and version
+ * numbers repeat across registries, so the source's creation time (kept through bundles, and
+ * the same each time one source is read) tells copies of different sources apart; without it,
+ * the source URI does.
+ */
+export function isCopyOf(tags: Record<string, string>, id: string, creationTime: number | undefined, sourceUri: string): boolean {
+  if (tags[SOURCE_TAGS.id] !== id) return false;
+  return creationTime !== undefined ? tags[CREATED_TAG] === String(creationTime) : tags[SOURCE_TAGS.uri] === sourceUri;
+}
+
 export class ModelTransfer {
   constructor(private readonly ctx: ModelTransferContext) {}
 
@@ -88,19 +99,16 @@ export class ModelTransfer {
     }
     const before = await registry.findModel(name);
     // numbers can be kept when the model is new, or was made by trackshift from this very model
-    const own = !before || before.tags[SOURCE_TAGS.id] === model.name;
+    const own = !before || isCopyOf(before.tags, model.name, model.creationTime, this.ctx.source.uri);
     await registry.ensureModel(this.modelWithProvenance(model), name);
 
-    const existing = new Map<string, ExistingVersion>();
-    for await (const version of registry.listExistingVersions(name)) {
-      const origin = version.tags[SOURCE_TAGS.id];
-      if (origin) existing.set(origin, version);
-    }
+    const existing: ExistingVersion[] = [];
+    for await (const version of registry.listExistingVersions(name)) existing.push(version);
     for (const version of plan.versions) {
       const key = versionKey(model.name, version.version);
       try {
         const done = journal.doneVersions.get(key);
-        const found = existing.get(key);
+        const found = existing.find((e) => isCopyOf(e.tags, key, version.creationTime, this.ctx.source.uri));
         if (done || found?.tags[SOURCE_TAGS.complete] === 'true') {
           outcome.versions[version.version] = done ? done.slice(name.length + 1) : found!.version;
           outcome.skipped++;

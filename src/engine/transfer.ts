@@ -14,7 +14,7 @@ import { keyValueBatches, MetricBatcher } from './batching.js';
 import type { EventListener, TransferEvent } from './events.js';
 import type { Journal } from './journal.js';
 import type { ExperimentPlan, ModelPlan, Plan } from './plan.js';
-import { copyLoggedModel, ModelTransfer, type ModelOutcome, type ModelTransferContext } from './models.js';
+import { copyLoggedModel, isCopyOf, ModelTransfer, type ModelOutcome, type ModelTransferContext } from './models.js';
 import { isMlmodelFile, readSmall, rewriteMlmodel } from './mlmodel.js';
 
 export interface TransferOptions {
@@ -415,15 +415,16 @@ export class Transfer {
     this.result.dryRun = actions;
     const models: NonNullable<TransferResult['dryRunModels']> = [];
     for (const { model, destinationName, versions } of this.plan.models) {
-      const existing = new Set<string>();
+      const complete: Array<Record<string, string>> = [];
       if (this.destination.registry && (await this.destination.registry.findModel(destinationName))) {
         for await (const v of this.destination.registry.listExistingVersions(destinationName)) {
-          if (v.tags[SOURCE_TAGS.complete] === 'true' && v.tags[SOURCE_TAGS.id]) existing.add(v.tags[SOURCE_TAGS.id]!);
+          if (v.tags[SOURCE_TAGS.complete] === 'true') complete.push(v.tags);
         }
       }
       for (const version of versions) {
         const key = `${model.name}/${version.version}`;
-        const action = this.options.journal.doneVersions.has(key) || existing.has(key) ? 'skip' : 'copy';
+        const there = complete.some((tags) => isCopyOf(tags, key, version.creationTime, this.source.uri));
+        const action = this.options.journal.doneVersions.has(key) || there ? 'skip' : 'copy';
         models.push({ model: model.name, destinationModel: destinationName, version: version.version, action });
       }
     }

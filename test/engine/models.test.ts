@@ -105,6 +105,17 @@ describe('registered models between memory stores', () => {
     expect(destination.data.runs.size).toBe(3);
   });
 
+  it('does not take versions copied from another registry for copies of this one', async () => {
+    const destination = newStore();
+    await copy(registrySource(), destination, { models: ['fraud'], scope: 'models' });
+    // another registry with a model of the same name and numbers, created at other times
+    const other = registrySource();
+    for (const v of other.registry.models.get('fraud')!.versions.values()) v.creationTime = 9000 + Number(v.version);
+    const result = await copy(other, destination, { models: ['fraud'], scope: 'models', dstModel: 'fraud' });
+    expect(result.copied.versions).toBe(4);
+    expect(result.models[0]!.versions).toEqual({ '1': '6', '2': '7', '3': '8', '5': '9' });
+  });
+
   it('finishes a version cut off part way, without a duplicate and with the same number', async () => {
     const source = registrySource();
     const destination = newStore();

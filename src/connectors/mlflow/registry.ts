@@ -7,7 +7,7 @@
  */
 import type { z } from 'zod';
 import type { ModelSource, ModelStage, ModelVersion, RegisteredModel } from '../../model/index.js';
-import { MODEL_STAGES, SOURCE_TAGS } from '../../model/index.js';
+import { MODEL_STAGES, SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
 import type { ExistingVersion, RegistryReader, RegistryWriter, VersionTarget } from '../types.js';
 import { ConnectionError, HttpError, RETRIABLE_STATUS } from '../../util/http.js';
 import { UsageError } from '../../util/errors.js';
@@ -207,7 +207,8 @@ export class MlflowRegistry implements RegistryReader, RegistryWriter {
         if (!isRetriable(err) || attempt >= 4) throw err;
         // it may have been created before the answer was lost: look before creating again
         for await (const existing of this.listExistingVersions(modelName)) {
-          if (sourceId && existing.tags[SOURCE_TAGS.id] === sourceId) return existing.version;
+          const same = Object.entries(version.tags).every(([key, value]) => !key.startsWith(SOURCE_TAG_PREFIX) || existing.tags[key] === value);
+          if (sourceId && same) return existing.version;
         }
         await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
       }
