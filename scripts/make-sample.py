@@ -27,6 +27,7 @@ _rng = random.Random(20240601)
 uuid.uuid4 = lambda: uuid.UUID(int=_rng.getrandbits(128), version=4)
 
 import mlflow  # noqa: E402  (after the patches and the environment)
+import mlflow.store.model_registry.file_store as registry_file_store  # noqa: E402
 import mlflow.store.tracking.file_store as file_store  # noqa: E402
 import pandas as pd  # noqa: E402
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, RunTag  # noqa: E402
@@ -43,6 +44,7 @@ def fixed_clock():
 
 
 file_store.get_current_time_millis = fixed_clock
+registry_file_store.get_current_time_millis = fixed_clock
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.path.join(ROOT, "sample", "mlruns")
@@ -115,6 +117,15 @@ def main():
     log_metrics(client, gone, [Metric("loss", 0.9, T0 + 4_000_001, 0)])
     client.set_terminated(gone, "KILLED", end_time=T0 + 4_001_000)
     client.delete_run(gone)
+
+    # --- a registered model: two versions of the fine-tuned encoder's files, a stage and an alias ---
+    client.create_registered_model("ticket-encoder", tags={"team": "nlp"}, description="Embeds support tickets.")
+    source = f"{client.get_run(good).info.artifact_uri}/model"
+    client.create_model_version("ticket-encoder", source=source, run_id=good, description="first fine-tune")
+    v2 = client.create_model_version("ticket-encoder", source=source, run_id=good, tags={"validated": "yes"})
+    client.transition_model_version_stage("ticket-encoder", "1", "Archived")
+    client.transition_model_version_stage("ticket-encoder", v2.version, "Production")
+    client.set_registered_model_alias("ticket-encoder", "champion", v2.version)
 
     shutil.rmtree(TARGET, ignore_errors=True)
     shutil.copytree(WORK, TARGET)
