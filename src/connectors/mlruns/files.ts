@@ -3,6 +3,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ArtifactFile, Tags } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
+import { listEntries } from '../../util/fs.js';
 
 /** A folder of one file per key (params, tags); `/` in keys are sub-folders. */
 export async function readKeyValueFolder(dir: string): Promise<Tags> {
@@ -15,13 +16,7 @@ export async function readKeyValueFolder(dir: string): Promise<Tags> {
 
 /** Relative paths (with `/`) of every file under `dir`; [] when there is no such folder. */
 export async function listFilesDeep(dir: string, prefix: string): Promise<string[]> {
-  let entries;
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new InvalidInputError(dir, `cannot list: ${errorMessage(err)}`);
-  }
+  const entries = await listEntries(dir);
   const out: string[] = [];
   for (const entry of entries) {
     const path = prefix ? `${prefix}/${entry.name}` : entry.name;

@@ -12,14 +12,14 @@
  *   <root>/<exp>/models/<model_id>/params/, tags/, artifacts/
  */
 import { createReadStream } from 'node:fs';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { ArtifactFile, LoggedModel, ModelVersion, RegisteredModel } from '../../model/index.js';
 import { MODEL_STAGES, type ModelStage } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
-import { isDir, isFile, listDirs } from '../../util/fs.js';
+import { isDir, isFile, listDirs, listFiles } from '../../util/fs.js';
 import { safeJoin } from '../../util/paths.js';
 import { parseVersionSource } from '../mlflow/registry.js';
 import type { LoggedModelReader, RegistryReader } from '../types.js';
@@ -194,18 +194,5 @@ export class MlrunsLoggedModels implements LoggedModelReader {
     });
     if (!info.isFile()) throw new InvalidInputError(file, 'is not a file');
     return createReadStream(file);
-  }
-}
-
-/** Plain file names in a folder; [] when there is none. */
-async function listFiles(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir, { withFileTypes: true }))
-      .filter((entry) => entry.isFile())
-      .map((entry) => entry.name)
-      .sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new InvalidInputError(dir, `cannot list: ${errorMessage(err)}`);
   }
 }
