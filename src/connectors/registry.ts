@@ -6,13 +6,14 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { UsageError } from '../util/errors.js';
 import { bundleConnector } from './bundle/index.js';
+import { databricksConnector } from './databricks/index.js';
 import { memoryConnector } from './memory/index.js';
 import { mlflowConnector } from './mlflow/index.js';
 import { mlrunsConnector } from './mlruns/index.js';
 import type { ConnectorFactory, ConnectorTarget, Destination, Source } from './types.js';
 
 /** In detection order: the first whose detect() says yes wins. */
-export const CONNECTORS: readonly ConnectorFactory[] = [mlflowConnector, bundleConnector, mlrunsConnector, memoryConnector];
+export const CONNECTORS: readonly ConnectorFactory[] = [databricksConnector, mlflowConnector, bundleConnector, mlrunsConnector, memoryConnector];
 
 interface Resolved {
   factory: ConnectorFactory;

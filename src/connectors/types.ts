@@ -159,6 +159,13 @@ export interface RegistryWriter {
   setStage(modelName: string, number: string, stage: ModelStage, archiveOthers?: boolean): Promise<void>;
   setAlias(modelName: string, alias: string, number: string): Promise<void>;
   setVersionTag(modelName: string, number: string, key: string, value: string): Promise<void>;
+  /**
+   * For registries that keep each version's files themselves (Unity Catalog): after
+   * createVersion the engine hands over the version's files, then calls finishVersion.
+   * Registries without it point new versions at a run or logged model instead.
+   */
+  writeVersionFile?(modelName: string, number: string, file: ArtifactFile, body: Readable): Promise<void>;
+  finishVersion?(modelName: string, number: string): Promise<void>;
 }
 
 export interface LoggedModelWriter {

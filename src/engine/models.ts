@@ -6,7 +6,8 @@
  * version) is kept by creating a version and deleting it again, which is what the source did.
  * Where numbers cannot match (the model existed before), the report lists how they map.
  */
-import type { LoggedModel, ModelStage, ModelVersion, RegisteredModel } from '../model/index.js';
+import type { Readable } from 'node:stream';
+import type { ArtifactFile, LoggedModel, ModelStage, ModelVersion, RegisteredModel } from '../model/index.js';
 import { SOURCE_TAGS } from '../model/index.js';
 import type { Destination, ExistingVersion, RegistryWriter, Source, VersionTarget } from '../connectors/types.js';
 import { errorMessage } from '../util/errors.js';
@@ -47,6 +48,11 @@ export interface ModelTransferContext {
   warn(object: string, message: string): void;
   lineageTags: boolean;
   deleteExisting: boolean;
+  /**
+   * Copies a source version's files (its run's folder, or its logged model) through `write`,
+   * `MLmodel` files getting the ids in `ids`: for registries that keep files themselves.
+   */
+  copyVersionFiles(version: ModelVersion, write: (file: ArtifactFile, body: Readable) => Promise<void>, ids: ReadonlyMap<string, string>): Promise<unknown>;
   /** `--archive-existing-versions`: a version moved into Staging/Production archives the destination's others there */
   archiveExisting: boolean;
   /** give versions the source's numbers in a new model (false: the next free numbers, as copy-model-version does) */
@@ -204,6 +210,17 @@ export class ModelTransfer {
       }
     } else {
       await registry.updateVersion(name, number, withTags);
+    }
+    if (registry.writeVersionFile) {
+      // the registry keeps the files itself: they come from the source, naming the copied run
+      const ids = new Map<string, string>();
+      const runId = versionRunId(version);
+      const runCopy = runId ? this.ctx.runCopy(runId) : undefined;
+      if (runId && runCopy) ids.set(runId, runCopy);
+      const modelCopy = version.loggedModelId ? this.ctx.loggedModelCopy(version.loggedModelId) : undefined;
+      if (version.loggedModelId && modelCopy) ids.set(version.loggedModelId, modelCopy);
+      await this.ctx.copyVersionFiles(version, (file, body) => registry.writeVersionFile!(name, number!, file, body), ids);
+      await registry.finishVersion?.(name, number);
     }
     await this.setStage(version, name, number);
     await registry.setVersionTag(name, number, SOURCE_TAGS.complete, 'true');

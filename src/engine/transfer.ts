@@ -6,10 +6,10 @@
  */
 import { Readable, Transform } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
-import type { ArtifactFile, Experiment, LoggedModel, Run } from '../model/index.js';
+import type { ArtifactFile, Experiment, LoggedModel, ModelVersion, Run } from '../model/index.js';
 import { MLFLOW_TAGS, SOURCE_TAGS } from '../model/index.js';
 import type { Destination, Source } from '../connectors/types.js';
-import { TrackshiftError, errorMessage } from '../util/errors.js';
+import { TrackshiftError, UsageError, errorMessage } from '../util/errors.js';
 import { keyValueBatches, MetricBatcher } from './batching.js';
 import type { EventListener, TransferEvent } from './events.js';
 import type { Journal } from './journal.js';
@@ -158,8 +158,31 @@ export class Transfer {
       lineageTags: Boolean(this.options.lineageTags),
       deleteExisting: Boolean(this.options.deleteModel),
       keepNumbers: !this.options.renumberVersions,
+      copyVersionFiles: (version, write, ids) => this.copyVersionFiles(version, write, ids),
       archiveExisting: Boolean(this.options.archiveExisting),
     };
+  }
+
+  /** A version's files as the source holds them: a folder of its run, or its logged model. */
+  private async copyVersionFiles(version: ModelVersion, write: (file: ArtifactFile, body: Readable) => Promise<void>, ids: ReadonlyMap<string, string>): Promise<unknown> {
+    const { location } = version;
+    const runId = location.type === 'run' ? location.runId : version.runId;
+    const run = runId && this.source.getRun ? await this.source.getRun(runId) : undefined;
+    if (location.type === 'run' && run) {
+      const prefix = location.path ? `${location.path}/` : '';
+      const source = this.source;
+      const files = (async function* () {
+        for await (const file of source.listArtifacts(run)) if (file.path.startsWith(prefix)) yield { ...file, path: file.path.slice(prefix.length) };
+      })();
+      return this.copyFiles(files, (path) => source.readArtifact(run, prefix + path), write, ids);
+    }
+    if (location.type === 'logged-model' && run && this.source.loggedModels) {
+      const reader = this.source.loggedModels;
+      for await (const model of reader.listLoggedModels(run.experimentId)) {
+        if (model.id === location.modelId) return this.copyFiles(reader.listLoggedModelArtifacts(model), (path) => reader.readLoggedModelArtifact(model, path), write, ids);
+      }
+    }
+    throw new UsageError(`the files of version ${version.version} of "${version.modelName}" (${version.source}) are not in ${this.source.uri}, so they cannot be copied into ${this.destination.uri}, which keeps each version's files itself`);
   }
 
   private async copyLoggedModel(model: LoggedModel, experimentId: string, outputStep: number | undefined): Promise<void> {

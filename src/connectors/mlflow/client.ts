@@ -24,16 +24,19 @@ const truthy = (value: string | undefined) => value !== undefined && /^(1|true|y
 export class MlflowApi {
   readonly http: HttpClient;
 
-  constructor(target: ConnectorTarget) {
+  /** `signIn` replaces the MLFLOW_TRACKING_* credentials (a Databricks workspace's token) */
+  constructor(target: ConnectorTarget, signIn?: { token: string; credentialsHint: string }) {
     const side = target.side.toUpperCase();
     this.http = new HttpClient({
       baseUrl: target.location,
-      username: sideSetting(target, 'MLFLOW_TRACKING_USERNAME'),
-      password: sideSetting(target, 'MLFLOW_TRACKING_PASSWORD'),
-      token: sideSetting(target, 'MLFLOW_TRACKING_TOKEN'),
+      username: signIn ? undefined : sideSetting(target, 'MLFLOW_TRACKING_USERNAME'),
+      password: signIn ? undefined : sideSetting(target, 'MLFLOW_TRACKING_PASSWORD'),
+      token: signIn ? signIn.token : sideSetting(target, 'MLFLOW_TRACKING_TOKEN'),
       insecureTls: truthy(sideSetting(target, 'MLFLOW_TRACKING_INSECURE_TLS')),
       caFile: sideSetting(target, 'MLFLOW_TRACKING_SERVER_CERT_PATH'),
-      credentialsHint: `Set TRACKSHIFT_${side}_MLFLOW_TRACKING_TOKEN, or TRACKSHIFT_${side}_MLFLOW_TRACKING_USERNAME and _PASSWORD (or the same names without TRACKSHIFT_${side}_)`,
+      credentialsHint:
+        signIn?.credentialsHint ??
+        `Set TRACKSHIFT_${side}_MLFLOW_TRACKING_TOKEN, or TRACKSHIFT_${side}_MLFLOW_TRACKING_USERNAME and _PASSWORD (or the same names without TRACKSHIFT_${side}_)`,
     });
   }
 

@@ -2,7 +2,7 @@
 import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, MetricPoint, Run } from '../../model/index.js';
 import { MLFLOW_TAGS } from '../../model/index.js';
-import type { RunQuery, Source } from '../types.js';
+import type { LoggedModelReader, LoggedModelWriter, RegistryReader, RegistryWriter, RunQuery, Source } from '../types.js';
 import { isNotFound, type MlflowApi } from './client.js';
 import { restoreInfinities } from './infinity.js';
 import { MlflowLoggedModels } from './logged-models.js';
@@ -57,15 +57,14 @@ export function toRun(raw: schema.MlflowRun): Run {
 }
 
 export class MlflowSource implements Source {
-  readonly kind = 'mlflow';
+  readonly kind: string = 'mlflow';
   readonly capabilities = { filter: true };
-  readonly registry: MlflowRegistry;
-  readonly loggedModels: MlflowLoggedModels;
-
-  constructor(protected readonly api: MlflowApi) {
-    this.registry = new MlflowRegistry(api);
-    this.loggedModels = new MlflowLoggedModels(api);
-  }
+  /** the registry and logged models of a plain MLflow server, or a subclass's own (Databricks) */
+  constructor(
+    protected readonly api: MlflowApi,
+    readonly registry: RegistryReader & RegistryWriter = new MlflowRegistry(api),
+    readonly loggedModels: LoggedModelReader & LoggedModelWriter = new MlflowLoggedModels(api),
+  ) {}
 
   get uri(): string {
     return this.api.uri;

@@ -1,0 +1,39 @@
+/**
+ * Databricks workspaces: `databricks[://PROFILE]` (tracking and the workspace model registry)
+ * and `databricks-uc[://PROFILE]` (the same tracking, with Unity Catalog as the registry).
+ */
+import type { ConnectorFactory, ConnectorTarget } from '../types.js';
+import { UsageError } from '../../util/errors.js';
+import { MlflowApi } from '../mlflow/client.js';
+import { parseAddress, resolveConfig } from './config.js';
+import { DatabricksStore } from './store.js';
+import { UcRegistry } from './uc-registry.js';
+
+async function open(target: ConnectorTarget): Promise<DatabricksStore> {
+  const address = parseAddress(target.location);
+  if (!address) throw new UsageError(`"${target.location}" is not a Databricks URI; use databricks, databricks://PROFILE, databricks-uc or databricks-uc://PROFILE`);
+  const config = resolveConfig(target, address);
+  const side = target.side.toUpperCase();
+  const api = new MlflowApi(
+    { ...target, location: config.host },
+    {
+      token: config.token,
+      credentialsHint: `The token comes from ${config.origin}; set TRACKSHIFT_${side}_DATABRICKS_TOKEN (or DATABRICKS_TOKEN), or fix the profile`,
+    },
+  );
+  try {
+    await api.checkReachable();
+  } catch (err) {
+    await api.close();
+    throw err;
+  }
+  return new DatabricksStore(api, address.unityCatalog, address.unityCatalog ? new UcRegistry(api) : undefined);
+}
+
+export const databricksConnector: ConnectorFactory = {
+  name: 'databricks',
+  description: 'a Databricks workspace: databricks://PROFILE, or databricks-uc://PROFILE for the Unity Catalog registry',
+  detect: async (location) => parseAddress(location) !== undefined,
+  openSource: open,
+  openDestination: open,
+};

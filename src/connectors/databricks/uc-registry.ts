@@ -1,0 +1,318 @@
+/**
+ * Unity Catalog's model registry (`/api/2.0/mlflow/unity-catalog/...`), read and written.
+ *
+ * Differences from MLflow's workspace registry that matter here: names have three levels
+ * (`catalog.schema.model`); there are no stages (the engine turns stages into aliases); and a
+ * version keeps its own copy of the model's files. Creating one is: create (PENDING_REGISTRATION,
+ * with a storage location) → temporary credentials → upload the files → finalize (READY).
+ * Files go through signed URLs (`/api/2.0/fs/create-upload-url`) in Databricks' default
+ * storage, or with the temporary credentials to an external location on Azure or GCS.
+ */
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import type { ArtifactFile, ModelSource, ModelStage, ModelVersion, RegisteredModel } from '../../model/index.js';
+import { SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
+import { InvalidInputError, UsageError } from '../../util/errors.js';
+import { HttpError } from '../../util/http.js';
+import { readSmall } from '../../engine/mlmodel.js';
+import { SignedUrlClient } from '../../util/signed-url.js';
+import { isNotFound, type MlflowApi } from '../mlflow/client.js';
+import { parseVersionSource } from '../mlflow/registry.js';
+import { int64 } from '../mlflow/schemas.js';
+import type { ExistingVersion, RegistryReader, RegistryWriter, VersionTarget } from '../types.js';
+import { headersOf } from './store.js';
+
+const UC = 'unity-catalog/';
+const PAGE = 1000;
+
+const keyValues = z.array(z.object({ key: z.string(), value: z.string().default('') })).default([]);
+const ucVersion = z.object({
+  name: z.string(),
+  version: z.union([z.string(), z.number()]).transform(String),
+  creation_timestamp: int64.optional(),
+  last_updated_timestamp: int64.optional(),
+  user_id: z.string().optional(),
+  description: z.string().optional(),
+  source: z.string().default(''),
+  run_id: z.string().optional(),
+  status: z.string().default('READY'),
+  storage_location: z.string().optional(),
+  aliases: z.array(z.object({ alias: z.string(), version: z.union([z.string(), z.number()]).transform(String) })).default([]),
+  tags: keyValues,
+  model_id: z.string().optional(),
+});
+type UcVersion = z.infer<typeof ucVersion>;
+const ucModel = z.object({
+  name: z.string(),
+  creation_timestamp: int64.optional(),
+  last_updated_timestamp: int64.optional(),
+  description: z.string().optional(),
+  aliases: z.array(z.object({ alias: z.string(), version: z.union([z.string(), z.number()]).transform(String) })).default([]),
+  tags: keyValues,
+});
+const temporaryCredentials = z.object({
+  credentials: z.object({
+    storage_mode: z.string().optional(),
+    aws_temp_credentials: z.object({ access_key_id: z.string() }).passthrough().optional(),
+    azure_user_delegation_sas: z.object({ sas_token: z.string() }).optional(),
+    gcp_oauth_token: z.object({ oauth_token: z.string() }).optional(),
+  }),
+});
+type TemporaryCredentials = z.infer<typeof temporaryCredentials>['credentials'];
+const uploadUrl = z.object({ url: z.string().url(), headers: z.array(z.object({ name: z.string(), value: z.string().default('') })).default([]) });
+const empty = z.object({}).passthrough();
+
+const toTags = (list: Array<{ key: string; value: string }>) => Object.fromEntries(list.map((t) => [t.key, t.value]));
+const tagList = (tags: Record<string, string>) => Object.entries(tags).map(([key, value]) => ({ key, value }));
+const quote = (value: string) => `'${value.replace(/'/g, "\\'")}'`;
+
+/** Unity Catalog names have three levels: refuse anything else before a call does. */
+export function checkThreeLevelName(name: string): void {
+  if (name.split('.').length !== 3 || name.split('.').some((part) => !part)) {
+    throw new UsageError(`"${name}" is not a Unity Catalog model name: it needs three levels, catalog.schema.model; choose one with --dst-model`);
+  }
+}
+
+export class UcRegistry implements RegistryReader, RegistryWriter {
+  readonly hasStages = false;
+  private readonly signed = new SignedUrlClient();
+  /** versions being written: where their files go */
+  private readonly pending = new Map<string, { storage: string; credentials?: TemporaryCredentials }>();
+
+  constructor(private readonly api: MlflowApi) {}
+
+  // reading
+
+  private toModel(raw: z.infer<typeof ucModel>): RegisteredModel {
+    return {
+      name: raw.name,
+      ...(raw.description ? { description: raw.description } : {}),
+      tags: toTags(raw.tags),
+      aliases: Object.fromEntries(raw.aliases.map((a) => [a.alias, a.version])),
+      creationTime: raw.creation_timestamp,
+      lastUpdatedTime: raw.last_updated_timestamp,
+    };
+  }
+
+  async *listModels(): AsyncIterable<RegisteredModel> {
+    let pageToken: string | undefined;
+    do {
+      const page = await this.api.get(`${UC}registered-models/search`, { max_results: PAGE, page_token: pageToken }, z.object({ registered_models: z.array(ucModel).default([]), next_page_token: z.string().optional() }));
+      for (const raw of page.registered_models) yield this.toModel(raw);
+      pageToken = page.next_page_token || undefined;
+    } while (pageToken);
+  }
+
+  async getModel(name: string): Promise<RegisteredModel | undefined> {
+    try {
+      return this.toModel((await this.api.get(`${UC}registered-models/get`, { name }, z.object({ registered_model: ucModel }))).registered_model);
+    } catch (err) {
+      if (isNotFound(err)) return undefined;
+      throw err;
+    }
+  }
+
+  private async *rawVersions(modelName: string): AsyncIterable<UcVersion> {
+    let pageToken: string | undefined;
+    do {
+      const page = await this.api.get(
+        `${UC}model-versions/search`,
+        { filter: `name=${quote(modelName)}`, max_results: PAGE, page_token: pageToken },
+        z.object({ model_versions: z.array(ucVersion).default([]), next_page_token: z.string().optional() }),
+      );
+      yield* page.model_versions;
+      pageToken = page.next_page_token || undefined;
+    } while (pageToken);
+  }
+
+  async *listVersions(modelName: string): AsyncIterable<ModelVersion> {
+    const raws: UcVersion[] = [];
+    for await (const raw of this.rawVersions(modelName)) if (raw.status === 'READY') raws.push(raw);
+    raws.sort((a, b) => Number(a.version) - Number(b.version));
+    for (const raw of raws) {
+      // the version's own files are where a copy reads them from
+      const location: ModelSource = raw.storage_location ? { type: 'uri', uri: raw.storage_location } : parseVersionSource(raw.source, raw.run_id, raw.model_id);
+      yield {
+        modelName: raw.name,
+        version: raw.version,
+        source: raw.source,
+        location,
+        ...(raw.run_id ? { runId: raw.run_id } : {}),
+        ...(raw.model_id ? { loggedModelId: raw.model_id } : {}),
+        status: raw.status,
+        stage: 'None',
+        ...(raw.description ? { description: raw.description } : {}),
+        tags: toTags(raw.tags),
+        ...(raw.user_id ? { user: raw.user_id } : {}),
+        creationTime: raw.creation_timestamp,
+        lastUpdatedTime: raw.last_updated_timestamp,
+      };
+    }
+  }
+
+  // writing
+
+  async findModel(name: string): Promise<{ tags: Record<string, string> } | undefined> {
+    const model = await this.getModel(name);
+    return model && { tags: model.tags };
+  }
+
+  async ensureModel(model: RegisteredModel, name: string): Promise<void> {
+    checkThreeLevelName(name);
+    const existing = await this.getModel(name);
+    if (!existing) {
+      await this.api.post(`${UC}registered-models/create`, { name, description: model.description, tags: tagList(model.tags) }, empty);
+      return;
+    }
+    if ((existing.description ?? '') !== (model.description ?? '')) {
+      await this.api.send('PATCH', `${UC}registered-models/update`, { name, description: model.description ?? '' }, empty);
+    }
+    for (const [key, value] of Object.entries(model.tags)) {
+      if (existing.tags[key] !== value) await this.api.post(`${UC}registered-models/set-tag`, { name, key, value }, empty);
+    }
+  }
+
+  async deleteModel(name: string): Promise<void> {
+    try {
+      await this.api.send('DELETE', `${UC}registered-models/delete`, { name }, empty);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  async *listExistingVersions(modelName: string): AsyncIterable<ExistingVersion> {
+    for await (const raw of this.rawVersions(modelName)) {
+      const tags = toTags(raw.tags);
+      // a version never finalized holds no files: it does not count as a copy
+      if (raw.status !== 'READY') delete tags[SOURCE_TAGS.complete];
+      yield { version: raw.version, tags };
+    }
+  }
+
+  async createVersion(modelName: string, version: ModelVersion, target: VersionTarget): Promise<string> {
+    const body = {
+      name: modelName,
+      // lineage only: the files are uploaded into the version's own storage
+      source: target.location.type === 'uri' ? target.location.uri : version.source,
+      run_id: target.runId,
+      description: version.description,
+      tags: tagList(version.tags),
+      model_id: target.loggedModelId,
+    };
+    const created = await this.api.post(`${UC}model-versions/create`, body, z.object({ model_version: ucVersion }), false);
+    const { version: number, storage_location } = created.model_version;
+    if (storage_location) this.pending.set(`${modelName}/${number}`, { storage: storage_location });
+    return number;
+  }
+
+  private async pendingFor(modelName: string, number: string) {
+    const key = `${modelName}/${number}`;
+    let pending = this.pending.get(key);
+    if (!pending) {
+      const { model_version } = await this.api.get(`${UC}model-versions/get`, { name: modelName, version: number }, z.object({ model_version: ucVersion }));
+      pending = { storage: model_version.storage_location ?? '' };
+      this.pending.set(key, pending);
+    }
+    if (!pending.credentials) {
+      const answer = await this.api.post(
+        `${UC}model-versions/generate-temporary-credentials`,
+        { name: modelName, version: number, operation: 'MODEL_VERSION_OPERATION_READ_WRITE' },
+        temporaryCredentials,
+      );
+      pending.credentials = answer.credentials;
+    }
+    return pending as { storage: string; credentials: TemporaryCredentials };
+  }
+
+  async writeVersionFile(modelName: string, number: string, file: ArtifactFile, body: Readable): Promise<void> {
+    let upload: Readable = body;
+    let size = file.size;
+    if (file.path === 'MLmodel') {
+      const bytes = await readSmall(body);
+      if (!bytes) throw new InvalidInputError(file.path, 'an MLmodel file over 1 MB');
+      if (!/^signature:/m.test(bytes.toString('utf8'))) {
+        throw new UsageError(`version ${number} of ${modelName}: Unity Catalog takes only models with a signature, and this MLmodel has none; log the model with a signature (or infer one) and register it again`);
+      }
+      upload = Readable.from([bytes]);
+      size = bytes.length;
+    }
+    const { storage, credentials } = await this.pendingFor(modelName, number);
+    if (credentials.storage_mode === 'DEFAULT_STORAGE' || !storage) {
+      // Databricks' default storage: a signed URL per file, under /Models/<catalog>/<schema>/<model>/<version>
+      const path = `/Models/${modelName.split('.').join('/')}/${number}/${file.path}`;
+      const signed = await this.api.http.json('POST', 'api/2.0/fs/create-upload-url', uploadUrl, { body: { path } });
+      return this.signed.upload(signed.url, headersOf(signed), upload, size);
+    }
+    const url = storageUrl(storage, file.path);
+    if (credentials.azure_user_delegation_sas) {
+      const sas = credentials.azure_user_delegation_sas.sas_token.replace(/^\?/, '');
+      if (size === undefined) throw new InvalidInputError(file.path, 'the size of a file must be known to upload it to Azure Data Lake storage');
+      return this.signed.uploadAdls(`${url}?${sas}`, {}, upload, size);
+    }
+    if (credentials.gcp_oauth_token) {
+      return this.signed.upload(url, { authorization: `Bearer ${credentials.gcp_oauth_token.oauth_token}` }, upload, size);
+    }
+    throw new UsageError(
+      `${modelName} keeps its files in ${new URL(storage).protocol}// storage with AWS credentials, which trackshift cannot sign uploads with yet; ` +
+        'copy into a catalog on Databricks default storage, Azure or GCS, or register the copied run\'s model with the mlflow client',
+    );
+  }
+
+  async finishVersion(modelName: string, number: string): Promise<void> {
+    await this.api.post(`${UC}model-versions/finalize`, { name: modelName, version: number }, empty);
+    this.pending.delete(`${modelName}/${number}`);
+  }
+
+  async updateVersion(modelName: string, number: string, version: ModelVersion): Promise<void> {
+    const { model_version: current } = await this.api.get(`${UC}model-versions/get`, { name: modelName, version: number }, z.object({ model_version: ucVersion }));
+    if ((current.description ?? '') !== (version.description ?? '')) {
+      await this.api.send('PATCH', `${UC}model-versions/update`, { name: modelName, version: number, description: version.description ?? '' }, empty);
+    }
+    const tags = toTags(current.tags);
+    for (const [key, value] of Object.entries(version.tags)) if (tags[key] !== value) await this.setVersionTag(modelName, number, key, value);
+  }
+
+  async deleteVersion(modelName: string, number: string): Promise<void> {
+    try {
+      await this.api.send('DELETE', `${UC}model-versions/delete`, { name: modelName, version: number }, empty);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+  }
+
+  async setStage(modelName: string, number: string, stage: ModelStage): Promise<void> {
+    throw new UsageError(`Unity Catalog has no stages (version ${number} of ${modelName} → ${stage}); trackshift sets aliases instead`);
+  }
+
+  async setAlias(modelName: string, alias: string, number: string): Promise<void> {
+    await this.api.post(`${UC}registered-models/alias`, { name: modelName, alias, version: number }, empty);
+  }
+
+  async setVersionTag(modelName: string, number: string, key: string, value: string): Promise<void> {
+    try {
+      await this.api.post(`${UC}model-versions/set-tag`, { name: modelName, version: number, key, value }, empty);
+    } catch (err) {
+      // Unity Catalog tag keys are stricter than MLflow's: say which one, not only "invalid"
+      if (err instanceof HttpError && err.errorCode === 'INVALID_PARAMETER_VALUE' && !key.startsWith(SOURCE_TAG_PREFIX)) {
+        throw new InvalidInputError(`tag "${key}" of version ${number} of ${modelName}`, err.message);
+      }
+      throw err;
+    }
+  }
+}
+
+/**
+ * The HTTPS URL of a file under an external location: `abfss://container@account.dfs.core.windows.net/p`
+ * (Azure Data Lake) or `gs://bucket/p` (the GCS upload endpoint).
+ */
+export function storageUrl(storage: string, path: string): string {
+  const root = storage.replace(/\/+$/, '');
+  const abfss = /^abfss?:\/\/([^@/]+)@([^/]+)(\/.*)?$/.exec(root);
+  if (abfss) return `https://${abfss[2]}/${abfss[1]}${abfss[3] ?? ''}/${path.split('/').map(encodeURIComponent).join('/')}`;
+  const gs = /^gs:\/\/([^/]+)(\/.*)?$/.exec(root);
+  if (gs) {
+    const name = `${(gs[2] ?? '').replace(/^\//, '')}/${path}`.replace(/^\//, '');
+    return `https://storage.googleapis.com/upload/storage/v1/b/${gs[1]}/o?uploadType=media&name=${encodeURIComponent(name)}`;
+  }
+  throw new UsageError(`cannot upload to the Unity Catalog storage location ${storage}: trackshift writes to Databricks default storage, abfss:// and gs:// locations`);
+}
