@@ -74,6 +74,11 @@ function fakeWorkspace() {
           if (!stored.has(`/storage/${p}`)) stored.set(`/storage/${p}`, Buffer.from(p === 'model.json' ? '{"booster":"gbtree"}'.slice(0, 17) : 'report'));
           return json(res, 200, { credential_infos: [signed(p, p.endsWith('.txt') ? 'AZURE_SAS_URI' : 'AWS_PRESIGNED_URL')] });
         }
+        case 'POST /api/2.0/mlflow/logged-models/m-0a1b2c3d4e5f60718293a4b5c6d7e8f9/artifacts/credentials-for-download': {
+          const p = `logged/${parsed().paths[0]}`;
+          stored.set(`/storage/${p}`, Buffer.from('artifact_path: model\nmodel_id: m-0a1b2c3d4e5f60718293a4b5c6d7e8f9\n'));
+          return json(res, 200, { credentials: [{ model_id: 'm-0a1b2c3d4e5f60718293a4b5c6d7e8f9', credential_info: signed(p, 'GCP_SIGNED_URL') }] });
+        }
         case 'POST /api/2.0/mlflow/artifacts/credentials-for-write': {
           const { run_id, path } = parsed();
           return json(res, 200, { credential_infos: [signed(`${run_id}/${path[0]}`, 'AWS_PRESIGNED_URL')] });
@@ -176,7 +181,7 @@ describe('a Databricks workspace (recorded answers on a local server)', () => {
     const out = join(dir(), 'bundle');
     const report = join(dir(), 'report.json');
     const result = await cli(['export', 'databricks://test', out, '--state-dir', dir(), '--report', report], env);
-    expect(result.code, result.stderr).toBe(0);
+    expect(result.code, result.stderr + result.stdout).toBe(0);
     const runDir = join(out, 'experiments', '3410573947160281', 'runs', '9f1c2e0d4b7a4c1e8e5f6a7b8c9d0e1f');
     const run = JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8'));
     expect(run).toMatchObject({ name: 'xgb-baseline', status: 'FINISHED', startTime: 1717200000000, endTime: 1717200600000, user: 'ana@example.com', params: { max_depth: '6' } });
@@ -187,6 +192,10 @@ describe('a Databricks workspace (recorded answers on a local server)', () => {
     const version = JSON.parse(readFileSync(join(out, 'models', 'fraud-xgb', 'versions', '1.json'), 'utf8'));
     expect(version).toMatchObject({ version: '1', stage: 'Production', location: { type: 'run', runId: '9f1c2e0d4b7a4c1e8e5f6a7b8c9d0e1f', path: 'model' }, tags: { validated: 'yes' } });
     expect(JSON.parse(readFileSync(join(out, 'models', 'fraud-xgb', 'model.json'), 'utf8')).aliases).toEqual({ champion: '1' });
+    // the run's logged model, its files through their own signed URLs
+    const logged = join(out, 'experiments', '3410573947160281', 'logged-models', 'm-0a1b2c3d4e5f60718293a4b5c6d7e8f9');
+    expect(JSON.parse(readFileSync(join(logged, 'logged-model.json'), 'utf8'))).toMatchObject({ name: 'model', sourceRunId: '9f1c2e0d4b7a4c1e8e5f6a7b8c9d0e1f', params: { max_depth: '6' } });
+    expect(readFileSync(join(logged, 'artifacts', 'MLmodel'), 'utf8')).toContain('model_id: m-0a1b2c3d4e5f60718293a4b5c6d7e8f9');
 
     // the token goes to the workspace only, never to the storage; no secret is printed
     const api = workspace.seen.filter((s) => s.path.startsWith('/api/'));

@@ -11,7 +11,8 @@ import { InvalidInputError } from '../../util/errors.js';
 import { SignedUrlClient } from '../../util/signed-url.js';
 import type { MlflowApi } from '../mlflow/client.js';
 import { MlflowStore } from '../mlflow/write.js';
-import type { LoggedModelReader, LoggedModelWriter, RegistryReader, RegistryWriter } from '../types.js';
+import type { RegistryReader, RegistryWriter } from '../types.js';
+import { MlflowLoggedModels } from '../mlflow/logged-models.js';
 
 const header = z.object({ name: z.string(), value: z.string().default('') });
 export const credentialInfo = z.object({
@@ -37,17 +38,44 @@ export async function putSigned(signed: SignedUrlClient, info: CredentialInfo, f
   return signed.upload(info.signed_uri, headers, body, file.size);
 }
 
+const loggedModelCredentials = z.object({ credentials: z.array(z.object({ credential_info: credentialInfo })).default([]) });
+
+/** Logged models' files on Databricks go through their own signed-URL endpoints too. */
+export class DatabricksLoggedModels extends MlflowLoggedModels {
+  constructor(
+    api: MlflowApi,
+    private readonly signed: SignedUrlClient,
+  ) {
+    super(api);
+  }
+
+  private async credential(kind: 'download' | 'upload', modelId: string, path: string): Promise<CredentialInfo> {
+    const answer = await this.api.post(`logged-models/${encodeURIComponent(modelId)}/artifacts/credentials-for-${kind}`, { model_id: modelId, paths: [path] }, loggedModelCredentials);
+    const info = answer.credentials.map((c) => c.credential_info).find((c) => c.path === undefined || c.path === path) ?? answer.credentials[0]?.credential_info;
+    if (!info) throw new InvalidInputError(`${this.api.uri} logged-models/${modelId}/artifacts/credentials-for-${kind}`, `no signed URL for ${path}`);
+    return info;
+  }
+
+  override async readArtifact(modelId: string, path: string): Promise<Readable> {
+    const info = await this.credential('download', modelId, path);
+    return this.signed.download(info.signed_uri, headersOf(info));
+  }
+
+  override async writeLoggedModelArtifact(modelId: string, file: ArtifactFile, body: Readable): Promise<void> {
+    await putSigned(this.signed, await this.credential('upload', modelId, file.path), file, body);
+  }
+}
+
 export class DatabricksStore extends MlflowStore {
   override readonly kind: string;
-  private readonly signed = new SignedUrlClient();
 
   constructor(
     api: MlflowApi,
     unityCatalog: boolean,
-    registry?: RegistryReader & RegistryWriter,
-    loggedModels?: LoggedModelReader & LoggedModelWriter,
+    registry: (RegistryReader & RegistryWriter) | undefined,
+    private readonly signed = new SignedUrlClient(),
   ) {
-    super(api, registry, loggedModels);
+    super(api, registry, new DatabricksLoggedModels(api, signed));
     this.kind = unityCatalog ? 'databricks-uc' : 'databricks';
   }
 

@@ -44,7 +44,7 @@ export class MlflowLoggedModels implements LoggedModelReader, LoggedModelWriter 
   /** logged model id → its folder under the artifact proxy */
   private readonly roots = new Map<string, string>();
 
-  constructor(private readonly api: MlflowApi) {}
+  constructor(protected readonly api: MlflowApi) {}
 
   private async *search(experimentId: string): AsyncIterable<schema.MlflowLoggedModel> {
     let pageToken: string | undefined;
