@@ -130,13 +130,15 @@ export class UcRegistry implements RegistryReader, RegistryWriter {
     for await (const raw of this.rawVersions(modelName)) if (raw.status === 'READY') raws.push(raw);
     raws.sort((a, b) => Number(a.version) - Number(b.version));
     for (const raw of raws) {
-      // the version's own files are where a copy reads them from
-      const location: ModelSource = raw.storage_location ? { type: 'uri', uri: raw.storage_location } : parseVersionSource(raw.source, raw.run_id, raw.model_id);
+      // a deep copy follows the run or logged model the version came from; else its own files
+      const parsed = parseVersionSource(raw.source, raw.run_id, raw.model_id);
+      const location: ModelSource = parsed.type === 'uri' && raw.storage_location ? { type: 'uri', uri: raw.storage_location } : parsed;
       yield {
         modelName: raw.name,
         version: raw.version,
         source: raw.source,
         location,
+        ...(raw.storage_location ? { portableSource: raw.storage_location } : {}),
         ...(raw.run_id ? { runId: raw.run_id } : {}),
         ...(raw.model_id ? { loggedModelId: raw.model_id } : {}),
         status: raw.status,
