@@ -36,6 +36,7 @@ const dir = () => mkdtempSync(join(tmpdir(), 'trackshift-databricks-'));
 function fakeWorkspace() {
   const seen: Seen[] = [];
   const stored = new Map<string, Buffer>();
+  const storage = { mode: 'DEFAULT_STORAGE' as 'DEFAULT_STORAGE' | 'CUSTOMER_HOSTED' };
   let base = '';
   const json = (res: import('node:http').ServerResponse, status: number, body: unknown) => {
     res.writeHead(status, { 'content-type': 'application/json' });
@@ -50,8 +51,8 @@ function fakeWorkspace() {
       const entry: Seen = { method: req.method!, path: url.pathname, query: url.searchParams, auth: req.headers.authorization, body };
       seen.push(entry);
       const parsed = () => JSON.parse(body.toString() || '{}');
-      // the storage behind signed URLs
-      if (url.pathname.startsWith('/storage/')) {
+      // the storage behind signed URLs, and an S3-compatible bucket
+      if (url.pathname.startsWith('/storage/') || url.pathname.startsWith('/uc-bucket/')) {
         if (req.method === 'PUT') {
           stored.set(url.pathname, body);
           return json(res, 201, {});
@@ -104,8 +105,12 @@ function fakeWorkspace() {
         case 'GET /api/2.0/mlflow/unity-catalog/model-versions/search':
           return json(res, 200, { model_versions: [] });
         case 'POST /api/2.0/mlflow/unity-catalog/model-versions/create':
-          return json(res, 200, { model_version: { name: parsed().name, version: '1', status: 'PENDING_REGISTRATION', storage_location: 's3://bucket/models/abc', creation_timestamp: '1717300000000' } });
+          return json(res, 200, { model_version: { name: parsed().name, version: '1', status: 'PENDING_REGISTRATION', storage_location: 's3://uc-bucket/models/abc', creation_timestamp: '1717300000000' } });
         case 'POST /api/2.0/mlflow/unity-catalog/model-versions/generate-temporary-credentials':
+          if (storage.mode === 'CUSTOMER_HOSTED') {
+            const aws = { access_key_id: 'ASIAEXAMPLEKEY', secret_access_key: 'SECRET-AWS-KEY', session_token: 'SECRET-SESSION' };
+            return json(res, 200, { credentials: { storage_mode: 'CUSTOMER_HOSTED', aws_temp_credentials: aws, expiration_time: '1717303600000' } });
+          }
           return json(res, 200, { credentials: { storage_mode: 'DEFAULT_STORAGE', expiration_time: '1717303600000' } });
         case 'POST /api/2.0/fs/create-upload-url':
           return json(res, 200, { url: `${base}/storage${parsed().path}?X-Amz-Signature=SECRET-UC`, headers: [{ name: 'x-amz-server-side-encryption', value: 'AES256' }] });
@@ -122,6 +127,7 @@ function fakeWorkspace() {
   return {
     seen,
     stored,
+    storage,
     start: () =>
       new Promise<string>((resolve) =>
         server.listen(0, '127.0.0.1', () => {
@@ -162,7 +168,7 @@ describe('Databricks settings', () => {
     expect(() => checkThreeLevelName('main.risk.fraud')).not.toThrow();
     expect(storageUrl('abfss://models@acct.dfs.core.windows.net/uc/m/1', 'data/x y.bin')).toBe('https://acct.dfs.core.windows.net/models/uc/m/1/data/x%20y.bin');
     expect(storageUrl('gs://bucket/uc/m/1', 'MLmodel')).toBe('https://storage.googleapis.com/upload/storage/v1/b/bucket/o?uploadType=media&name=uc%2Fm%2F1%2FMLmodel');
-    expect(() => storageUrl('r2://x/y', 'a')).toThrow(/writes to Databricks default storage, abfss:\/\/ and gs:\/\//);
+    expect(() => storageUrl('r2://x/y', 'a')).toThrow(/writes to Databricks default storage, s3:\/\/, abfss:\/\/ and gs:\/\//);
   });
 });
 
@@ -216,7 +222,8 @@ describe('a Databricks workspace (recorded answers on a local server)', () => {
     expect(result.stderr).not.toContain('dapi-WRONG-999999');
   });
 
-  it('writes runs and a model into Unity Catalog: version files uploaded, finalized, stages as aliases', async () => {
+  /** Copies a run and a registered model from memory into databricks-uc://test; returns what the source MLmodel said. */
+  async function copyIntoUnityCatalog(extraEnv: NodeJS.ProcessEnv = {}): Promise<string> {
     const source = newStore();
     source.data.experiments.set('1', { id: '1', name: 'fraud', tags: {}, lifecycle: 'active' });
     const mlmodel = 'artifact_path: model\nrun_id: src-run\nsignature:\n  inputs: \'[{"type": "double"}]\'\nflavors: {}\n';
@@ -228,7 +235,7 @@ describe('a Databricks workspace (recorded answers on a local server)', () => {
     source.registry.add({ name: 'fraud', tags: {}, aliases: {} }, [
       { modelName: 'fraud', version: '1', source: 'runs:/src-run/model', location: { type: 'run', runId: 'src-run', path: 'model' }, runId: 'src-run', status: 'READY', stage: 'Production', tags: {} },
     ]);
-    const destination = (await databricksConnector.openDestination!(target('databricks-uc://test', env, 'dst'))) as Destination;
+    const destination = (await databricksConnector.openDestination!(target('databricks-uc://test', { ...env, ...extraEnv }, 'dst'))) as Destination;
     try {
       const plan = await planTransfer(source, { ...emptySelection(), models: ['fraud'], dstModel: 'main.risk.fraud' });
       const result = await transfer(source, destination, plan, { workers: 1, artifactWorkers: 1, dryRun: false, journal: new Journal(dir()) });
@@ -238,6 +245,11 @@ describe('a Databricks workspace (recorded answers on a local server)', () => {
     } finally {
       await destination.close?.();
     }
+    return mlmodel;
+  }
+
+  it('writes runs and a model into Unity Catalog: version files uploaded, finalized, stages as aliases', async () => {
+    const mlmodel = await copyIntoUnityCatalog();
     const calls = workspace.seen.map((s) => `${s.method} ${s.path}`);
     const order = ['POST /api/2.0/mlflow/unity-catalog/registered-models/create', 'POST /api/2.0/mlflow/unity-catalog/model-versions/create', 'POST /api/2.0/mlflow/unity-catalog/model-versions/generate-temporary-credentials', 'POST /api/2.0/fs/create-upload-url', 'POST /api/2.0/mlflow/unity-catalog/model-versions/finalize', 'POST /api/2.0/mlflow/unity-catalog/registered-models/alias'];
     const at = order.map((call) => calls.indexOf(call));
@@ -254,5 +266,18 @@ describe('a Databricks workspace (recorded answers on a local server)', () => {
     expect(workspace.stored.has('/storage/Models/main/risk/fraud/1/notes.txt')).toBe(false);
     // the run's artifacts went to the run's signed URLs
     expect(workspace.stored.get('/storage/dbrun1/notes.txt')!.toString()).toBe('n');
+  });
+
+  it('uploads a version stored on S3 with the temporary AWS credentials, signed (SigV4)', async () => {
+    workspace.storage.mode = 'CUSTOMER_HOSTED';
+    try {
+      await copyIntoUnityCatalog({ AWS_ENDPOINT_URL_S3: base, AWS_REGION: 'eu-west-1' });
+      const put = workspace.seen.filter((s) => s.method === 'PUT' && s.path === '/uc-bucket/models/abc/MLmodel').pop()!;
+      expect(put.body.toString()).toMatch(/^artifact_path: model\nrun_id: dbrun\d+\nsignature:/);
+      expect(put.auth).toMatch(/^AWS4-HMAC-SHA256 Credential=ASIAEXAMPLEKEY\/\d{8}\/eu-west-1\/s3\/aws4_request, SignedHeaders=[^,]*x-amz-security-token/);
+      expect(workspace.stored.get('/uc-bucket/models/abc/model.pkl')!.toString()).toBe('weights');
+    } finally {
+      workspace.storage.mode = 'DEFAULT_STORAGE';
+    }
   });
 });

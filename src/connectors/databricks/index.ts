@@ -27,7 +27,7 @@ async function open(target: ConnectorTarget): Promise<DatabricksStore> {
     await api.close();
     throw err;
   }
-  return new DatabricksStore(api, address.unityCatalog, address.unityCatalog ? new UcRegistry(api) : undefined);
+  return new DatabricksStore(api, address.unityCatalog, address.unityCatalog ? new UcRegistry(api, target.env) : undefined);
 }
 
 export const databricksConnector: ConnectorFactory = {

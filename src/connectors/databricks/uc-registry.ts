@@ -6,7 +6,7 @@
  * version keeps its own copy of the model's files. Creating one is: create (PENDING_REGISTRATION,
  * with a storage location) → temporary credentials → upload the files → finalize (READY).
  * Files go through signed URLs (`/api/2.0/fs/create-upload-url`) in Databricks' default
- * storage, or with the temporary credentials to an external location on Azure or GCS.
+ * storage, or with the temporary credentials to storage on S3, Azure or GCS.
  */
 import { Readable } from 'node:stream';
 import { z } from 'zod';
@@ -16,6 +16,7 @@ import { InvalidInputError, UsageError } from '../../util/errors.js';
 import { HttpError } from '../../util/http.js';
 import { readSmall } from '../../engine/mlmodel.js';
 import { SignedUrlClient } from '../../util/signed-url.js';
+import { putS3 } from '../../util/s3.js';
 import { isNotFound, type MlflowApi } from '../mlflow/client.js';
 import { parseVersionSource } from '../mlflow/registry.js';
 import { int64 } from '../mlflow/schemas.js';
@@ -53,7 +54,7 @@ const ucModel = z.object({
 const temporaryCredentials = z.object({
   credentials: z.object({
     storage_mode: z.string().optional(),
-    aws_temp_credentials: z.object({ access_key_id: z.string() }).passthrough().optional(),
+    aws_temp_credentials: z.object({ access_key_id: z.string(), secret_access_key: z.string(), session_token: z.string().optional() }).optional(),
     azure_user_delegation_sas: z.object({ sas_token: z.string() }).optional(),
     gcp_oauth_token: z.object({ oauth_token: z.string() }).optional(),
   }),
@@ -79,7 +80,11 @@ export class UcRegistry implements RegistryReader, RegistryWriter {
   /** versions being written: where their files go */
   private readonly pending = new Map<string, { storage: string; credentials?: TemporaryCredentials }>();
 
-  constructor(private readonly api: MlflowApi) {}
+  /** `env`: AWS_REGION and AWS_ENDPOINT_URL_S3 for versions stored on S3 */
+  constructor(
+    private readonly api: MlflowApi,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
 
   // reading
 
@@ -245,6 +250,10 @@ export class UcRegistry implements RegistryReader, RegistryWriter {
       const signed = await this.api.http.json('POST', 'api/2.0/fs/create-upload-url', uploadUrl, { body: { path } });
       return this.signed.upload(signed.url, headersOf(signed), upload, size);
     }
+    if (credentials.aws_temp_credentials && /^s3a?:\/\//.test(storage)) {
+      const aws = credentials.aws_temp_credentials;
+      return putS3(storage, file.path, { accessKeyId: aws.access_key_id, secretAccessKey: aws.secret_access_key, sessionToken: aws.session_token }, upload, size, this.env);
+    }
     const url = storageUrl(storage, file.path);
     if (credentials.azure_user_delegation_sas) {
       const sas = credentials.azure_user_delegation_sas.sas_token.replace(/^\?/, '');
@@ -254,10 +263,7 @@ export class UcRegistry implements RegistryReader, RegistryWriter {
     if (credentials.gcp_oauth_token) {
       return this.signed.upload(url, { authorization: `Bearer ${credentials.gcp_oauth_token.oauth_token}` }, upload, size);
     }
-    throw new UsageError(
-      `${modelName} keeps its files in ${new URL(storage).protocol}// storage with AWS credentials, which trackshift cannot sign uploads with yet; ` +
-        'copy into a catalog on Databricks default storage, Azure or GCS, or register the copied run\'s model with the mlflow client',
-    );
+    throw new UsageError(`${modelName} keeps its files at ${storage}, with credentials trackshift does not know how to use (${Object.keys(credentials).join(', ')})`);
   }
 
   async finishVersion(modelName: string, number: string): Promise<void> {
@@ -316,5 +322,5 @@ export function storageUrl(storage: string, path: string): string {
     const name = `${(gs[2] ?? '').replace(/^\//, '')}/${path}`.replace(/^\//, '');
     return `https://storage.googleapis.com/upload/storage/v1/b/${gs[1]}/o?uploadType=media&name=${encodeURIComponent(name)}`;
   }
-  throw new UsageError(`cannot upload to the Unity Catalog storage location ${storage}: trackshift writes to Databricks default storage, abfss:// and gs:// locations`);
+  throw new UsageError(`cannot upload to the Unity Catalog storage location ${storage}: trackshift writes to Databricks default storage, s3://, abfss:// and gs:// locations`);
 }
