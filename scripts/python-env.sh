@@ -15,6 +15,13 @@ if [ ! -x "$venv/bin/mlflow" ] || [ ! -f "$venv/.complete" ]; then
   rm -rf "$venv"   # a half-built one from an interrupted install
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >&2
+  # "#pip-apart: PKG==V" lines: packages whose metadata asks for a newer Python than these
+  # machines have although their code runs here; installed alone, their dependencies above
+  apart="$(sed -n 's/^#pip-apart: *//p' "$req")"
+  if [ -n "$apart" ]; then
+    # shellcheck disable=SC2086
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --ignore-requires-python $apart >&2
+  fi
   touch "$venv/.complete"
 fi
 echo "$venv"

@@ -6,17 +6,20 @@ export const importCommand = (done: (code: number) => void): Command =>
   transferCommand(
     {
       name: 'import',
-      description: 'copy experiments and runs from a bundle folder (made by export) into DST',
-      from: ['<dir>', 'the bundle folder'],
+      description: 'copy experiments, runs and models from a folder of files (a bundle made by export, or an mlflow-export-import / mlflow-migration export) into DST',
+      from: ['<dir>', 'the bundle folder, or the directory an mlflow-export-import tool wrote'],
       to: ['<dst>', 'where to write: an MLflow server URL'],
       examples: [
         'trackshift import ./out http://127.0.0.1:5002',
         'trackshift import ./out http://127.0.0.1:5002 --experiment churn --dst-experiment churn-restored',
         'trackshift import ./out http://127.0.0.1:5002 --dry-run',
+        'trackshift import ./exported-by-mlflow-export-import http://127.0.0.1:5002',
       ],
       extra: (dir) => ({
         checkEnds: (source) => {
-          if (source.kind !== 'bundle') throw new UsageError(`import reads a bundle made by export, but ${dir} is ${source.kind}; use copy to read it`);
+          if (source.kind !== 'bundle' && source.kind !== 'exim') {
+            throw new UsageError(`import reads a folder of files (a bundle, or an mlflow-export-import export), but ${dir} is ${source.kind}; use copy to read it`);
+          }
         },
       }),
     },

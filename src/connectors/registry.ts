@@ -7,13 +7,14 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { UsageError } from '../util/errors.js';
 import { bundleConnector } from './bundle/index.js';
 import { databricksConnector } from './databricks/index.js';
+import { eximConnector } from './exim/index.js';
 import { memoryConnector } from './memory/index.js';
 import { mlflowConnector } from './mlflow/index.js';
 import { mlrunsConnector } from './mlruns/index.js';
 import type { ConnectorFactory, ConnectorTarget, Destination, Source } from './types.js';
 
 /** In detection order: the first whose detect() says yes wins. */
-export const CONNECTORS: readonly ConnectorFactory[] = [databricksConnector, mlflowConnector, bundleConnector, mlrunsConnector, memoryConnector];
+export const CONNECTORS: readonly ConnectorFactory[] = [databricksConnector, mlflowConnector, bundleConnector, mlrunsConnector, eximConnector, memoryConnector];
 
 interface Resolved {
   factory: ConnectorFactory;
@@ -53,7 +54,7 @@ async function resolve(input: string, role: 'source' | 'destination', fallback?:
   const what = existsSync(input) ? 'exists but is not a format trackshift recognises' : 'does not exist';
   throw new UsageError(
     `${role} "${input}" ${what}. Give an MLflow server URL (http://host:port), a trackshift bundle, ` +
-      `or an mlruns folder, or force a format with FORMAT:PATH. Formats: ${formatList()}.`,
+      `an mlruns folder or an mlflow-export-import directory, or force a format with FORMAT:PATH. Formats: ${formatList()}.`,
   );
 }
 

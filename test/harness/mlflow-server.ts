@@ -16,11 +16,13 @@ const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 /** Which pinned environment: 3 is the main one (python/requirements.txt), 2 has an MLflow 2.x. */
 export type MlflowMajor = 2 | 3;
-const PINS: Record<MlflowMajor, string> = { 3: 'requirements.txt', 2: 'requirements-mlflow2.txt' };
-const venvs = new Map<MlflowMajor, Promise<string>>();
+/** the environments: MLflow 3 (main), MLflow 2, and the Python mlflow-migration tools */
+export type PythonEnvName = MlflowMajor | 'migration';
+const PINS: Record<PythonEnvName, string> = { 3: 'requirements.txt', 2: 'requirements-mlflow2.txt', migration: 'requirements-migration.txt' };
+const venvs = new Map<PythonEnvName, Promise<string>>();
 
 /** A pinned Python environment (created by scripts/python-env.sh the first time). */
-export function pythonEnv(major: MlflowMajor = 3): Promise<string> {
+export function pythonEnv(major: PythonEnvName = 3): Promise<string> {
   let venv = venvs.get(major);
   if (!venv) {
     venv = execFileAsync('bash', [join(ROOT, 'scripts/python-env.sh'), PINS[major]], { maxBuffer: 10_000_000 }).then((r) => r.stdout.trim());
@@ -156,6 +158,22 @@ export async function startMlflowServer(options: ServerOptions = {}): Promise<Ml
     throw err;
   }
   return { url, port, dir, stop };
+}
+
+/** Runs a command of a pinned environment's bin/ (e.g. the mlflow-migration tools); returns its output. */
+export async function runTool(envName: PythonEnvName, command: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<string> {
+  const venv = await pythonEnv(envName);
+  try {
+    const { stdout, stderr } = await execFileAsync(join(venv, 'bin', command), args, {
+      cwd: ROOT,
+      env: { ...process.env, PYTHONUNBUFFERED: '1', GIT_PYTHON_REFRESH: 'quiet', ...env },
+      maxBuffer: 100_000_000,
+    });
+    return stdout + stderr;
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`${command} failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+  }
 }
 
 /** Runs a script of the repo with the pinned Python; returns its stdout. */

@@ -1,0 +1,273 @@
+/**
+ * Reading a directory written by mlflow-export-import or mlflow-migration: a single run, a
+ * single experiment (`experiment.json` + `<run_id>/run.json` or `runs/<run_id>/run.json`), a
+ * bulk export (`experiments/…`, `models/…`, manifest files) or a model export (`model.json`).
+ * The layouts differ between tools and versions, so the directory is walked once: every
+ * `experiment.json`, `run.json` and `model.json` found (never inside a run's `artifacts/`) is
+ * read, and runs join their experiment by id. Read only.
+ */
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { ArtifactFile, Experiment, MetricPoint, ModelStage, ModelVersion, RegisteredModel, Run } from '../../model/index.js';
+import { MLFLOW_TAGS, MODEL_STAGES } from '../../model/index.js';
+import { InvalidInputError, errorMessage } from '../../util/errors.js';
+import { isDir, listEntries } from '../../util/fs.js';
+import { safeJoin } from '../../util/paths.js';
+import { parseVersionSource } from '../mlflow/registry.js';
+import { walkFiles } from '../mlruns/files.js';
+import type { RegistryReader, RunQuery, Source } from '../types.js';
+import { STATUS_NUMBERS, experimentSchema, modelSchema, readExportFile, runSchema, versionSchema, type EximModel, type EximRun } from './format.js';
+
+const PAGE = 10_000;
+/** how deep export files are looked for (bulk: <dir>/models/experiments/<exp>/runs/<run>/run.json) */
+const MAX_DEPTH = 6;
+/** the tags the tools wrote on runs in their oldest versions, naming the run's experiment */
+const EXPERIMENT_NAME_TAG = 'mlflow_export_import.metadata.experiment_name';
+
+interface Found {
+  experiments: string[];
+  runs: string[];
+  models: string[];
+  versions: string[];
+}
+
+async function walk(dir: string, depth: number, found: Found): Promise<void> {
+  for (const entry of await listEntries(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isFile()) {
+      if (entry.name === 'experiment.json') found.experiments.push(path);
+      else if (entry.name === 'run.json') found.runs.push(path);
+      else if (entry.name === 'model.json') found.models.push(path);
+      else if (entry.name === 'version.json') found.versions.push(path);
+    } else if (entry.isDirectory() && entry.name !== 'artifacts' && depth < MAX_DEPTH) {
+      await walk(path, depth + 1, found);
+    }
+  }
+}
+
+/** True when `dir` holds files of the export tools (and is not a trackshift bundle). */
+export async function looksLikeExim(dir: string): Promise<boolean> {
+  if (!(await isDir(dir))) return false;
+  const names = new Set((await listEntries(dir)).map((e) => e.name));
+  if (names.has('trackshift-bundle.json')) return false;
+  if (['experiment.json', 'run.json', 'model.json', 'manifest.json', 'experiments.json', 'models.json'].some((n) => names.has(n))) return true;
+  for (const sub of ['experiments', 'models']) {
+    if (names.has(sub)) {
+      const inner = new Set((await listEntries(join(dir, sub))).map((e) => e.name));
+      if (inner.has('experiments.json') || inner.has('models.json')) return true;
+    }
+  }
+  return false;
+}
+
+interface RunEntry {
+  run: Run;
+  dir: string;
+  metrics: EximRun['metrics'];
+}
+
+export class EximSource implements Source {
+  readonly kind = 'exim';
+  readonly capabilities = { filter: false };
+  readonly root: string;
+  readonly uri: string;
+  readonly registry: RegistryReader;
+  private loaded?: Promise<{ experiments: Map<string, Experiment>; runs: Map<string, RunEntry>; models: Map<string, EximModel> }>;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+    this.uri = this.root;
+    this.registry = {
+      listModels: () => this.listModels(),
+      getModel: async (name) => {
+        const model = (await this.load()).models.get(name);
+        return model && toModel(model);
+      },
+      listVersions: (name) => this.listVersions(name),
+    };
+  }
+
+  private load() {
+    this.loaded ??= this.read();
+    return this.loaded;
+  }
+
+  private async read() {
+    const found: Found = { experiments: [], runs: [], models: [], versions: [] };
+    await walk(this.root, 0, found);
+    const experiments = new Map<string, Experiment>();
+    for (const file of found.experiments.sort()) {
+      const { experiment: e } = await readExportFile(file, experimentSchema);
+      experiments.set(e.experiment_id, {
+        id: e.experiment_id,
+        name: e.name,
+        tags: e.tags,
+        lifecycle: e.lifecycle_stage,
+        creationTime: e.creation_time,
+        lastUpdateTime: e.last_update_time,
+        ...(e.artifact_location ? { artifactLocation: e.artifact_location } : {}),
+      });
+    }
+    const models = new Map<string, EximModel>();
+    for (const file of found.models.sort()) {
+      const { registered_model: model } = await readExportFile(file, modelSchema);
+      models.set(model.name, model);
+    }
+    // export-model-version: a version.json beside its model's model.json (which lists no versions)
+    for (const file of found.versions.sort()) {
+      const { model_version: version } = await readExportFile(file, versionSchema);
+      const name = version.name ?? basename(dirname(file));
+      const model: EximModel = models.get(name) ?? { name, tags: {}, aliases: [], versions: [], creation_timestamp: undefined, last_updated_timestamp: undefined };
+      if (!model.versions.some((v) => v.version === version.version)) model.versions.push(version);
+      models.set(name, model);
+    }
+    const versionExperimentNames = new Map<string, string>();
+    for (const model of models.values()) for (const v of model.versions) if (v.run_id && v._experiment_name) versionExperimentNames.set(v.run_id, v._experiment_name);
+
+    const runs = new Map<string, RunEntry>();
+    for (const file of found.runs.sort()) {
+      const record = await readExportFile(file, runSchema);
+      const run = toRun(record, file);
+      // bulk exports may hold a run twice (under experiments/ and models/experiments/)
+      if (runs.has(run.id)) continue;
+      runs.set(run.id, { run, dir: dirname(file), metrics: record.metrics });
+      if (!experiments.has(run.experimentId)) {
+        const name = record.tags[EXPERIMENT_NAME_TAG] || versionExperimentNames.get(run.id) || `exim-experiment-${run.experimentId}`;
+        experiments.set(run.experimentId, { id: run.experimentId, name, tags: {}, lifecycle: 'active' });
+      }
+    }
+    if (experiments.size === 0 && models.size === 0) {
+      throw new InvalidInputError(this.root, 'holds no experiment.json, run.json or model.json of mlflow-export-import');
+    }
+    return { experiments, runs, models };
+  }
+
+  async *listExperiments(): AsyncIterable<Experiment> {
+    for (const e of (await this.load()).experiments.values()) yield structuredClone(e);
+  }
+
+  async *listRuns(experimentId: string, query: RunQuery): AsyncIterable<Run> {
+    for (const { run } of (await this.load()).runs.values()) {
+      if (run.experimentId !== experimentId) continue;
+      if (run.lifecycle === 'deleted' && !query.includeDeleted) continue;
+      yield structuredClone(run);
+    }
+  }
+
+  async getRun(runId: string): Promise<Run | undefined> {
+    const entry = (await this.load()).runs.get(runId);
+    return entry && structuredClone(entry.run);
+  }
+
+  async *readMetric(run: Run, key: string): AsyncIterable<MetricPoint[]> {
+    const entry = await this.entry(run);
+    const history = entry.metrics[key];
+    if (history === undefined) return;
+    // the oldest exports kept the latest value only: one point, at the run's end
+    const points: MetricPoint[] = Array.isArray(history)
+      ? history.map((p) => ({ key, value: p.value, timestamp: p.timestamp, step: p.step }))
+      : [{ key, value: history, timestamp: run.endTime ?? run.startTime ?? 0, step: 0 }];
+    for (let i = 0; i < points.length; i += PAGE) yield points.slice(i, i + PAGE);
+  }
+
+  async *listArtifacts(run: Run): AsyncIterable<ArtifactFile> {
+    const dir = join((await this.entry(run)).dir, 'artifacts');
+    if (await isDir(dir)) yield* walkFiles(dir, '');
+  }
+
+  async readArtifact(run: Run, path: string): Promise<Readable> {
+    const file = safeJoin(join((await this.entry(run)).dir, 'artifacts'), path, `artifact of run ${run.id} in ${this.uri}`);
+    const info = await stat(file).catch((err: unknown) => {
+      throw new InvalidInputError(file, `cannot read artifact: ${errorMessage(err)}`);
+    });
+    if (!info.isFile()) throw new InvalidInputError(file, 'is not a file');
+    return createReadStream(file);
+  }
+
+  private async entry(run: Run): Promise<RunEntry> {
+    const entry = (await this.load()).runs.get(run.id);
+    if (!entry) throw new InvalidInputError(this.uri, `no run ${run.id} in this export`);
+    return entry;
+  }
+
+  private async *listModels(): AsyncIterable<RegisteredModel> {
+    for (const model of (await this.load()).models.values()) yield toModel(model);
+  }
+
+  private async *listVersions(name: string): AsyncIterable<ModelVersion> {
+    const model = (await this.load()).models.get(name);
+    if (!model) return;
+    const versions = [...model.versions].sort((a, b) => Number(a.version) - Number(b.version));
+    for (const v of versions) {
+      const source = v.source ?? '';
+      const stage = (MODEL_STAGES as readonly string[]).includes(v.current_stage ?? '') ? (v.current_stage as ModelStage) : 'None';
+      yield {
+        modelName: model.name,
+        version: v.version,
+        source,
+        location: parseVersionSource(source, v.run_id ?? undefined, v.model_id ?? undefined),
+        ...(/^(s3|gs|wasbs?|abfss?|https?|dbfs):/.test(source) ? { portableSource: source } : {}),
+        ...(v.run_id ? { runId: v.run_id } : {}),
+        ...(v.run_link ? { runLink: v.run_link } : {}),
+        ...(v.model_id ? { loggedModelId: v.model_id } : {}),
+        status: v.status || 'READY',
+        stage,
+        ...(v.description ? { description: v.description } : {}),
+        tags: v.tags,
+        ...(v.user_id ? { user: v.user_id } : {}),
+        creationTime: v.creation_timestamp,
+        lastUpdatedTime: v.last_updated_timestamp,
+      };
+    }
+  }
+}
+
+function toRun(record: EximRun, file: string): Run {
+  const { info } = record;
+  const id = info.run_id ?? info.run_uuid;
+  if (!id) throw new InvalidInputError(file, 'has no run_id');
+  // a run's folder is its id, except in export-model-version's layout (run/)
+  const folder = basename(dirname(file));
+  if (folder !== id && folder !== 'run') throw new InvalidInputError(file, `says run ${id}, but its folder is ${folder}`);
+  const status = typeof info.status === 'number' ? STATUS_NUMBERS[info.status] ?? 'FINISHED' : info.status;
+  return {
+    id,
+    experimentId: info.experiment_id,
+    name: info.run_name || record.tags[MLFLOW_TAGS.runName] || undefined,
+    status,
+    startTime: info.start_time,
+    endTime: info.end_time,
+    user: info.user_id || record.tags[MLFLOW_TAGS.user] || undefined,
+    lifecycle: info.lifecycle_stage,
+    parentId: record.tags[MLFLOW_TAGS.parentRunId] || undefined,
+    params: record.params,
+    tags: record.tags,
+    inputs: record.inputs.map((input) => ({
+      dataset: {
+        name: input.dataset.name,
+        digest: input.dataset.digest,
+        sourceType: input.dataset.source_type,
+        source: input.dataset.source,
+        ...(input.dataset.schema ? { schema: input.dataset.schema } : {}),
+        ...(input.dataset.profile ? { profile: input.dataset.profile } : {}),
+      },
+      tags: input.tags,
+    })),
+    metricKeys: Object.keys(record.metrics),
+  };
+}
+
+function toModel(model: EximModel): RegisteredModel {
+  // aliases are listed on the model, or (Unity Catalog exports) on each version
+  const onVersions = model.versions.flatMap((v) => v.aliases.map((a) => [typeof a === 'string' ? a : a.alias, v.version] as const));
+  return {
+    name: model.name,
+    ...(model.description ? { description: model.description } : {}),
+    tags: model.tags,
+    aliases: Object.fromEntries([...onVersions, ...model.aliases.map((a) => [a.alias, a.version] as const)]),
+    creationTime: model.creation_timestamp,
+    lastUpdatedTime: model.last_updated_timestamp,
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Interop with the Python tools users already have: directories written by mlflow-migration
+ * (the maintained fork of mlflow-export-import, from PyPI, in its own pinned environment) are
+ * imported by trackshift and compared field by field with what the mlflow client wrote.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mlflowConnector, type MlflowStore } from '../../src/connectors/mlflow/index.js';
+import { EximSource } from '../../src/connectors/exim/read.js';
+import type { Source } from '../../src/connectors/types.js';
+import { cli } from '../cli/run-cli.js';
+import { runPython, runTool, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
+import { snapshot } from '../helpers/snapshot.js';
+
+const dir = () => mkdtempSync(join(tmpdir(), 'trackshift-interop-'));
+const open = async (url: string) => (await mlflowConnector.openSource!({ location: url, side: 'src', env: {} })) as MlflowStore;
+
+async function snap(source: Source, experimentNames: string[]) {
+  try {
+    return await snapshot(source, { experimentNames });
+  } finally {
+    await source.close?.();
+  }
+}
+
+/** A model's versions with runs named instead of identified. */
+async function registry(source: Source, name: string) {
+  try {
+    const model = (await source.registry!.getModel(name))!;
+    const versions = [];
+    for await (const v of source.registry!.listVersions(name)) {
+      const tags = Object.fromEntries(Object.entries(v.tags).filter(([k]) => !k.startsWith('trackshift.')));
+      versions.push({ version: v.version, stage: v.stage, description: v.description, tags, run: v.runId ? (await source.getRun!(v.runId))?.name : undefined });
+    }
+    const tags = Object.fromEntries(Object.entries(model.tags).filter(([k]) => !k.startsWith('trackshift.')));
+    return { description: model.description, tags, aliases: model.aliases, versions };
+  } finally {
+    await source.close?.();
+  }
+}
+
+describe('directories written by mlflow-migration', () => {
+  let a: MlflowServer;
+  let b: MlflowServer;
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startMlflowServer(), startMlflowServer()]);
+    await runPython('test/fixtures/write_rich_fixture.py', [], { MLFLOW_TRACKING_URI: a.url });
+  });
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+  });
+
+  it('imports an export-experiment directory: every run, metric point, tag and artifact as the client wrote it', async () => {
+    const out = join(dir(), 'rich');
+    await runTool('migration', 'mlflow-migration-export-experiment', ['--experiment', 'rich', '--output-dir', out, '--export-deleted-runs', 'true'], { MLFLOW_TRACKING_URI: a.url });
+    // read directly, the export already equals the source
+    const source = await snap(await open(a.url), ['rich']);
+    expect(await snap(new EximSource(out), ['rich'])).toEqual(source);
+    // and imported into another server, it still does
+    const result = await cli(['import', out, b.url, '--include-deleted', '--state-dir', dir(), '--json']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout).failed).toEqual([]);
+    expect(await snap(await open(b.url), ['rich'])).toEqual(source);
+  });
+});
+
+describe('registered models written by mlflow-migration', () => {
+  let a: MlflowServer;
+  let b: MlflowServer;
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startMlflowServer(), startMlflowServer()]);
+    // models registered the MLflow 2 way (files in the run's artifacts), by the 2.x client
+    await runPython('test/fixtures/registry_fixture_mlflow2.py', [], { MLFLOW_TRACKING_URI: a.url }, 2);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+  });
+
+  it('imports an export-all directory: experiments, runs and the registry with stages and aliases', async () => {
+    const out = join(dir(), 'all');
+    await runTool('migration', 'mlflow-migration-export-all', ['--output-dir', out], { MLFLOW_TRACKING_URI: a.url });
+    const exported = new EximSource(out);
+    const models = [];
+    for await (const m of exported.registry.listModels()) models.push(m.name);
+    expect(models).toEqual(['doubler']);
+    const result = await cli(['import', out, b.url, '--state-dir', dir(), '--json']);
+    expect(result.code, result.stderr + result.stdout).toBe(0);
+    const original = await registry(await open(a.url), 'doubler');
+    expect(original).toMatchObject({ aliases: { prod: '3' }, versions: [{ version: '1', stage: 'Archived' }, { version: '3', stage: 'Production' }, { version: '4', stage: 'Staging', run: 'factor-5' }] });
+    expect(await registry(await open(b.url), 'doubler')).toEqual(original);
+    expect(await snap(await open(b.url), ['registry-2x'])).toEqual(await snap(await open(a.url), ['registry-2x']));
+  });
+});
