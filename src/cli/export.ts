@@ -1,5 +1,5 @@
-import type { Command } from 'commander';
-import { bundleConnector } from '../connectors/registry.js';
+import { Option, type Command } from 'commander';
+import { bundleConnector, eximConnector } from '../connectors/registry.js';
 import { UsageError } from '../util/errors.js';
 import { transferCommand } from './run-job.js';
 
@@ -7,20 +7,31 @@ export const exportCommand = (done: (code: number) => void): Command =>
   transferCommand(
     {
       name: 'export',
-      description: 'copy experiments and runs from SRC into a trackshift bundle folder (to carry across an air gap, or keep)',
+      description: 'copy experiments, runs and models from SRC into a folder of files: a trackshift bundle (to carry across an air gap, or keep), or what the mlflow-export-import tools read',
       from: ['<src>', 'where to read: an MLflow server URL, an mlruns folder, a bundle, or FORMAT:PATH'],
-      to: ['<dir>', 'the bundle folder: created when missing; an existing bundle is resumed'],
+      to: ['<dir>', 'the folder: created when missing; an existing one of the same format is resumed'],
       examples: [
         'trackshift export http://127.0.0.1:5001 ./out',
         'trackshift export ./mlruns ./out --experiment 0 --include-deleted',
         'trackshift export http://127.0.0.1:5001 ./out --run-id 4f1c…,9a2b… --include-nested',
+        'trackshift export http://127.0.0.1:5001 ./for-python-tools --format mlflow-export-import',
       ],
-      extra: (_src, dir) => ({
-        newFolderFormat: bundleConnector,
-        checkEnds: (_source, destination) => {
-          if (destination.kind !== 'bundle') throw new UsageError(`export writes a trackshift bundle, but ${dir} is ${destination.kind}; use copy to write there`);
-        },
-      }),
+      options: (command) =>
+        command.addOption(
+          new Option('--format <format>', 'bundle (trackshift\'s own, lossless), or mlflow-export-import (the layout its import-experiment / import-experiments read; runs and experiments only)')
+            .choices(['bundle', 'mlflow-export-import'])
+            .default('bundle'),
+        ),
+      extra: (_src, dir, flags) => {
+        const exim = flags.format === 'mlflow-export-import';
+        const kind = exim ? 'exim' : 'bundle';
+        return {
+          newFolderFormat: exim ? eximConnector : bundleConnector,
+          checkEnds: (_source, destination) => {
+            if (destination.kind !== kind) throw new UsageError(`export --format ${String(flags.format)} writes ${exim ? 'an mlflow-export-import directory' : 'a trackshift bundle'}, but ${dir} is ${destination.kind}; choose an empty folder`);
+          },
+        };
+      },
     },
     done,
   );

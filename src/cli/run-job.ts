@@ -55,7 +55,9 @@ export interface TransferVerb {
   from: [string, string];
   to: [string, string];
   examples: string[];
-  extra?: (src: string, dst: string) => Pick<JobOptions, 'newFolderFormat' | 'checkEnds'>;
+  /** options of this verb only */
+  options?: (command: Command) => void;
+  extra?: (src: string, dst: string, flags: TransferFlags & Record<string, unknown>) => Pick<JobOptions, 'newFolderFormat' | 'checkEnds'>;
 }
 
 /** copy, export and import: the same options and the same job, with different ends. */
@@ -63,7 +65,8 @@ export function transferCommand(verb: TransferVerb, done: (code: number) => void
   const command = new Command(verb.name).description(verb.description).argument(...verb.from).argument(...verb.to);
   addSelectionOptions(command);
   addTransferOptions(command);
+  verb.options?.(command);
   return command
     .addHelpText('after', `\nExamples:\n${verb.examples.map((e) => `  $ ${e}`).join('\n')}`)
-    .action(async (src: string, dst: string, flags: TransferFlags) => done(await runTransferVerb(verb.name, src, dst, flags, verb.extra?.(src, dst))));
+    .action(async (src: string, dst: string, flags: TransferFlags) => done(await runTransferVerb(verb.name, src, dst, flags, verb.extra?.(src, dst, flags as TransferFlags & Record<string, unknown>))));
 }

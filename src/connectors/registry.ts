@@ -83,4 +83,4 @@ export async function openDestination(
   return factory.openDestination(target(location, 'dst', env, dryRun));
 }
 
-export { bundleConnector };
+export { bundleConnector, eximConnector };

@@ -12,6 +12,7 @@ import { openDestination, openSource } from '../connectors/registry.js';
 import type { EventListener } from './events.js';
 import { Journal, type IdMap } from './journal.js';
 import { planTransfer, type Selection } from './plan.js';
+import { UsageError } from '../util/errors.js';
 import { transfer, type TransferResult } from './transfer.js';
 
 export interface JobOptions {
@@ -65,6 +66,25 @@ export async function runJob(options: JobOptions): Promise<Report> {
     const plan = await planTransfer(source, options.selection);
     destination = await openDestination(options.destination, env, options.newFolderFormat, options.dryRun);
     options.checkEnds?.(source, destination);
+    const notes: Array<{ object: string; message: string }> = [];
+    const loggedModels = plan.experiments.reduce((n, e) => n + e.loggedModels.length, 0);
+    if (loggedModels > 0 && !destination.loggedModels) {
+      const warning = { object: destination.uri, message: `${destination.kind} destinations hold no MLflow 3 logged models: ${loggedModels} logged model(s) not copied` };
+      notes.push(warning);
+      options.onEvent?.({ type: 'warning', ...warning });
+      for (const experiment of plan.experiments) experiment.loggedModels = [];
+    }
+    if (plan.models.length > 0 && !destination.registry) {
+      if (options.selection.models.length > 0 || options.selection.scope === 'models') {
+        throw new UsageError(`${destination.uri} (${destination.kind}) cannot hold registered models; leave out --model / --models-only, or choose another destination`);
+      }
+      // everything was asked for: the runs go, the models are said to stay behind
+      const warning = { object: destination.uri, message: `${destination.kind} destinations hold no registered models: ${plan.models.length} model(s) not copied` };
+      notes.push(warning);
+      options.onEvent?.({ type: 'warning', ...warning });
+      plan.models = [];
+      plan.versionCount = 0;
+    }
     const stateDir = resolve(options.stateDir ?? defaultStateDir(source, destination, env));
     const journal = new Journal(stateDir);
     const result = await transfer(source, destination, plan, {
@@ -79,6 +99,7 @@ export async function runJob(options: JobOptions): Promise<Report> {
       // one version copied into a model takes the model's next number, as MLflow's copy_model_version does
       renumberVersions: options.command === 'copy-model-version',
     });
+    result.warnings.unshift(...notes);
     const idMapFile = resolve(options.idMapFile ?? join(stateDir, 'id-map.json'));
     if (!options.dryRun) {
       mkdirSync(stateDir, { recursive: true });

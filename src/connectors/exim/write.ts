@@ -1,0 +1,278 @@
+/**
+ * Writing a directory that the Python mlflow-export-import / mlflow-migration importers read,
+ * in their bulk layout and current file version (`export --format mlflow-export-import`):
+ *
+ *   <dir>/manifest.json
+ *   <dir>/experiments/experiments.json                     {mlflow: {experiments: [{id, name, …}]}}
+ *   <dir>/experiments/<exp>/experiment.json                {mlflow: {experiment: {…}, runs: [ids]}}
+ *   <dir>/experiments/<exp>/<run>/run.json + artifacts/    (import-experiment takes <dir>/experiments/<exp>)
+ *
+ * Their run.json holds every metric point in one document. trackshift keeps memory flat all the
+ * same: points are appended to one file per key while a run is copied, and run.json is then
+ * streamed together from them; it is written last (temporary file + rename), so a run folder
+ * without run.json is partial. Python's json reads the bare NaN / Infinity tokens written here.
+ */
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
+import type { ArtifactFile, DatasetInput, Experiment, Run } from '../../model/index.js';
+import { SOURCE_TAGS } from '../../model/index.js';
+import { exists, isFile, listDirs } from '../../util/fs.js';
+import { idToFolderName, keyToFileName, safeJoin } from '../../util/paths.js';
+import { writeJsonAtomic } from '../bundle/format.js';
+import type { Destination, ExistingRun, RunBatch, WriteLimits } from '../types.js';
+import { parsePythonJson } from './format.js';
+
+const LIMITS: WriteLimits = { metrics: 10_000, params: 1000, tags: 1000, entries: 20_000, bytes: 64 * 1024 * 1024 };
+const PARTIAL = '.trackshift-partial';
+const FILE_VERSION = '2';
+
+/** A number as Python's json writes it (NaN and the infinities as bare tokens). */
+const pyNumber = (v: number) => (Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : JSON.stringify(v));
+
+function system(script: string) {
+  const now = Date.now();
+  return {
+    package_version: 'trackshift',
+    script,
+    export_file_version: FILE_VERSION,
+    export_time: Math.floor(now / 1000),
+    _export_time: new Date(now).toISOString().replace('T', ' ').slice(0, 19),
+  };
+}
+
+interface RunState {
+  dir: string;
+  experimentId: string;
+  run: Run;
+  params: Record<string, string>;
+  tags: Record<string, string>;
+  inputs: DatasetInput[];
+  /** metric key → its points file (JSON lines) and open stream */
+  metrics: Map<string, { file: string; stream?: WriteStream }>;
+}
+
+export class EximDestination implements Destination {
+  readonly kind = 'exim';
+  readonly limits = LIMITS;
+  private readonly runs = new Map<string, RunState>();
+  private readonly experimentsDir: string;
+  /** experiment.json is read, changed and written again: one change at a time */
+  private lock: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly root: string,
+    readonly uri: string,
+  ) {
+    this.experimentsDir = join(root, 'experiments');
+  }
+
+  private experimentDir(id: string) {
+    return join(this.experimentsDir, idToFolderName(id));
+  }
+
+  private async readExperiment(id: string): Promise<{ experiment: Record<string, unknown>; runs: string[] } | undefined> {
+    const file = join(this.experimentDir(id), 'experiment.json');
+    if (!(await isFile(file))) return undefined;
+    return (parsePythonJson(await readFile(file, 'utf8')) as { mlflow: { experiment: Record<string, unknown>; runs: string[] } }).mlflow;
+  }
+
+  private async writeExperiment(id: string, experiment: Record<string, unknown>, runs: string[]): Promise<void> {
+    await mkdir(this.experimentDir(id), { recursive: true });
+    await writeJsonAtomic(join(this.experimentDir(id), 'experiment.json'), {
+      system: system('export_experiment.py'),
+      info: { num_total_runs: runs.length, num_ok_runs: runs.length, num_failed_runs: 0, failed_runs: [] },
+      mlflow: { experiment, runs },
+    });
+    await this.writeIndex();
+  }
+
+  /** experiments.json and manifest.json: what the bulk importers start from */
+  private async writeIndex(): Promise<void> {
+    const experiments = [];
+    for (const folder of await listDirs(this.experimentsDir)) {
+      const held = await this.readExperiment(folder);
+      if (held) experiments.push({ id: folder, name: held.experiment.name, ok_runs: held.runs.length, failed_runs: 0, duration: 0 });
+    }
+    await writeJsonAtomic(join(this.experimentsDir, 'experiments.json'), {
+      system: system('export_experiments.py'),
+      info: { num_total_experiments: experiments.length, num_ok_experiments: experiments.length, num_failed_experiments: 0 },
+      mlflow: { experiments },
+    });
+    await writeJsonAtomic(join(this.root, 'manifest.json'), { system: system('export_all.py'), info: { experiments: experiments.length }, mlflow: {} });
+  }
+
+  async findExperiment(name: string) {
+    for (const folder of await listDirs(this.experimentsDir)) {
+      const held = await this.readExperiment(folder);
+      if (held?.experiment.name === name) return { id: folder, lifecycle: (held.experiment.lifecycle_stage as Experiment['lifecycle']) ?? 'active' };
+    }
+    return undefined;
+  }
+
+  async ensureExperiment(exp: Experiment, name: string): Promise<string> {
+    const existing = await this.findExperiment(name);
+    const id = existing?.id ?? (await this.freeId(exp.id));
+    const held = await this.readExperiment(id);
+    const experiment = {
+      experiment_id: id,
+      name,
+      artifact_location: exp.artifactLocation ?? '',
+      lifecycle_stage: 'active',
+      tags: { ...(held?.experiment.tags as Record<string, string> | undefined), ...exp.tags },
+      creation_time: exp.creationTime ?? null,
+      last_update_time: exp.lastUpdateTime ?? null,
+    };
+    await this.writeExperiment(id, experiment, held?.runs ?? []);
+    return id;
+  }
+
+  private async freeId(wanted: string): Promise<string> {
+    for (let n = 1; ; n++) {
+      const id = n === 1 ? wanted : `${wanted}-${n}`;
+      if (!(await exists(this.experimentDir(id)))) return id;
+    }
+  }
+
+  async finishExperiment(experimentId: string, exp: Experiment): Promise<void> {
+    await this.serially(async () => {
+      const held = await this.readExperiment(experimentId);
+      if (held) await this.writeExperiment(experimentId, { ...held.experiment, lifecycle_stage: exp.lifecycle }, held.runs);
+    });
+  }
+
+  private runDir(experimentId: string, runId: string) {
+    return join(this.experimentDir(experimentId), idToFolderName(runId));
+  }
+
+  async findRun(experimentId: string, sourceRunId: string): Promise<ExistingRun | undefined> {
+    const dir = this.runDir(experimentId, sourceRunId);
+    if (!(await exists(dir))) return undefined;
+    return { id: sourceRunId, complete: await isFile(join(dir, 'run.json')) };
+  }
+
+  async createRun(experimentId: string, run: Run): Promise<string> {
+    // the tools name run folders by run id: the source's id is kept
+    const dir = this.runDir(experimentId, run.id);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(join(dir, PARTIAL), { recursive: true });
+    this.runs.set(run.id, { dir, experimentId, run, params: {}, tags: { ...run.tags }, inputs: [], metrics: new Map() });
+    return run.id;
+  }
+
+  private state(runId: string): RunState {
+    const state = this.runs.get(runId);
+    if (!state) throw new Error(`exim: run ${runId} is not being written`);
+    return state;
+  }
+
+  async writeBatch(runId: string, batch: RunBatch): Promise<void> {
+    const state = this.state(runId);
+    for (const { key, value } of batch.params) state.params[key] = value;
+    for (const { key, value } of batch.tags) state.tags[key] = value;
+    for (const point of batch.metrics) {
+      let metric = state.metrics.get(point.key);
+      if (!metric) {
+        metric = { file: join(state.dir, PARTIAL, keyToFileName(point.key, '.jsonl')) };
+        state.metrics.set(point.key, metric);
+      }
+      metric.stream ??= createWriteStream(metric.file, { flags: 'a' });
+      const line = `{"value": ${pyNumber(point.value)}, "timestamp": ${point.timestamp}, "step": ${point.step}}\n`;
+      if (!metric.stream.write(line)) await once(metric.stream, 'drain');
+    }
+  }
+
+  async writeInputs(runId: string, inputs: DatasetInput[]): Promise<void> {
+    this.state(runId).inputs.push(...inputs);
+  }
+
+  async writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void> {
+    const target = safeJoin(join(this.state(runId).dir, 'artifacts'), file.path, `artifact of run ${runId}`);
+    await mkdir(dirname(target), { recursive: true });
+    await pipeline(body, createWriteStream(target));
+  }
+
+  async finishRun(runId: string, run: Run): Promise<void> {
+    const state = this.runs.get(runId);
+    if (!state) return; // complete already (a re-run changed only its lifecycle): nothing the tools would read differently
+    for (const metric of state.metrics.values()) {
+      if (metric.stream) await new Promise<void>((resolve, reject) => metric.stream!.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    }
+    const info = {
+      run_uuid: run.id,
+      run_id: run.id,
+      experiment_id: state.experimentId,
+      user_id: run.user ?? '',
+      status: run.status,
+      start_time: run.startTime ?? null,
+      end_time: run.endTime ?? null,
+      lifecycle_stage: run.lifecycle,
+      artifact_uri: '',
+      run_name: run.name ?? '',
+    };
+    const tags = { ...state.tags };
+    delete tags[SOURCE_TAGS.complete];
+    const inputs = state.inputs.map((input) => ({
+      dataset: {
+        name: input.dataset.name,
+        digest: input.dataset.digest,
+        source_type: input.dataset.sourceType,
+        source: input.dataset.source,
+        ...(input.dataset.schema !== undefined ? { schema: input.dataset.schema } : {}),
+        ...(input.dataset.profile !== undefined ? { profile: input.dataset.profile } : {}),
+      },
+      tags: Object.entries(input.tags).map(([key, value]) => ({ key, value })),
+    }));
+    // run.json streamed together: the histories come from their files, one line at a time
+    const tmp = join(state.dir, PARTIAL, 'run.json.tmp');
+    const out = createWriteStream(tmp);
+    const write = async (text: string) => {
+      if (!out.write(text)) await once(out, 'drain');
+    };
+    await write(`{\n"system": ${JSON.stringify(system('export_run.py'))},\n"mlflow": {\n"info": ${JSON.stringify(info)},\n"params": ${JSON.stringify(state.params)},\n"metrics": {`);
+    let firstKey = true;
+    for (const [key, metric] of state.metrics) {
+      await write(`${firstKey ? '' : ','}\n${JSON.stringify(key)}: [`);
+      firstKey = false;
+      let firstPoint = true;
+      for await (const line of createInterface({ input: createReadStream(metric.file), crlfDelay: Infinity })) {
+        if (!line) continue;
+        await write(`${firstPoint ? '' : ','}\n${line}`);
+        firstPoint = false;
+      }
+      await write(']');
+    }
+    await write(`},\n"tags": ${JSON.stringify(tags)},\n"inputs": ${JSON.stringify(inputs)}\n}\n}\n`);
+    await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
+    await rename(tmp, join(state.dir, 'run.json'));
+    await rm(join(state.dir, PARTIAL), { recursive: true, force: true });
+    this.runs.delete(runId);
+    // the experiment lists its complete runs
+    await this.serially(async () => {
+      const held = await this.readExperiment(state.experimentId);
+      if (held && !held.runs.includes(run.id)) await this.writeExperiment(state.experimentId, held.experiment, [...held.runs, run.id]);
+    });
+  }
+
+  private serially<T>(work: () => Promise<T>): Promise<T> {
+    const next = this.lock.then(work, work);
+    this.lock = next.catch(() => undefined);
+    return next;
+  }
+
+  async discardRun(runId: string): Promise<void> {
+    const state = this.runs.get(runId);
+    for (const metric of state?.metrics.values() ?? []) metric.stream?.destroy();
+    this.runs.delete(runId);
+    if (state) await rm(state.dir, { recursive: true, force: true });
+  }
+
+  async close(): Promise<void> {
+    for (const state of this.runs.values()) for (const metric of state.metrics.values()) metric.stream?.destroy();
+    this.runs.clear();
+  }
+}
