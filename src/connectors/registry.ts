@@ -8,13 +8,14 @@ import { UsageError } from '../util/errors.js';
 import { bundleConnector } from './bundle/index.js';
 import { databricksConnector } from './databricks/index.js';
 import { eximConnector } from './exim/index.js';
+import { sqlStoreConnector } from './sqlstore/index.js';
 import { memoryConnector } from './memory/index.js';
 import { mlflowConnector } from './mlflow/index.js';
 import { mlrunsConnector } from './mlruns/index.js';
 import type { ConnectorFactory, ConnectorTarget, Destination, Source } from './types.js';
 
 /** In detection order: the first whose detect() says yes wins. */
-export const CONNECTORS: readonly ConnectorFactory[] = [databricksConnector, mlflowConnector, bundleConnector, mlrunsConnector, eximConnector, memoryConnector];
+export const CONNECTORS: readonly ConnectorFactory[] = [databricksConnector, mlflowConnector, sqlStoreConnector, bundleConnector, mlrunsConnector, eximConnector, memoryConnector];
 
 interface Resolved {
   factory: ConnectorFactory;
@@ -22,7 +23,7 @@ interface Resolved {
 }
 
 function splitForced(input: string): Resolved | undefined {
-  const match = /^([a-z][a-z0-9-]*):(?!\/\/)(.*)$/i.exec(input);
+  const match = /^([a-z][a-z0-9+-]*):(?!\/\/)(.*)$/i.exec(input);
   if (!match) return undefined;
   const [, prefix, rest] = match;
   const factory = CONNECTORS.find((c) => c.name === prefix!.toLowerCase());

@@ -106,7 +106,8 @@ export class MlflowRegistry implements RegistryReader, RegistryWriter {
         portableSource: await this.portableSource(raw.source, location),
         ...(raw.run_id ? { runId: raw.run_id } : {}),
         ...(raw.run_link ? { runLink: raw.run_link } : {}),
-        ...(raw.model_id ? { loggedModelId: raw.model_id } : {}),
+        // servers do not always send model_id; a models:/m-… source names it as well
+        ...(raw.model_id || location.type === 'logged-model' ? { loggedModelId: raw.model_id || (location as { modelId: string }).modelId } : {}),
         status: raw.status,
         stage: toStage(raw.current_stage),
         ...(raw.description ? { description: raw.description } : {}),
