@@ -1,17 +1,18 @@
 /**
- * MLflow's file store (an `mlruns` folder), read directly from disk: a Source only.
+ * MLflow's file store (an `mlruns` folder), read and written directly on disk.
  *
  * Detection: the path is a store when one of its folders (or one under `.trash`) holds a
  * `meta.yaml` with experiment fields. A path that is not a store itself but holds an `mlruns`
  * folder that is one (a project folder) is read from that `mlruns` folder.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { UsageError } from '../../util/errors.js';
 import type { ConnectorFactory } from '../types.js';
 import { META, ROOT_RESERVED, TRASH } from './format.js';
 import { MlrunsSource } from './read.js';
+import { MlrunsDestination } from './write.js';
 
 export { MlrunsSource } from './read.js';
 
@@ -49,11 +50,21 @@ export async function storeRoot(location: string): Promise<string | undefined> {
 
 export const mlrunsConnector: ConnectorFactory = {
   name: 'mlruns',
-  description: "an MLflow file store folder (mlruns), read only",
+  description: 'an MLflow file store folder (mlruns); a new one is made with mlruns:PATH',
   detect: async (location) => (await storeRoot(location)) !== undefined,
   openSource: async (target) => {
     const root = await storeRoot(target.location);
     if (!root) throw new UsageError(`${target.location} is not an MLflow file store (no <experiment id>/meta.yaml found)`);
     return new MlrunsSource(root);
+  },
+  openDestination: async (target) => {
+    // an existing store, or a new (missing or empty) folder named with mlruns:PATH
+    const root = (await storeRoot(target.location)) ?? resolve(target.location);
+    if (!(await storeRoot(target.location)) && (await readdir(root).catch(() => [])).length > 0) {
+      throw new UsageError(`${target.location} is neither an MLflow file store nor an empty folder; choose an empty folder for a new store`);
+    }
+    const destination = new MlrunsDestination(root, root);
+    if (!target.dryRun) await destination.initialise();
+    return destination;
   },
 };
