@@ -18,7 +18,7 @@ export const exportCommand = (done: (code: number) => void): Command =>
       ],
       options: (command) =>
         command.addOption(
-          new Option('--format <format>', 'bundle (trackshift\'s own, lossless), or mlflow-export-import (the layout its import-experiment / import-experiments read; runs and experiments only)')
+          new Option('--format <format>', 'bundle (trackshift\'s own, lossless), or mlflow-export-import (the bulk layout its import-experiment, import-experiments and import-all read)')
             .choices(['bundle', 'mlflow-export-import'])
             .default('bundle'),
         ),

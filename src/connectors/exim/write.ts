@@ -19,12 +19,12 @@ import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
-import type { ArtifactFile, DatasetInput, Experiment, Run } from '../../model/index.js';
+import type { ArtifactFile, DatasetInput, Experiment, ModelStage, ModelVersion, RegisteredModel, Run } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
 import { exists, isFile, listDirs } from '../../util/fs.js';
 import { idToFolderName, keyToFileName, safeJoin } from '../../util/paths.js';
 import { writeJsonAtomic } from '../bundle/format.js';
-import type { Destination, ExistingRun, RunBatch, WriteLimits } from '../types.js';
+import type { Destination, ExistingRun, ExistingVersion, RegistryWriter, RunBatch, VersionTarget, WriteLimits } from '../types.js';
 import { parsePythonJson } from './format.js';
 
 const LIMITS: WriteLimits = { metrics: 10_000, params: 1000, tags: 1000, entries: 20_000, bytes: 64 * 1024 * 1024 };
@@ -64,11 +64,22 @@ export class EximDestination implements Destination {
   /** experiment.json is read, changed and written again: one change at a time */
   private lock: Promise<unknown> = Promise.resolve();
 
+  readonly registry: EximRegistryWriter;
+
   constructor(
     readonly root: string,
     readonly uri: string,
   ) {
     this.experimentsDir = join(root, 'experiments');
+    this.registry = new EximRegistryWriter(root, async (runId) => {
+      for (const folder of await listDirs(this.experimentsDir)) {
+        if (await isFile(join(this.experimentDir(folder), idToFolderName(runId), 'run.json'))) {
+          const held = await this.readExperiment(folder);
+          return { experimentId: folder, name: String(held?.experiment.name ?? folder) };
+        }
+      }
+      return undefined;
+    });
   }
 
   private experimentDir(id: string) {
@@ -275,4 +286,161 @@ export class EximDestination implements Destination {
     for (const state of this.runs.values()) for (const metric of state.metrics.values()) metric.stream?.destroy();
     this.runs.clear();
   }
+}
+
+/**
+ * Registered models in the tools' bulk layout: `models/models.json` lists them, and
+ * `models/<name>/model.json` holds each with its versions, whose `source` names the run's
+ * artifact folder (`…/<run_id>/artifacts/<path>`), which is how the tools' importer finds the
+ * model's files among the imported run's artifacts. Version numbers are kept.
+ */
+export class EximRegistryWriter implements RegistryWriter {
+  readonly hasStages = true;
+  readonly keepsVersionNumbers = true;
+  private lock: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly root: string,
+    private readonly experimentNameOfRun: (runId: string) => Promise<{ experimentId: string; name: string } | undefined>,
+  ) {}
+
+  private file(name: string): string {
+    return join(safeJoin(join(this.root, 'models'), idToFolderName(name), `model ${name}`), 'model.json');
+  }
+
+  private async read(name: string): Promise<EximModelFile | undefined> {
+    if (!(await isFile(this.file(name)))) return undefined;
+    return (parsePythonJson(await readFile(this.file(name), 'utf8')) as { mlflow: { registered_model: EximModelFile } }).mlflow.registered_model;
+  }
+
+  /** one read-change-write of a model file at a time */
+  private change(name: string, work: (model: EximModelFile | undefined) => EximModelFile | Promise<EximModelFile>): Promise<void> {
+    const next = this.lock.then(async () => {
+      const model = await work(await this.read(name));
+      await mkdir(dirname(this.file(name)), { recursive: true });
+      await writeJsonAtomic(this.file(name), { system: system('export_model.py'), info: { num_src_versions: model.versions.length, failed_versions: [] }, mlflow: { registered_model: model } });
+      const names = [];
+      for (const folder of await listDirs(join(this.root, 'models'))) {
+        const held = await isFile(join(this.root, 'models', folder, 'model.json'));
+        if (held) names.push(((parsePythonJson(await readFile(join(this.root, 'models', folder, 'model.json'), 'utf8')) as { mlflow: { registered_model: EximModelFile } }).mlflow.registered_model).name);
+      }
+      await writeJsonAtomic(join(this.root, 'models', 'models.json'), { system: system('export_models.py'), info: { num_models: names.length }, mlflow: { models: names } });
+    });
+    this.lock = next.catch(() => undefined);
+    return next;
+  }
+
+  async findModel(name: string): Promise<{ tags: Record<string, string> } | undefined> {
+    const model = await this.read(name);
+    return model && { tags: Object.fromEntries(model.tags.map((t) => [t.key, t.value])) };
+  }
+
+  async ensureModel(model: RegisteredModel, name: string): Promise<void> {
+    await this.change(name, (held) => ({
+      name,
+      creation_timestamp: held?.creation_timestamp ?? model.creationTime ?? Date.now(),
+      last_updated_timestamp: model.lastUpdatedTime ?? Date.now(),
+      description: model.description ?? '',
+      tags: Object.entries({ ...Object.fromEntries((held?.tags ?? []).map((t) => [t.key, t.value])), ...model.tags }).map(([key, value]) => ({ key, value })),
+      aliases: held?.aliases ?? [],
+      versions: held?.versions ?? [],
+    }));
+  }
+
+  async deleteModel(name: string): Promise<void> {
+    await rm(dirname(this.file(name)), { recursive: true, force: true });
+  }
+
+  async *listExistingVersions(modelName: string): AsyncIterable<ExistingVersion> {
+    for (const v of (await this.read(modelName))?.versions ?? []) yield { version: String(v.version), tags: v.tags };
+  }
+
+  async createVersion(modelName: string, version: ModelVersion, target: VersionTarget): Promise<string> {
+    const runId = target.location.type === 'run' ? target.location.runId : target.runId;
+    const run = runId ? await this.experimentNameOfRun(runId) : undefined;
+    const source =
+      target.location.type === 'run' && run
+        ? `mlflow-artifacts:/${run.experimentId}/${target.location.runId}/artifacts/${target.location.path}`
+        : target.location.type === 'uri'
+          ? target.location.uri
+          : target.location.type === 'logged-model'
+            ? `models:/${target.location.modelId}`
+            : version.source;
+    await this.change(modelName, (held) => {
+      if (!held) throw new Error(`exim: model ${modelName} is not written yet`);
+      const entry: EximVersionFile = {
+        name: modelName,
+        version: version.version,
+        creation_timestamp: version.creationTime ?? Date.now(),
+        last_updated_timestamp: version.lastUpdatedTime ?? Date.now(),
+        current_stage: 'None',
+        description: version.description ?? '',
+        source,
+        run_id: runId ?? '',
+        run_link: target.runLink ?? '',
+        status: 'READY',
+        status_message: '',
+        user_id: version.user ?? '',
+        tags: version.tags,
+        aliases: [],
+        _experiment_name: run?.name ?? '',
+        _run_artifact_uri: run ? `mlflow-artifacts:/${run.experimentId}/${runId}/artifacts` : '',
+      };
+      return { ...held, versions: [...held.versions.filter((v) => String(v.version) !== version.version), entry].sort((a, b) => Number(a.version) - Number(b.version)) };
+    });
+    return version.version;
+  }
+
+  private async changeVersion(modelName: string, number: string, change: (v: EximVersionFile) => EximVersionFile): Promise<void> {
+    await this.change(modelName, (held) => ({ ...held!, versions: held!.versions.map((v) => (String(v.version) === number ? change(v) : v)) }));
+  }
+
+  async updateVersion(modelName: string, number: string, version: ModelVersion): Promise<void> {
+    await this.changeVersion(modelName, number, (v) => ({ ...v, description: version.description ?? '', tags: { ...v.tags, ...version.tags } }));
+  }
+
+  async deleteVersion(modelName: string, number: string): Promise<void> {
+    await this.change(modelName, (held) => ({ ...held!, versions: held!.versions.filter((v) => String(v.version) !== number) }));
+  }
+
+  async setStage(modelName: string, number: string, stage: ModelStage): Promise<void> {
+    await this.changeVersion(modelName, number, (v) => ({ ...v, current_stage: stage }));
+  }
+
+  async setAlias(modelName: string, alias: string, number: string): Promise<void> {
+    await this.change(modelName, (held) => ({ ...held!, aliases: [...held!.aliases.filter((a) => a.alias !== alias), { alias, version: number }] }));
+  }
+
+  async setVersionTag(modelName: string, number: string, key: string, value: string): Promise<void> {
+    await this.changeVersion(modelName, number, (v) => ({ ...v, tags: { ...v.tags, [key]: value } }));
+  }
+}
+
+interface EximVersionFile {
+  name: string;
+  version: string;
+  creation_timestamp: number;
+  last_updated_timestamp: number;
+  current_stage: string;
+  description: string;
+  source: string;
+  run_id: string;
+  run_link: string;
+  status: string;
+  status_message: string;
+  user_id: string;
+  tags: Record<string, string>;
+  aliases: string[];
+  _experiment_name: string;
+  _run_artifact_uri: string;
+}
+
+interface EximModelFile {
+  name: string;
+  creation_timestamp: number;
+  last_updated_timestamp: number;
+  description: string;
+  tags: Array<{ key: string; value: string }>;
+  aliases: Array<{ alias: string; version: string }>;
+  versions: EximVersionFile[];
 }
