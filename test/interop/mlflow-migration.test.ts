@@ -90,6 +90,12 @@ describe('directories written by mlflow-migration', () => {
   });
 });
 
+async function collectRunIds(source: EximSource): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const model of source.registry.listModels()) for await (const v of source.registry.listVersions(model.name)) if (v.runId) ids.push(v.runId);
+  return ids;
+}
+
 async function collectIds(source: Source): Promise<string[]> {
   const ids: string[] = [];
   for await (const e of source.listExperiments()) if (e.name === 'rich') ids.push(e.id);
@@ -110,7 +116,7 @@ describe('registered models written by mlflow-migration', () => {
     await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
   });
 
-  it('writes models that mlflow-migration import-all brings in: versions with their runs, stages, descriptions and tags', async () => {
+  it('writes what mlflow-migration import-all, import-model and import-run bring in: versions with their runs, stages, descriptions and tags', async () => {
     const out = join(dir(), 'for-import-all');
     const exported = await cli(['export', a.url, out, '--format', 'mlflow-export-import', '--state-dir', dir()]);
     expect(exported.code, exported.stderr + exported.stdout).toBe(0);
@@ -121,6 +127,14 @@ describe('registered models written by mlflow-migration', () => {
     const strip = (r: typeof original) => r.versions.map(({ version: _, ...v }) => ({ ...v, tags: Object.fromEntries(Object.entries(v.tags).filter(([k]) => !k.startsWith('mlflow_export_import'))) }));
     expect(strip(imported)).toEqual(strip(original));
     expect(imported.description).toBe(original.description);
+
+    // one model alone, with import-model, which reads the versions' runs from the model's folder
+    await runTool('migration', 'mlflow-migration-import-model', ['--model', 'doubler-alone', '--experiment-name', 'doubler-runs', '--input-dir', join(out, 'models', 'doubler')], { MLFLOW_TRACKING_URI: c.url });
+    expect(strip(await registry(await open(c.url), 'doubler-alone')).map(({ run: _, ...v }) => v)).toEqual(strip(original).map(({ run: _, ...v }) => v));
+    // one run alone, with import-run
+    const runDir = join(out, 'models', 'doubler', (await collectRunIds(new EximSource(out)))[0]!);
+    await runTool('migration', 'mlflow-migration-import-run', ['--input-dir', runDir, '--experiment-name', 'one-run'], { MLFLOW_TRACKING_URI: c.url });
+    expect(Object.keys((await snap(await open(c.url), ['one-run']))['one-run']!.runs)).toHaveLength(1);
   });
 
   it('imports an export-all directory: experiments, runs and the registry with stages and aliases', async () => {

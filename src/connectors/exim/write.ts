@@ -13,8 +13,8 @@
  * without run.json is partial. Python's json reads the bare NaN / Infinity tokens written here.
  */
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { copyFile, link, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
@@ -75,7 +75,7 @@ export class EximDestination implements Destination {
       for (const folder of await listDirs(this.experimentsDir)) {
         if (await isFile(join(this.experimentDir(folder), idToFolderName(runId), 'run.json'))) {
           const held = await this.readExperiment(folder);
-          return { experimentId: folder, name: String(held?.experiment.name ?? folder) };
+          return { experimentId: folder, name: String(held?.experiment.name ?? folder), dir: join(this.experimentDir(folder), idToFolderName(runId)) };
         }
       }
       return undefined;
@@ -301,8 +301,26 @@ export class EximRegistryWriter implements RegistryWriter {
 
   constructor(
     private readonly root: string,
-    private readonly experimentNameOfRun: (runId: string) => Promise<{ experimentId: string; name: string } | undefined>,
+    private readonly experimentNameOfRun: (runId: string) => Promise<{ experimentId: string; name: string; dir: string } | undefined>,
   ) {}
+
+  /**
+   * The tools' import-model reads a version's run from `<model dir>/<run_id>/`: the run folder
+   * is linked there (hard links: no second copy of the bytes; a copy where links fail).
+   */
+  private async linkRun(modelName: string, runId: string, runDir: string): Promise<void> {
+    const target = join(dirname(this.file(modelName)), idToFolderName(runId));
+    if (await isFile(join(target, 'run.json'))) return;
+    await rm(target, { recursive: true, force: true });
+    await mkdir(target, { recursive: true });
+    const files = (await readdir(runDir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile() && !e.parentPath.includes(PARTIAL));
+    for (const entry of files) {
+      const from = join(entry.parentPath, entry.name);
+      const to = join(target, relative(runDir, from));
+      await mkdir(dirname(to), { recursive: true });
+      await link(from, to).catch(() => copyFile(from, to));
+    }
+  }
 
   private file(name: string): string {
     return join(safeJoin(join(this.root, 'models'), idToFolderName(name), `model ${name}`), 'model.json');
@@ -358,6 +376,7 @@ export class EximRegistryWriter implements RegistryWriter {
   async createVersion(modelName: string, version: ModelVersion, target: VersionTarget): Promise<string> {
     const runId = target.location.type === 'run' ? target.location.runId : target.runId;
     const run = runId ? await this.experimentNameOfRun(runId) : undefined;
+    if (run && runId) await this.linkRun(modelName, runId, run.dir);
     const source =
       target.location.type === 'run' && run
         ? `mlflow-artifacts:/${run.experimentId}/${target.location.runId}/artifacts/${target.location.path}`
