@@ -18,7 +18,7 @@ import { readSmall } from '../../engine/mlmodel.js';
 import { SignedUrlClient } from '../../util/signed-url.js';
 import { putS3 } from '../../util/s3.js';
 import { isNotFound, type MlflowApi } from '../mlflow/client.js';
-import { parseVersionSource } from '../mlflow/registry.js';
+import { parseVersionSource, toRegisteredModel } from '../mlflow/registry.js';
 import { int64 } from '../mlflow/schemas.js';
 import type { ExistingVersion, RegistryReader, RegistryWriter, VersionTarget } from '../types.js';
 import { headersOf } from './store.js';
@@ -89,14 +89,7 @@ export class UcRegistry implements RegistryReader, RegistryWriter {
   // reading
 
   private toModel(raw: z.infer<typeof ucModel>): RegisteredModel {
-    return {
-      name: raw.name,
-      ...(raw.description ? { description: raw.description } : {}),
-      tags: toTags(raw.tags),
-      aliases: Object.fromEntries(raw.aliases.map((a) => [a.alias, a.version])),
-      creationTime: raw.creation_timestamp,
-      lastUpdatedTime: raw.last_updated_timestamp,
-    };
+    return toRegisteredModel(raw);
   }
 
   async *listModels(): AsyncIterable<RegisteredModel> {

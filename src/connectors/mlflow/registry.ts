@@ -43,6 +43,25 @@ export function parseVersionSource(source: string, runId: string | undefined, mo
   return { type: 'uri', uri: source };
 }
 
+/** A registered model as MLflow's REST API (and Unity Catalog's) sends it. */
+export function toRegisteredModel(raw: {
+  name: string;
+  description?: string;
+  tags: Array<{ key: string; value: string }>;
+  aliases: Array<{ alias: string; version: string }>;
+  creation_timestamp?: number;
+  last_updated_timestamp?: number;
+}): RegisteredModel {
+  return {
+    name: raw.name,
+    ...(raw.description ? { description: raw.description } : {}),
+    tags: toTags(raw.tags),
+    aliases: Object.fromEntries(raw.aliases.map((a) => [a.alias, a.version])),
+    creationTime: raw.creation_timestamp,
+    lastUpdatedTime: raw.last_updated_timestamp,
+  };
+}
+
 export class MlflowRegistry implements RegistryReader, RegistryWriter {
   readonly hasStages = true;
 
@@ -51,14 +70,7 @@ export class MlflowRegistry implements RegistryReader, RegistryWriter {
   // reading
 
   private toModel(raw: z.infer<typeof schema.registeredModel>): RegisteredModel {
-    return {
-      name: raw.name,
-      ...(raw.description ? { description: raw.description } : {}),
-      tags: toTags(raw.tags),
-      aliases: Object.fromEntries(raw.aliases.map((a) => [a.alias, a.version])),
-      creationTime: raw.creation_timestamp,
-      lastUpdatedTime: raw.last_updated_timestamp,
-    };
+    return toRegisteredModel(raw);
   }
 
   async *listModels(): AsyncIterable<RegisteredModel> {
