@@ -16,6 +16,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
+import { datasetMetaSchema } from '../mlruns/format.js';
 
 const NON_FINITE = { NaN: '__trackshift_NaN__', Infinity: '__trackshift_Inf__', '-Infinity': '__trackshift_-Inf__' } as const;
 
@@ -92,14 +93,8 @@ export const runSchema = z.object({
   inputs: z
     .array(
       z.object({
-        dataset: z.object({
-          name: z.string(),
-          digest: z.string(),
-          source_type: z.string(),
-          source: z.string(),
-          schema: z.string().nullish(),
-          profile: z.string().nullish(),
-        }),
+        // the same fields as a dataset of MLflow's file store
+        dataset: datasetMetaSchema,
         tags: keyValues,
       }),
     )
