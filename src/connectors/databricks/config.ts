@@ -1,12 +1,17 @@
 /**
- * Where a Databricks workspace is and how to sign in, as the Databricks tools resolve it:
+ * Where a Databricks workspace is and how to sign in, resolved as the Databricks SDK and CLI do:
  *
- *   databricks | databricks-uc                 DATABRICKS_HOST + DATABRICKS_TOKEN, else the DEFAULT profile
- *   databricks://PROFILE | databricks-uc://PROFILE   that profile of ~/.databrickscfg
- *                                              (DATABRICKS_CONFIG_FILE names another file)
+ *   databricks | databricks-uc        DATABRICKS_HOST (+ DATABRICKS_TOKEN) when the host is set;
+ *                                     else the profile DATABRICKS_CONFIG_PROFILE, the
+ *                                     `[__settings__] default_profile`, or DEFAULT
+ *   databricks://PROFILE | databricks-uc://PROFILE    that profile of ~/.databrickscfg
+ *                                     (DATABRICKS_CONFIG_FILE names another file)
  *
  * Each setting can be given for one side of a copy: TRACKSHIFT_SRC_DATABRICKS_HOST,
- * TRACKSHIFT_DST_DATABRICKS_TOKEN, … win over the plain names. Personal access tokens only.
+ * TRACKSHIFT_DST_DATABRICKS_TOKEN, TRACKSHIFT_SRC_DATABRICKS_CONFIG_FILE … win over the plain
+ * names, and over the profile's own values. A profile named in the URI is not mixed with the
+ * plain DATABRICKS_HOST / DATABRICKS_TOKEN (they belong to whatever workspace the shell is set
+ * up for). Personal access tokens only: other sign-in kinds are refused with a message.
  */
 import { readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -29,6 +34,7 @@ export interface DatabricksConfig {
 }
 
 const URI = /^databricks(-uc)?(?::\/\/([^/?#]*))?\/?$/i;
+const SETTINGS_SECTION = '__settings__';
 
 export function parseAddress(location: string): DatabricksAddress | undefined {
   const match = URI.exec(location.trim());
@@ -36,7 +42,10 @@ export function parseAddress(location: string): DatabricksAddress | undefined {
   return { unityCatalog: Boolean(match[1]), ...(match[2] ? { profile: decodeURIComponent(match[2]) } : {}) };
 }
 
-/** A `~/.databrickscfg`-style INI file: `[profile]` sections of `key = value` lines. */
+/**
+ * A `~/.databrickscfg`-style INI file (what Python's configparser reads): `[profile]` sections of
+ * `key = value` or `key: value` lines, keys case-insensitive, `#`/`;` comment lines.
+ */
 export function parseProfiles(text: string): Map<string, Record<string, string>> {
   const profiles = new Map<string, Record<string, string>>();
   let current: Record<string, string> | undefined;
@@ -49,50 +58,84 @@ export function parseProfiles(text: string): Map<string, Record<string, string>>
       profiles.set(section[1]!.trim(), current);
       continue;
     }
-    const eq = line.indexOf('=');
-    if (eq > 0 && current) current[line.slice(0, eq).trim().toLowerCase()] = line.slice(eq + 1).trim();
+    const at = [line.indexOf('='), line.indexOf(':')].filter((i) => i > 0);
+    if (at.length === 0 || !current) continue;
+    const eq = Math.min(...at);
+    current[line.slice(0, eq).trim().toLowerCase()] = line.slice(eq + 1).trim();
   }
   return profiles;
 }
 
-function setting(target: ConnectorTarget, name: string): string | undefined {
+/** TRACKSHIFT_<SIDE>_<NAME>, else <NAME> when `plain` */
+function setting(target: ConnectorTarget, name: string, plain = true): string | undefined {
   const side = target.env[`TRACKSHIFT_${target.side.toUpperCase()}_${name}`];
-  return side || target.env[name] || undefined;
+  if (side) return side;
+  return plain ? target.env[name] || undefined : undefined;
+}
+
+/** How a profile without a token signs in, in the words of the Databricks tools. */
+function signInKind(profile: Record<string, string>): string {
+  if (profile.auth_type) return `auth_type = ${profile.auth_type}`;
+  if (profile.client_id || profile.client_secret) return 'OAuth with a service principal (client_id / client_secret)';
+  if (profile.azure_client_id || profile.azure_use_msi || profile.azure_tenant_id) return 'Azure (azure_client_id / azure_use_msi)';
+  if (profile.google_service_account || profile.google_credentials) return 'Google credentials';
+  if (profile.username || profile.password) return 'a user name and password';
+  return 'no token at all';
 }
 
 export function resolveConfig(target: ConnectorTarget, address: DatabricksAddress): DatabricksConfig {
   const side = target.side.toUpperCase();
+  const sideHost = setting(target, 'DATABRICKS_HOST', false);
+  const sideToken = setting(target, 'DATABRICKS_TOKEN', false);
   const envHost = setting(target, 'DATABRICKS_HOST');
   const envToken = setting(target, 'DATABRICKS_TOKEN');
-  // the environment answers for a URI without a profile, as the Databricks CLI does
-  if (!address.profile && envHost && envToken) return { host: normaliseHost(envHost), token: envToken, origin: 'DATABRICKS_HOST/DATABRICKS_TOKEN' };
+  const hint = `set TRACKSHIFT_${side}_DATABRICKS_HOST and TRACKSHIFT_${side}_DATABRICKS_TOKEN (or DATABRICKS_HOST and DATABRICKS_TOKEN)`;
+
+  // a URI without a profile and a host in the environment: the environment alone, as the SDK does
+  if (!address.profile && envHost) {
+    if (!envToken) throw new UsageError(`the Databricks host for the ${target.side === 'src' ? 'source' : 'destination'} comes from the environment (${sideHost ? `TRACKSHIFT_${side}_DATABRICKS_HOST` : 'DATABRICKS_HOST'}), but no token does: ${hint}`);
+    return { host: normaliseHost(envHost), token: envToken, origin: sideHost ? `TRACKSHIFT_${side}_DATABRICKS_HOST/_TOKEN` : 'DATABRICKS_HOST/DATABRICKS_TOKEN' };
+  }
 
   const file = setting(target, 'DATABRICKS_CONFIG_FILE') ?? join(target.env.HOME || homedir(), '.databrickscfg');
-  const name = address.profile ?? 'DEFAULT';
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch {
     throw new UsageError(
-      `no Databricks credentials for ${address.profile ? `profile "${name}"` : 'databricks'}: ${file} cannot be read, ` +
-        `and TRACKSHIFT_${side}_DATABRICKS_HOST / _TOKEN (or DATABRICKS_HOST / DATABRICKS_TOKEN) are not both set`,
+      address.profile
+        ? `no Databricks profile "${address.profile}": ${file} cannot be read (DATABRICKS_CONFIG_FILE names another file)`
+        : `no Databricks credentials for ${target.location}: ${file} cannot be read; ${hint}`,
     );
   }
   const profiles = parseProfiles(text);
-  const profile = profiles.get(name);
+  const defaultProfile = profiles.get(SETTINGS_SECTION)?.default_profile?.trim();
+  const name = address.profile ?? setting(target, 'DATABRICKS_CONFIG_PROFILE') ?? (defaultProfile || 'DEFAULT');
+  const profile = name === SETTINGS_SECTION ? undefined : profiles.get(name);
   if (!profile) {
-    throw new UsageError(`profile "${name}" is not in ${file}; it has ${[...profiles.keys()].map((p) => `"${p}"`).join(', ') || 'no profiles'}`);
+    const known = [...profiles.keys()].filter((p) => p !== SETTINGS_SECTION);
+    throw new UsageError(`profile "${name}" is not in ${file}; it has ${known.map((p) => `"${p}"`).join(', ') || 'no profiles'}${address.profile ? '' : `. Name one (databricks://PROFILE), or ${hint}`}`);
   }
-  const host = envHost && !address.profile ? envHost : profile.host;
-  const token = envToken && !address.profile ? envToken : profile.token;
-  if (!host) throw new UsageError(`profile "${name}" in ${file} has no host`);
-  if (!token) {
-    const kind = profile.auth_type ?? (profile.client_id ? 'OAuth (client_id)' : profile.username ? 'user name and password' : 'an unknown kind');
+  const where = `profile "${name}" in ${file}`;
+  // side-specific settings win over the profile; the plain ones only fill in for an unnamed profile
+  const host = sideHost ?? profile.host ?? (address.profile ? undefined : envHost);
+  const token = sideToken ?? (address.profile ? undefined : envToken) ?? profile.token;
+  if (!host) throw new UsageError(`${where} has no host; add host = https://… to it, or set TRACKSHIFT_${side}_DATABRICKS_HOST`);
+  const authType = profile.auth_type?.trim().toLowerCase();
+  if (!sideToken && authType && authType !== 'pat') {
     throw new UsageError(
-      `profile "${name}" in ${file} has no token (it signs in with ${kind}); trackshift signs in to Databricks with a personal access token: add token = … to the profile, or set TRACKSHIFT_${side}_DATABRICKS_TOKEN`,
+      `${where} signs in with auth_type = ${profile.auth_type}, which trackshift does not support: it signs in to Databricks with a personal access token only. ` +
+        `Use a profile with token = … (auth_type = pat, or none), or set TRACKSHIFT_${side}_DATABRICKS_TOKEN`,
     );
   }
-  return { host: normaliseHost(host), token, origin: `profile "${name}" in ${file}` };
+  if (!token) {
+    throw new UsageError(
+      `${where} has no token (it signs in with ${signInKind(profile)}), which trackshift does not support: it signs in to Databricks with a personal access token only. ` +
+        `Add token = … to the profile, or set TRACKSHIFT_${side}_DATABRICKS_TOKEN`,
+    );
+  }
+  const overridden = [sideHost && 'host', sideToken && 'token'].filter(Boolean);
+  return { host: normaliseHost(host), token, origin: overridden.length ? `${where} with ${overridden.join(' and ')} from TRACKSHIFT_${side}_DATABRICKS_*` : where };
 }
 
 function normaliseHost(host: string): string {
