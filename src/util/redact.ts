@@ -1,6 +1,8 @@
 /** Keeps secrets out of everything trackshift prints, logs or writes in a report. */
 
-const SECRET_QUERY_KEYS = /^(token|access_token|api[-_]?key|password|secret|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token)$/i;
+// signed storage URLs: Azure SAS `sig`, AWS `X-Amz-Signature` / `-Credential` / `-Security-Token`,
+// GCS `X-Goog-Signature` / `-Credential` (and GCS V2 `Signature`)
+const SECRET_QUERY_KEYS = /^(token|access_token|api[-_]?key|password|secret|sig|signature|x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential)$/i;
 
 /** A URI without user name, password, or secret-looking query parameters. */
 export function redactUri(uri: string): string {

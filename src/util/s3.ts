@@ -13,6 +13,7 @@ import aws4 from 'aws4';
 import { request } from 'undici';
 import { UsageError } from './errors.js';
 import { HttpError } from './http.js';
+import { redact } from './redact.js';
 
 export interface AwsTemporaryCredentials {
   accessKeyId: string;
@@ -65,6 +66,8 @@ export async function putS3(
   const res = await request(url, { method: 'PUT', headers: signed.headers as Record<string, string>, body });
   const text = await res.body.text().catch(() => '');
   if (res.statusCode >= 300) {
-    throw new HttpError(`PUT ${url} failed with ${res.statusCode}: ${text.slice(0, 300)}`, res.statusCode, undefined, 'PUT', pathname);
+    // S3's SignatureDoesNotMatch answer echoes the canonical request, session token included
+    const detail = redact(text.replace(/<(CanonicalRequest|StringToSign)(Bytes)?>[\s\S]*?<\/\1\2>/g, ''), [credentials.secretAccessKey, credentials.sessionToken]);
+    throw new HttpError(`PUT ${url} failed with ${res.statusCode}: ${detail.slice(0, 300)}`, res.statusCode, undefined, 'PUT', pathname);
   }
 }

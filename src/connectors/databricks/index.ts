@@ -5,6 +5,8 @@
 import type { ConnectorFactory, ConnectorTarget } from '../types.js';
 import { UsageError } from '../../util/errors.js';
 import { MlflowApi } from '../mlflow/client.js';
+import { SignedUrlClient } from '../../util/signed-url.js';
+import { chunkSettings } from './artifacts.js';
 import { parseAddress, resolveConfig } from './config.js';
 import { DatabricksStore } from './store.js';
 import { UcRegistry } from './uc-registry.js';
@@ -13,12 +15,13 @@ async function open(target: ConnectorTarget): Promise<DatabricksStore> {
   const address = parseAddress(target.location);
   if (!address) throw new UsageError(`"${target.location}" is not a Databricks URI; use databricks, databricks://PROFILE, databricks-uc or databricks-uc://PROFILE`);
   const config = resolveConfig(target, address);
+  const chunking = chunkSettings(target.env);
   const side = target.side.toUpperCase();
   const api = new MlflowApi(
     { ...target, location: config.host },
     {
       token: config.token,
-      credentialsHint: `The token comes from ${config.origin}; set TRACKSHIFT_${side}_DATABRICKS_TOKEN (or DATABRICKS_TOKEN), or fix the profile`,
+      credentialsHint: `The token comes from ${config.origin}; set TRACKSHIFT_${side}_DATABRICKS_TOKEN${address.profile ? '' : ' (or DATABRICKS_TOKEN)'}, or fix the profile`,
     },
   );
   try {
@@ -27,7 +30,9 @@ async function open(target: ConnectorTarget): Promise<DatabricksStore> {
     await api.close();
     throw err;
   }
-  return new DatabricksStore(api, address.unityCatalog, address.unityCatalog ? new UcRegistry(api, target.env) : undefined);
+  // one client for every signed URL and storage endpoint of this side (closed with the store)
+  const signed = new SignedUrlClient(chunking);
+  return new DatabricksStore(api, address.unityCatalog, address.unityCatalog ? new UcRegistry(api, target.env, signed) : undefined, signed);
 }
 
 export const databricksConnector: ConnectorFactory = {
