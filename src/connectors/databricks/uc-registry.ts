@@ -6,9 +6,13 @@
  * version keeps its own copy of the model's files. Creating one is: create (PENDING_REGISTRATION,
  * with a storage location) → temporary credentials → upload the files → finalize (READY).
  * Files go through signed URLs (`/api/2.0/fs/create-upload-url`) in Databricks' default
- * storage, or with the temporary credentials to storage on S3, Azure or GCS.
+ * storage, or with the temporary credentials to storage on S3 (SigV4, with the server-side
+ * encryption the credentials ask for), Azure Data Lake (the user-delegation SAS) or GCS (the
+ * OAuth token, XML API). A version that is READY already was finalized after all its files were
+ * uploaded: its files are not written again.
  */
 import { Readable } from 'node:stream';
+import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { ArtifactFile, ModelSource, ModelStage, ModelVersion, RegisteredModel } from '../../model/index.js';
 import { SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
@@ -19,9 +23,9 @@ import { SignedUrlClient } from '../../util/signed-url.js';
 import { putS3 } from '../../util/s3.js';
 import { isNotFound, type MlflowApi } from '../mlflow/client.js';
 import { parseVersionSource, toRegisteredModel } from '../mlflow/registry.js';
-import { int64 } from '../mlflow/schemas.js';
+import { getRun, int64 } from '../mlflow/schemas.js';
 import type { ExistingVersion, RegistryReader, RegistryWriter, VersionTarget } from '../types.js';
-import { headersOf } from './store.js';
+import { headersOf } from './artifacts.js';
 
 const UC = 'unity-catalog/';
 const PAGE = 1000;
@@ -57,6 +61,10 @@ const temporaryCredentials = z.object({
     aws_temp_credentials: z.object({ access_key_id: z.string(), secret_access_key: z.string(), session_token: z.string().optional() }).optional(),
     azure_user_delegation_sas: z.object({ sas_token: z.string() }).optional(),
     gcp_oauth_token: z.object({ oauth_token: z.string() }).optional(),
+    r2_temp_credentials: z.object({}).passthrough().optional(),
+    encryption_details: z
+      .object({ sse_encryption_details: z.object({ algorithm: z.string().optional(), aws_kms_key_arn: z.string().optional() }).optional() })
+      .optional(),
   }),
 });
 type TemporaryCredentials = z.infer<typeof temporaryCredentials>['credentials'];
@@ -67,6 +75,34 @@ const toTags = (list: Array<{ key: string; value: string }>) => Object.fromEntri
 const tagList = (tags: Record<string, string>) => Object.entries(tags).map(([key, value]) => ({ key, value }));
 const quote = (value: string) => `'${value.replace(/'/g, "\\'")}'`;
 
+/**
+ * What Unity Catalog asks of a model's MLmodel file before it registers it (as MLflow's client
+ * checks): a signature with both inputs and outputs. Returns the problem, or undefined.
+ */
+export function signatureProblem(mlmodel: string): string | undefined {
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(mlmodel);
+  } catch (err) {
+    return `its MLmodel file is not YAML (${(err as Error).message.split('\n')[0]})`;
+  }
+  const signature = (parsed as { signature?: { inputs?: unknown; outputs?: unknown } } | null)?.signature;
+  if (!signature) return 'its MLmodel has no signature';
+  if (!signature.inputs) return 'its MLmodel signature has no inputs';
+  if (!signature.outputs) return 'its MLmodel signature has inputs only, no outputs';
+  return undefined;
+}
+
+/** The S3 headers for the server-side encryption Unity Catalog asks for (as MLflow's client sets them). */
+export function sseHeaders(credentials: { encryption_details?: { sse_encryption_details?: { algorithm?: string; aws_kms_key_arn?: string } } }): Record<string, string> {
+  const sse = credentials.encryption_details?.sse_encryption_details;
+  if (sse?.algorithm === 'AWS_SSE_S3') return { 'x-amz-server-side-encryption': 'AES256' };
+  if (sse?.algorithm === 'AWS_SSE_KMS') {
+    return { 'x-amz-server-side-encryption': 'aws:kms', ...(sse.aws_kms_key_arn ? { 'x-amz-server-side-encryption-aws-kms-key-id': sse.aws_kms_key_arn } : {}) };
+  }
+  return {};
+}
+
 /** Unity Catalog names have three levels: refuse anything else before a call does. */
 export function checkThreeLevelName(name: string): void {
   if (name.split('.').length !== 3 || name.split('.').some((part) => !part)) {
@@ -74,17 +110,33 @@ export function checkThreeLevelName(name: string): void {
   }
 }
 
+interface Pending {
+  storage: string;
+  /** finalized already: its files are in place */
+  ready: boolean;
+  /** asked for once per version, however many files go up at once */
+  credentials?: Promise<TemporaryCredentials>;
+}
+
 export class UcRegistry implements RegistryReader, RegistryWriter {
   readonly hasStages = false;
-  private readonly signed = new SignedUrlClient();
   /** versions being written: where their files go */
-  private readonly pending = new Map<string, { storage: string; credentials?: TemporaryCredentials }>();
+  private readonly pending = new Map<string, Promise<Pending>>();
 
-  /** `env`: AWS_REGION and AWS_ENDPOINT_URL_S3 for versions stored on S3 */
+  /**
+   * `env`: AWS_REGION and AWS_ENDPOINT_URL_S3 for versions stored on S3. `signed`: the client
+   * for signed URLs and storage endpoints (shared with the workspace's artifacts; closed there).
+   */
   constructor(
     private readonly api: MlflowApi,
     private readonly env: NodeJS.ProcessEnv = process.env,
+    private readonly signed: SignedUrlClient = new SignedUrlClient(),
   ) {}
+
+  /** Refuses a name that is not catalog.schema.model before anything is written. */
+  checkModelName(name: string): void {
+    checkThreeLevelName(name);
+  }
 
   // reading
 
@@ -108,6 +160,18 @@ export class UcRegistry implements RegistryReader, RegistryWriter {
       if (isNotFound(err)) return undefined;
       throw err;
     }
+  }
+
+  /**
+   * The source a new version names, as mlflow.register_model gives it: the run's artifact
+   * location (`dbfs:/databricks/mlflow-tracking/…/artifacts/model`), `models:/m-…`, or a URI.
+   */
+  private async sourceFor(location: ModelSource): Promise<string> {
+    if (location.type === 'uri') return location.uri;
+    if (location.type === 'logged-model') return `models:/${location.modelId}`;
+    const { run } = await this.api.get('runs/get', { run_id: location.runId }, getRun);
+    const root = (run.info.artifact_uri ?? '').replace(/\/+$/, '');
+    return root ? `${root}/${location.path}` : `runs:/${location.runId}/${location.path}`;
   }
 
   private async *rawVersions(modelName: string): AsyncIterable<UcVersion> {
@@ -192,8 +256,8 @@ export class UcRegistry implements RegistryReader, RegistryWriter {
   async createVersion(modelName: string, version: ModelVersion, target: VersionTarget): Promise<string> {
     const body = {
       name: modelName,
-      // lineage only: the files are uploaded into the version's own storage
-      source: target.location.type === 'uri' ? target.location.uri : version.source,
+      // lineage: the files are uploaded into the version's own storage
+      source: await this.sourceFor(target.location),
       run_id: target.runId,
       description: version.description,
       tags: tagList(version.tags),
@@ -201,27 +265,29 @@ export class UcRegistry implements RegistryReader, RegistryWriter {
     };
     const created = await this.api.post(`${UC}model-versions/create`, body, z.object({ model_version: ucVersion }), false);
     const { version: number, storage_location } = created.model_version;
-    if (storage_location) this.pending.set(`${modelName}/${number}`, { storage: storage_location });
+    if (storage_location) this.pending.set(`${modelName}/${number}`, Promise.resolve({ storage: storage_location, ready: false }));
     return number;
   }
 
-  private async pendingFor(modelName: string, number: string) {
+  /** Where a version's files go, and whether it is finalized already (a version made by an earlier attempt). */
+  private versionState(modelName: string, number: string): Promise<Pending> {
     const key = `${modelName}/${number}`;
     let pending = this.pending.get(key);
     if (!pending) {
-      const { model_version } = await this.api.get(`${UC}model-versions/get`, { name: modelName, version: number }, z.object({ model_version: ucVersion }));
-      pending = { storage: model_version.storage_location ?? '' };
+      pending = this.api
+        .get(`${UC}model-versions/get`, { name: modelName, version: number }, z.object({ model_version: ucVersion }))
+        .then(({ model_version }) => ({ storage: model_version.storage_location ?? '', ready: model_version.status === 'READY' }));
+      pending.catch(() => this.pending.delete(key));
       this.pending.set(key, pending);
     }
-    if (!pending.credentials) {
-      const answer = await this.api.post(
-        `${UC}model-versions/generate-temporary-credentials`,
-        { name: modelName, version: number, operation: 'MODEL_VERSION_OPERATION_READ_WRITE' },
-        temporaryCredentials,
-      );
-      pending.credentials = answer.credentials;
-    }
-    return pending as { storage: string; credentials: TemporaryCredentials };
+    return pending;
+  }
+
+  private credentialsFor(pending: Pending, modelName: string, number: string): Promise<TemporaryCredentials> {
+    pending.credentials ??= this.api
+      .post(`${UC}model-versions/generate-temporary-credentials`, { name: modelName, version: number, operation: 'MODEL_VERSION_OPERATION_READ_WRITE' }, temporaryCredentials)
+      .then((answer) => answer.credentials);
+    return pending.credentials;
   }
 
   async writeVersionFile(modelName: string, number: string, file: ArtifactFile, body: Readable): Promise<void> {
@@ -230,13 +296,26 @@ export class UcRegistry implements RegistryReader, RegistryWriter {
     if (file.path === 'MLmodel') {
       const bytes = await readSmall(body);
       if (!bytes) throw new InvalidInputError(file.path, 'an MLmodel file over 1 MB');
-      if (!/^signature:/m.test(bytes.toString('utf8'))) {
-        throw new UsageError(`version ${number} of ${modelName}: Unity Catalog takes only models with a signature, and this MLmodel has none; log the model with a signature (or infer one) and register it again`);
+      const problem = signatureProblem(bytes.toString('utf8'));
+      if (problem) {
+        // a version not finalized holds no files: leave nothing half made
+        if (!(await this.versionState(modelName, number)).ready) await this.deleteVersion(modelName, number);
+        this.pending.delete(`${modelName}/${number}`);
+        throw new InvalidInputError(
+          `version ${number} of ${modelName}`,
+          `Unity Catalog registers only models whose signature has inputs and outputs, and ${problem}; log the model with a signature (mlflow.models.infer_signature) and register it again`,
+        );
       }
       upload = Readable.from([bytes]);
       size = bytes.length;
     }
-    const { storage, credentials } = await this.pendingFor(modelName, number);
+    const pending = await this.versionState(modelName, number);
+    if (pending.ready) {
+      upload.resume();
+      return;
+    }
+    const { storage } = pending;
+    const credentials = await this.credentialsFor(pending, modelName, number);
     if (credentials.storage_mode === 'DEFAULT_STORAGE' || !storage) {
       // Databricks' default storage: a signed URL per file, under /Models/<catalog>/<schema>/<model>/<version>
       const path = `/Models/${modelName.split('.').join('/')}/${number}/${file.path}`;
@@ -245,7 +324,8 @@ export class UcRegistry implements RegistryReader, RegistryWriter {
     }
     if (credentials.aws_temp_credentials && /^s3a?:\/\//.test(storage)) {
       const aws = credentials.aws_temp_credentials;
-      return putS3(storage, file.path, { accessKeyId: aws.access_key_id, secretAccessKey: aws.secret_access_key, sessionToken: aws.session_token }, upload, size, this.env);
+      const keys = { accessKeyId: aws.access_key_id, secretAccessKey: aws.secret_access_key, sessionToken: aws.session_token };
+      return putS3(storage, file.path, keys, upload, size, this.env, sseHeaders(credentials));
     }
     const url = storageUrl(storage, file.path);
     if (credentials.azure_user_delegation_sas) {
@@ -256,11 +336,14 @@ export class UcRegistry implements RegistryReader, RegistryWriter {
     if (credentials.gcp_oauth_token) {
       return this.signed.upload(url, { authorization: `Bearer ${credentials.gcp_oauth_token.oauth_token}` }, upload, size);
     }
-    throw new UsageError(`${modelName} keeps its files at ${storage}, with credentials trackshift does not know how to use (${Object.keys(credentials).join(', ')})`);
+    upload.resume();
+    const kinds = Object.keys(credentials).filter((k) => k !== 'storage_mode' && k !== 'expiration_time' && k !== 'encryption_details');
+    throw new UsageError(`${modelName} keeps its files at ${storage}, with credentials trackshift does not know how to use (${kinds.join(', ') || 'none'}); it writes to Databricks default storage, S3, Azure Data Lake and GCS`);
   }
 
   async finishVersion(modelName: string, number: string): Promise<void> {
-    await this.api.post(`${UC}model-versions/finalize`, { name: modelName, version: number }, empty);
+    const pending = await this.pending.get(`${modelName}/${number}`);
+    if (!pending?.ready) await this.api.post(`${UC}model-versions/finalize`, { name: modelName, version: number }, empty);
     this.pending.delete(`${modelName}/${number}`);
   }
 
@@ -304,7 +387,7 @@ export class UcRegistry implements RegistryReader, RegistryWriter {
 
 /**
  * The HTTPS URL of a file under an external location: `abfss://container@account.dfs.core.windows.net/p`
- * (Azure Data Lake) or `gs://bucket/p` (the GCS upload endpoint).
+ * (Azure Data Lake) or `gs://bucket/p` (GCS's XML API, which takes a PUT with an OAuth token).
  */
 export function storageUrl(storage: string, path: string): string {
   const root = storage.replace(/\/+$/, '');
@@ -313,7 +396,7 @@ export function storageUrl(storage: string, path: string): string {
   const gs = /^gs:\/\/([^/]+)(\/.*)?$/.exec(root);
   if (gs) {
     const name = `${(gs[2] ?? '').replace(/^\//, '')}/${path}`.replace(/^\//, '');
-    return `https://storage.googleapis.com/upload/storage/v1/b/${gs[1]}/o?uploadType=media&name=${encodeURIComponent(name)}`;
+    return `https://storage.googleapis.com/${gs[1]}/${name.split('/').map(encodeURIComponent).join('/')}`;
   }
   throw new UsageError(`cannot upload to the Unity Catalog storage location ${storage}: trackshift writes to Databricks default storage, s3://, abfss:// and gs:// locations`);
 }
