@@ -142,6 +142,11 @@ export interface RegistryWriter {
   readonly hasStages: boolean;
   /** true when a new model's versions can be numbered as in the source (see `createVersion`) */
   readonly keepsVersionNumbers?: boolean;
+  /**
+   * Throws a UsageError when `name` cannot name a model here (Unity Catalog wants
+   * catalog.schema.model); the engine asks before it writes anything.
+   */
+  checkModelName?(name: string): void;
   findModel(name: string): Promise<{ tags: Tags } | undefined>;
   /** creates the model `name`, or updates its description and merges its tags */
   ensureModel(model: RegisteredModel, name: string): Promise<void>;

@@ -85,6 +85,8 @@ export async function runJob(options: JobOptions): Promise<Report> {
       plan.models = [];
       plan.versionCount = 0;
     }
+    // a model name the destination cannot take stops the command before anything is written
+    for (const model of plan.models) destination.registry?.checkModelName?.(model.destinationName);
     const stateDir = resolve(options.stateDir ?? defaultStateDir(source, destination, env));
     const journal = new Journal(stateDir);
     const result = await transfer(source, destination, plan, {
