@@ -9,9 +9,12 @@ req="$here/python/${1:-requirements.txt}"
 key="$( (cat "$req"; python3 --version) | sha256sum | cut -c1-16)"
 root="${TRACKSHIFT_CACHE:-$HOME/.cache/trackshift}"
 venv="$root/py-$key"
+mkdir -p "$root"
+# test files run in parallel and may ask for the same environment at once: one builds it
+exec 9>"$venv.lock"
+flock 9
 if [ ! -x "$venv/bin/mlflow" ] || [ ! -f "$venv/.complete" ]; then
   echo "creating the pinned Python environment in $venv (first time only)" >&2
-  mkdir -p "$root"
   rm -rf "$venv"   # a half-built one from an interrupted install
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req" >&2

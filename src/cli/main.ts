@@ -12,6 +12,7 @@ import { copyModelVersionCommand } from './copy-model-version.js';
 import { exportCommand } from './export.js';
 import { importCommand } from './import.js';
 import { lsCommand } from './ls.js';
+import { verifyCommand } from './verify.js';
 
 const { version } = createRequire(import.meta.url)('../../package.json') as { version: string };
 
@@ -25,7 +26,7 @@ export async function main(argv: string[]): Promise<number> {
     .version(version)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  for (const command of [copyCommand(done), exportCommand(done), importCommand(done), copyModelVersionCommand(done), lsCommand(done)]) {
+  for (const command of [copyCommand(done), exportCommand(done), importCommand(done), copyModelVersionCommand(done), verifyCommand(done), lsCommand(done)]) {
     program.addCommand(command.exitOverride().showHelpAfterError('(run with --help for usage)'));
   }
   try {

@@ -30,10 +30,23 @@ export function addSelectionOptions(command: Command): Command {
     .option('--latest-versions', 'only the newest version in each stage', false)
     .option('--dst-model <name>', 'the name to give the one selected model in the destination')
     .option('--models-only', 'only registered models: versions point at the source\'s files (shallow), no runs are copied', false)
-    .option('--runs-only', 'only experiments and runs, no registered models', false)
+    .option('--runs-only', 'only experiments and runs, no registered models', false);
+}
+
+/** Options of the verbs that write (copy, export, import): how models are written. */
+export function addModelWriteOptions(command: Command): Command {
+  return command
     .option('--delete-model', 'delete each selected model in the destination before copying it (once: a re-run does not delete again)', false)
     .option('--lineage-tags', 'record the source model, version, run id and tracking URI on each new version (tags trackshift.lineage.*)', false)
     .option('--archive-existing-versions', 'a version copied into Staging or Production moves the destination\'s other versions in that stage to Archived (default: they keep their stage)', false);
+}
+
+export function parseCount(flag: string, max = 256) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`${flag} takes a whole number from 1 to ${max}, not "${value}"`);
+    return n;
+  };
 }
 
 export function addTransferOptions(command: Command): Command {
@@ -45,14 +58,6 @@ export function addTransferOptions(command: Command): Command {
     .option('--id-map <file>', 'also write the source id → destination id map (JSON) to this file')
     .option('--report <file>', 'write a JSON report: planned, copied, skipped, failed with reasons, warnings')
     .addOption(new Option('--json', 'print the report as JSON on stdout instead of the summary').default(false));
-}
-
-function parseCount(flag: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 1 || n > 256) throw new UsageError(`${flag} takes a whole number from 1 to 256, not "${value}"`);
-    return n;
-  };
 }
 
 export function parseTime(value: string, flag: string): number {

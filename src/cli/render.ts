@@ -44,6 +44,10 @@ export class ProgressPrinter {
         this.done++;
         if (!this.tty) this.line(`skipped run ${event.sourceId}: ${event.reason}`);
         break;
+      case 'run-verified':
+        this.done++;
+        if (!this.tty) this.line(`verified run ${event.sourceId}: ${event.equal ? 'equal' : 'DIFFERENT'}`);
+        break;
       case 'run-failed':
         this.done++;
         this.line(`FAILED run ${event.sourceId}: ${event.reason}`);

@@ -2,7 +2,7 @@
 import { runJob, type JobOptions } from '../engine/job.js';
 import { ProgressPrinter, summary } from './render.js';
 import { Command } from 'commander';
-import { addSelectionOptions, addTransferOptions, selectionFrom, type SelectionFlags } from './options.js';
+import { addModelWriteOptions, addSelectionOptions, addTransferOptions, selectionFrom, type SelectionFlags } from './options.js';
 import type { Selection } from '../engine/plan.js';
 
 export interface TransferFlags extends SelectionFlags {
@@ -64,6 +64,7 @@ export interface TransferVerb {
 export function transferCommand(verb: TransferVerb, done: (code: number) => void): Command {
   const command = new Command(verb.name).description(verb.description).argument(...verb.from).argument(...verb.to);
   addSelectionOptions(command);
+  addModelWriteOptions(command);
   addTransferOptions(command);
   verb.options?.(command);
   return command

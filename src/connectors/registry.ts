@@ -63,10 +63,11 @@ function target(location: string, side: ConnectorTarget['side'], env: NodeJS.Pro
   return { location, side, env, dryRun };
 }
 
-export async function openSource(input: string, env: NodeJS.ProcessEnv = process.env): Promise<Source> {
-  const { factory, location } = await resolve(input, 'source');
+/** `side` picks the credentials: verify reads its destination as a source, with the destination's. */
+export async function openSource(input: string, env: NodeJS.ProcessEnv = process.env, side: ConnectorTarget['side'] = 'src'): Promise<Source> {
+  const { factory, location } = await resolve(input, side === 'src' ? 'source' : 'destination');
   if (!factory.openSource) throw new UsageError(`${factory.name} cannot be read from (it is a destination only): ${input}`);
-  return factory.openSource(target(location, 'src', env));
+  return factory.openSource(target(location, side, env));
 }
 
 /**

@@ -10,6 +10,8 @@ export type TransferEvent =
   | { type: 'points'; count: number }
   | { type: 'logged-model'; sourceId: string; destinationId: string; copied: boolean }
   | { type: 'model'; name: string; destinationName: string; copied: number; skipped: number; failed: number }
-  | { type: 'warning'; object: string; message: string };
+  | { type: 'warning'; object: string; message: string }
+  /** verify: one run compared */
+  | { type: 'run-verified'; sourceId: string; equal: boolean };
 
 export type EventListener = (event: TransferEvent) => void;
