@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { parseCount } from './options.js';
 import { transferCommand } from './run-job.js';
 
 export const copyCommand = (done: (code: number) => void): Command =>
@@ -13,7 +14,12 @@ export const copyCommand = (done: (code: number) => void): Command =>
         'trackshift copy ./mlruns http://127.0.0.1:5002 --experiment churn --dst-experiment churn-2024',
         'trackshift copy http://old:5000 http://new:5000 --status FINISHED --start-after 2024-01-01 --workers 8',
         'TRACKSHIFT_SRC_MLFLOW_TRACKING_TOKEN=… TRACKSHIFT_DST_MLFLOW_TRACKING_TOKEN=… trackshift copy https://a https://b',
+        'trackshift copy http://old:5000 http://new:5000 --experiment churn --verify',
       ],
+      options: (command) =>
+        command
+          .option('--verify', 'afterwards, compare what was selected on both ends field by field (as `trackshift verify` does); exit 1 if anything differs', false)
+          .option('--max-differences <n>', 'with --verify: differences listed per object; the rest are counted', parseCount('--max-differences', 1_000_000), 20),
     },
     done,
   );

@@ -25,6 +25,7 @@ export class ProgressPrinter {
     switch (event.type) {
       case 'planned':
         this.planned = event.runs;
+        this.done = 0;
         this.line(`planned ${event.runs} run(s) in ${event.experiments} experiment(s)${event.versions ? `, ${event.versions} model version(s)` : ''}`);
         break;
       case 'logged-model':

@@ -4,6 +4,9 @@ import { ProgressPrinter, summary } from './render.js';
 import { Command } from 'commander';
 import { addModelWriteOptions, addSelectionOptions, addTransferOptions, selectionFrom, type SelectionFlags } from './options.js';
 import type { Selection } from '../engine/plan.js';
+import { writeFileSync } from 'node:fs';
+import { runVerify } from '../verify/index.js';
+import { verifySummary } from '../verify/text.js';
 
 export interface TransferFlags extends SelectionFlags {
   workers: number;
@@ -16,6 +19,9 @@ export interface TransferFlags extends SelectionFlags {
   deleteModel?: boolean;
   lineageTags?: boolean;
   archiveExistingVersions?: boolean;
+  /** copy --verify: compare what was copied afterwards */
+  verify?: boolean;
+  maxDifferences?: number;
 }
 
 export async function runTransferVerb(
@@ -44,9 +50,27 @@ export async function runTransferVerb(
     onEvent: progress.onEvent,
     ...extra,
   });
+  let code = report.failed.length > 0 ? 1 : 0;
+  let text = summary(report);
+  if (flags.verify && !flags.dryRun) {
+    // the same selection read back from both ends: renames and filters apply as they did to the copy
+    const verification = await runVerify({
+      source,
+      destination,
+      selection,
+      workers: flags.workers,
+      artifactWorkers: flags.artifactWorkers,
+      maxDifferences: flags.maxDifferences ?? 20,
+      onEvent: progress.onEvent,
+    });
+    report.verify = verification;
+    if (!verification.equal) code = 1;
+    if (flags.report) writeFileSync(flags.report, JSON.stringify(report, null, 2) + '\n');
+    text += `\n\n${verifySummary(verification)}`;
+  }
   progress.finish();
-  process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : summary(report)) + '\n');
-  return report.failed.length > 0 ? 1 : 0;
+  process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : text) + '\n');
+  return code;
 }
 
 export interface TransferVerb {
