@@ -36,6 +36,18 @@ class Waiting {
   }
 }
 
+/** One side's history being read: its next page already on the way, and its unmatched points. */
+class Side {
+  readonly mine = new Waiting();
+  points = 0;
+  done = false;
+  next: Promise<IteratorResult<MetricPoint[]>>;
+
+  constructor(readonly pages: AsyncGenerator<MetricPoint[]>) {
+    this.next = pages.next();
+  }
+}
+
 export interface MetricComparison {
   sourcePoints: number;
   destinationPoints: number;
@@ -61,33 +73,27 @@ export async function compareMetric(
   prefix: string,
   out: DifferenceList,
 ): Promise<MetricComparison> {
-  const fromSource = pagesOf(src.source, src.run, key);
-  const fromDestination = pagesOf(dst.source, dst.run, key);
-  const waitingSource = new Waiting();
-  const waitingDestination = new Waiting();
-  let sourcePoints = 0;
-  let destinationPoints = 0;
-  let sourceDone = false;
-  let destinationDone = false;
-  while (!sourceDone || !destinationDone) {
-    const [a, b] = await Promise.all([sourceDone ? undefined : fromSource.next(), destinationDone ? undefined : fromDestination.next()]);
-    if (!a || a.done) sourceDone = true;
-    else {
-      sourcePoints += a.value.length;
-      for (const p of a.value) {
-        const k = pointKey(p);
-        if (!waitingDestination.take(k)) waitingSource.put(k, p);
-      }
+  const sides: [Side, Side] = [new Side(pagesOf(src.source, src.run, key)), new Side(pagesOf(dst.source, dst.run, key))];
+  // read from the side that is behind, so neither runs ahead of the other by more than a page
+  // (the other side's next page is fetched meanwhile)
+  while (!sides[0].done || !sides[1].done) {
+    const i = sides[1].done || (!sides[0].done && sides[0].points <= sides[1].points) ? 0 : 1;
+    const side = sides[i];
+    const other = sides[1 - i]!;
+    const result = await side.next;
+    if (result.done) {
+      side.done = true;
+      continue;
     }
-    if (!b || b.done) destinationDone = true;
-    else {
-      destinationPoints += b.value.length;
-      for (const p of b.value) {
-        const k = pointKey(p);
-        if (!waitingSource.take(k)) waitingDestination.put(k, p);
-      }
+    side.next = side.pages.next();
+    side.points += result.value.length;
+    for (const p of result.value) {
+      const k = pointKey(p);
+      if (!other.mine.take(k)) side.mine.put(k, p);
     }
   }
+  const [waitingSource, waitingDestination] = [sides[0].mine, sides[1].mine];
+  const [sourcePoints, destinationPoints] = [sides[0].points, sides[1].points];
 
   // what is left, step by step: a changed value shows as the source's points against the destination's
   const byStep = new Map<number, { source: MetricPoint[]; destination: MetricPoint[] }>();
