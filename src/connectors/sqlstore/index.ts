@@ -1,21 +1,57 @@
 /**
- * MLflow's SQL store read directly: `sqlite:///path/mlflow.db` (`?artifacts=DIR` names the
- * server's artifacts destination). postgresql:// and mysql:// URIs are recognised and refused
- * with a message: their drivers are not part of trackshift yet.
+ * MLflow's SQL store read directly: `sqlite:///path/mlflow.db`, `postgresql://user:pw@host/db`
+ * (`postgresql+psycopg2://…`), `mysql://user:pw@host/db` (`mysql+pymysql://…`, MariaDB too).
+ * `?artifacts=DIR` names the server's artifacts destination; it is taken off the URI before the
+ * driver sees it. The source's `uri` and every message show the URI without its password.
  */
+import { dirname, join, resolve } from 'node:path';
 import type { ConnectorFactory } from '../types.js';
 import { UsageError } from '../../util/errors.js';
-import { parseSqliteUri, SqlStoreSource } from './read.js';
+import { displayDbUri, splitArtifactsParam, type SqlDatabase } from './db.js';
+import { openMysql } from './mysql.js';
+import { openPostgres } from './postgres.js';
+import { SqlStoreSource } from './read.js';
+import { openSqlite } from './sqlite.js';
+
+const SCHEMES = /^(sqlite|postgres(?:ql)?(?:\+\w+)?|mysql(?:\+\w+)?|mariadb(?:\+\w+)?):\/\//i;
+
+/** `sqlite:///relative.db`, `sqlite:////absolute.db` (SQLAlchemy's rule): the file. */
+export function sqliteFile(uri: string): string | undefined {
+  const match = /^sqlite:\/\/\/([^?]*)$/.exec(uri);
+  return match ? resolve(match[1]!) : undefined;
+}
+
+/**
+ * Opens the reader on one of the three kinds of URI (the connector's openSource; `pageSize` is
+ * for tests of the metric paging).
+ */
+export async function openSqlStore(location: string, options: { pageSize?: number } = {}): Promise<SqlStoreSource> {
+  const { uri, artifacts } = splitArtifactsParam(location);
+  const scheme = SCHEMES.exec(uri)?.[1]?.toLowerCase().replace(/\+.*$/, '');
+  const shown = displayDbUri(uri);
+  let db: SqlDatabase;
+  let baseDir: string;
+  if (scheme === 'sqlite') {
+    const file = sqliteFile(uri);
+    if (!file) throw new UsageError(`${shown}: not a SQLite URI (sqlite:///relative/mlflow.db or sqlite:////absolute/mlflow.db)`);
+    db = openSqlite(file);
+    baseDir = dirname(file); // a SQLite file's relative artifact folders are beside it
+  } else if (scheme === 'postgres' || scheme === 'postgresql') {
+    db = await openPostgres(uri);
+    baseDir = process.cwd(); // relative to where the server ran: here, as far as trackshift knows
+  } else if (scheme === 'mysql' || scheme === 'mariadb') {
+    db = await openMysql(uri);
+    baseDir = process.cwd();
+  } else {
+    throw new UsageError(`${shown}: not an MLflow database URI (sqlite:///…, postgresql://…, mysql://…)`);
+  }
+  return SqlStoreSource.open(db, { uri: shown, artifactsRoot: artifacts ? resolve(artifacts) : join(baseDir, 'mlartifacts'), baseDir, ...options });
+}
 
 export const sqlStoreConnector: ConnectorFactory = {
   name: 'sqlstore',
-  description: 'an MLflow SQL database read directly: sqlite:///path/mlflow.db[?artifacts=DIR] (read)',
-  detect: async (location) => /^(sqlite|postgresql(\+\w+)?|mysql(\+\w+)?):\/\//i.test(location),
-  openSource: async (target) => {
-    const sqlite = parseSqliteUri(target.location);
-    if (!sqlite) {
-      throw new UsageError(`${target.location.replace(/\/\/[^@/]*@/, '//***@')}: trackshift reads MLflow's SQL store from SQLite files (sqlite:///path/mlflow.db); for PostgreSQL or MySQL, read through an MLflow server on that database (trackshift copy http://…)`);
-    }
-    return new SqlStoreSource(sqlite.file, target.location.replace(/\?.*$/, ''), sqlite.artifactsRoot);
-  },
+  description:
+    'an MLflow SQL database read directly: sqlite:///path/mlflow.db, postgresql://user:pw@host:port/db, mysql://user:pw@host:port/db, each with [?artifacts=DIR] (read)',
+  detect: async (location) => SCHEMES.test(location),
+  openSource: (target) => openSqlStore(target.location),
 };
