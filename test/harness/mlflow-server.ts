@@ -1,7 +1,8 @@
 /**
  * Starts real MLflow tracking servers for tests, from the pinned Python environment: SQLite
- * backend, artifacts served by the server, a free loopback port, a temporary folder. Stopped
- * (the whole process group) by stop(), and at the latest when the test process exits.
+ * backend (or the database given as backendStoreUri), artifacts served by the server, a free
+ * loopback port, a temporary folder. Stopped (the whole process group) by stop(), and at the
+ * latest when the test process exits.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,6 +56,8 @@ export interface ServerOptions {
   appName?: 'basic-auth';
   /** the MLflow major version to run (default 3) */
   mlflow?: MlflowMajor;
+  /** the server's database (default: mlflow.db in its folder), e.g. postgresql://… of test/harness/postgres.ts */
+  backendStoreUri?: string;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -115,7 +118,7 @@ export async function startMlflowServer(options: ServerOptions = {}): Promise<Ml
     '--host', '127.0.0.1',
     '--port', String(port),
     '--workers', '1',
-    '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`,
+    '--backend-store-uri', options.backendStoreUri ?? `sqlite:///${join(dir, 'mlflow.db')}`,
     '--artifacts-destination', join(dir, 'artifacts'),
     '--serve-artifacts',
   ];
@@ -152,7 +155,8 @@ export async function startMlflowServer(options: ServerOptions = {}): Promise<Ml
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    await waitForHealth(url, child, () => output);
+    // a new database on a server gets all of MLflow's migrations first
+    await waitForHealth(url, child, () => output, options.backendStoreUri ? 240_000 : 90_000);
   } catch (err) {
     await stop();
     throw err;
