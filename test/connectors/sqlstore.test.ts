@@ -1,6 +1,8 @@
 /**
  * MLflow's SQL store read directly: a database written by a real MLflow server reads the same as
- * that server's REST API answers for it, runs, metric histories, artifacts and registry included.
+ * that server's REST API answers for it, runs, metric histories, artifacts and registry
+ * included, on each database MLflow runs on here: SQLite, PostgreSQL and MariaDB (MySQL's
+ * protocol and dialect), the last two started by test/harness/.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,9 +10,13 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mlflowConnector, type MlflowStore } from '../../src/connectors/mlflow/index.js';
-import { sqlStoreConnector } from '../../src/connectors/sqlstore/index.js';
+import { openSqlStore, sqlStoreConnector } from '../../src/connectors/sqlstore/index.js';
 import type { Source } from '../../src/connectors/types.js';
-import { runPython, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
+import { UsageError } from '../../src/util/errors.js';
+import { DB_PASSWORD, type DatabaseServer } from '../harness/db-servers.js';
+import { startMariadb } from '../harness/mariadb.js';
+import { freePort, runPython, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
+import { startPostgres } from '../harness/postgres.js';
 import { snapshot } from '../helpers/snapshot.js';
 
 const openSql = (location: string) => sqlStoreConnector.openSource!({ location, side: 'src', env: {} });
@@ -26,40 +32,104 @@ async function registry(source: Source) {
   return out;
 }
 
-describe('MLflow SQL store, read directly', () => {
+async function loggedModels(source: Source, experimentName: string) {
+  const models = [];
+  for await (const e of source.listExperiments()) {
+    if (e.name === experimentName) for await (const m of source.loggedModels!.listLoggedModels(e.id)) models.push(m);
+  }
+  return models.sort((a, b) => a.id.localeCompare(b.id));
+}
+
+/** The one comparison every backend passes: the SQL store read equals the REST API's answers. */
+async function expectSameAsRest(sql: Source, server: MlflowServer): Promise<void> {
+  const rest = (await mlflowConnector.openSource!({ location: server.url, side: 'src', env: {} })) as MlflowStore;
+  try {
+    expect(sql.kind).toBe('sqlstore');
+    expect(await snapshot(sql)).toEqual(await snapshot(rest));
+    expect(await registry(sql)).toEqual(await registry(rest));
+    // logged models and the runs' links to them
+    const fromSql = await loggedModels(sql, 'registry-exp');
+    expect(fromSql.length).toBeGreaterThan(0);
+    expect(fromSql).toEqual(await loggedModels(rest, 'registry-exp'));
+    const files = [];
+    for await (const f of sql.loggedModels!.listLoggedModelArtifacts(fromSql[0]!)) files.push(f.path);
+    expect(files).toContain('MLmodel');
+  } finally {
+    await rest.close();
+  }
+}
+
+/** Every metric history read in pages of 7 (keyset paging through ties, NaN, ±Infinity) equals one read in whole pages. */
+async function expectSmallPagesSame(location: string): Promise<void> {
+  const whole = await openSqlStore(location);
+  const paged = await openSqlStore(location, { pageSize: 7 });
+  try {
+    let points = 0;
+    for await (const experiment of whole.listExperiments()) {
+      for await (const run of whole.listRuns(experiment.id, { includeDeleted: true })) {
+        for (const key of run.metricKeys) {
+          const read = async (source: Source) => {
+            const all = [];
+            for await (const page of source.readMetric(run, key)) all.push(...page);
+            return all;
+          };
+          const a = await read(whole);
+          expect(await read(paged)).toEqual(a);
+          points += a.length;
+        }
+      }
+    }
+    expect(points).toBeGreaterThan(10_000);
+  } finally {
+    await Promise.all([whole.close(), paged.close()]);
+  }
+}
+
+async function writeFixtures(server: MlflowServer): Promise<void> {
+  await runPython('test/fixtures/write_rich_fixture.py', [], { MLFLOW_TRACKING_URI: server.url });
+  await runPython('test/fixtures/registry_fixture.py', [], { MLFLOW_TRACKING_URI: server.url });
+}
+
+/** How MLflow runs on each database server, and how trackshift is pointed at it. */
+interface ServerBackend {
+  name: string;
+  start(): Promise<DatabaseServer>;
+  /** the SQLAlchemy driver MLflow is given (postgresql+psycopg2://, mysql+pymysql://) */
+  mlflowDriver: string;
+  /** the reader takes both forms: this one is tested on the full read */
+  readerDriver?: string;
+  /** words of the message for a refused password / nothing listening / no such database */
+  scheme: string;
+}
+
+const SERVER_BACKENDS: ServerBackend[] = [
+  // MLflow users write the driver suffix: the reader is given exactly what the server was
+  { name: 'PostgreSQL', start: startPostgres, mlflowDriver: 'psycopg2', readerDriver: 'psycopg2', scheme: 'postgresql' },
+  { name: 'MariaDB (MySQL)', start: startMariadb, mlflowDriver: 'pymysql', scheme: 'mysql' },
+];
+
+describe('MLflow SQL store on SQLite, read directly', () => {
   let server: MlflowServer;
 
   beforeAll(async () => {
     server = await startMlflowServer();
-    await runPython('test/fixtures/write_rich_fixture.py', [], { MLFLOW_TRACKING_URI: server.url });
-    await runPython('test/fixtures/registry_fixture.py', [], { MLFLOW_TRACKING_URI: server.url });
+    await writeFixtures(server);
   });
   afterAll(() => server?.stop());
 
   it('reads what the REST API answers for the same database, field by field', async () => {
-    const rest = (await mlflowConnector.openSource!({ location: server.url, side: 'src', env: {} })) as MlflowStore;
-    const sql = await openSql(`sqlite:///${join(server.dir, 'mlflow.db')}?artifacts=${join(server.dir, 'artifacts')}`);
+    const location = `sqlite:///${join(server.dir, 'mlflow.db')}?artifacts=${join(server.dir, 'artifacts')}`;
+    const sql = await openSql(location);
     try {
-      expect(sql.kind).toBe('sqlstore');
-      expect(await snapshot(sql)).toEqual(await snapshot(rest));
-      expect(await registry(sql)).toEqual(await registry(rest));
-      // logged models and the runs' links to them
-      const experiment = [];
-      for await (const e of sql.listExperiments()) if (e.name === 'registry-exp') experiment.push(e);
-      const fromSql = [];
-      for await (const m of sql.loggedModels!.listLoggedModels(experiment[0]!.id)) fromSql.push(m);
-      const fromRest = [];
-      for await (const m of rest.loggedModels.listLoggedModels(experiment[0]!.id)) fromRest.push(m);
-      expect(fromSql.sort((a, b) => a.id.localeCompare(b.id))).toEqual(fromRest.sort((a, b) => a.id.localeCompare(b.id)));
-      const files = [];
-      for await (const f of sql.loggedModels!.listLoggedModelArtifacts(fromSql[0]!)) files.push(f.path);
-      expect(files).toContain('MLmodel');
+      expect(sql.uri).toBe(`sqlite:///${join(server.dir, 'mlflow.db')}`);
+      await expectSameAsRest(sql, server);
     } finally {
-      await Promise.all([sql.close?.(), rest.close()]);
+      await sql.close?.();
     }
+    await expectSmallPagesSame(location);
   });
 
-  it('refuses a database of an unknown schema, and one that is not MLflow\'s, saying what to do', async () => {
+  it("refuses a database of an unknown schema, and one that is not MLflow's, saying what to do", async () => {
     const dir = mkdtempSync(join(tmpdir(), 'trackshift-sql-'));
     const future = new Database(join(dir, 'future.db'));
     future.exec("CREATE TABLE alembic_version (version_num TEXT); INSERT INTO alembic_version VALUES ('ffffffffffff')");
@@ -70,6 +140,64 @@ describe('MLflow SQL store, read directly', () => {
     other.close();
     await expect(openSql(`sqlite:///${join(dir, 'other.db')}`)).rejects.toThrow(/is not an MLflow database/);
     await expect(openSql(`sqlite:///${join(dir, 'missing.db')}`)).rejects.toThrow(/cannot open the MLflow database/);
-    await expect(openSql('postgresql://user:pw@db/mlflow')).rejects.toThrow(/reads MLflow's SQL store from SQLite files/);
+    await expect(openSql('sqlite://relative.db')).rejects.toThrow(/not a SQLite URI/);
+  });
+});
+
+describe.each(SERVER_BACKENDS.map((b) => [b.name, b] as const))('MLflow SQL store on %s, read directly', (_, backend) => {
+  let db: DatabaseServer;
+  let server: MlflowServer;
+  const secrets = [DB_PASSWORD, encodeURIComponent(DB_PASSWORD), 'Wr0ng:pass@word', encodeURIComponent('Wr0ng:pass@word')];
+
+  beforeAll(async () => {
+    db = await backend.start();
+    await db.createDatabase('mlflow');
+    server = await startMlflowServer({ backendStoreUri: db.uri('mlflow', backend.mlflowDriver) });
+    await writeFixtures(server);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    await db?.stop();
+  });
+
+  it('reads what the REST API answers for the same database, field by field', async () => {
+    const location = `${db.uri('mlflow', backend.readerDriver)}?artifacts=${join(server.dir, 'artifacts')}`;
+    const sql = await openSql(location);
+    try {
+      // the password never reaches the source's printable location
+      expect(sql.uri).toBe(`${backend.scheme}${backend.readerDriver ? `+${backend.readerDriver}` : ''}://${db.user}@127.0.0.1:${db.port}/mlflow`);
+      await expectSameAsRest(sql, server);
+    } finally {
+      await sql.close?.();
+    }
+    await expectSmallPagesSame(`${db.uri('mlflow')}?artifacts=${join(server.dir, 'artifacts')}`);
+  });
+
+  it('refuses a database of an unknown schema revision, and one that is not MLflow\'s', async () => {
+    await db.createDatabase('future');
+    await db.exec('future', "CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL); INSERT INTO alembic_version VALUES ('ffffffffffff')");
+    await expect(openSql(db.uri('future'))).rejects.toThrow(/schema revision "ffffffffffff", which this trackshift does not know/);
+    await db.createDatabase('other');
+    await db.exec('other', 'CREATE TABLE t (x INTEGER)');
+    await expect(openSql(db.uri('other'))).rejects.toThrow(/is not an MLflow database/);
+  });
+
+  it('says what is wrong when it cannot connect, and never shows the password', async () => {
+    const failure = async (location: string) => {
+      const err = await openSql(location).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(UsageError);
+      const message = (err as Error).message;
+      for (const secret of secrets) expect(message).not.toContain(secret);
+      expect(message).not.toMatch(/\n\s+at /); // no stack trace
+      return message;
+    };
+    const wrong = db.uri('mlflow').replace(encodeURIComponent(DB_PASSWORD), encodeURIComponent('Wr0ng:pass@word'));
+    expect(await failure(wrong)).toMatch(/cannot connect to the MLflow database .*refused the user name or password/);
+    const nobody = await freePort();
+    expect(await failure(db.uri('mlflow').replace(`:${db.port}/`, `:${nobody}/`))).toMatch(/cannot connect .*nothing listens there/);
+    expect(await failure(db.uri('no_such_db'))).toMatch(/cannot connect .*no database of that name/);
   });
 });
