@@ -30,7 +30,7 @@ const MODELS = 'models';
 /** how the file store marks a deleted version (its number stays taken) */
 const DELETED_STAGE = 'Deleted_Internal';
 /** LoggedModelStatus enum values */
-const LOGGED_MODEL_STATUS: Record<number, string> = { 0: 'LOGGED_MODEL_STATUS_UNSPECIFIED', 1: 'LOGGED_MODEL_PENDING', 2: 'LOGGED_MODEL_READY', 3: 'LOGGED_MODEL_UPLOAD_FAILED' };
+export const LOGGED_MODEL_STATUS: Record<number, string> = { 0: 'LOGGED_MODEL_STATUS_UNSPECIFIED', 1: 'LOGGED_MODEL_PENDING', 2: 'LOGGED_MODEL_READY', 3: 'LOGGED_MODEL_UPLOAD_FAILED' };
 
 const time = z.number().int().nullish().transform((t) => t ?? undefined);
 const text = z.string().nullish().transform((t) => t ?? undefined);

@@ -6,7 +6,8 @@
  * links and artifacts, deleted ones under `.trash/` or marked deleted, as FileStore does.
  *
  * Run folders keep the source's run ids. A run is complete when its `trackshift.complete` tag
- * file exists (written last); a partial one is removed and written again.
+ * file exists (written last); a partial one is removed and written again. The registry is
+ * written below (MlrunsRegistryWriter), MLflow 3 logged models in ./logged-models.ts.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -25,6 +26,7 @@ import { safeJoin } from '../../util/paths.js';
 import type { Destination, ExistingRun, ExistingVersion, RegistryWriter, RunBatch, VersionTarget, WriteLimits } from '../types.js';
 import { readKeyValueFolder } from './files.js';
 import { META, TRASH, experimentMetaSchema, readMeta } from './format.js';
+import { MlrunsLoggedModelWriter } from './logged-models.js';
 
 const LIMITS: WriteLimits = { metrics: 10_000, params: 1000, tags: 1000, entries: 20_000, bytes: 64 * 1024 * 1024 };
 const STATUS_NUMBER: Record<RunStatus, number> = { RUNNING: 1, SCHEDULED: 2, FINISHED: 3, FAILED: 4, KILLED: 5 };
@@ -55,12 +57,18 @@ export class MlrunsDestination implements Destination {
   private readonly runs = new Map<string, RunState>();
   private readonly runExperiment = new Map<string, string>();
   readonly registry: MlrunsRegistryWriter;
+  readonly loggedModels: MlrunsLoggedModelWriter;
 
   constructor(
     readonly root: string,
     readonly uri: string,
   ) {
-    this.registry = new MlrunsRegistryWriter(root, (runId) => this.runFolder(runId));
+    this.loggedModels = new MlrunsLoggedModelWriter({
+      experimentDir: (id) => this.experimentDir(id),
+      experimentFolders: async () => (await this.experimentDirs()).map((e) => e.dir),
+      runFolder: (runId) => this.runFolder(runId),
+    });
+    this.registry = new MlrunsRegistryWriter(root, (runId) => this.runFolder(runId), this.loggedModels);
   }
 
   /** where a run of this store is, whichever experiment holds it */
@@ -288,6 +296,7 @@ export class MlrunsRegistryWriter implements RegistryWriter {
   constructor(
     private readonly root: string,
     private readonly runFolder: (runId: string) => Promise<string | undefined>,
+    private readonly loggedModels: MlrunsLoggedModelWriter,
   ) {}
 
   private modelDir(name: string): string {
@@ -350,12 +359,20 @@ export class MlrunsRegistryWriter implements RegistryWriter {
 
   async createVersion(modelName: string, version: ModelVersion, target: VersionTarget): Promise<string> {
     let source: string;
+    let storageLocation: string;
+    let runId = target.runId;
     if (target.location.type === 'run') {
       const runDir = await this.runFolder(target.location.runId);
       if (!runDir) throw new InvalidInputError(this.root, `version ${version.version} of ${modelName} points at run ${target.location.runId}, which is not in this store`);
-      source = pathToFileURL(join(runDir, 'artifacts', ...target.location.path.split('/').filter(Boolean))).href;
-    } else if (target.location.type === 'logged-model') source = `models:/${target.location.modelId}`;
-    else source = target.location.uri;
+      source = storageLocation = pathToFileURL(join(runDir, 'artifacts', ...target.location.path.split('/').filter(Boolean))).href;
+    } else if (target.location.type === 'logged-model') {
+      // as FileStore registers models:/<id>: downloaded from the logged model's artifact folder, run from the model
+      source = `models:/${target.location.modelId}`;
+      const location = await this.loggedModels.artifactLocation(target.location.modelId);
+      if (!location) throw new InvalidInputError(this.root, `version ${version.version} of ${modelName} points at logged model ${target.location.modelId}, which is not in this store`);
+      storageLocation = location;
+      runId ??= await this.loggedModels.sourceRun(target.location.modelId);
+    } else source = storageLocation = target.location.uri;
     const dir = this.versionDir(modelName, version.version);
     const now = Date.now();
     await mkdir(dir, { recursive: true });
@@ -368,17 +385,19 @@ export class MlrunsRegistryWriter implements RegistryWriter {
         last_updated_timestamp: version.lastUpdatedTime ?? now,
         model_id: target.loggedModelId ?? null,
         name: modelName,
-        run_id: target.runId ?? null,
+        run_id: runId ?? null,
         run_link: target.runLink ?? null,
         source,
         status: 'READY',
         status_message: null,
-        storage_location: source,
+        storage_location: storageLocation,
         user_id: version.user ?? null,
         version: Number(version.version),
       }),
     );
     await this.writeTags(dir, version.tags);
+    // mlflow.register_model lists the version on the logged model it came from
+    if (target.location.type === 'logged-model') await this.loggedModels.addModelVersion(target.location.modelId, modelName, version.version);
     return version.version;
   }
 
