@@ -4,7 +4,7 @@
  * included, on each database MLflow runs on here: SQLite, PostgreSQL and MariaDB (MySQL's
  * protocol and dialect), the last two started by test/harness/.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -12,6 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mlflowConnector, type MlflowStore } from '../../src/connectors/mlflow/index.js';
 import { openSqlStore, sqlStoreConnector } from '../../src/connectors/sqlstore/index.js';
 import type { Source } from '../../src/connectors/types.js';
+import { bundleConnector } from '../../src/connectors/bundle/index.js';
+import { runJob } from '../../src/engine/job.js';
+import { emptySelection } from '../../src/engine/plan.js';
 import { UsageError } from '../../src/util/errors.js';
 import { DB_PASSWORD, type DatabaseServer } from '../harness/db-servers.js';
 import { startMariadb } from '../harness/mariadb.js';
@@ -171,6 +174,35 @@ describe.each(SERVER_BACKENDS.map((b) => [b.name, b] as const))('MLflow SQL stor
       await sql.close?.();
     }
     await expectSmallPagesSame(`${db.uri('mlflow')}?artifacts=${join(server.dir, 'artifacts')}`);
+  });
+
+  it('exports the database into a bundle through the engine, four runs at a time, naming it without the password', async () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'trackshift-sql-export-'));
+    const report = await runJob({
+      command: 'export',
+      source: `${db.uri('mlflow', backend.readerDriver)}?artifacts=${join(server.dir, 'artifacts')}`,
+      destination: join(tmp, 'bundle'),
+      selection: { ...emptySelection(), includeDeleted: true },
+      workers: 4,
+      artifactWorkers: 4,
+      dryRun: false,
+      stateDir: join(tmp, 'state'),
+      reportFile: join(tmp, 'report.json'),
+      newFolderFormat: bundleConnector,
+      env: {},
+    });
+    expect(report.failed).toEqual([]);
+    for (const secret of secrets) {
+      expect(JSON.stringify(report)).not.toContain(secret);
+      expect(readFileSync(join(tmp, 'report.json'), 'utf8')).not.toContain(secret);
+    }
+    const bundle = await bundleConnector.openSource!({ location: join(tmp, 'bundle'), side: 'src', env: {} });
+    const rest = (await mlflowConnector.openSource!({ location: server.url, side: 'src', env: {} })) as MlflowStore;
+    try {
+      expect(await snapshot(bundle)).toEqual(await snapshot(rest));
+    } finally {
+      await Promise.all([bundle.close?.(), rest.close()]);
+    }
   });
 
   it('refuses a database of an unknown schema revision, and one that is not MLflow\'s', async () => {
