@@ -24,10 +24,11 @@ details { margin: .6rem 0; border: 1px solid #e4e7ea; border-radius: 4px; paddin
 .note { color: #4b535c; }
 `;
 
-function chartSvg(chart: MetricChart): string {
+/** `differingSteps`: steps where the two sides differ, marked on the chart */
+function chartSvg(chart: MetricChart, differingSteps: number[]): string {
   const width = 460;
   const height = 170;
-  const pad = { left: 56, right: 10, top: 10, bottom: 28 };
+  const pad = { left: 72, right: 10, top: 10, bottom: 28 };
   const all = [...chart.source, ...chart.destination];
   if (all.length === 0) return `<p class="note">metric ${escape(chart.key)}: no finite values to draw</p>`;
   const xs = all.map((p) => p[0]);
@@ -40,7 +41,12 @@ function chartSvg(chart: MetricChart): string {
     points.length === 1
       ? `<circle cx="${sx(points[0]![0]).toFixed(1)}" cy="${sy(points[0]![1]).toFixed(1)}" r="3" fill="${color}"/>`
       : `<polyline fill="none" stroke="${color}" stroke-width="1.6" ${dash} points="${points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(' ')}"/>`;
-  const label = (v: number) => escape(Number.isInteger(v) ? String(v) : v.toPrecision(4));
+  const label = (v: number) => escape(Number.isInteger(v) && Math.abs(v) < 1e15 ? String(v) : v.toPrecision(3));
+  const marks = differingSteps
+    .filter((step) => step >= x0 && step <= x1)
+    .slice(0, 100)
+    .map((step) => `<line class="differs" x1="${sx(step).toFixed(1)}" x2="${sx(step).toFixed(1)}" y1="${pad.top}" y2="${height - pad.bottom}" stroke="#c92a2a" stroke-opacity=".55"/>`)
+    .join('');
   const nonFinite = chart.nonFinite.source + chart.nonFinite.destination > 0 ? ` · not drawn (NaN/±Infinity): source ${chart.nonFinite.source}, destination ${chart.nonFinite.destination}` : '';
   return `<figure class="chart" data-metric="${escape(chart.key)}">
 <svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="metric ${escape(chart.key)}: source against destination">
@@ -49,10 +55,11 @@ function chartSvg(chart: MetricChart): string {
 <text x="${pad.left - 4}" y="${height - pad.bottom}" font-size="10" text-anchor="end">${label(y0)}</text>
 <text x="${pad.left}" y="${height - 10}" font-size="10">step ${label(x0)}</text>
 <text x="${width - pad.right}" y="${height - 10}" font-size="10" text-anchor="end">step ${label(x1)}</text>
+${marks}
 ${line(chart.source, '#1f6feb', '')}
 ${line(chart.destination, '#d9480f', 'stroke-dasharray="5 3"')}
 </svg>
-<figcaption><b>${escape(chart.key)}</b>: <span style="color:#1f6feb">— source (${chart.source.length} points drawn)</span>, <span style="color:#d9480f">- - destination (${chart.destination.length} points drawn)</span>${escape(nonFinite)}</figcaption>
+<figcaption><b>${escape(chart.key)}</b>: <span style="color:#1f6feb">— source (${chart.source.length} points drawn)</span>, <span style="color:#d9480f">- - destination (${chart.destination.length} points drawn)</span>${differingSteps.length ? `, <span style="color:#c92a2a">| steps that differ</span>` : ''}${escape(nonFinite)}</figcaption>
 </figure>`;
 }
 
@@ -62,7 +69,14 @@ function objectHtml(object: ObjectReport): string {
   const rows = object.differences.map((d) => `<tr><td class="path">${escape(d.path)}</td>${cell(d.source)}${cell(d.destination)}</tr>`).join('\n');
   const more = object.omitted > 0 ? `<p class="note">… and ${n(object.omitted)} more difference(s) not listed (--max-differences raises the cap)</p>` : '';
   const table = rows ? `<table class="differences"><thead><tr><th>path</th><th>source</th><th>destination</th></tr></thead><tbody>\n${rows}\n</tbody></table>` : '';
-  const charts = object.charts?.length ? `<div class="charts">${object.charts.map(chartSvg).join('\n')}</div>` : '';
+  const stepsOf = (key: string) =>
+    object.differences.flatMap((d) => {
+      const marker = `/metric:${key}@`;
+      const at = d.path.lastIndexOf(marker);
+      const step = at >= 0 ? Number(d.path.slice(at + marker.length)) : NaN;
+      return Number.isFinite(step) ? [step] : [];
+    });
+  const charts = object.charts?.length ? `<div class="charts">${object.charts.map((c) => chartSvg(c, stepsOf(c.key))).join('\n')}</div>` : '';
   return `<details open class="object ${object.state}" data-path="${escape(object.path)}"><summary>${escape(objectTitle(object))}</summary>\n${table}${more}${charts}</details>`;
 }
 

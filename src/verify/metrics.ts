@@ -135,7 +135,8 @@ export async function thinHistory(source: Source, run: Run, key: string, max = 3
   let kept: Array<[number, number]> = [];
   for await (const page of source.readMetric(run, key)) {
     for (const p of page) {
-      if (!Number.isFinite(p.value)) nonFinite++;
+      // MLflow servers store ±Infinity as ±MAX_VALUE: neither can be drawn
+      if (!Number.isFinite(p.value) || Math.abs(p.value) === Number.MAX_VALUE) nonFinite++;
       else if (index % stride === 0) {
         kept.push([p.step, p.value]);
         if (kept.length >= 2 * max) {

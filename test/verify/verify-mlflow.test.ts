@@ -5,7 +5,10 @@
  *
  * Most changes go through the real mlflow client. MLflow's API can neither remove nor rewrite
  * a metric point, so those three changes are made in the destination server's database.
+ * The HTML report of the result is opened in headless Chromium (Debian's), its DOM checked and
+ * a screenshot taken (TRACKSHIFT_KEEP_SCREENSHOT=FILE keeps it).
  */
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +16,7 @@ import { openSource } from '../../src/connectors/registry.js';
 import type { VerifyReport } from '../../src/verify/report.js';
 import { runPython, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
 import { cli } from '../cli/run-cli.js';
+import { openPage } from '../harness/chromium.js';
 
 const T0 = 1_700_000_000_000;
 type Found = Array<{ path: string; source?: string; destination?: string }>;
@@ -120,5 +124,27 @@ describe('verify between real MLflow servers', () => {
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/DIFFERENT: 4 object\(s\) differ/);
     expect(text.stdout).toContain(`rich/${parent}/metric:special@0\n      source:      NaN (timestamp ${T0 + 1})\n      destination: 0 (timestamp ${T0 + 1})`);
+
+    // the same report as JSON and as an HTML page, opened in a real headless browser
+    const html = join(dst.dir, 'report.html');
+    const json = join(dst.dir, 'report.json');
+    const reported = await cli(['verify', src.url, dst.url, '--include-deleted', '--report', html, '--report', json]);
+    expect(reported.code).toBe(1);
+    const fromFile = JSON.parse(readFileSync(json, 'utf8')) as VerifyReport;
+    expect(differences(fromFile)).toEqual(before);
+    const screenshot = join(dst.dir, 'report.png');
+    const dom = await openPage(html, screenshot);
+    expect(dom).toContain('DIFFERENT: 4 object(s) differ');
+    const runs = fromFile.summary.run;
+    expect(runs.different).toBe(3);
+    expect(dom).toContain(`<td>runs</td><td>${runs.compared}</td><td>${runs.equal}</td><td>3</td><td>0</td><td>0</td>`);
+    // a chart for each differing metric of the parent, and its differences in rows
+    expect([...dom.matchAll(/<figure class="chart" data-metric="([^"]+)"/g)].map((m) => m[1])).toEqual(['loss', 'special']);
+    expect(dom).toMatch(/<polyline[^>]+points="[\d., ]{200,}"/);
+    for (const d of before) expect(dom).toContain(`<td class="path">${d.path}</td>`);
+    const png = readFileSync(screenshot);
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    expect(png.length).toBeGreaterThan(20_000);
+    if (process.env.TRACKSHIFT_KEEP_SCREENSHOT) copyFileSync(screenshot, process.env.TRACKSHIFT_KEEP_SCREENSHOT);
   });
 });
