@@ -1,5 +1,5 @@
 /** The command line without any server: help, usage errors, the bundled sample. */
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ describe('command line', () => {
   it('explains every verb', async () => {
     const top = await cli(['--help']);
     expect(top.code).toBe(0);
-    for (const verb of ['copy', 'export', 'import', 'copy-model-version', 'ls']) {
+    for (const verb of ['copy', 'export', 'import', 'copy-model-version', 'verify', 'ls']) {
       expect(top.stdout).toContain(verb);
       const help = await cli([verb, '--help']);
       expect(help.code).toBe(0);
@@ -76,5 +76,32 @@ describe('command line', () => {
     const listing = await cli(['ls', out, '--json']);
     expect(listing.code).toBe(0);
     expect(JSON.parse(listing.stdout).experiments.length).toBeGreaterThan(0);
+  });
+
+  it('verifies the sample against its export, and names a param changed in the bundle', async () => {
+    const out = join(temp(), 'bundle');
+    expect((await cli(['export', 'sample/mlruns', out, '--state-dir', temp()])).code).toBe(0);
+    const same = await cli(['verify', 'sample/mlruns', out]);
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stdout).toMatch(/EQUAL: no differences/);
+    const runs = join(out, 'experiments');
+    const runJson = readdirSync(runs, { recursive: true, encoding: 'utf8' }).map((f) => join(runs, f)).find((f) => f.endsWith('run.json') && readFileSync(f, 'utf8').includes('"lr": "0.1"'))!;
+    writeFileSync(runJson, readFileSync(runJson, 'utf8').replace('"lr": "0.1"', '"lr": "0.2"'));
+    const changed = await cli(['verify', 'sample/mlruns', out, '--json']);
+    expect(changed.code).toBe(1);
+    const report = JSON.parse(changed.stdout);
+    expect(report.objects.flatMap((o: { differences: unknown[] }) => o.differences)).toEqual([{ path: expect.stringMatching(/^mnist-classifier\/\w+\/param:lr$/), source: '0.1', destination: '0.2' }]);
+    // usage and configuration mistakes: exit 2, one line, nothing compared
+    for (const [args, message] of [
+      [['verify', 'sample/mlruns'], /missing required argument 'dst'/],
+      [['verify', 'sample/mlruns', './no/such/place'], /destination "\.\/no\/such\/place" does not exist/],
+      [['verify', 'sample/mlruns', out, '--sample', '0'], /--sample takes a whole number/],
+      [['verify', 'sample/mlruns', out, '--experiment', 'nope'], /experiment "nope" is not in/],
+    ] as const) {
+      const result = await cli([...args]);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    }
   });
 });
