@@ -8,7 +8,25 @@
  *   experiment.json  {system, info, mlflow: {experiment: {experiment_id, name, tags, …}, runs: [ids]}}
  *                    older: {export_info, experiment: {…}, runs: …}
  *   model.json       {system, info, mlflow: {registered_model: {name, description, tags, aliases,
- *                    versions: [{version, source, run_id, current_stage, tags, aliases, …}]}}}
+ *                    versions: [{version, source, run_id, current_stage, tags, aliases, model_id, …}]}}}
+ *
+ * MLflow 3 logged models, as mlflow/mlflow-export-import writes them since October 2025 (its
+ * GitHub master, commit 229832e "Add 3.0 Export and Import Logged Models"; not in a PyPI
+ * release — 1.2.0 is from 2023 — and not in the mlflow-migration fork, which writes none):
+ *
+ *   <exp>/experiment.json            mlflow.logged_models: [model ids]
+ *   <exp>/runs/<run_id>/run.json     inputs: {dataset_inputs: […], model_inputs: [{model_id}]},
+ *                                    outputs: {model_outputs: [{model_id, step}]}
+ *   <exp>/logged_models/logged_models.json   mlflow: {experiments: [{id, name, logged_models: [ids]}]}
+ *   <exp>/logged_models/<model_id>/logged_model.json   mlflow: the LoggedModel entity's fields
+ *                                    (experiment_id, model_id, name, artifact_location, creation_time,
+ *                                    last_updated_timestamp, model_type, source_run_id, status
+ *                                    READY|PENDING|FAILED|UNSPECIFIED, status_message, tags {}, params {},
+ *                                    metrics [], model_uri) + dataset_inputs of its run
+ *   <exp>/logged_models/<model_id>/artifacts/…   the model's files
+ *
+ * export-model puts logged_model.json in `<model dir>/<model_id>/`, export-run in
+ * `<run dir>/<model_id>/`, export-model-version in `<dir>/<run_id>/`.
  *
  * Python's json writes NaN and ±Infinity as bare tokens, which JSON does not allow: they are
  * read as such. Tags and params come as objects or as [{key, value}] lists.
@@ -73,6 +91,14 @@ export const keyValues = z
 
 const point = z.object({ value: number, timestamp: int, step: int.default(0) });
 
+const datasetInputs = z.array(
+  z.object({
+    // the same fields as a dataset of MLflow's file store
+    dataset: datasetMetaSchema,
+    tags: keyValues,
+  }),
+);
+
 export const runSchema = z.object({
   info: z.object({
     run_id: z.string().optional(),
@@ -90,18 +116,51 @@ export const runSchema = z.object({
   /** a history per key; the oldest exports kept only the latest value */
   metrics: z.record(z.string(), z.union([z.array(point), number])).optional().default({}),
   tags: keyValues,
+  // a list of dataset inputs; mlflow-export-import since 2025: {dataset_inputs, model_inputs}
   inputs: z
-    .array(
-      z.object({
-        // the same fields as a dataset of MLflow's file store
-        dataset: datasetMetaSchema,
-        tags: keyValues,
-      }),
-    )
+    .union([datasetInputs, z.object({ dataset_inputs: datasetInputs.optional().default([]), model_inputs: z.array(z.object({ model_id: z.string() })).nullish() })])
     .optional()
-    .default([]),
+    .default([])
+    .transform((inputs) => (Array.isArray(inputs) ? inputs : inputs.dataset_inputs)),
+  outputs: z
+    .object({ model_outputs: z.array(z.object({ model_id: z.string(), step: int.nullish().transform((s) => s ?? 0) })).nullish() })
+    .nullish(),
 });
 export type EximRun = z.infer<typeof runSchema>;
+
+/** LoggedModelStatus values (mlflow.entities), as their export writes them; proto names and numbers also read */
+const LOGGED_MODEL_STATUS: Record<string, string> = {
+  UNSPECIFIED: 'LOGGED_MODEL_STATUS_UNSPECIFIED',
+  PENDING: 'LOGGED_MODEL_PENDING',
+  READY: 'LOGGED_MODEL_READY',
+  FAILED: 'LOGGED_MODEL_UPLOAD_FAILED',
+  0: 'LOGGED_MODEL_STATUS_UNSPECIFIED',
+  1: 'LOGGED_MODEL_PENDING',
+  2: 'LOGGED_MODEL_READY',
+  3: 'LOGGED_MODEL_UPLOAD_FAILED',
+};
+
+/** logged_model.json: an MLflow 3 LoggedModel entity's fields (their underscores stripped) */
+export const loggedModelSchema = z.object({
+  model_id: z.string().min(1),
+  experiment_id: z.union([z.string(), z.number()]).transform(String),
+  name: z.string().nullish().transform((n) => n ?? ''),
+  artifact_location: z.string().nullish(),
+  // the entity keeps its creation time as _creation_time
+  creation_time: optionalTime,
+  creation_timestamp: optionalTime,
+  last_updated_timestamp: optionalTime,
+  model_type: z.string().nullish(),
+  source_run_id: z.string().nullish(),
+  status: z
+    .union([z.string(), z.number()])
+    .nullish()
+    .transform((s) => (s === null || s === undefined ? 'LOGGED_MODEL_READY' : (LOGGED_MODEL_STATUS[String(s)] ?? String(s)))),
+  status_message: z.string().nullish(),
+  tags: keyValues,
+  params: keyValues,
+});
+export type EximLoggedModel = z.infer<typeof loggedModelSchema>;
 
 export const experimentSchema = z.object({
   experiment: z.object({

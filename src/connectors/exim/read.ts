@@ -3,22 +3,25 @@
  * single experiment (`experiment.json` + `<run_id>/run.json` or `runs/<run_id>/run.json`), a
  * bulk export (`experiments/…`, `models/…`, manifest files) or a model export (`model.json`).
  * The layouts differ between tools and versions, so the directory is walked once: every
- * `experiment.json`, `run.json` and `model.json` found (never inside a run's `artifacts/`) is
- * read, and runs join their experiment by id. Read only.
+ * `experiment.json`, `run.json`, `model.json` and `logged_model.json` found (never inside an
+ * `artifacts/` folder) is read, and runs and logged models join their experiment by id. MLflow 3
+ * logged models are read where mlflow-export-import writes them (./format.ts): each
+ * `logged_model.json` with the model's files in the `artifacts/` folder beside it. Their own
+ * metrics (in logged_model.json) are not read: the neutral model carries none. Read only.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { ArtifactFile, Experiment, MetricPoint, ModelStage, ModelVersion, RegisteredModel, Run } from '../../model/index.js';
+import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelStage, ModelVersion, RegisteredModel, Run } from '../../model/index.js';
 import { MLFLOW_TAGS, MODEL_STAGES } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { isDir, listEntries } from '../../util/fs.js';
 import { safeJoin } from '../../util/paths.js';
 import { parseVersionSource } from '../mlflow/registry.js';
 import { walkFiles } from '../mlruns/files.js';
-import type { RegistryReader, RunQuery, Source } from '../types.js';
-import { STATUS_NUMBERS, experimentSchema, modelSchema, readExportFile, runSchema, versionSchema, type EximModel, type EximRun } from './format.js';
+import type { LoggedModelReader, RegistryReader, RunQuery, Source } from '../types.js';
+import { STATUS_NUMBERS, experimentSchema, loggedModelSchema, modelSchema, readExportFile, runSchema, versionSchema, type EximModel, type EximRun } from './format.js';
 
 const PAGE = 10_000;
 /** how deep export files are looked for (bulk: <dir>/models/experiments/<exp>/runs/<run>/run.json) */
@@ -31,6 +34,7 @@ interface Found {
   runs: string[];
   models: string[];
   versions: string[];
+  loggedModels: string[];
 }
 
 async function walk(dir: string, depth: number, found: Found): Promise<void> {
@@ -41,6 +45,7 @@ async function walk(dir: string, depth: number, found: Found): Promise<void> {
       else if (entry.name === 'run.json') found.runs.push(path);
       else if (entry.name === 'model.json') found.models.push(path);
       else if (entry.name === 'version.json') found.versions.push(path);
+      else if (entry.name === 'logged_model.json') found.loggedModels.push(path);
     } else if (entry.isDirectory() && entry.name !== 'artifacts' && depth < MAX_DEPTH) {
       await walk(path, depth + 1, found);
     }
@@ -68,13 +73,20 @@ interface RunEntry {
   metrics: EximRun['metrics'];
 }
 
+interface LoggedModelEntry {
+  model: LoggedModel;
+  /** the folder of logged_model.json; the model's files are in its artifacts/ */
+  dir: string;
+}
+
 export class EximSource implements Source {
   readonly kind = 'exim';
   readonly capabilities = { filter: false };
   readonly root: string;
   readonly uri: string;
   readonly registry: RegistryReader;
-  private loaded?: Promise<{ experiments: Map<string, Experiment>; runs: Map<string, RunEntry>; models: Map<string, EximModel> }>;
+  readonly loggedModels: LoggedModelReader;
+  private loaded?: Promise<{ experiments: Map<string, Experiment>; runs: Map<string, RunEntry>; models: Map<string, EximModel>; loggedModels: Map<string, LoggedModelEntry> }>;
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -87,6 +99,11 @@ export class EximSource implements Source {
       },
       listVersions: (name) => this.listVersions(name),
     };
+    this.loggedModels = {
+      listLoggedModels: (experimentId) => this.listLoggedModels(experimentId),
+      listLoggedModelArtifacts: (model) => this.listLoggedModelArtifacts(model),
+      readLoggedModelArtifact: (model, path) => this.readLoggedModelArtifact(model, path),
+    };
   }
 
   private load() {
@@ -95,7 +112,7 @@ export class EximSource implements Source {
   }
 
   private async read() {
-    const found: Found = { experiments: [], runs: [], models: [], versions: [] };
+    const found: Found = { experiments: [], runs: [], models: [], versions: [], loggedModels: [] };
     await walk(this.root, 0, found);
     const experiments = new Map<string, Experiment>();
     for (const file of found.experiments.sort()) {
@@ -138,10 +155,32 @@ export class EximSource implements Source {
         experiments.set(run.experimentId, { id: run.experimentId, name, tags: {}, lifecycle: 'active' });
       }
     }
+    const loggedModels = new Map<string, LoggedModelEntry>();
+    for (const file of found.loggedModels.sort()) {
+      const m = await readExportFile(file, loggedModelSchema);
+      // bulk exports may hold a model twice (under its experiment and under a registered model)
+      if (loggedModels.has(m.model_id)) continue;
+      loggedModels.set(m.model_id, {
+        dir: dirname(file),
+        model: {
+          id: m.model_id,
+          experimentId: m.experiment_id,
+          name: m.name,
+          ...(m.source_run_id ? { sourceRunId: m.source_run_id } : {}),
+          ...(m.model_type ? { modelType: m.model_type } : {}),
+          status: m.status,
+          ...(m.status_message ? { statusMessage: m.status_message } : {}),
+          params: m.params,
+          tags: m.tags,
+          creationTime: m.creation_time ?? m.creation_timestamp,
+          lastUpdatedTime: m.last_updated_timestamp,
+        },
+      });
+    }
     if (experiments.size === 0 && models.size === 0) {
       throw new InvalidInputError(this.root, 'holds no experiment.json, run.json or model.json of mlflow-export-import');
     }
-    return { experiments, runs, models };
+    return { experiments, runs, models, loggedModels };
   }
 
   async *listExperiments(): AsyncIterable<Experiment> {
@@ -190,6 +229,30 @@ export class EximSource implements Source {
     const entry = (await this.load()).runs.get(run.id);
     if (!entry) throw new InvalidInputError(this.uri, `no run ${run.id} in this export`);
     return entry;
+  }
+
+  private async *listLoggedModels(experimentId: string): AsyncIterable<LoggedModel> {
+    for (const { model } of (await this.load()).loggedModels.values()) if (model.experimentId === experimentId) yield structuredClone(model);
+  }
+
+  private async loggedModelDir(model: LoggedModel): Promise<string> {
+    const entry = (await this.load()).loggedModels.get(model.id);
+    if (!entry) throw new InvalidInputError(this.uri, `no logged model ${model.id} in this export`);
+    return join(entry.dir, 'artifacts');
+  }
+
+  private async *listLoggedModelArtifacts(model: LoggedModel): AsyncIterable<ArtifactFile> {
+    const dir = await this.loggedModelDir(model);
+    if (await isDir(dir)) yield* walkFiles(dir, '');
+  }
+
+  private async readLoggedModelArtifact(model: LoggedModel, path: string): Promise<Readable> {
+    const file = safeJoin(await this.loggedModelDir(model), path, `artifact of logged model ${model.id} in ${this.uri}`);
+    const info = await stat(file).catch((err: unknown) => {
+      throw new InvalidInputError(file, `cannot read artifact: ${errorMessage(err)}`);
+    });
+    if (!info.isFile()) throw new InvalidInputError(file, 'is not a file');
+    return createReadStream(file);
   }
 
   private async *listModels(): AsyncIterable<RegisteredModel> {
@@ -256,6 +319,7 @@ function toRun(record: EximRun, file: string): Run {
       tags: input.tags,
     })),
     metricKeys: Object.keys(record.metrics),
+    ...(record.outputs?.model_outputs?.length ? { modelOutputs: record.outputs.model_outputs.map((o) => ({ modelId: o.model_id, step: o.step })) } : {}),
   };
 }
 
