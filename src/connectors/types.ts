@@ -41,6 +41,8 @@ export interface Source {
 }
 
 export interface RegistryReader {
+  /** false for registries without stages (Unity Catalog): every version reads as stage None */
+  readonly hasStages?: boolean;
   /** every registered model */
   listModels(): AsyncIterable<RegisteredModel>;
   getModel(name: string): Promise<RegisteredModel | undefined>;

@@ -38,6 +38,20 @@ export const CREATED_TAG = 'trackshift.source.creation_time';
 /** Registries without stages (Unity Catalog) get an alias per stage: `Production` → `production`. */
 export const stageAlias = (stage: ModelStage) => stage.toLowerCase();
 
+/**
+ * For a registry without stages (Unity Catalog): each stage other than None becomes an alias
+ * (its name in lower case) on the newest version in that stage, unless that alias is `taken`.
+ */
+export function stageAliases(versions: ModelVersion[], taken: (alias: string) => boolean): Map<string, ModelVersion> {
+  const newest = new Map<string, ModelVersion>();
+  for (const version of versions) {
+    if (version.stage === 'None' || taken(stageAlias(version.stage))) continue;
+    const current = newest.get(stageAlias(version.stage));
+    if (!current || Number(version.version) > Number(current.version)) newest.set(stageAlias(version.stage), version);
+  }
+  return newest;
+}
+
 export interface ModelTransferContext {
   source: Source;
   destination: Destination;
@@ -241,14 +255,11 @@ export class ModelTransfer {
     }
     if (!this.registry.hasStages) {
       const mapped: string[] = [];
-      for (const version of versions) {
-        const number = outcome.versions[version.version];
-        if (version.stage === 'None' || !number || aliases.has(stageAlias(version.stage))) continue;
-        const newest = versions.filter((v) => v.stage === version.stage).reduce((a, b) => (Number(b.version) > Number(a.version) ? b : a));
-        const newestNumber = outcome.versions[newest.version];
-        if (!newestNumber) continue;
-        aliases.set(stageAlias(version.stage), newestNumber);
-        mapped.push(`${version.stage} → alias "${stageAlias(version.stage)}" on version ${newestNumber}`);
+      const copied = versions.filter((v) => outcome.versions[v.version]);
+      for (const [alias, newest] of stageAliases(copied, (a) => aliases.has(a))) {
+        const newestNumber = outcome.versions[newest.version]!;
+        aliases.set(alias, newestNumber);
+        mapped.push(`${newest.stage} → alias "${alias}" on version ${newestNumber}`);
       }
       if (mapped.length > 0) {
         this.ctx.warn(`model "${model.name}"`, `${this.ctx.destination.uri} has no stages; stages became aliases: ${mapped.join(', ')}`);

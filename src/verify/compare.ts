@@ -17,6 +17,7 @@ import type { DatasetInput, Experiment, ModelVersion, Run, Tags } from '../model
 import { MLFLOW_TAGS, SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../model/index.js';
 import type { Source } from '../connectors/types.js';
 import type { EventListener } from '../engine/events.js';
+import { stageAliases } from '../engine/models.js';
 import { planTransfer, type ExperimentPlan, type ModelPlan, type Selection } from '../engine/plan.js';
 import { compareArtifacts } from './artifacts.js';
 import { chartOf, compareMetric } from './metrics.js';
@@ -183,7 +184,7 @@ export class Verifier {
     const dstExperiments = await collect(this.dst.listExperiments());
     for (const experimentPlan of plan.experiments) await this.compareExperiment(experimentPlan, dstExperiments);
     if (plan.models.length > 0) {
-      if (!this.dst.registry) this.report.notes.push(`${this.dst.uri} (${this.dst.kind}) has no model registry: ${plan.models.length} registered model(s) not compared`);
+      if (!this.dst.registry) this.note(`${this.dst.uri} (${this.dst.kind}) has no model registry: ${plan.models.length} registered model(s) not compared`);
       else for (const modelPlan of plan.models) await this.compareModel(modelPlan);
     }
     const { summary } = this.report;
@@ -207,6 +208,10 @@ export class Verifier {
     else if (state === 'missing-in-destination') counts.missingInDestination++;
     else counts.missingInSource++;
     this.report.objects.push({ type, state, ...object, differences: [...diffs.kept].sort((a, b) => a.path.localeCompare(b.path)), omitted: diffs.omitted });
+  }
+
+  private note(text: string): void {
+    if (!this.report.notes.includes(text)) this.report.notes.push(text);
   }
 
   private diffs(): DifferenceList {
@@ -350,9 +355,17 @@ export class Verifier {
     compareField('description', plan.model.description || undefined, there.description || undefined, prefix, diffs);
     compareMaps('tag', userTags(plan.model.tags), userTags(there.tags), prefix, diffs);
     const wholeModel = this.options.selection.versions.length === 0 && this.options.selection.stages.length === 0 && !this.options.selection.latestVersions;
-    const aliases = new Set([...Object.keys(plan.model.aliases), ...(wholeModel ? Object.keys(there.aliases) : [])]);
+    // a registry without stages holds them as the aliases a copy makes of them
+    const stageless = registry.hasStages === false && this.src.registry?.hasStages !== false;
+    const expectedAliases = { ...plan.model.aliases };
+    if (stageless) {
+      const copied = plan.versions.filter((v) => numbers.has(v.version));
+      for (const [alias, newest] of stageAliases(copied, (a) => a in plan.model.aliases)) expectedAliases[alias] = newest.version;
+      if (plan.versions.some((v) => v.stage !== 'None')) this.note(`${this.dst.uri} has no stages: stages were compared as the aliases a copy makes of them (the newest version in each stage)`);
+    }
+    const aliases = new Set([...Object.keys(expectedAliases), ...(wholeModel ? Object.keys(there.aliases) : [])]);
     for (const alias of [...aliases].sort()) {
-      const sourceNumber = plan.model.aliases[alias];
+      const sourceNumber = expectedAliases[alias];
       // an alias on a version that was not selected is not expected on the destination
       if (sourceNumber !== undefined && !wholeModel && !numbers.has(sourceNumber)) continue;
       const expected = sourceNumber === undefined ? undefined : (numbers.get(sourceNumber)?.version ?? sourceNumber);
@@ -370,7 +383,7 @@ export class Verifier {
         continue;
       }
       const at = `${vPath}/`;
-      compareField('stage', v.stage, match.stage, at, vDiffs);
+      if (!stageless) compareField('stage', v.stage, match.stage, at, vDiffs);
       compareField('status', v.status, match.status, at, vDiffs);
       compareField('description', v.description || undefined, match.description || undefined, at, vDiffs);
       compareMaps('tag', userTags(v.tags), userTags(match.tags), at, vDiffs);

@@ -1,6 +1,6 @@
 /** A small source store with the awkward cases the engine must carry. */
 import { MemoryStore, type MemoryOptions } from '../../src/connectors/memory/index.js';
-import type { MetricPoint, Run } from '../../src/model/index.js';
+import type { MetricPoint, ModelVersion, Run } from '../../src/model/index.js';
 
 let counter = 0;
 
@@ -49,5 +49,35 @@ export function sourceStore(): MemoryStore {
   addRun(store, { id: 'removed', experimentId: '1', lifecycle: 'deleted', startTime: 50, endTime: 60, status: 'KILLED' });
   addRun(store, { id: 'b1', experimentId: '2', startTime: 100, endTime: 200 }, [{ key: 'm', value: 1, timestamp: 1, step: 0 }]);
   addRun(store, { id: 'g1', experimentId: '3', startTime: 100, endTime: 200 });
+  return store;
+}
+
+export function version(v: string, stage: ModelVersion['stage'], location: ModelVersion['location'], extra: Partial<ModelVersion> = {}): ModelVersion {
+  const runId = location.type === 'run' ? location.runId : undefined;
+  return {
+    modelName: 'fraud',
+    version: v,
+    source: location.type === 'run' ? `mlflow-artifacts:/1/${location.runId}/artifacts/${location.path}` : location.type === 'uri' ? location.uri : `models:/${location.modelId}`,
+    location,
+    ...(runId ? { runId } : {}),
+    status: 'READY',
+    stage,
+    description: `version ${v}`,
+    tags: { v },
+    creationTime: 1000 + Number(v),
+    ...extra,
+  };
+}
+
+/** The engine fixture plus a registered model whose versions point at its runs, with a gap (4). */
+export function registrySource(): MemoryStore {
+  const store = sourceStore();
+  store.data.runs.get('parent')!.artifacts.set('model/MLmodel', Buffer.from('artifact_path: model\nrun_id: parent\nflavors:\n  sklearn: {}\n'));
+  store.registry.add({ name: 'fraud', description: 'fraud model', tags: { team: 'risk' }, aliases: { champion: '1', challenger: '2' }, creationTime: 5 }, [
+    version('1', 'Production', { type: 'run', runId: 'parent', path: 'model' }),
+    version('2', 'Staging', { type: 'run', runId: 'b1', path: 'model' }),
+    version('3', 'Archived', { type: 'run', runId: 'child', path: 'model' }),
+    version('5', 'None', { type: 'uri', uri: 's3://bucket/fraud/5' }),
+  ]);
   return store;
 }

@@ -8,39 +8,9 @@ import { rewriteMlmodel } from '../../src/engine/mlmodel.js';
 import { chooseVersions, emptySelection, planTransfer, type Selection } from '../../src/engine/plan.js';
 import { transfer } from '../../src/engine/transfer.js';
 import type { ModelVersion } from '../../src/model/index.js';
-import { newStore, sourceStore } from './fixture.js';
+import { newStore, registrySource, sourceStore, version } from './fixture.js';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'trackshift-models-'));
-
-function version(v: string, stage: ModelVersion['stage'], location: ModelVersion['location'], extra: Partial<ModelVersion> = {}): ModelVersion {
-  const runId = location.type === 'run' ? location.runId : undefined;
-  return {
-    modelName: 'fraud',
-    version: v,
-    source: location.type === 'run' ? `mlflow-artifacts:/1/${location.runId}/artifacts/${location.path}` : location.type === 'uri' ? location.uri : `models:/${location.modelId}`,
-    location,
-    ...(runId ? { runId } : {}),
-    status: 'READY',
-    stage,
-    description: `version ${v}`,
-    tags: { v },
-    creationTime: 1000 + Number(v),
-    ...extra,
-  };
-}
-
-/** The engine fixture plus a registered model whose versions point at its runs, with a gap (4). */
-function registrySource(): MemoryStore {
-  const store = sourceStore();
-  store.data.runs.get('parent')!.artifacts.set('model/MLmodel', Buffer.from('artifact_path: model\nrun_id: parent\nflavors:\n  sklearn: {}\n'));
-  store.registry.add({ name: 'fraud', description: 'fraud model', tags: { team: 'risk' }, aliases: { champion: '1', challenger: '2' }, creationTime: 5 }, [
-    version('1', 'Production', { type: 'run', runId: 'parent', path: 'model' }),
-    version('2', 'Staging', { type: 'run', runId: 'b1', path: 'model' }),
-    version('3', 'Archived', { type: 'run', runId: 'child', path: 'model' }),
-    version('5', 'None', { type: 'uri', uri: 's3://bucket/fraud/5' }),
-  ]);
-  return store;
-}
 
 async function copy(source: MemoryStore, destination: MemoryStore, selection: Partial<Selection>, stateDir = tempDir()) {
   const plan = await planTransfer(source, { ...emptySelection(), ...selection });

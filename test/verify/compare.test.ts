@@ -12,11 +12,9 @@ import { Journal } from '../../src/engine/journal.js';
 import { emptySelection, planTransfer, type Selection } from '../../src/engine/plan.js';
 import { transfer } from '../../src/engine/transfer.js';
 import { verifySources, type VerifyOptions } from '../../src/verify/compare.js';
-import { newStore, sourceStore } from '../engine/fixture.js';
+import { newStore, registrySource, sourceStore } from '../engine/fixture.js';
 
-async function copied(selection: Partial<Selection> = {}) {
-  const source = sourceStore();
-  const destination = newStore({ pageSize: 1000 });
+async function copied(selection: Partial<Selection> = {}, source: MemoryStore = sourceStore(), destination: MemoryStore = newStore({ pageSize: 1000 })) {
   const plan = await planTransfer(source, { ...emptySelection(), ...selection });
   const result = await transfer(source, destination, plan, { workers: 2, artifactWorkers: 2, dryRun: false, journal: new Journal(mkdtempSync(join(tmpdir(), 'trackshift-verify-'))) });
   expect(result.failed).toEqual([]);
@@ -136,5 +134,33 @@ describe('verify', () => {
     expect(chart!.key).toBe('loss');
     expect(chart!.source.length).toBeLessThanOrEqual(600);
     expect(chart!.nonFinite).toEqual({ source: 3, destination: 3 });
+  });
+
+  it('compares registered models: versions by provenance, their runs through the copies, aliases and stages', async () => {
+    const { source, destination } = await copied({}, registrySource());
+    const equal = await verify(source, destination);
+    expect(equal.objects).toEqual([]);
+    expect(equal.summary.version).toMatchObject({ compared: 4, equal: 4 });
+    expect(equal.summary.model).toMatchObject({ compared: 1, equal: 1 });
+    const held = destination.registry.models.get('fraud')!;
+    held.model.aliases.champion = '2';
+    held.versions.get('3')!.stage = 'Production';
+    held.versions.get('2')!.runId = 'elsewhere';
+    const report = await verify(source, destination);
+    expect(report.objects.map((o) => [o.path, o.differences])).toEqual([
+      ['model:fraud', [{ path: 'model:fraud/alias:champion', source: 'version 1', destination: 'version 2' }]],
+      ['model:fraud/version:2', [{ path: 'model:fraud/version:2/run', source: `b1 (copied as ${copyOf(destination, 'b1').run.id})`, destination: 'elsewhere' }]],
+      ['model:fraud/version:3', [{ path: 'model:fraud/version:3/stage', source: 'Archived', destination: 'Production' }]],
+    ]);
+  });
+
+  it('checks stages as aliases in a registry without stages, as a copy makes them', async () => {
+    const { source, destination } = await copied({}, registrySource(), newStore({ stages: false }));
+    const report = await verify(source, destination);
+    expect(report.objects).toEqual([]);
+    expect(report.notes).toEqual([expect.stringMatching(/has no stages: stages were compared as the aliases/)]);
+    delete destination.registry.models.get('fraud')!.model.aliases.production;
+    const changed = await verify(source, destination);
+    expect(changed.objects.flatMap((o) => o.differences)).toEqual([{ path: 'model:fraud/alias:production', source: 'version 1' }]);
   });
 });
