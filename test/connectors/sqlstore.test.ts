@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mlflowConnector, type MlflowStore } from '../../src/connectors/mlflow/index.js';
+import { displayDbUri, splitArtifactsParam } from '../../src/connectors/sqlstore/db.js';
 import { openSqlStore, sqlStoreConnector } from '../../src/connectors/sqlstore/index.js';
+import { backtickIdentifiers, mysqlOptions } from '../../src/connectors/sqlstore/mysql.js';
+import { numberPlaceholders } from '../../src/connectors/sqlstore/postgres.js';
 import type { Source } from '../../src/connectors/types.js';
 import { bundleConnector } from '../../src/connectors/bundle/index.js';
 import { runJob } from '../../src/engine/job.js';
@@ -110,6 +113,33 @@ const SERVER_BACKENDS: ServerBackend[] = [
   { name: 'PostgreSQL', start: startPostgres, mlflowDriver: 'psycopg2', readerDriver: 'psycopg2', scheme: 'postgresql' },
   { name: 'MariaDB (MySQL)', start: startMariadb, mlflowDriver: 'pymysql', scheme: 'mysql' },
 ];
+
+describe('SQL store URIs', () => {
+  it('are shown without password or query, an unencoded @ in the password included', () => {
+    expect(displayDbUri('postgresql+psycopg2://ana:s3cr%40t@db:5432/mlflow?sslmode=require&password=x')).toBe('postgresql+psycopg2://ana@db:5432/mlflow');
+    expect(displayDbUri('mysql://ana:p@ss@db/mlflow')).toBe('mysql://ana@db/mlflow');
+    expect(displayDbUri('mysql://db/mlflow')).toBe('mysql://db/mlflow');
+    expect(displayDbUri('sqlite:////srv/mlflow.db')).toBe('sqlite:////srv/mlflow.db');
+  });
+
+  it('lose ?artifacts= before the driver sees them, and keep the other parameters as written', () => {
+    expect(splitArtifactsParam('postgresql://a@h/db?sslmode=require&artifacts=/srv/my%20art&options=-csearch_path%3Dml')).toEqual({
+      uri: 'postgresql://a@h/db?sslmode=require&options=-csearch_path%3Dml',
+      artifacts: '/srv/my art',
+    });
+    expect(splitArtifactsParam('sqlite:///x.db?artifacts=/a')).toEqual({ uri: 'sqlite:///x.db', artifacts: '/a' });
+    expect(splitArtifactsParam('sqlite:///x.db')).toEqual({ uri: 'sqlite:///x.db' });
+  });
+
+  it('are turned into what each driver takes', () => {
+    expect(numberPlaceholders('SELECT * FROM t WHERE a = ? AND b > ?')).toBe('SELECT * FROM t WHERE a = $1 AND b > $2');
+    expect(backtickIdentifiers('SELECT "key", "value" FROM tags')).toBe('SELECT `key`, `value` FROM tags');
+    const { options, password } = mysqlOptions('mysql+pymysql://ana:p%3Aw@[::1]:3307/ml%2Dflow?charset=utf8mb4&unix_socket=/run/m.sock', 'x');
+    expect(password).toBe('p:w');
+    expect(options).toMatchObject({ host: '::1', port: 3307, user: 'ana', password: 'p:w', database: 'ml-flow', socketPath: '/run/m.sock' });
+    expect(() => mysqlOptions('mysql://a@h/db?local_infile=1', 'mysql://a@h/db')).toThrow(/"local_infile" is not understood/);
+  });
+});
 
 describe('MLflow SQL store on SQLite, read directly', () => {
   let server: MlflowServer;
@@ -231,5 +261,17 @@ describe.each(SERVER_BACKENDS.map((b) => [b.name, b] as const))('MLflow SQL stor
     const nobody = await freePort();
     expect(await failure(db.uri('mlflow').replace(`:${db.port}/`, `:${nobody}/`))).toMatch(/cannot connect .*nothing listens there/);
     expect(await failure(db.uri('no_such_db'))).toMatch(/cannot connect .*no database of that name/);
+  });
+
+  it.runIf(backend.scheme === 'postgresql')('takes the password from PGPASSWORD when the URI has none, as libpq does', async () => {
+    const before = process.env.PGPASSWORD;
+    process.env.PGPASSWORD = DB_PASSWORD;
+    try {
+      const sql = await openSql(db.uri('mlflow').replace(`:${encodeURIComponent(DB_PASSWORD)}@`, '@'));
+      await sql.close?.();
+    } finally {
+      if (before === undefined) delete process.env.PGPASSWORD;
+      else process.env.PGPASSWORD = before;
+    }
   });
 });

@@ -43,13 +43,24 @@ export function toRow(raw: Record<string, unknown>, label: string): Row {
   return row;
 }
 
+/**
+ * A URI's parts: `scheme://[userinfo@]host[:port][/path][?query]`. The userinfo ends at the last
+ * `@` before the path, as URL parsers take it, so an unencoded `@` in a password stays in it.
+ */
+export function splitDbUri(uri: string): { scheme: string; userinfo?: string; host: string; path: string; query?: string } | undefined {
+  const match = /^([a-z][a-z0-9+.-]*):\/\/([^/?#]*)([^?#]*)(?:\?([^#]*))?/i.exec(uri);
+  if (!match) return undefined;
+  const [, scheme, authority = '', path = '', query] = match;
+  const at = authority.lastIndexOf('@');
+  return { scheme: scheme!, ...(at >= 0 ? { userinfo: authority.slice(0, at) } : {}), host: authority.slice(at + 1), path, ...(query !== undefined ? { query } : {}) };
+}
+
 /** `scheme://user:password@host/db?query` without its password and query (which may hold one). */
 export function displayDbUri(uri: string): string {
-  const match = /^([a-z][a-z0-9+.-]*:\/\/)([^@/?#]*@)?([^?#]*)/i.exec(uri);
-  if (!match) return uri.replace(/\?.*$/, '');
-  const [, scheme, userinfo, rest] = match;
-  const user = userinfo ? userinfo.slice(0, -1).split(':')[0] : undefined;
-  return `${scheme}${user ? `${user}@` : ''}${rest}`;
+  const parts = splitDbUri(uri);
+  if (!parts) return uri.replace(/[?#].*$/, '');
+  const user = parts.userinfo?.split(':')[0];
+  return `${parts.scheme}://${user ? `${user}@` : ''}${parts.host}${parts.path}`;
 }
 
 const HINTS: Array<[RegExp, string]> = [

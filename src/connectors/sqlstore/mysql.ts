@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
 import { UsageError, errorMessage } from '../../util/errors.js';
-import { connectionError, displayDbUri, queryError, toRow, type Row, type SqlDatabase, type SqlParam } from './db.js';
+import { connectionError, displayDbUri, queryError, splitDbUri, toRow, type Row, type SqlDatabase, type SqlParam } from './db.js';
 
 /** The reader's double-quoted identifiers as MySQL quotes them (its literals hold no double quote). */
 export function backtickIdentifiers(sql: string): string {
@@ -23,9 +23,10 @@ const decode = (text: string) => {
 
 /** The URI's parts as mysql2 takes them; query parameters other than these are refused by name. */
 export function mysqlOptions(uri: string, label: string): { options: mysql.PoolOptions; password?: string } {
-  const match = /^(?:mysql|mariadb)(?:\+[a-z0-9_]+)?:\/\/(?:([^@/?#]*)@)?([^/?#]*)(?:\/([^?#]*))?(?:\?([^#]*))?$/i.exec(uri);
-  if (!match) throw new UsageError(`${label}: not a MySQL URI (mysql://user:password@host:port/database)`);
-  const [, userinfo, hostport = '', database, query] = match;
+  const parts = splitDbUri(uri);
+  if (!parts || !/^(mysql|mariadb)(\+\w+)?$/i.test(parts.scheme)) throw new UsageError(`${label}: not a MySQL URI (mysql://user:password@host:port/database)`);
+  const { userinfo, host: hostport, query } = parts;
+  const database = parts.path.replace(/^\//, '');
   const colon = userinfo?.indexOf(':') ?? -1;
   const user = userinfo === undefined ? undefined : decode(colon < 0 ? userinfo : userinfo.slice(0, colon));
   const password = userinfo !== undefined && colon >= 0 ? decode(userinfo.slice(colon + 1)) : undefined;
@@ -67,7 +68,9 @@ export function mysqlOptions(uri: string, label: string): { options: mysql.PoolO
 export async function openMysql(uri: string): Promise<SqlDatabase> {
   const label = displayDbUri(uri);
   const { options, password } = mysqlOptions(uri, label);
-  const secrets = [password, password && encodeURIComponent(password)];
+  // as decoded, and as written in the URI
+  const written = splitDbUri(uri)?.userinfo?.split(':').slice(1).join(':');
+  const secrets = [password, written];
   const pool = mysql.createPool({ ...options, connectionLimit: 4, connectTimeout: 15_000, dateStrings: false, supportBigNumbers: true, bigNumberStrings: false });
   // an idle connection that the server closes must not take the process down
   pool.pool.on('error', () => {});

@@ -4,7 +4,7 @@
  * (`postgresql://user:password@host:port/db`, `postgresql+psycopg2://…`, `?sslmode=…`).
  */
 import pg from 'pg';
-import { connectionError, displayDbUri, queryError, toRow, type Row, type SqlDatabase, type SqlParam } from './db.js';
+import { connectionError, displayDbUri, queryError, splitDbUri, toRow, type Row, type SqlDatabase, type SqlParam } from './db.js';
 
 const INT8 = 20;
 // BIGINT columns (times, steps) come as text, since they may exceed 2^53; MLflow's fit a number
@@ -30,14 +30,15 @@ export async function openPostgres(uri: string): Promise<SqlDatabase> {
   // SQLAlchemy's driver suffix (postgresql+psycopg2://) means nothing to libpq
   const connectionString = uri.replace(/^(postgres(?:ql)?)\+[a-z0-9_]+:/i, 'postgresql:');
   const label = displayDbUri(uri);
-  let password: string | undefined;
+  const userinfo = splitDbUri(connectionString)?.userinfo ?? '';
+  const raw = userinfo.includes(':') ? userinfo.slice(userinfo.indexOf(':') + 1) : undefined;
+  let password = raw;
   try {
-    const parsed = new URL(connectionString);
-    password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
+    password = raw && decodeURIComponent(raw);
   } catch {
-    // pg parses what URL does not; its own errors are redacted below as well
+    // a bare % stays as it is
   }
-  const secrets = [password, password && encodeURIComponent(password)];
+  const secrets = [password, raw];
   let pool: pg.Pool;
   try {
     pool = new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 15_000, idleTimeoutMillis: 10_000, types, application_name: 'trackshift' });
