@@ -6,7 +6,7 @@
  */
 import { Readable, Transform } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
-import type { ArtifactFile, Experiment, LoggedModel, ModelVersion, Run } from '../model/index.js';
+import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelVersion, Run } from '../model/index.js';
 import { MLFLOW_TAGS, SOURCE_TAGS } from '../model/index.js';
 import type { Destination, Source } from '../connectors/types.js';
 import { TrackshiftError, UsageError, errorMessage } from '../util/errors.js';
@@ -67,6 +67,8 @@ function countBytes(body: Readable): { stream: Readable; bytes: () => number } {
 }
 
 const ARTIFACT_ATTEMPTS = 3;
+/** metric keys of one run read (and written) at once */
+const METRIC_READERS = 4;
 
 async function withRetries<T>(attempts: number, work: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
@@ -101,6 +103,11 @@ function destinationTags(run: Run, sourceUri: string, parentDestinationId: strin
 export class Transfer {
   private readonly result: TransferResult;
   private readonly artifactLimit: LimitFunction;
+  /**
+   * metric batches written at once, across all runs: as many as runs in flight. Reading goes
+   * wider (METRIC_READERS keys a run), but a server's writes slow down past a few at once.
+   */
+  private readonly writeLimit: LimitFunction;
   /** source run id → destination run id, resolved as soon as the run is created */
   private readonly created = new Map<string, Promise<string | undefined>>();
   /** source run id → whether the run ended complete in the destination */
@@ -121,6 +128,7 @@ export class Transfer {
       models: [],
     };
     this.artifactLimit = pLimit(Math.max(1, options.artifactWorkers));
+    this.writeLimit = pLimit(Math.max(1, options.workers));
   }
 
   private emit(event: TransferEvent): void {
@@ -351,21 +359,30 @@ export class Transfer {
     this.emit({ type: 'run-skipped', sourceId: run.id, destinationId, reason });
   }
 
+  /**
+   * A run's metric histories, several keys at a time: each reader takes the next key, streams
+   * its pages into its own batcher and awaits its own writes, so a key's points keep their
+   * order and no two writes of one run touch the same key at once.
+   */
   private async copyMetrics(run: Run, runId: string): Promise<number> {
-    const batcher = new MetricBatcher(this.destination.limits);
     let count = 0;
-    const write = async (metrics: NonNullable<ReturnType<MetricBatcher['flush']>>) => {
-      await this.destination.writeBatch(runId, { params: [], tags: [], metrics });
-      count += metrics.length;
-      this.emit({ type: 'points', count: metrics.length });
-    };
-    for (const key of run.metricKeys) {
-      for await (const page of this.source.readMetric(run, key)) {
-        for (const full of batcher.add(page)) await write(full);
+    const keys = [...run.metricKeys];
+    const reader = async () => {
+      const batcher = new MetricBatcher(this.destination.limits);
+      const write = async (metrics: MetricPoint[]) => {
+        await this.writeLimit(() => this.destination.writeBatch(runId, { params: [], tags: [], metrics }));
+        count += metrics.length;
+        this.emit({ type: 'points', count: metrics.length });
+      };
+      for (let key = keys.shift(); key !== undefined; key = keys.shift()) {
+        for await (const page of this.source.readMetric(run, key)) {
+          for (const full of batcher.add(page)) await write(full);
+        }
       }
-    }
-    const rest = batcher.flush();
-    if (rest) await write(rest);
+      const rest = batcher.flush();
+      if (rest) await write(rest);
+    };
+    await Promise.all(Array.from({ length: Math.min(METRIC_READERS, keys.length) }, reader));
     return count;
   }
 
