@@ -10,6 +10,7 @@ import { chownSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { killGroup, track } from './process-groups.js';
 
 const execFileAsync = promisify(execFile);
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -71,18 +72,6 @@ export async function runAs(user: { uid: number; gid: number } | undefined, comm
   }
 }
 
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of running) killGroup(child, 'SIGKILL');
-});
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    if (child.pid) process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
-}
 
 export interface Daemon {
   child: ChildProcess;
@@ -94,7 +83,7 @@ export interface Daemon {
 /** Starts a long-running server as the given user, in its own process group. */
 export function startDaemon(user: { uid: number; gid: number } | undefined, command: string, args: string[], cwd: string): Daemon {
   const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...(user ?? {}) });
-  running.add(child);
+  const tracked = track(child);
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-20_000);
@@ -112,7 +101,7 @@ export function startDaemon(user: { uid: number; gid: number } | undefined, comm
         await exited;
         clearTimeout(timer);
       }
-      running.delete(child);
+      tracked.forget();
     },
   };
 }

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
+import { killGroup, track } from './process-groups.js';
 
 const execFileAsync = promisify(execFile);
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -61,18 +62,6 @@ export interface ServerOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const child of running) killGroup(child, 'SIGKILL');
-});
-
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    if (child.pid) process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
-}
 
 async function waitForHealth(url: string, child: ChildProcess, log: () => string, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -135,7 +124,7 @@ export async function startMlflowServer(options: ServerOptions = {}): Promise<Ml
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...appEnv, ...options.env, MLFLOW_TRACKING_URI: '', PYTHONUNBUFFERED: '1' },
   });
-  running.add(child);
+  const tracked = track(child);
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-20_000);
@@ -151,7 +140,7 @@ export async function startMlflowServer(options: ServerOptions = {}): Promise<Ml
       await exited;
       clearTimeout(timer);
     }
-    running.delete(child);
+    tracked.forget();
     rmSync(dir, { recursive: true, force: true });
   };
   try {
