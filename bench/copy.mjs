@@ -1,0 +1,946 @@
+#!/usr/bin/env node
+/**
+ * trackshift against the Python mlflow-migration tools (the maintained fork of
+ * mlflow-export-import) and against a raw loader (the ceiling of the destination server), in
+ * one invocation on one machine (issue 7). Only the ratios mean much: the machines are shared.
+ *
+ *   npm run build && node bench/copy.mjs [workload flags] [--mode copy|export|import|mlruns|all] [--memory-check]
+ *
+ * Workload (bench/fill_workload.py, seeded, the real mlflow client):
+ *   --runs 100 --metrics 10 --steps 2000 --params 50 --tags 20 --artifact-mb 5 --artifacts 5 --seed 7
+ *   (2,000,000 metric points; --artifact-mb is per run, split over --artifacts files)
+ *
+ * Modes (--mode, comma-separated; default copy):
+ *   copy    server → server. `trackshift copy SRC DST`; `mlflow-migration-export-experiment` then
+ *           `mlflow-migration-import-experiment` (their staging on disk included); the raw loader.
+ *   export  server → folder. `trackshift export SRC DIR` (a bundle) against the export half.
+ *   import  folder → server. `trackshift import DIR DST` against the import half, each from its own
+ *           export of the same source (made untimed when the export mode did not run first).
+ *   mlruns  mlruns file store (written by the same workload generator) → server. `trackshift copy
+ *           mlruns:DIR DST` against the Python tools' way of reading one: export-experiment with
+ *           MLFLOW_TRACKING_URI=file:DIR (the mlflow client reads the file store itself; they have
+ *           no reader of their own), then import-experiment; and the raw loader's ceiling.
+ *   all     the four. The Python export and import halves are run once (in copy) and reported
+ *           again in export and import: the same commands on the same data.
+ *
+ * Other flags:
+ *   --memory-check        also copy, with trackshift only, a workload with 10× the steps per metric
+ *                         (--steps-factor N for another factor) and --memory-runs runs (default
+ *                         runs ÷ factor, at least 8, so that the points total stays about the same
+ *                         and several runs are in flight); both peak RSS values are shown.
+ *   --only trackshift,python,raw   the contenders to run (default all three)
+ *   --raw-concurrency 2,4,8,16,32  the raw loader's levels: each is probed on --raw-probe-runs runs
+ *                         (default runs ÷ 5, at least 10) into a fresh server; the best is then
+ *                         run on the whole workload into another fresh server and reported
+ *   --trackshift-args "…" extra flags for every trackshift command (e.g. "--workers 8")
+ *   --server-workers 1    uvicorn workers of every MLflow server (the test harness uses 1)
+ *   --fill-threads 8      writer threads of the filling
+ *   --no-cache            fill afresh and keep nothing; otherwise a filled source (database and
+ *                         artifacts, or the mlruns folder) is kept under
+ *                         ~/.cache/trackshift/bench/<hash of workload and generator> and copied
+ *                         for the next invocation (the output says which)
+ *   --profile             run trackshift with node --cpu-prof; the profiles go to
+ *                         bench/results/profiles/ and a summary (self time by module) is printed
+ *   --keep                keep the temporary folders (server logs, exports) and print where
+ *   --out FILE            the JSON results (default bench/results/copy.json)
+ *
+ * Every MLflow server: SQLite backend, artifacts served by the server (--serve-artifacts), a
+ * free loopback port, a temporary folder, from the pinned environment (scripts/python-env.sh);
+ * each contender writes into a fresh one; all are stopped at the end, on error and on Ctrl-C.
+ * Peak RSS is that of the measured process tree (the node process for trackshift; each Python
+ * command; the loader): the largest of GNU time's maximum RSS and the sums of VmRSS over the tree
+ * sampled every 100 ms. Every destination is checked through its REST API afterwards (runs,
+ * params, tags, every metric point, artifact files and bytes): a contender that did not copy
+ * everything gets a loud warning in the table and complete: false in the JSON.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, homedir, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const FILL = join(ROOT, 'bench', 'fill_workload.py');
+const RAW = join(ROOT, 'bench', 'raw-loader.mjs');
+const EXPERIMENT = 'bench';
+
+// ---- flags ----
+
+const args = {};
+for (let i = 2; i < process.argv.length; i++) {
+  const flag = process.argv[i];
+  if (!flag.startsWith('--')) throw new Error(`unexpected argument ${flag}`);
+  const next = process.argv[i + 1];
+  if (next === undefined || next.startsWith('--')) args[flag.slice(2)] = true;
+  else args[flag.slice(2)] = (i++, next);
+}
+const num = (name, fallback) => (args[name] === undefined ? fallback : Number(args[name]));
+const workload = {
+  runs: num('runs', 100),
+  metrics: num('metrics', 10),
+  steps: num('steps', 2000),
+  params: num('params', 50),
+  tags: num('tags', 20),
+  artifactMb: num('artifact-mb', 5),
+  artifacts: num('artifacts', 5),
+  seed: num('seed', 7),
+};
+const modes = String(args.mode ?? 'copy').split(',').flatMap((m) => (m === 'all' ? ['copy', 'export', 'import', 'mlruns'] : [m]));
+for (const m of modes) if (!['copy', 'export', 'import', 'mlruns'].includes(m)) throw new Error(`unknown --mode ${m}`);
+const stepsFactor = args['steps-factor'] !== undefined ? Number(args['steps-factor']) : args['memory-check'] ? 10 : 0;
+const only = new Set(String(args.only ?? 'trackshift,python,raw').split(','));
+const rawLevels = String(args['raw-concurrency'] ?? '2,4,8,16,32').split(',').map(Number);
+const rawProbeRuns = Math.min(workload.runs, num('raw-probe-runs', Math.max(10, Math.ceil(workload.runs / 5))));
+const trackshiftArgs = args['trackshift-args'] ? String(args['trackshift-args']).split(/\s+/).filter(Boolean) : [];
+const serverWorkers = num('server-workers', 1);
+const fillThreads = num('fill-threads', 8);
+const useCache = !args['no-cache'];
+const keep = Boolean(args.keep);
+const profile = Boolean(args.profile);
+const outFile = args.out ? String(args.out) : join(ROOT, 'bench', 'results', 'copy.json');
+
+// ---- processes: everything started is stopped at the end, on error and on Ctrl-C ----
+
+const groups = new Set(); // process group ids (every child is started detached, as a group leader)
+const tempDirs = [];
+const killGroup = (pgid, signal) => {
+  try {
+    process.kill(-pgid, signal);
+  } catch {
+    // already gone
+  }
+};
+process.on('exit', () => {
+  for (const pgid of groups) killGroup(pgid, 'SIGKILL');
+  if (!keep) for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
+});
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(signal, () => {
+    process.stderr.write(`\n${signal}: stopping the servers and commands started\n`);
+    for (const pgid of groups) killGroup(pgid, 'SIGTERM');
+    setTimeout(() => process.exit(130), 3000).unref();
+  });
+}
+
+const temp = (prefix) => {
+  const d = mkdtempSync(join(tmpdir(), `trackshift-bench-${prefix}-`));
+  tempDirs.push(d);
+  return d;
+};
+const log = (line) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const mb = (bytes) => bytes / 1024 / 1024;
+const fmt = (n, digits = 0) => (n === undefined || n === null || Number.isNaN(n) ? '–' : n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
+
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+
+/** Runs a command to its end (untimed work); rejects with its output on failure. */
+function run(command, argv, { env = {}, cwd = ROOT, logFile } = {}) {
+  return new Promise((resolve, reject) => {
+    const out = logFile ? openSync(logFile, 'a') : 'pipe';
+    const child = spawn(command, argv, { cwd, detached: true, stdio: ['ignore', 'pipe', out], env: { ...process.env, ...env } });
+    groups.add(child.pid);
+    let stdout = '';
+    child.stdout.on('data', (c) => (stdout += c));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      groups.delete(child.pid);
+      if (logFile) closeSync(out);
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`${basename(command)} ${argv.join(' ')} exited with ${code}${logFile ? `; see ${logFile}:\n${tail(logFile)}` : ''}\n${stdout.slice(-2000)}`));
+    });
+  });
+}
+const tail = (file, chars = 3000) => {
+  try {
+    return readFileSync(file, 'utf8').slice(-chars);
+  } catch {
+    return '';
+  }
+};
+
+// ---- /proc: trees, RSS, CPU ----
+
+const CLK_TCK = 100;
+function processTable() {
+  const table = new Map();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      table.set(Number(name), { ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / CLK_TCK });
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return table;
+}
+function treeOf(root, table = processTable()) {
+  const children = new Map();
+  for (const [pid, p] of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
+  const pids = [];
+  const stack = [root];
+  while (stack.length) {
+    const pid = stack.pop();
+    if (!table.has(pid)) continue;
+    pids.push(pid);
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return { pids, table };
+}
+function statusKb(pid, field) {
+  try {
+    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+    return m ? Number(m[1]) : 0;
+  } catch {
+    return 0;
+  }
+}
+/** CPU seconds used so far by a process tree (a server's, between two readings) */
+const treeCpu = (root) => {
+  const { pids, table } = treeOf(root);
+  return pids.reduce((s, pid) => s + table.get(pid).cpu, 0);
+};
+
+const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+
+/**
+ * Runs one measured command: wall time, peak RSS of its process tree, CPU of the tree, and the
+ * CPU the servers spent meanwhile. stdout and stderr go to files in logDir.
+ */
+async function measure(label, command, argv, { env = {}, logDir, servers = {} } = {}) {
+  const base = join(logDir, label.replace(/[^\w.-]+/g, '_'));
+  const timeFile = `${base}.time`;
+  const full = TIME ? [TIME, ['-f', '%M %U %S', '-o', timeFile, command, ...argv]] : [command, argv];
+  const stdoutFd = openSync(`${base}.stdout`, 'w');
+  const stderrFd = openSync(`${base}.stderr`, 'w');
+  const serverCpu0 = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, treeCpu(s.pid)]));
+  const serverLog0 = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, statSync(s.logFile).size]));
+  const started = process.hrtime.bigint();
+  const child = spawn(full[0], full[1], { cwd: ROOT, detached: true, stdio: ['ignore', stdoutFd, stderrFd], env: { ...process.env, ...env } });
+  groups.add(child.pid);
+  let peakKb = 0;
+  let cpuSeen = new Map();
+  const sample = () => {
+    const { pids, table } = treeOf(child.pid);
+    // the GNU time wrapper itself is not counted
+    const measured = TIME ? pids.filter((p) => p !== child.pid) : pids;
+    let sum = 0;
+    for (const pid of measured) {
+      sum += statusKb(pid, 'VmRSS');
+      peakKb = Math.max(peakKb, statusKb(pid, 'VmHWM'));
+      cpuSeen.set(pid, table.get(pid).cpu);
+    }
+    peakKb = Math.max(peakKb, sum);
+  };
+  const timer = setInterval(sample, 100);
+  const code = await new Promise((resolve) => child.on('close', (c) => resolve(c)));
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  clearInterval(timer);
+  groups.delete(child.pid);
+  closeSync(stdoutFd);
+  closeSync(stderrFd);
+  let cpuSeconds = [...cpuSeen.values()].reduce((a, b) => a + b, 0);
+  if (TIME && existsSync(timeFile)) {
+    const m = readFileSync(timeFile, 'utf8').trim().split('\n').pop().match(/^(\d+) ([\d.]+) ([\d.]+)$/);
+    if (m) {
+      peakKb = Math.max(peakKb, Number(m[1]));
+      cpuSeconds = Number(m[2]) + Number(m[3]);
+    }
+  }
+  const serverCpuSeconds = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, treeCpu(s.pid) - serverCpu0[k]]));
+  const serverRequests = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, requestCounts(s.logFile, serverLog0[k])]));
+  const stdout = readFileSync(`${base}.stdout`, 'utf8');
+  if (code !== 0) log(`${label} exited with ${code}; stderr ends with:\n${tail(`${base}.stderr`)}`);
+  return { label, code, seconds, peakRssMb: peakKb / 1024, cpuSeconds, serverCpuSeconds, serverRequests, stdout, stderrFile: `${base}.stderr` };
+}
+
+/** requests per endpoint (and how many were not 2xx) in a server's access log after an offset */
+function requestCounts(logFile, offset) {
+  const text = readFileSync(logFile).subarray(offset).toString('utf8');
+  const counts = {};
+  for (const m of text.matchAll(/"(GET|POST|PUT|PATCH|DELETE) ([^ ?"]+)[^"]*" (\d{3})/g)) {
+    const endpoint = `${m[1]} ${m[2].replace(/^(\/api\/2\.0\/mlflow-artifacts\/artifacts)\/.*/, '$1/…').replace(/^\/ajax-api\//, '/api/')}`;
+    const c = (counts[endpoint] ??= { count: 0, errors: 0 });
+    c.count++;
+    if (!m[3].startsWith('2')) c.errors++;
+  }
+  return counts;
+}
+
+// ---- MLflow servers ----
+
+let venv;
+let migrationVenv;
+
+async function startServer(dir, label, workers = serverWorkers) {
+  mkdirSync(dir, { recursive: true });
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const logFile = join(dir, 'server.log');
+  const out = openSync(logFile, 'a');
+  const child = spawn(
+    join(venv, 'bin', 'mlflow'),
+    ['server', '--host', '127.0.0.1', '--port', String(port), '--workers', String(workers), '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`, '--artifacts-destination', join(dir, 'artifacts'), '--serve-artifacts'],
+    { cwd: dir, detached: true, stdio: ['ignore', out, out], env: { ...process.env, MLFLOW_TRACKING_URI: '', PYTHONUNBUFFERED: '1' } },
+  );
+  closeSync(out);
+  groups.add(child.pid);
+  const exited = new Promise((r) => child.once('exit', r));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      killGroup(child.pid, 'SIGTERM');
+      const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    }
+    killGroup(child.pid, 'SIGKILL'); // workers left behind
+    groups.delete(child.pid);
+  };
+  const deadline = Date.now() + 300_000; // a loaded machine takes its time over the imports and migrations
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`the ${label} MLflow server exited with ${child.exitCode}:\n${tail(logFile)}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`the ${label} MLflow server did not start in 300 s:\n${tail(logFile)}`);
+    }
+    await sleep(250);
+  }
+  // one cheap call through the store, so that no contender pays for the first one
+  await fetch(`${url}/api/2.0/mlflow/experiments/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"max_results":1}' });
+  return { url, dir, pid: child.pid, logFile, stop, label };
+}
+
+// ---- the source: filled, or copied from the cache ----
+
+function workloadLine(w) {
+  const points = w.runs * w.metrics * w.steps;
+  return `${w.runs} runs × ${w.metrics} metrics × ${fmt(w.steps)} steps = ${fmt(points)} points, ${w.params} params, ${w.tags} tags, ${w.artifacts} × ${fmt(w.artifactMb / Math.max(1, w.artifacts), 2)} MB of artifacts per run (seed ${w.seed})`;
+}
+const fillArgs = (w) =>
+  ['--runs', w.runs, '--metrics', w.metrics, '--steps', w.steps, '--params', w.params, '--tags', w.tags, '--artifact-mb', w.artifactMb, '--artifacts', w.artifacts, '--seed', w.seed, '--experiment', EXPERIMENT].map(String);
+
+/**
+ * A folder holding the filled source: kind 'server' (mlflow.db + artifacts/, for a server to be
+ * started on) or 'mlruns' (mlruns/). From the cache when it holds this workload.
+ */
+async function prepareSource(w, kind) {
+  const key = createHash('sha256')
+    .update(JSON.stringify({ w, kind, experiment: EXPERIMENT }))
+    .update(readFileSync(FILL))
+    .update(basename(venv))
+    .digest('hex')
+    .slice(0, 16);
+  const cached = join(homedir(), '.cache', 'trackshift', 'bench', `${kind}-${key}`);
+  const dir = temp(`src-${kind}`);
+  if (useCache && existsSync(join(cached, 'summary.json'))) {
+    const started = Date.now();
+    cpSync(join(cached, 'data'), dir, { recursive: true });
+    const summary = JSON.parse(readFileSync(join(cached, 'summary.json'), 'utf8'));
+    log(`${kind} source: the cached fill ${cached} (filled in ${summary.seconds} s on ${summary.at}), copied in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return { dir, summary: { ...summary, cached } };
+  }
+  log(`${kind} source: filling with ${workloadLine(w)}, ${fillThreads} threads …`);
+  let summary;
+  if (kind === 'server') {
+    const filler = await startServer(dir, 'filling');
+    try {
+      const out = await run(join(venv, 'bin', 'python'), [FILL, filler.url, ...fillArgs(w), '--threads', String(fillThreads)], { logFile: join(dir, 'fill.log') });
+      summary = JSON.parse(out.trim().split('\n').pop());
+    } finally {
+      await filler.stop();
+    }
+    rmSync(join(dir, 'server.log'), { force: true });
+  } else {
+    const out = await run(join(venv, 'bin', 'python'), [FILL, `file://${join(dir, 'mlruns')}`, ...fillArgs(w), '--threads', String(fillThreads)], {
+      logFile: join(tmpdir(), `trackshift-bench-fill-${process.pid}.log`),
+      env: { MLFLOW_ALLOW_FILE_STORE: 'true' },
+    });
+    summary = JSON.parse(out.trim().split('\n').pop());
+  }
+  rmSync(join(dir, 'fill.log'), { force: true });
+  summary.at = new Date().toISOString();
+  log(`${kind} source: filled in ${summary.seconds} s`);
+  if (useCache) {
+    const partial = `${cached}.partial-${process.pid}`;
+    rmSync(partial, { recursive: true, force: true });
+    cpSync(dir, join(partial, 'data'), { recursive: true });
+    writeFileSync(join(partial, 'summary.json'), JSON.stringify(summary, null, 2));
+    rmSync(cached, { recursive: true, force: true });
+    renameSync(partial, cached);
+    log(`${kind} source: kept in ${cached} for the next invocation`);
+  }
+  return { dir, summary };
+}
+
+// ---- checking what a contender wrote ----
+
+async function api(url, path, body) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await fetch(`${url}/api/2.0/mlflow/${path}`, body ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {});
+      const text = await res.text();
+      if (res.ok) return JSON.parse(text);
+      if (res.status < 500 || attempt >= 4) throw new Error(`${path}: HTTP ${res.status} ${text.slice(0, 200)}`);
+    } catch (err) {
+      if (attempt >= 4 || /HTTP 4/.test(err.message)) throw err;
+    }
+    await sleep(500 * 2 ** attempt);
+  }
+}
+async function pool(items, n, fn) {
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
+    while (next < items.length) await fn(items[next++]);
+  }));
+}
+
+const WORKLOAD_PARAM = /^p\d+$/;
+const WORKLOAD_TAG = /^t\d+$/;
+
+/** What a destination server holds in the experiment, counted through its REST API. */
+async function countServer(url, experimentName = EXPERIMENT) {
+  const found = { runs: 0, params: 0, tags: 0, points: 0, artifactFiles: 0, artifactBytes: 0 };
+  let experiment;
+  try {
+    experiment = (await api(url, `experiments/get-by-name?experiment_name=${encodeURIComponent(experimentName)}`)).experiment;
+  } catch {
+    return found;
+  }
+  const runs = [];
+  let pageToken;
+  do {
+    const page = await api(url, 'runs/search', { experiment_ids: [experiment.experiment_id], max_results: 1000, page_token: pageToken });
+    runs.push(...(page.runs ?? []));
+    pageToken = page.next_page_token;
+  } while (pageToken);
+  found.runs = runs.length;
+  const histories = [];
+  for (const r of runs) {
+    found.params += (r.data.params ?? []).filter((p) => WORKLOAD_PARAM.test(p.key)).length;
+    found.tags += (r.data.tags ?? []).filter((t) => WORKLOAD_TAG.test(t.key)).length;
+    for (const m of r.data.metrics ?? []) histories.push([r.info.run_id, m.key]);
+  }
+  await pool(histories, 8, async ([runId, key]) => {
+    let token;
+    do {
+      const q = new URLSearchParams({ run_id: runId, metric_key: key, max_results: '25000', ...(token ? { page_token: token } : {}) });
+      const page = await api(url, `metrics/get-history?${q}`);
+      found.points += (page.metrics ?? []).length;
+      token = page.next_page_token;
+    } while (token);
+  });
+  await pool(runs, 8, async (r) => {
+    const stack = [''];
+    while (stack.length) {
+      const path = stack.pop();
+      const q = new URLSearchParams({ run_id: r.info.run_id, ...(path ? { path } : {}) });
+      for (const f of (await api(url, `artifacts/list?${q}`)).files ?? []) {
+        if (f.is_dir) stack.push(f.path);
+        else {
+          found.artifactFiles++;
+          found.artifactBytes += Number(f.file_size ?? 0);
+        }
+      }
+    }
+  });
+  return found;
+}
+
+function walkFiles(dir, out = []) {
+  if (!existsSync(dir)) return out;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) walkFiles(p, out);
+    else out.push(p);
+  }
+  return out;
+}
+const lineCount = (file) => {
+  const text = readFileSync(file, 'utf8');
+  let n = 0;
+  for (const line of text.split('\n')) if (line.trim()) n++;
+  return n;
+};
+const dirBytes = (dir) => walkFiles(dir).reduce((s, f) => s + statSync(f).size, 0);
+
+/** What a trackshift bundle holds: complete runs (run.json), params, tags, points (lines), files. */
+function countBundle(dir) {
+  const found = { runs: 0, params: 0, tags: 0, points: 0, artifactFiles: 0, artifactBytes: 0 };
+  const experiments = join(dir, 'experiments');
+  for (const exp of existsSync(experiments) ? readdirSync(experiments) : []) {
+    const runsDir = join(experiments, exp, 'runs');
+    for (const runDir of existsSync(runsDir) ? readdirSync(runsDir) : []) {
+      const file = join(runsDir, runDir, 'run.json');
+      if (!existsSync(file)) continue;
+      const r = JSON.parse(readFileSync(file, 'utf8'));
+      found.runs++;
+      found.params += Object.keys(r.params ?? {}).filter((k) => WORKLOAD_PARAM.test(k)).length;
+      found.tags += Object.keys(r.tags ?? {}).filter((k) => WORKLOAD_TAG.test(k)).length;
+      for (const m of r.metrics ?? []) found.points += lineCount(join(runsDir, runDir, m.file));
+      for (const f of walkFiles(join(runsDir, runDir, 'artifacts'))) {
+        found.artifactFiles++;
+        found.artifactBytes += statSync(f).size;
+      }
+    }
+  }
+  return found;
+}
+
+/** What an mlflow-migration export-experiment folder holds: <run id>/run.json and <run id>/artifacts/. */
+function countEximExperiment(dir) {
+  const found = { runs: 0, params: 0, tags: 0, points: 0, artifactFiles: 0, artifactBytes: 0 };
+  for (const e of existsSync(dir) ? readdirSync(dir, { withFileTypes: true }) : []) {
+    const file = join(dir, e.name, 'run.json');
+    if (!e.isDirectory() || !existsSync(file)) continue;
+    const r = JSON.parse(readFileSync(file, 'utf8'));
+    const data = r.mlflow ?? r;
+    found.runs++;
+    found.params += Object.keys(data.params ?? {}).filter((k) => WORKLOAD_PARAM.test(k)).length;
+    found.tags += Object.keys(data.tags ?? {}).filter((k) => WORKLOAD_TAG.test(k)).length;
+    for (const history of Object.values(data.metrics ?? {})) found.points += history.length;
+    for (const f of walkFiles(join(dir, e.name, 'artifacts'))) {
+      found.artifactFiles++;
+      found.artifactBytes += statSync(f).size;
+    }
+  }
+  return found;
+}
+
+const COUNTED = ['runs', 'params', 'tags', 'points', 'artifactFiles', 'artifactBytes'];
+function check(found, expected) {
+  const missing = COUNTED.filter((k) => found[k] !== expected[k]).map((k) => `${k} ${fmt(found[k])} of ${fmt(expected[k])}`);
+  return { found, complete: missing.length === 0, missing };
+}
+
+// ---- contenders ----
+
+function row(name, m, w, validation, extra = {}) {
+  const points = w.runs * w.metrics * w.steps;
+  return {
+    contender: name,
+    seconds: m.seconds,
+    runsPerSecond: w.runs / m.seconds,
+    pointsPerSecond: points / m.seconds,
+    peakRssMb: m.peakRssMb,
+    cpuSeconds: m.cpuSeconds,
+    serverCpuSeconds: m.serverCpuSeconds,
+    serverRequests: m.serverRequests,
+    exitCode: m.code,
+    complete: validation.complete && m.code === 0,
+    missing: [...(m.code === 0 ? [] : [`exit code ${m.code}`]), ...validation.missing],
+    found: validation.found,
+    ...extra,
+  };
+}
+
+const cliArgs = (argv) => (profile ? ['--cpu-prof', `--cpu-prof-dir=${join(ROOT, 'bench', 'results', 'profiles')}`, CLI, ...argv] : [CLI, ...argv]);
+
+async function trackshift(label, verb, src, dst, ctx, servers) {
+  const out = temp('ts');
+  log(`${label}: trackshift ${verb} ${src} ${dst}`);
+  const before = profile ? profileFiles() : [];
+  const m = await measure(label, process.execPath, cliArgs([verb, src, dst, '--state-dir', join(out, 'state'), '--json', ...trackshiftArgs]), { logDir: ctx.logDir, servers });
+  if (profile) m.profile = summarizeProfiles(profileFiles().filter((f) => !before.includes(f)));
+  try {
+    m.report = JSON.parse(m.stdout);
+  } catch {
+    // not JSON: the exit code says what happened
+  }
+  return m;
+}
+
+/** A fresh destination server for one contender, stopped after its check. */
+async function withDestination(label, ctx, fn) {
+  const dst = await startServer(join(ctx.work, `dst-${label.replace(/[^\w]+/g, '-')}`), `${label} destination`);
+  try {
+    return await fn(dst);
+  } finally {
+    await dst.stop();
+  }
+}
+
+const pythonEnv = (uri) => ({ MLFLOW_TRACKING_URI: uri, GIT_PYTHON_REFRESH: 'quiet', PYTHONUNBUFFERED: '1', MLFLOW_ALLOW_FILE_STORE: 'true' });
+
+async function pythonExport(label, trackingUri, outDir, ctx, servers) {
+  log(`${label}: mlflow-migration-export-experiment from ${trackingUri}`);
+  const m = await measure(label, join(migrationVenv, 'bin', 'mlflow-migration-export-experiment'), ['--experiment', EXPERIMENT, '--output-dir', outDir], { env: pythonEnv(trackingUri), logDir: ctx.logDir, servers });
+  m.stagedBytes = dirBytes(outDir);
+  return m;
+}
+async function pythonImport(label, inDir, dst, ctx, servers) {
+  log(`${label}: mlflow-migration-import-experiment into ${dst.url}`);
+  return measure(label, join(migrationVenv, 'bin', 'mlflow-migration-import-experiment'), ['--experiment-name', EXPERIMENT, '--input-dir', inDir], { env: pythonEnv(dst.url), logDir: ctx.logDir, servers });
+}
+/** export then import, one contender: times added, the larger peak */
+const both = (a, b) => ({
+  code: a.code || b.code,
+  seconds: a.seconds + b.seconds,
+  peakRssMb: Math.max(a.peakRssMb, b.peakRssMb),
+  cpuSeconds: a.cpuSeconds + b.cpuSeconds,
+  serverCpuSeconds: { src: a.serverCpuSeconds.src ?? 0, dst: b.serverCpuSeconds.dst ?? 0 },
+  serverRequests: { src: a.serverRequests.src ?? {}, dst: b.serverRequests.dst ?? {} },
+});
+
+/** The raw loader: probes of each concurrency level on part of the runs, then the best on all of them. */
+async function ceiling(source, w, expected, ctx) {
+  const loaderArgs = ['--sqlite', join(source.dir, 'mlflow.db'), '--artifacts', join(source.dir, 'artifacts'), '--experiment', EXPERIMENT];
+  const probes = [];
+  let best;
+  for (const c of rawLevels) {
+    const probe = await withDestination(`raw-probe-c${c}`, ctx, async (dst) => {
+      log(`raw loader probe: ${rawProbeRuns} runs at concurrency ${c}`);
+      const m = await measure(`raw-probe-c${c}`, process.execPath, [RAW, ...loaderArgs, '--dst', dst.url, '--concurrency', String(c), '--runs', String(rawProbeRuns)], { logDir: ctx.logDir, servers: { dst } });
+      const r = m.code === 0 ? JSON.parse(m.stdout.trim().split('\n').pop()) : undefined;
+      return { concurrency: c, ok: Boolean(r), pointsPerSecond: r ? r.points / r.writeSeconds : 0, writeSeconds: r?.writeSeconds, retries: r?.retries };
+    });
+    probes.push(probe);
+    log(`  concurrency ${c}: ${probe.ok ? `${fmt(probe.pointsPerSecond)} points/s, ${probe.retries} retries` : 'failed'}`);
+    if (probe.ok && (!best || probe.pointsPerSecond > best.pointsPerSecond)) best = probe;
+    // two levels in a row below the best so far: higher ones will not do better
+    const lastTwo = probes.slice(-2);
+    if (best && lastTwo.length === 2 && lastTwo.every((p) => p !== best && (!p.ok || p.pointsPerSecond < best.pointsPerSecond)) && probes.indexOf(best) < probes.length - 2) break;
+  }
+  if (!best) throw new Error('the raw loader failed at every concurrency level');
+  return withDestination('raw', ctx, async (dst) => {
+    log(`raw loader: all ${w.runs} runs at concurrency ${best.concurrency}`);
+    const m = await measure('raw', process.execPath, [RAW, ...loaderArgs, '--dst', dst.url, '--concurrency', String(best.concurrency)], { logDir: ctx.logDir, servers: { dst } });
+    const r = m.code === 0 ? JSON.parse(m.stdout.trim().split('\n').pop()) : undefined;
+    // the loader's own timing: its writing, without its untimed reading of the source
+    const timed = { ...m, seconds: r?.writeSeconds ?? m.seconds };
+    const validation = check(await countServer(dst.url), expected);
+    return row(`raw loader (c=${best.concurrency})`, timed, w, validation, { concurrency: best.concurrency, loadSeconds: r?.loadSeconds, totalSeconds: m.seconds, retries: r?.retries, requests: r?.requests, probes, probeRuns: rawProbeRuns });
+  });
+}
+
+// ---- profiles ----
+
+const profileFiles = () => {
+  const d = join(ROOT, 'bench', 'results', 'profiles');
+  return existsSync(d) ? readdirSync(d).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(d, f)) : [];
+};
+/** Self time by module and the heaviest functions of V8 CPU profiles. */
+function summarizeProfiles(files) {
+  const byModule = new Map();
+  const byFunction = new Map();
+  let total = 0;
+  for (const file of files) {
+    const p = JSON.parse(readFileSync(file, 'utf8'));
+    const nodes = new Map(p.nodes.map((n) => [n.id, n]));
+    const selfUs = new Map();
+    for (let i = 0; i < p.samples.length; i++) selfUs.set(p.samples[i], (selfUs.get(p.samples[i]) ?? 0) + (p.timeDeltas[i] ?? 0));
+    for (const [id, us] of selfUs) {
+      const cf = nodes.get(id).callFrame;
+      const url = cf.url.replace(`file://${ROOT}/`, '');
+      const module = !url
+        ? cf.functionName || '(native)'
+        : url.startsWith('node:')
+          ? 'node: internals'
+          : url.includes('node_modules/')
+            ? `node_modules/${url.split('node_modules/').pop().split('/')[0]}`
+            : url.split('/').slice(0, 3).join('/');
+      byModule.set(module, (byModule.get(module) ?? 0) + us);
+      const fn = `${cf.functionName || '(anonymous)'} ${url.split('/').slice(-2).join('/')}:${cf.lineNumber + 1}`;
+      byFunction.set(fn, (byFunction.get(fn) ?? 0) + us);
+      total += us;
+    }
+  }
+  const top = (m, n) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([name, us]) => ({ name, seconds: us / 1e6, share: us / total }));
+  return { files: files.map((f) => f.replace(`${ROOT}/`, '')), seconds: total / 1e6, byModule: top(byModule, 12), byFunction: top(byFunction, 15) };
+}
+
+// ---- the table ----
+
+function printTable(title, rows, notes = []) {
+  const head = ['contender', 'seconds', 'runs/s', 'points/s', 'peak RSS MB', 'CPU s', 'src CPU s', 'dst CPU s'];
+  const cells = rows.map((r) => [
+    r.contender,
+    fmt(r.seconds, 1),
+    fmt(r.runsPerSecond, 2),
+    fmt(r.pointsPerSecond),
+    fmt(r.peakRssMb),
+    fmt(r.cpuSeconds, 1),
+    fmt(r.serverCpuSeconds?.src, 1),
+    fmt(r.serverCpuSeconds?.dst, 1),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
+  console.log(`\n${title}`);
+  console.log(`  ${line(head)}`);
+  for (const c of cells) console.log(`  ${line(c)}`);
+  for (const r of rows) if (!r.complete) console.log(`  !!! WARNING: ${r.contender} did NOT copy everything: ${r.missing.join(', ')} — its numbers do not count`);
+  for (const n of notes) console.log(`  ${n}`);
+}
+
+function ratios(rows) {
+  const ts = rows.find((r) => r.contender.startsWith('trackshift'));
+  const py = rows.find((r) => r.contender.startsWith('mlflow-migration'));
+  const raw = rows.find((r) => r.contender.startsWith('raw loader'));
+  const out = {};
+  const notes = [];
+  if (ts && py) {
+    out.speedup = py.seconds / ts.seconds;
+    notes.push(`trackshift / mlflow-migration: ${out.speedup.toFixed(2)}× faster (goal ≥ 5×)${ts.complete && py.complete ? '' : ' — NOT VALID, a contender is incomplete'}`);
+  }
+  if (ts && raw) {
+    out.fractionOfCeiling = raw.seconds / ts.seconds;
+    notes.push(`trackshift / raw ceiling: ${(out.fractionOfCeiling * 100).toFixed(0)}% of the ceiling (goal ≥ 80%)${ts.complete && raw.complete ? '' : ' — NOT VALID, a contender is incomplete'}`);
+  }
+  if (ts) notes.push(`trackshift peak RSS: ${fmt(ts.peakRssMb)} MB (goal < 200 MB)`);
+  return { ...out, notes };
+}
+
+// ---- main ----
+
+async function main() {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+  venv = execFileSync('bash', [join(ROOT, 'scripts/python-env.sh')], { encoding: 'utf8' }).trim();
+  if (only.has('python')) migrationVenv = execFileSync('bash', [join(ROOT, 'scripts/python-env.sh'), 'requirements-migration.txt'], { encoding: 'utf8' }).trim();
+  const git = (a) => {
+    try {
+      return execFileSync('git', a, { cwd: ROOT, encoding: 'utf8' }).trim();
+    } catch {
+      return undefined;
+    }
+  };
+  const machine = {
+    cpus: cpus().length,
+    cpu: cpus()[0]?.model ?? 'cpu',
+    memoryGb: Math.round(totalmem() / 2 ** 30),
+    kernel: release(),
+    node: process.version,
+    mlflow: basename(venv),
+    loadAverageAtStart: loadavg()[0],
+  };
+  const trackshiftBuild = { commit: git(['rev-parse', '--short', 'HEAD']), srcChanged: Boolean(git(['status', '--porcelain', 'src'])), built: statSync(CLI).mtime.toISOString() };
+  const work = temp('work');
+  const ctx = { work, logDir: join(work, 'logs') };
+  mkdirSync(ctx.logDir, { recursive: true });
+  const points = workload.runs * workload.metrics * workload.steps;
+  log(`workload: ${workloadLine(workload)}`);
+  const results = { workload, points, modes, machine, trackshift: trackshiftBuild, serverWorkers, trackshiftArgs, at: new Date().toISOString(), results: {} };
+
+  const needServerSource = modes.some((m) => m !== 'mlruns') || (modes.includes('mlruns') && only.has('raw'));
+  let source;
+  let sourceServer;
+  let rawRow;
+  let pythonHalves; // { exportM, importM, dir } from the copy mode, reused by export and import
+  if (needServerSource) {
+    source = await prepareSource(workload, 'server');
+    results.source = { filledSeconds: source.summary.seconds, cached: source.summary.cached ?? null };
+    sourceServer = await startServer(source.dir, 'source');
+  }
+  const expected = { runs: workload.runs, params: workload.runs * workload.params, tags: workload.runs * workload.tags, points, artifactFiles: workload.artifactMb > 0 ? workload.runs * workload.artifacts : 0, artifactBytes: workload.runs * Math.floor(workload.artifactMb * 1024 * 1024) };
+  const getCeiling = async () => (rawRow ??= await ceiling(source, workload, expected, ctx));
+
+  try {
+    for (const mode of modes) {
+      const rows = [];
+      if (mode === 'copy') {
+        if (only.has('trackshift')) {
+          rows.push(
+            await withDestination('trackshift-copy', ctx, async (dst) => {
+              const m = await trackshift('trackshift copy', 'copy', sourceServer.url, dst.url, ctx, { src: sourceServer, dst });
+              return row('trackshift copy', m, workload, check(await countServer(dst.url), expected), { profile: m.profile });
+            }),
+          );
+        }
+        if (only.has('python')) {
+          rows.push(
+            await withDestination('python-copy', ctx, async (dst) => {
+              const dir = join(temp('py-export'), EXPERIMENT);
+              const exportM = await pythonExport('mlflow-migration export', sourceServer.url, dir, ctx, { src: sourceServer });
+              const importM = await pythonImport('mlflow-migration import', dir, dst, ctx, { dst });
+              pythonHalves = { exportM, importM, dir };
+              return row('mlflow-migration export+import', both(exportM, importM), workload, check(await countServer(dst.url), expected), {
+                exportSeconds: exportM.seconds,
+                importSeconds: importM.seconds,
+                stagedMb: mb(exportM.stagedBytes),
+              });
+            }),
+          );
+        }
+        if (only.has('raw')) rows.push(await getCeiling());
+      }
+
+      if (mode === 'export') {
+        if (only.has('trackshift')) {
+          const dir = join(temp('ts-bundle'), 'bundle');
+          const m = await trackshift('trackshift export', 'export', sourceServer.url, dir, ctx, { src: sourceServer });
+          results.bundleDir = dir;
+          rows.push(row('trackshift export (bundle)', m, workload, check(countBundle(dir), expected), { stagedMb: mb(dirBytes(dir)), profile: m.profile }));
+        }
+        if (only.has('python')) {
+          let exportM = pythonHalves?.exportM;
+          let dir = pythonHalves?.dir;
+          if (!exportM) {
+            dir = join(temp('py-export'), EXPERIMENT);
+            exportM = await pythonExport('mlflow-migration export', sourceServer.url, dir, ctx, { src: sourceServer });
+            pythonHalves = { exportM, dir };
+          }
+          rows.push(row('mlflow-migration export', exportM, workload, check(countEximExperiment(dir), expected), { stagedMb: mb(exportM.stagedBytes), reused: Boolean(pythonHalves.importM) }));
+        }
+      }
+
+      if (mode === 'import') {
+        if (only.has('trackshift')) {
+          let bundle = results.bundleDir;
+          if (!bundle) {
+            bundle = join(temp('ts-bundle'), 'bundle');
+            log('import: making the bundle first (untimed)');
+            await run(process.execPath, [CLI, 'export', sourceServer.url, bundle, '--state-dir', join(temp('ts'), 'state'), '--json'], { logFile: join(ctx.logDir, 'untimed-export.log') });
+          }
+          rows.push(
+            await withDestination('trackshift-import', ctx, async (dst) => {
+              const m = await trackshift('trackshift import', 'import', bundle, dst.url, ctx, { dst });
+              return row('trackshift import (bundle)', m, workload, check(await countServer(dst.url), expected), { profile: m.profile });
+            }),
+          );
+        }
+        if (only.has('python')) {
+          if (pythonHalves?.importM) {
+            // the import half of the copy mode's Python contender: its destination was checked there
+            const copied = results.results.copy.rows.find((r) => r.contender.startsWith('mlflow-migration'));
+            rows.push({ ...row('mlflow-migration import', pythonHalves.importM, workload, copied), reused: true });
+          } else {
+            let dir = pythonHalves?.dir;
+            if (!dir) {
+              dir = join(temp('py-export'), EXPERIMENT);
+              log('import: making the mlflow-migration export first (untimed)');
+              await run(join(migrationVenv, 'bin', 'mlflow-migration-export-experiment'), ['--experiment', EXPERIMENT, '--output-dir', dir], { env: pythonEnv(sourceServer.url), logFile: join(ctx.logDir, 'untimed-py-export.log') });
+            }
+            rows.push(
+              await withDestination('python-import', ctx, async (dst) => {
+                const m = await pythonImport('mlflow-migration import', dir, dst, ctx, { dst });
+                return row('mlflow-migration import', m, workload, check(await countServer(dst.url), expected));
+              }),
+            );
+          }
+        }
+        if (only.has('raw')) rows.push({ ...(await getCeiling()), reused: true });
+      }
+
+      if (mode === 'mlruns') {
+        const mlrunsSource = await prepareSource(workload, 'mlruns');
+        const mlruns = join(mlrunsSource.dir, 'mlruns');
+        results.mlrunsSource = { filledSeconds: mlrunsSource.summary.seconds, cached: mlrunsSource.summary.cached ?? null };
+        if (only.has('trackshift')) {
+          rows.push(
+            await withDestination('trackshift-mlruns', ctx, async (dst) => {
+              const m = await trackshift('trackshift copy mlruns', 'copy', `mlruns:${mlruns}`, dst.url, ctx, { dst });
+              return row('trackshift copy (from mlruns)', m, workload, check(await countServer(dst.url), expected), { profile: m.profile });
+            }),
+          );
+        }
+        if (only.has('python')) {
+          rows.push(
+            await withDestination('python-mlruns', ctx, async (dst) => {
+              const dir = join(temp('py-export-mlruns'), EXPERIMENT);
+              const exportM = await pythonExport('mlflow-migration export (mlruns)', `file://${mlruns}`, dir, ctx, {});
+              const importM = await pythonImport('mlflow-migration import (mlruns)', dir, dst, ctx, { dst });
+              return row('mlflow-migration export+import (file: URI)', both(exportM, importM), workload, check(await countServer(dst.url), expected), {
+                exportSeconds: exportM.seconds,
+                importSeconds: importM.seconds,
+                stagedMb: mb(exportM.stagedBytes),
+              });
+            }),
+          );
+        }
+        if (only.has('raw')) rows.push({ ...(await getCeiling()), reused: true });
+      }
+      const r = ratios(rows);
+      results.results[mode] = { rows, ...r };
+    }
+
+    if (stepsFactor > 1 && only.has('trackshift')) {
+      const w2 = { ...workload, steps: workload.steps * stepsFactor, runs: Math.min(workload.runs, num('memory-runs', Math.max(8, Math.ceil(workload.runs / stepsFactor)))) };
+      const points2 = w2.runs * w2.metrics * w2.steps;
+      log(`memory check: ${workloadLine(w2)}`);
+      await sourceServer?.stop();
+      sourceServer = undefined;
+      const source2 = await prepareSource(w2, 'server');
+      const server2 = await startServer(source2.dir, 'memory-check source');
+      try {
+        const expected2 = { runs: w2.runs, params: w2.runs * w2.params, tags: w2.runs * w2.tags, points: points2, artifactFiles: w2.artifactMb > 0 ? w2.runs * w2.artifacts : 0, artifactBytes: w2.runs * Math.floor(w2.artifactMb * 1024 * 1024) };
+        const r2 = await withDestination('trackshift-memory', ctx, async (dst) => {
+          const m = await trackshift(`trackshift copy (steps ×${stepsFactor})`, 'copy', server2.url, dst.url, ctx, { src: server2, dst });
+          return row(`trackshift copy (steps ×${stepsFactor})`, m, w2, check(await countServer(dst.url), expected2), { profile: m.profile });
+        });
+        const base = results.results.copy?.rows.find((r) => r.contender === 'trackshift copy');
+        results.memory = { workload: w2, points: points2, row: r2, baselinePeakRssMb: base?.peakRssMb, source: { filledSeconds: source2.summary.seconds, cached: source2.summary.cached ?? null } };
+      } finally {
+        await server2.stop();
+      }
+    }
+  } finally {
+    await sourceServer?.stop();
+  }
+
+  // ---- print ----
+  machine.loadAverageAtEnd = loadavg()[0];
+  console.log(`\nworkload: ${workloadLine(workload)}`);
+  console.log(`machine: ${machine.cpus} × ${machine.cpu}, ${machine.memoryGb} GB, Linux ${machine.kernel}, Node ${machine.node}; load average ${machine.loadAverageAtStart.toFixed(1)} at start, ${machine.loadAverageAtEnd.toFixed(1)} at end`);
+  console.log(`trackshift ${trackshiftBuild.commit}${trackshiftBuild.srcChanged ? ' (src/ has uncommitted changes)' : ''}, built ${trackshiftBuild.built}; MLflow servers: SQLite, served artifacts, ${serverWorkers} uvicorn worker(s)`);
+  if (results.source) console.log(`source: ${results.source.cached ? `the cached fill ${results.source.cached} (copied)` : `filled in ${results.source.filledSeconds} s`}`);
+  const titles = {
+    copy: 'copy, server → server',
+    export: 'export, server → folder (trackshift bundle / mlflow-migration folder)',
+    import: 'import, folder → server',
+    mlruns: 'mlruns folder → server',
+  };
+  for (const [mode, res] of Object.entries(results.results)) {
+    const notes = [...res.notes];
+    const raw = res.rows.find((r) => r.probes);
+    if (raw) notes.push(`raw loader: concurrency probes on ${raw.probeRuns} runs: ${raw.probes.map((p) => `${p.concurrency}: ${p.ok ? fmt(p.pointsPerSecond) : 'failed'}`).join(', ')} points/s; best ${raw.concurrency}; its reading of the source (${fmt(raw.loadSeconds, 1)} s) is not counted`);
+    const py = res.rows.find((r) => r.exportSeconds !== undefined);
+    if (py) notes.push(`mlflow-migration: export ${fmt(py.exportSeconds, 1)} s + import ${fmt(py.importSeconds, 1)} s, ${fmt(py.stagedMb)} MB staged on disk`);
+    if (res.rows.some((r) => r.reused)) notes.push('rows marked reused in the JSON are the same measurement as in another mode of this invocation');
+    printTable(titles[mode], res.rows, notes);
+  }
+  if (results.memory) {
+    const base = results.memory.baselinePeakRssMb;
+    printTable(`memory: trackshift copy of ${workloadLine(results.memory.workload)}`, [results.memory.row], [
+      `peak RSS ${fmt(base)} MB at ${fmt(workload.steps)} steps per metric, ${fmt(results.memory.row.peakRssMb)} MB at ${fmt(results.memory.workload.steps)} (goal: under 200 MB, not growing)`,
+    ]);
+  }
+  for (const [mode, res] of Object.entries(results.results)) {
+    for (const r of res.rows) {
+      if (!r.profile) continue;
+      console.log(`\nCPU profile of ${r.contender} (${mode}): ${fmt(r.profile.seconds, 1)} s sampled over ${fmt(r.seconds, 1)} s wall`);
+      for (const e of r.profile.byModule) console.log(`  ${(e.share * 100).toFixed(1).padStart(5)}%  ${e.name}`);
+      console.log('  heaviest functions (self time):');
+      for (const e of r.profile.byFunction.slice(0, 10)) console.log(`  ${(e.share * 100).toFixed(1).padStart(5)}%  ${e.name}`);
+    }
+  }
+  if (keep) console.log(`\nkept: ${tempDirs.join(' ')}`);
+  mkdirSync(dirname(outFile), { recursive: true });
+  writeFileSync(outFile, JSON.stringify(results, null, 2) + '\n');
+  console.log(`\nwritten: ${outFile.replace(`${ROOT}/`, '')}`);
+  const incomplete = [...Object.values(results.results).flatMap((r) => r.rows), ...(results.memory ? [results.memory.row] : [])].filter((r) => !r.complete);
+  if (incomplete.length) process.exitCode = 1;
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+}).finally(async () => {
+  // servers still up after an error
+  for (const pgid of groups) killGroup(pgid, 'SIGTERM');
+});
