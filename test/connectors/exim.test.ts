@@ -4,7 +4,7 @@
  * the MLflow 3 logged models mlflow/mlflow-export-import writes since 2025 (not in a release the
  * tests can install: hand-made from its export code and samples, the model's files saved by mlflow).
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -248,6 +248,41 @@ describe('MLflow 3 logged models in mlflow-export-import directories', () => {
     expect((await source.getRun(RUN))!).toMatchObject({ name: 'train', inputs: [], modelOutputs: [{ modelId: MODEL, step: 0 }] });
     const [version] = await collect(source.registry.listVersions('wine'));
     expect(version).toMatchObject({ version: '1', stage: 'Production', location: { type: 'logged-model', modelId: MODEL }, loggedModelId: MODEL, runId: RUN });
+  });
+
+  it('writes them back in the same layout, resumably: a logged model cut off part way is written again', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'trackshift-exim-lm-'));
+    await writeUpstreamExport(root);
+    const out = join(mkdtempSync(join(tmpdir(), 'trackshift-exim-lm-')), 'out');
+    const exported = await cli(['export', root, out, '--format', 'mlflow-export-import', '--state-dir', mkdtempSync(join(tmpdir(), 'trackshift-state-')), '--json']);
+    expect(exported.code, exported.stderr + exported.stdout).toBe(0);
+    expect(JSON.parse(exported.stdout).copied).toMatchObject({ runs: 1, loggedModels: 1, versions: 1 });
+    const file = join(out, 'experiments', '1', 'logged_models', MODEL, 'logged_model.json');
+    const written = parsePythonJson(readFileSync(file, 'utf8')) as { mlflow: Record<string, unknown> };
+    expect(written.mlflow).toMatchObject({ experiment_id: '1', model_id: MODEL, name: 'model', source_run_id: RUN, status: 'READY', params: { C: '1.0' }, creation_time: 1761770106000, metrics: [], model_uri: `models:/${MODEL}` });
+    const listed = parsePythonJson(readFileSync(join(out, 'experiments', '1', 'experiment.json'), 'utf8')) as { mlflow: { logged_models: string[] } };
+    expect(listed.mlflow.logged_models).toEqual([MODEL]);
+    const original = new EximSource(root);
+    const back = new EximSource(out);
+    const strip = (tags: Record<string, string>) => Object.fromEntries(Object.entries(tags).filter(([k]) => !k.startsWith('trackshift.') && k !== 'mlflow.modelVersions'));
+    const [model] = await collect(back.loggedModels.listLoggedModels('1'));
+    const [source] = await collect(original.loggedModels.listLoggedModels('1'));
+    expect({ ...model!, tags: strip(model!.tags) }).toEqual({ ...source!, tags: strip(source!.tags) });
+    // the run: its outputs, and none of the files linked into it for the Python importers
+    expect((await back.getRun(RUN))!.modelOutputs).toEqual([{ modelId: MODEL, step: 0 }]);
+    expect(await collect(back.listArtifacts((await back.getRun(RUN))!))).toEqual([]);
+    expect(readdirSync(join(out, 'experiments', '1', RUN, 'artifacts', 'model'))).toContain('MLmodel');
+    const [version] = await collect(back.registry.listVersions('wine'));
+    expect(version).toMatchObject({ source: `mlflow-artifacts:/1/${RUN}/artifacts/model`, location: { type: 'logged-model', modelId: MODEL }, runId: RUN });
+
+    rmSync(file);
+    const again = await cli(['export', root, out, '--format', 'mlflow-export-import', '--state-dir', mkdtempSync(join(tmpdir(), 'trackshift-state-')), '--json']);
+    expect(again.code, again.stderr + again.stdout).toBe(0);
+    expect(JSON.parse(again.stdout).copied).toMatchObject({ runs: 0, loggedModels: 1 });
+    expect(existsSync(file)).toBe(true);
+    // the version (complete already) keeps its run's links, now to the new files
+    const rewritten = new EximSource(out);
+    expect(await collect(rewritten.listArtifacts((await rewritten.getRun(RUN))!))).toEqual([]);
   });
 
   it('imports them into an mlruns store that mlflow loads the version from', async () => {

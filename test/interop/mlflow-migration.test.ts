@@ -1,7 +1,10 @@
 /**
  * Interop with the Python tools users already have: directories written by mlflow-migration
  * (the maintained fork of mlflow-export-import, from PyPI, in its own pinned environment) are
- * imported by trackshift and compared field by field with what the mlflow client wrote.
+ * imported by trackshift and compared field by field with what the mlflow client wrote; and
+ * directories trackshift writes are imported by their importers, MLflow 3 versions registered
+ * from logged models included (mlflow-migration knows no logged models: it imports them as
+ * versions of their run's files, which trackshift's export links there for it).
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -152,3 +155,81 @@ describe('registered models written by mlflow-migration', () => {
     expect(await snap(await open(b.url), ['registry-2x'])).toEqual(await snap(await open(a.url), ['registry-2x']));
   });
 });
+
+/** The MLflow 3 logged models of an experiment, keyed by origin, with their run named and their files' sizes. */
+async function loggedModels(source: Source, experimentName: string) {
+  try {
+    const out: Record<string, unknown> = {};
+    for await (const experiment of source.listExperiments()) {
+      if (experiment.name !== experimentName) continue;
+      const runNames = new Map<string, string | undefined>();
+      for await (const run of source.listRuns(experiment.id, { includeDeleted: true })) runNames.set(run.id, run.name);
+      for await (const model of source.loggedModels!.listLoggedModels(experiment.id)) {
+        const files: Record<string, number | undefined> = {};
+        for await (const file of source.loggedModels!.listLoggedModelArtifacts(model)) files[file.path] = file.size;
+        // mlflow.modelVersions names the versions of each side's own registry
+        const tags = Object.fromEntries(Object.entries(model.tags).filter(([k]) => !k.startsWith('trackshift.') && k !== 'mlflow.modelVersions'));
+        out[model.tags['trackshift.source.id'] ?? model.id] = { name: model.name, status: model.status, params: model.params, tags, run: runNames.get(model.sourceRunId ?? ''), files };
+      }
+    }
+    return out;
+  } finally {
+    await source.close?.();
+  }
+}
+
+const predict = async (url: string, name: string, version: string) =>
+  JSON.parse((await runPython('test/fixtures/load_model.py', [url, name, version])).trim().split('\n').pop()!) as { source: string; prediction: number[] };
+
+describe('MLflow 3 versions registered from logged models, through mlflow-export-import directories', () => {
+  let a: MlflowServer;
+  let b: MlflowServer;
+  let c: MlflowServer;
+  let out: string;
+
+  beforeAll(async () => {
+    [a, b, c] = await Promise.all([startMlflowServer(), startMlflowServer(), startMlflowServer()]);
+    await runPython('test/fixtures/registry_fixture.py', [], { MLFLOW_TRACKING_URI: a.url });
+    out = join(dir(), 'mlflow3');
+    const exported = await cli(['export', a.url, out, '--format', 'mlflow-export-import', '--state-dir', dir(), '--json']);
+    expect(exported.code, exported.stderr + exported.stdout).toBe(0);
+    expect(JSON.parse(exported.stdout).copied.loggedModels).toBeGreaterThanOrEqual(5);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
+  });
+
+  it('trackshift reads its export back whole: the runs as they were, the logged models, versions registered from them', async () => {
+    expect(await snap(new EximSource(out), ['registry-exp'])).toEqual(await snap(await open(a.url), ['registry-exp']));
+    expect(await loggedModels(new EximSource(out), 'registry-exp')).toEqual(await loggedModels(await open(a.url), 'registry-exp'));
+    const locations = [];
+    for await (const v of new EximSource(out).registry.listVersions('fraud-classifier')) locations.push([v.version, v.location.type]);
+    expect(locations).toEqual([['1', 'logged-model'], ['2', 'logged-model'], ['3', 'logged-model'], ['5', 'run']]);
+  });
+
+  it('mlflow-migration import-all and import-model bring the versions in, and mlflow loads each', async () => {
+    await runTool('migration', 'mlflow-migration-import-all', ['--input-dir', out], { MLFLOW_TRACKING_URI: c.url });
+    const original = await registry(await open(a.url), 'fraud-classifier');
+    const imported = await registry(await open(c.url), 'fraud-classifier');
+    // their importer does not skip gaps in version numbers: versions are compared in order
+    const strip = (r: typeof original) => r.versions.map(({ version: _, ...v }) => ({ ...v, tags: Object.fromEntries(Object.entries(v.tags).filter(([k]) => !k.startsWith('mlflow_export_import'))) }));
+    expect(strip(imported)).toEqual(strip(original));
+    for (const number of ['1', '2', '3', '4']) expect((await predict(c.url, 'fraud-classifier', number)).prediction).toEqual([0, 1]);
+    expect((await predict(c.url, 'pyfunc-model', '1')).prediction).toEqual([1, 3, 6, -2]);
+
+    await runTool('migration', 'mlflow-migration-import-model', ['--model', 'fraud-alone', '--experiment-name', 'fraud-runs', '--input-dir', join(out, 'models', 'fraud-classifier')], { MLFLOW_TRACKING_URI: c.url });
+    expect(strip(await registry(await open(c.url), 'fraud-alone')).map(({ run: _, ...v }) => v)).toEqual(strip(original).map(({ run: _, ...v }) => v));
+    expect((await predict(c.url, 'fraud-alone', '1')).prediction).toEqual([0, 1]);
+  });
+
+  it('imported by trackshift into another server, the logged models and the versions on them are as in the source', async () => {
+    const result = await cli(['import', out, b.url, '--state-dir', dir(), '--json']);
+    expect(result.code, result.stderr + result.stdout).toBe(0);
+    expect(await loggedModels(await open(b.url), 'registry-exp')).toEqual(await loggedModels(await open(a.url), 'registry-exp'));
+    expect(await registry(await open(b.url), 'fraud-classifier')).toEqual(await registry(await open(a.url), 'fraud-classifier'));
+    const loaded = await predict(b.url, 'fraud-classifier', '1');
+    expect(loaded.source).toMatch(/^models:\/m-[0-9a-f]{32}$/);
+    expect(loaded.prediction).toEqual([0, 1]);
+  });
+});
+

@@ -7,7 +7,11 @@
  * `artifacts/` folder) is read, and runs and logged models join their experiment by id. MLflow 3
  * logged models are read where mlflow-export-import writes them (./format.ts): each
  * `logged_model.json` with the model's files in the `artifacts/` folder beside it. Their own
- * metrics (in logged_model.json) are not read: the neutral model carries none. Read only.
+ * metrics (in logged_model.json) are not read: the neutral model carries none. A version whose
+ * model_id names a logged model of the export is registered from it; trackshift's own exports
+ * also link that model's files into the version's run for the Python importers (./write.ts),
+ * and those links (the same files as the logged model's) are not listed as the run's artifacts.
+ * Read only.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -213,7 +217,28 @@ export class EximSource implements Source {
 
   async *listArtifacts(run: Run): AsyncIterable<ArtifactFile> {
     const dir = join((await this.entry(run)).dir, 'artifacts');
-    if (await isDir(dir)) yield* walkFiles(dir, '');
+    if (!(await isDir(dir))) return;
+    const linked = await this.linkedModelFolders(run.id);
+    for await (const file of walkFiles(dir, '')) {
+      const folder = linked.find((l) => file.path.startsWith(`${l.path}/`));
+      if (folder && (await sameFile(join(dir, file.path), join(folder.modelDir, file.path.slice(folder.path.length + 1))))) continue;
+      yield file;
+    }
+  }
+
+  /** Folders of a run's artifacts that trackshift's export filled with links to a logged model's files. */
+  private async linkedModelFolders(runId: string): Promise<Array<{ path: string; modelDir: string }>> {
+    const { models, loggedModels } = await this.load();
+    const out: Array<{ path: string; modelDir: string }> = [];
+    for (const model of models.values()) {
+      for (const v of model.versions) {
+        const logged = v.model_id ? loggedModels.get(v.model_id) : undefined;
+        if (!logged || v.run_id !== runId) continue;
+        const location = parseVersionSource(v.source ?? '', v.run_id, v.model_id ?? undefined);
+        if (location.type === 'run' && location.path) out.push({ path: location.path, modelDir: join(logged.dir, 'artifacts') });
+      }
+    }
+    return out;
   }
 
   async readArtifact(run: Run, path: string): Promise<Readable> {
@@ -263,14 +288,17 @@ export class EximSource implements Source {
     const model = (await this.load()).models.get(name);
     if (!model) return;
     const versions = [...model.versions].sort((a, b) => Number(a.version) - Number(b.version));
+    const { loggedModels } = await this.load();
     for (const v of versions) {
       const source = v.source ?? '';
       const stage = (MODEL_STAGES as readonly string[]).includes(v.current_stage ?? '') ? (v.current_stage as ModelStage) : 'None';
+      // registered from a logged model the export holds: that is where its files are
+      const fromModel = v.model_id && loggedModels.has(v.model_id);
       yield {
         modelName: model.name,
         version: v.version,
         source,
-        location: parseVersionSource(source, v.run_id ?? undefined, v.model_id ?? undefined),
+        location: fromModel ? { type: 'logged-model', modelId: v.model_id! } : parseVersionSource(source, v.run_id ?? undefined, v.model_id ?? undefined),
         ...(/^(s3|gs|wasbs?|abfss?|https?|dbfs):/.test(source) ? { portableSource: source } : {}),
         ...(v.run_id ? { runId: v.run_id } : {}),
         ...(v.run_link ? { runLink: v.run_link } : {}),
@@ -334,4 +362,10 @@ function toModel(model: EximModel): RegisteredModel {
     creationTime: model.creation_timestamp,
     lastUpdatedTime: model.last_updated_timestamp,
   };
+}
+
+/** Whether two paths are the same file (hard links to one another). */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([stat(a).catch(() => undefined), stat(b).catch(() => undefined)]);
+  return x !== undefined && y !== undefined && x.ino === y.ino && x.dev === y.dev;
 }

@@ -6,6 +6,17 @@
  *   <dir>/experiments/experiments.json                     {mlflow: {experiments: [{id, name, …}]}}
  *   <dir>/experiments/<exp>/experiment.json                {mlflow: {experiment: {…}, runs: [ids]}}
  *   <dir>/experiments/<exp>/<run>/run.json + artifacts/    (import-experiment takes <dir>/experiments/<exp>)
+ *   <dir>/experiments/<exp>/logged_models/<model_id>/logged_model.json + artifacts/
+ *   <dir>/experiments/<exp>/logged_models/logged_models.json
+ *   <dir>/models/models.json, <dir>/models/<name>/model.json + <run_id>/ (EximRegistryWriter)
+ *
+ * MLflow 3 logged models are written as mlflow/mlflow-export-import writes them since 2025
+ * (./format.ts; experiment.json lists them, run.json names them under outputs.model_outputs).
+ * Its fork mlflow-migration, whose layout this is otherwise, knows no logged models: a version
+ * registered from one also gets the model's files linked into its run's artifacts
+ * (`artifacts/<model name>/`) and a source naming that folder, which is how their import-model
+ * and import-all bring it in (as a version of the run's files); trackshift's reader sees the
+ * version as registered from the logged model and leaves those linked files out of the run.
  *
  * Their run.json holds every metric point in one document. trackshift keeps memory flat all the
  * same: points are appended to one file per key while a run is copied, and run.json is then
@@ -13,23 +24,40 @@
  * without run.json is partial. Python's json reads the bare NaN / Infinity tokens written here.
  */
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { copyFile, link, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { copyFile, link, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
-import type { ArtifactFile, DatasetInput, Experiment, ModelStage, ModelVersion, RegisteredModel, Run } from '../../model/index.js';
+import type { ArtifactFile, DatasetInput, Experiment, LoggedModel, ModelStage, ModelVersion, RegisteredModel, Run } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
 import { exists, isFile, listDirs } from '../../util/fs.js';
 import { idToFolderName, keyToFileName, safeJoin } from '../../util/paths.js';
 import { writeJsonAtomic } from '../bundle/format.js';
-import type { Destination, ExistingRun, ExistingVersion, RegistryWriter, RunBatch, VersionTarget, WriteLimits } from '../types.js';
+import type { Destination, ExistingRun, ExistingVersion, LoggedModelWriter, RegistryWriter, RunBatch, VersionTarget, WriteLimits } from '../types.js';
 import { parsePythonJson } from './format.js';
 
 const LIMITS: WriteLimits = { metrics: 10_000, params: 1000, tags: 1000, entries: 20_000, bytes: 64 * 1024 * 1024 };
 const PARTIAL = '.trackshift-partial';
 const FILE_VERSION = '2';
+const LOGGED_MODELS = 'logged_models';
+const LOGGED_MODEL_FILE = 'logged_model.json';
+/** a logged model being written: what logged_model.json will say (it is written last) */
+const PARTIAL_LOGGED_MODEL = '.trackshift-partial.json';
+/** the neutral statuses (proto names) as mlflow.entities.LoggedModelStatus values, which their files hold */
+const LOGGED_MODEL_STATUS: Record<string, string> = {
+  LOGGED_MODEL_STATUS_UNSPECIFIED: 'UNSPECIFIED',
+  LOGGED_MODEL_PENDING: 'PENDING',
+  LOGGED_MODEL_READY: 'READY',
+  LOGGED_MODEL_UPLOAD_FAILED: 'FAILED',
+};
+
+interface ExperimentFile {
+  experiment: Record<string, unknown>;
+  runs: string[];
+  logged_models?: string[];
+}
 
 /** A number as Python's json writes it (NaN and the infinities as bare tokens). */
 const pyNumber = (v: number) => (Number.isNaN(v) ? 'NaN' : v === Infinity ? 'Infinity' : v === -Infinity ? '-Infinity' : JSON.stringify(v));
@@ -65,12 +93,31 @@ export class EximDestination implements Destination {
   private lock: Promise<unknown> = Promise.resolve();
 
   readonly registry: EximRegistryWriter;
+  readonly loggedModels: EximLoggedModelWriter;
 
   constructor(
     readonly root: string,
     readonly uri: string,
   ) {
     this.experimentsDir = join(root, 'experiments');
+    this.loggedModels = new EximLoggedModelWriter(
+      this.experimentsDir,
+      (id) => this.experimentDir(id),
+      (experimentId, modelId) =>
+        this.serially(async () => {
+          const held = await this.readExperiment(experimentId);
+          if (!held) return;
+          const loggedModels = [...new Set([...(held.logged_models ?? []), modelId])];
+          await this.writeExperiment(experimentId, held.experiment, held.runs, loggedModels);
+          await writeJsonAtomic(join(this.experimentDir(experimentId), LOGGED_MODELS, 'logged_models.json'), {
+            system: system('export_logged_models.py'),
+            info: { num_total_logged_models: loggedModels.length, num_ok_logged_models: loggedModels.length, num_failed_logged_models: 0, failed_logged_models: [] },
+            mlflow: { experiments: [{ id: experimentId, name: held.experiment.name, logged_models: loggedModels }] },
+          });
+        }),
+      // written again after an interrupted attempt: versions already linked to it get its new files
+      (modelId) => this.registry.relinkLoggedModel(modelId),
+    );
     this.registry = new EximRegistryWriter(root, async (runId) => {
       for (const folder of await listDirs(this.experimentsDir)) {
         if (await isFile(join(this.experimentDir(folder), idToFolderName(runId), 'run.json'))) {
@@ -79,25 +126,26 @@ export class EximDestination implements Destination {
         }
       }
       return undefined;
-    });
+    }, (modelId) => this.loggedModels.folder(modelId));
   }
 
   private experimentDir(id: string) {
     return join(this.experimentsDir, idToFolderName(id));
   }
 
-  private async readExperiment(id: string): Promise<{ experiment: Record<string, unknown>; runs: string[] } | undefined> {
+  private async readExperiment(id: string): Promise<ExperimentFile | undefined> {
     const file = join(this.experimentDir(id), 'experiment.json');
     if (!(await isFile(file))) return undefined;
-    return (parsePythonJson(await readFile(file, 'utf8')) as { mlflow: { experiment: Record<string, unknown>; runs: string[] } }).mlflow;
+    return (parsePythonJson(await readFile(file, 'utf8')) as { mlflow: ExperimentFile }).mlflow;
   }
 
-  private async writeExperiment(id: string, experiment: Record<string, unknown>, runs: string[]): Promise<void> {
+  private async writeExperiment(id: string, experiment: Record<string, unknown>, runs: string[], loggedModels: string[] = []): Promise<void> {
     await mkdir(this.experimentDir(id), { recursive: true });
+    const counts = loggedModels.length > 0 ? { ok_logged_models: loggedModels.length, failed_logged_models: 0 } : {};
     await writeJsonAtomic(join(this.experimentDir(id), 'experiment.json'), {
       system: system('export_experiment.py'),
-      info: { num_total_runs: runs.length, num_ok_runs: runs.length, num_failed_runs: 0, failed_runs: [] },
-      mlflow: { experiment, runs },
+      info: { num_total_runs: runs.length, num_ok_runs: runs.length, num_failed_runs: 0, failed_runs: [], ...counts },
+      mlflow: { experiment, runs, ...(loggedModels.length > 0 ? { logged_models: loggedModels } : {}) },
     });
     await this.writeIndex();
   }
@@ -138,7 +186,7 @@ export class EximDestination implements Destination {
       creation_time: exp.creationTime ?? null,
       last_update_time: exp.lastUpdateTime ?? null,
     };
-    await this.writeExperiment(id, experiment, held?.runs ?? []);
+    await this.writeExperiment(id, experiment, held?.runs ?? [], held?.logged_models);
     return id;
   }
 
@@ -152,7 +200,7 @@ export class EximDestination implements Destination {
   async finishExperiment(experimentId: string, exp: Experiment): Promise<void> {
     await this.serially(async () => {
       const held = await this.readExperiment(experimentId);
-      if (held) await this.writeExperiment(experimentId, { ...held.experiment, lifecycle_stage: exp.lifecycle }, held.runs);
+      if (held) await this.writeExperiment(experimentId, { ...held.experiment, lifecycle_stage: exp.lifecycle }, held.runs, held.logged_models);
     });
   }
 
@@ -257,7 +305,9 @@ export class EximDestination implements Destination {
       }
       await write(']');
     }
-    await write(`},\n"tags": ${JSON.stringify(tags)},\n"inputs": ${JSON.stringify(inputs)}\n}\n}\n`);
+    // MLflow 3: the logged models the run made, as mlflow-export-import names them
+    const outputs = run.modelOutputs?.length ? `,\n"outputs": ${JSON.stringify({ model_outputs: run.modelOutputs.map((o) => ({ model_id: o.modelId, step: o.step })) })}` : '';
+    await write(`},\n"tags": ${JSON.stringify(tags)},\n"inputs": ${JSON.stringify(inputs)}${outputs}\n}\n}\n`);
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
     await rename(tmp, join(state.dir, 'run.json'));
     await rm(join(state.dir, PARTIAL), { recursive: true, force: true });
@@ -265,7 +315,7 @@ export class EximDestination implements Destination {
     // the experiment lists its complete runs
     await this.serially(async () => {
       const held = await this.readExperiment(state.experimentId);
-      if (held && !held.runs.includes(run.id)) await this.writeExperiment(state.experimentId, held.experiment, [...held.runs, run.id]);
+      if (held && !held.runs.includes(run.id)) await this.writeExperiment(state.experimentId, held.experiment, [...held.runs, run.id], held.logged_models);
     });
   }
 
@@ -302,24 +352,39 @@ export class EximRegistryWriter implements RegistryWriter {
   constructor(
     private readonly root: string,
     private readonly experimentNameOfRun: (runId: string) => Promise<{ experimentId: string; name: string; dir: string } | undefined>,
+    /** the folder of a complete logged model of this export */
+    private readonly loggedModelFolder: (modelId: string) => Promise<{ dir: string; name: string } | undefined>,
   ) {}
 
   /**
    * The tools' import-model reads a version's run from `<model dir>/<run_id>/`: the run folder
-   * is linked there (hard links: no second copy of the bytes; a copy where links fail).
+   * is linked there (hard links: no second copy of the bytes; a copy where links fail). Files
+   * linked there before are kept; files added to the run since (a logged model's) are added.
    */
   private async linkRun(modelName: string, runId: string, runDir: string): Promise<void> {
     const target = join(dirname(this.file(modelName)), idToFolderName(runId));
-    if (await isFile(join(target, 'run.json'))) return;
-    await rm(target, { recursive: true, force: true });
-    await mkdir(target, { recursive: true });
-    const files = (await readdir(runDir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile() && !e.parentPath.includes(PARTIAL));
-    for (const entry of files) {
-      const from = join(entry.parentPath, entry.name);
-      const to = join(target, relative(runDir, from));
-      await mkdir(dirname(to), { recursive: true });
-      await link(from, to).catch(() => copyFile(from, to));
+    if (!(await isFile(join(target, 'run.json')))) await rm(target, { recursive: true, force: true });
+    await linkTree(runDir, target);
+  }
+
+  /**
+   * For the tools, which know no logged models: the logged model's files linked into the
+   * version's run, at `artifacts/<model name>` (its name is what MLflow 2 called the artifact
+   * path), or `artifacts/<name>-<model id>` when the run holds other files there. Returns the path.
+   */
+  private async linkLoggedModel(modelId: string, runDir: string): Promise<string | undefined> {
+    const model = await this.loggedModelFolder(modelId);
+    if (!model) return undefined;
+    const from = join(model.dir, 'artifacts');
+    const plain = /^[A-Za-z0-9][A-Za-z0-9._ -]*$/.test(model.name) && model.name.length <= 100 ? model.name : modelId;
+    for (const path of [plain, `${plain}-${modelId}`]) {
+      const to = join(runDir, 'artifacts', path);
+      if (!(await exists(to)) || (await sameFiles(from, to))) {
+        await linkTree(from, to);
+        return path;
+      }
     }
+    return undefined;
   }
 
   private file(name: string): string {
@@ -373,9 +438,39 @@ export class EximRegistryWriter implements RegistryWriter {
     for (const v of (await this.read(modelName))?.versions ?? []) yield { version: String(v.version), tags: v.tags };
   }
 
+  /**
+   * A logged model written again (its earlier attempt cut off): the runs of versions registered
+   * from it get links to its new files in place of the old ones.
+   */
+  async relinkLoggedModel(modelId: string): Promise<void> {
+    const model = await this.loggedModelFolder(modelId);
+    if (!model) return;
+    for (const folder of await listDirs(join(this.root, 'models'))) {
+      if (!(await isFile(join(this.root, 'models', folder, 'model.json')))) continue;
+      const held = (parsePythonJson(await readFile(join(this.root, 'models', folder, 'model.json'), 'utf8')) as { mlflow: { registered_model: EximModelFile } }).mlflow.registered_model;
+      for (const v of held.versions) {
+        if (v.model_id !== modelId || !v.run_id) continue;
+        const marker = `/${v.run_id}/artifacts/`;
+        const at = v.source.indexOf(marker);
+        if (at < 0) continue;
+        const path = v.source.slice(at + marker.length);
+        const run = await this.experimentNameOfRun(v.run_id);
+        const runDirs = [join(this.root, 'models', folder, idToFolderName(v.run_id)), ...(run ? [run.dir] : [])];
+        for (const runDir of runDirs) {
+          const to = safeJoin(join(runDir, 'artifacts'), path, `model files of version ${v.version} of ${held.name}`);
+          if (!(await exists(to)) || (await sameFiles(join(model.dir, 'artifacts'), to))) continue;
+          await rm(to, { recursive: true, force: true });
+          await linkTree(join(model.dir, 'artifacts'), to);
+        }
+      }
+    }
+  }
+
   async createVersion(modelName: string, version: ModelVersion, target: VersionTarget): Promise<string> {
     const runId = target.location.type === 'run' ? target.location.runId : target.runId;
     const run = runId ? await this.experimentNameOfRun(runId) : undefined;
+    // registered from a logged model: its files also in the run, where the tools look for them
+    const inRun = target.location.type === 'logged-model' && run ? await this.linkLoggedModel(target.location.modelId, run.dir) : undefined;
     if (run && runId) await this.linkRun(modelName, runId, run.dir);
     const source =
       target.location.type === 'run' && run
@@ -383,7 +478,9 @@ export class EximRegistryWriter implements RegistryWriter {
         : target.location.type === 'uri'
           ? target.location.uri
           : target.location.type === 'logged-model'
-            ? `models:/${target.location.modelId}`
+            ? inRun !== undefined && run
+              ? `mlflow-artifacts:/${run.experimentId}/${runId}/artifacts/${inRun}`
+              : `models:/${target.location.modelId}`
             : version.source;
     await this.change(modelName, (held) => {
       if (!held) throw new Error(`exim: model ${modelName} is not written yet`);
@@ -402,6 +499,7 @@ export class EximRegistryWriter implements RegistryWriter {
         user_id: version.user ?? '',
         tags: version.tags,
         aliases: [],
+        ...(target.loggedModelId ? { model_id: target.loggedModelId } : {}),
         _experiment_name: run?.name ?? '',
         _run_artifact_uri: run ? `mlflow-artifacts:/${run.experimentId}/${runId}/artifacts` : '',
       };
@@ -450,6 +548,8 @@ interface EximVersionFile {
   user_id: string;
   tags: Record<string, string>;
   aliases: string[];
+  /** MLflow 3: the logged model it was registered from */
+  model_id?: string;
   _experiment_name: string;
   _run_artifact_uri: string;
 }
@@ -462,4 +562,125 @@ interface EximModelFile {
   tags: Array<{ key: string; value: string }>;
   aliases: Array<{ alias: string; version: string }>;
   versions: EximVersionFile[];
+}
+
+/** Links every file under `from` into `to` (hard links, a copy where links fail); files already there are kept. */
+async function linkTree(from: string, to: string): Promise<void> {
+  const files = (await readdir(from, { recursive: true, withFileTypes: true }).catch(() => [])).filter((e) => e.isFile() && !e.parentPath.includes(PARTIAL));
+  for (const entry of files) {
+    const source = join(entry.parentPath, entry.name);
+    const target = join(to, relative(from, source));
+    if (await exists(target)) continue;
+    await mkdir(dirname(target), { recursive: true });
+    await link(source, target).catch(() => copyFile(source, target));
+  }
+}
+
+/** Whether every file under `to` is one of `from`'s, linked (the same file, not a copy of its bytes). */
+async function sameFiles(from: string, to: string): Promise<boolean> {
+  const files = (await readdir(to, { recursive: true, withFileTypes: true }).catch(() => [])).filter((e) => e.isFile());
+  for (const entry of files) {
+    const there = join(entry.parentPath, entry.name);
+    const [a, b] = await Promise.all([stat(there), stat(join(from, relative(to, there))).catch(() => undefined)]);
+    if (!b || a.ino !== b.ino || a.dev !== b.dev) return false;
+  }
+  return true;
+}
+
+/**
+ * MLflow 3 logged models as mlflow-export-import writes them (./format.ts):
+ * `experiments/<exp>/logged_models/<model_id>/logged_model.json`, written last (a folder without
+ * it is partial), with the files in `artifacts/` beside it. The source's model ids are kept, as
+ * run ids are; the experiment's experiment.json and logged_models.json list the complete ones.
+ */
+export class EximLoggedModelWriter implements LoggedModelWriter {
+  /** model id → its experiment in this export */
+  private readonly experimentOf = new Map<string, string>();
+
+  constructor(
+    private readonly experimentsDir: string,
+    private readonly experimentDir: (experimentId: string) => string,
+    private readonly listed: (experimentId: string, modelId: string) => Promise<void>,
+    private readonly rewritten: (modelId: string) => Promise<void>,
+  ) {}
+
+  private dir(experimentId: string, modelId: string): string {
+    return join(this.experimentDir(experimentId), LOGGED_MODELS, idToFolderName(modelId));
+  }
+
+  private known(modelId: string): string {
+    const experimentId = this.experimentOf.get(modelId);
+    if (experimentId === undefined) throw new Error(`exim: logged model ${modelId} is not being written (createLoggedModel first)`);
+    return this.dir(experimentId, modelId);
+  }
+
+  /** the folder and name of a complete logged model, in whichever experiment holds it */
+  async folder(modelId: string): Promise<{ dir: string; name: string } | undefined> {
+    for (const experiment of await listDirs(this.experimentsDir)) {
+      const dir = join(this.experimentsDir, experiment, LOGGED_MODELS, idToFolderName(modelId));
+      const file = join(dir, LOGGED_MODEL_FILE);
+      if (!(await isFile(file))) continue;
+      const held = (parsePythonJson(await readFile(file, 'utf8')) as { mlflow: { model_id: string; name?: string } }).mlflow;
+      if (held.model_id === modelId) return { dir, name: held.name ?? '' };
+    }
+    return undefined;
+  }
+
+  async findLoggedModel(experimentId: string, sourceModelId: string): Promise<{ id: string; complete: boolean } | undefined> {
+    const dir = this.dir(experimentId, sourceModelId);
+    if (!(await exists(dir))) return undefined;
+    this.experimentOf.set(sourceModelId, experimentId);
+    return { id: sourceModelId, complete: await isFile(join(dir, LOGGED_MODEL_FILE)) };
+  }
+
+  async createLoggedModel(experimentId: string, model: LoggedModel, sourceRunId: string | undefined): Promise<string> {
+    const dir = this.dir(experimentId, model.id);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(join(dir, 'artifacts'), { recursive: true });
+    const tags = { ...model.tags };
+    delete tags[SOURCE_TAGS.complete];
+    // the LoggedModel entity's fields, as their export_logged_model writes them
+    const record = {
+      experiment_id: experimentId,
+      model_id: model.id,
+      name: model.name,
+      artifact_location: `mlflow-artifacts:/${experimentId}/models/${model.id}/artifacts`,
+      creation_time: model.creationTime ?? null,
+      last_updated_timestamp: model.lastUpdatedTime ?? null,
+      model_type: model.modelType ?? null,
+      source_run_id: sourceRunId ?? null,
+      status: LOGGED_MODEL_STATUS.LOGGED_MODEL_PENDING,
+      status_message: model.statusMessage ?? null,
+      tags,
+      params: model.params,
+      // a logged model's own metrics are not carried (the neutral model has none)
+      metrics: [],
+      model_uri: `models:/${model.id}`,
+    };
+    await writeJsonAtomic(join(dir, PARTIAL_LOGGED_MODEL), record);
+    this.experimentOf.set(model.id, experimentId);
+    return model.id;
+  }
+
+  async writeLoggedModelArtifact(modelId: string, file: ArtifactFile, body: Readable): Promise<void> {
+    const target = safeJoin(join(this.known(modelId), 'artifacts'), file.path, `artifact of logged model ${modelId}`);
+    await mkdir(dirname(target), { recursive: true });
+    await pipeline(body, createWriteStream(target));
+  }
+
+  async finishLoggedModel(modelId: string, model: LoggedModel): Promise<void> {
+    const dir = this.known(modelId);
+    const record = JSON.parse(await readFile(join(dir, PARTIAL_LOGGED_MODEL), 'utf8')) as Record<string, unknown>;
+    await writeJsonAtomic(join(dir, LOGGED_MODEL_FILE), {
+      system: system('export_logged_model.py'),
+      mlflow: { ...record, status: LOGGED_MODEL_STATUS[model.status] ?? LOGGED_MODEL_STATUS.LOGGED_MODEL_READY },
+    });
+    await rm(join(dir, PARTIAL_LOGGED_MODEL), { force: true });
+    await this.listed(this.experimentOf.get(modelId)!, modelId);
+    await this.rewritten(modelId);
+  }
+
+  async discardLoggedModel(modelId: string): Promise<void> {
+    await rm(this.known(modelId), { recursive: true, force: true });
+  }
 }
