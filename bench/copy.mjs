@@ -64,7 +64,9 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const CLI = join(ROOT, 'dist', 'cli', 'main.js');
+const BUILT_CLI = join(ROOT, 'dist', 'cli', 'main.js');
+// the CLI run: a copy of dist/ taken at the start (others rebuild dist/ while this runs)
+let CLI = BUILT_CLI;
 const FILL = join(ROOT, 'bench', 'fill_workload.py');
 const RAW = join(ROOT, 'bench', 'raw-loader.mjs');
 const EXPERIMENT = 'bench';
@@ -718,7 +720,13 @@ function ratios(rows) {
 // ---- main ----
 
 async function main() {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build first`);
+  if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} is missing: run npm run build first`);
+  // dist/cli/main.js reads ../../package.json, and its imports resolve from ROOT/node_modules
+  const snapshot = join(ROOT, 'bench', 'results', `.dist-${process.pid}`);
+  cpSync(join(ROOT, 'dist'), join(snapshot, 'dist'), { recursive: true });
+  cpSync(join(ROOT, 'package.json'), join(snapshot, 'package.json'));
+  process.on('exit', () => rmSync(snapshot, { recursive: true, force: true }));
+  CLI = join(snapshot, 'dist', 'cli', 'main.js');
   venv = execFileSync('bash', [join(ROOT, 'scripts/python-env.sh')], { encoding: 'utf8' }).trim();
   if (only.has('python')) migrationVenv = execFileSync('bash', [join(ROOT, 'scripts/python-env.sh'), 'requirements-migration.txt'], { encoding: 'utf8' }).trim();
   const git = (a) => {
@@ -737,7 +745,7 @@ async function main() {
     mlflow: basename(venv),
     loadAverageAtStart: loadavg()[0],
   };
-  const trackshiftBuild = { commit: git(['rev-parse', '--short', 'HEAD']), srcChanged: Boolean(git(['status', '--porcelain', 'src'])), built: statSync(CLI).mtime.toISOString() };
+  const trackshiftBuild = { commit: git(['rev-parse', '--short', 'HEAD']), srcChanged: Boolean(git(['status', '--porcelain', 'src'])), built: statSync(BUILT_CLI).mtime.toISOString() };
   const work = temp('work');
   const ctx = { work, logDir: join(work, 'logs') };
   mkdirSync(ctx.logDir, { recursive: true });
