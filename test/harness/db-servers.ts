@@ -84,15 +84,9 @@ export interface Daemon {
 export function startDaemon(user: { uid: number; gid: number } | undefined, command: string, args: string[], cwd: string): Daemon {
   const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...(user ?? {}) });
   const tracked = track(child);
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-20_000);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
   return {
     child,
-    output: () => output,
+    output: tracked.output,
     stop: async (signal) => {
       if (child.exitCode === null && child.signalCode === null) {
         const exited = new Promise((r) => child.once('exit', r));

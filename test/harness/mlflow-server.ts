@@ -125,12 +125,6 @@ export async function startMlflowServer(options: ServerOptions = {}): Promise<Ml
     env: { ...process.env, ...appEnv, ...options.env, MLFLOW_TRACKING_URI: '', PYTHONUNBUFFERED: '1' },
   });
   const tracked = track(child);
-  let output = '';
-  const keep = (chunk: Buffer) => {
-    output = (output + chunk.toString()).slice(-20_000);
-  };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
   const url = `http://127.0.0.1:${port}`;
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) {
@@ -145,7 +139,7 @@ export async function startMlflowServer(options: ServerOptions = {}): Promise<Ml
   };
   try {
     // a new database on a server gets all of MLflow's migrations first
-    await waitForHealth(url, child, () => output, options.backendStoreUri ? 240_000 : 90_000);
+    await waitForHealth(url, child, tracked.output, options.backendStoreUri ? 240_000 : 90_000);
   } catch (err) {
     await stop();
     throw err;

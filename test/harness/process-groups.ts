@@ -18,8 +18,17 @@ export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-/** Kills `child`'s group when the test process exits, until `forget` is called. */
-export function track(child: ChildProcess): { forget: () => void } {
+/**
+ * Kills `child`'s group when the test process exits, until `forget` is called; keeps the last
+ * 20 kB it printed (stdout and stderr, when piped), for the error when it fails to start.
+ */
+export function track(child: ChildProcess): { forget: () => void; output: () => string } {
   running.add(child);
-  return { forget: () => running.delete(child) };
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-20_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return { forget: () => running.delete(child), output: () => output };
 }
