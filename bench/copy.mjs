@@ -374,7 +374,7 @@ async function prepareSource(w, kind) {
     rmSync(join(dir, 'server.log'), { force: true });
   } else {
     const out = await run(join(venv, 'bin', 'python'), [FILL, `file://${join(dir, 'mlruns')}`, ...fillArgs(w), '--threads', String(fillThreads)], {
-      logFile: join(tmpdir(), `trackshift-bench-fill-${process.pid}.log`),
+      logFile: join(dir, 'fill.log'),
       env: { MLFLOW_ALLOW_FILE_STORE: 'true' },
     });
     summary = JSON.parse(out.trim().split('\n').pop());
