@@ -53,7 +53,11 @@
  * command; the loader): the largest of GNU time's maximum RSS and the sums of VmRSS over the tree
  * sampled every 100 ms. Every destination is checked through its REST API afterwards (runs,
  * params, tags, every metric point, artifact files and bytes): a contender that did not copy
- * everything gets a loud warning in the table and complete: false in the JSON.
+ * everything gets a loud warning in the table and complete: false in the JSON. The table also
+ * has the CPU seconds of each contender and of the source and destination servers while it ran
+ * (a destination busy as long as the wall time is the bottleneck), and the mean 1-minute load
+ * average meanwhile (the machines are shared: a warning says when it differed between
+ * contenders); the JSON has the requests each server received, per endpoint.
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -73,13 +77,17 @@ const EXPERIMENT = 'bench';
 
 // ---- flags ----
 
+const BOOLEAN_FLAGS = new Set(['memory-check', 'no-cache', 'profile', 'keep']);
 const args = {};
 for (let i = 2; i < process.argv.length; i++) {
   const flag = process.argv[i];
   if (!flag.startsWith('--')) throw new Error(`unexpected argument ${flag}`);
-  const next = process.argv[i + 1];
-  if (next === undefined || next.startsWith('--')) args[flag.slice(2)] = true;
-  else args[flag.slice(2)] = (i++, next);
+  const [name, inline] = flag.slice(2).split(/=(.*)/s);
+  if (inline !== undefined) args[name] = inline;
+  else if (BOOLEAN_FLAGS.has(name)) args[name] = true;
+  // every other flag takes the next word as its value, even one starting with -- (--trackshift-args "--workers 8")
+  else if (i + 1 < process.argv.length) args[name] = process.argv[++i];
+  else throw new Error(`--${name} needs a value`);
 }
 const num = (name, fallback) => (args[name] === undefined ? fallback : Number(args[name]));
 const workload = {
@@ -250,9 +258,13 @@ async function measure(label, command, argv, { env = {}, logDir, servers = {} } 
     peakKb = Math.max(peakKb, sum);
   };
   const timer = setInterval(sample, 100);
+  // how busy the machine was meanwhile (others share it): the 1-minute load average, each second
+  const loads = [loadavg()[0]];
+  const loadTimer = setInterval(() => loads.push(loadavg()[0]), 1000);
   const code = await new Promise((resolve) => child.on('close', (c) => resolve(c)));
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   clearInterval(timer);
+  clearInterval(loadTimer);
   groups.delete(child.pid);
   closeSync(stdoutFd);
   closeSync(stderrFd);
@@ -268,7 +280,8 @@ async function measure(label, command, argv, { env = {}, logDir, servers = {} } 
   const serverRequests = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, requestCounts(s.logFile, serverLog0[k])]));
   const stdout = readFileSync(`${base}.stdout`, 'utf8');
   if (code !== 0) log(`${label} exited with ${code}; stderr ends with:\n${tail(`${base}.stderr`)}`);
-  return { label, code, seconds, peakRssMb: peakKb / 1024, cpuSeconds, serverCpuSeconds, serverRequests, stdout, stderrFile: `${base}.stderr` };
+  const loadAverage = loads.reduce((a, b) => a + b, 0) / loads.length;
+  return { label, code, seconds, peakRssMb: peakKb / 1024, cpuSeconds, loadAverage, serverCpuSeconds, serverRequests, stdout, stderrFile: `${base}.stderr` };
 }
 
 /** requests per endpoint (and how many were not 2xx) in a server's access log after an offset */
@@ -545,6 +558,7 @@ function row(name, m, w, validation, extra = {}) {
     pointsPerSecond: points / m.seconds,
     peakRssMb: m.peakRssMb,
     cpuSeconds: m.cpuSeconds,
+    loadAverage: m.loadAverage,
     serverCpuSeconds: m.serverCpuSeconds,
     serverRequests: m.serverRequests,
     exitCode: m.code,
@@ -600,6 +614,7 @@ const both = (a, b) => ({
   seconds: a.seconds + b.seconds,
   peakRssMb: Math.max(a.peakRssMb, b.peakRssMb),
   cpuSeconds: a.cpuSeconds + b.cpuSeconds,
+  loadAverage: (a.loadAverage * a.seconds + b.loadAverage * b.seconds) / (a.seconds + b.seconds),
   serverCpuSeconds: { src: a.serverCpuSeconds.src ?? 0, dst: b.serverCpuSeconds.dst ?? 0 },
   serverRequests: { src: a.serverRequests.src ?? {}, dst: b.serverRequests.dst ?? {} },
 });
@@ -679,7 +694,7 @@ function summarizeProfiles(files) {
 // ---- the table ----
 
 function printTable(title, rows, notes = []) {
-  const head = ['contender', 'seconds', 'runs/s', 'points/s', 'peak RSS MB', 'CPU s', 'src CPU s', 'dst CPU s'];
+  const head = ['contender', 'seconds', 'runs/s', 'points/s', 'peak RSS MB', 'CPU s', 'src CPU s', 'dst CPU s', 'load'];
   const cells = rows.map((r) => [
     r.contender,
     fmt(r.seconds, 1),
@@ -689,6 +704,7 @@ function printTable(title, rows, notes = []) {
     fmt(r.cpuSeconds, 1),
     fmt(r.serverCpuSeconds?.src, 1),
     fmt(r.serverCpuSeconds?.dst, 1),
+    fmt(r.loadAverage, 1),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
   const line = (c) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
@@ -696,6 +712,9 @@ function printTable(title, rows, notes = []) {
   console.log(`  ${line(head)}`);
   for (const c of cells) console.log(`  ${line(c)}`);
   for (const r of rows) if (!r.complete) console.log(`  !!! WARNING: ${r.contender} did NOT copy everything: ${r.missing.join(', ')} — its numbers do not count`);
+  const loads = rows.map((r) => r.loadAverage).filter((l) => l !== undefined);
+  if (loads.length > 1 && Math.max(...loads) - Math.min(...loads) > Math.max(1, 0.25 * cpus().length))
+    console.log(`  !!! the machine's load differed between the contenders (load column: mean 1-minute load average while each ran, on ${cpus().length} CPUs): the ratios are skewed`);
   for (const n of notes) console.log(`  ${n}`);
 }
 
@@ -933,6 +952,7 @@ async function main() {
   for (const [mode, res] of Object.entries(results.results)) {
     const notes = [...res.notes];
     const raw = res.rows.find((r) => r.probes);
+    if (raw) notes.push('raw loader: holds every request body of the workload in memory, so its RSS is not comparable');
     if (raw) notes.push(`raw loader: concurrency probes on ${raw.probeRuns} runs: ${raw.probes.map((p) => `${p.concurrency}: ${p.ok ? fmt(p.pointsPerSecond) : 'failed'}`).join(', ')} points/s; best ${raw.concurrency}; its reading of the source (${fmt(raw.loadSeconds, 1)} s) is not counted`);
     const py = res.rows.find((r) => r.exportSeconds !== undefined);
     if (py) notes.push(`mlflow-migration: export ${fmt(py.exportSeconds, 1)} s + import ${fmt(py.importSeconds, 1)} s, ${fmt(py.stagedMb)} MB staged on disk`);
