@@ -8,10 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { ConnectorFactory } from '../types.js';
 import { UsageError } from '../../util/errors.js';
 import { displayDbUri, splitArtifactsParam, type SqlDatabase } from './db.js';
-import { openMysql } from './mysql.js';
-import { openPostgres } from './postgres.js';
 import { SqlStoreSource } from './read.js';
-import { openSqlite } from './sqlite.js';
 
 const SCHEMES = /^(sqlite|postgres(?:ql)?(?:\+\w+)?|mysql(?:\+\w+)?|mariadb(?:\+\w+)?):\/\//i;
 
@@ -34,13 +31,13 @@ export async function openSqlStore(location: string, options: { pageSize?: numbe
   if (scheme === 'sqlite') {
     const file = sqliteFile(uri);
     if (!file) throw new UsageError(`${shown}: not a SQLite URI (sqlite:///relative/mlflow.db or sqlite:////absolute/mlflow.db)`);
-    db = openSqlite(file);
+    db = (await import('./sqlite.js')).openSqlite(file); // drivers load when used: each costs ~15 MB of memory
     baseDir = dirname(file); // a SQLite file's relative artifact folders are beside it
   } else if (scheme === 'postgres' || scheme === 'postgresql') {
-    db = await openPostgres(uri);
+    db = await (await import('./postgres.js')).openPostgres(uri);
     baseDir = process.cwd(); // relative to where the server ran: here, as far as trackshift knows
   } else if (scheme === 'mysql' || scheme === 'mariadb') {
-    db = await openMysql(uri);
+    db = await (await import('./mysql.js')).openMysql(uri);
     baseDir = process.cwd();
   } else {
     throw new UsageError(`${shown}: not an MLflow database URI (sqlite:///…, postgresql://…, mysql://…)`);
