@@ -34,6 +34,8 @@ const isRetriable = (err: unknown) =>
 interface RunState {
   /** path of the run's artifact root under the artifact proxy */
   artifactRoot?: string;
+  /** created by this writer, so known to be active: finishing it needs no look first */
+  created?: boolean;
   infiniteKeys: Set<string>;
   warnings: string[];
 }
@@ -120,6 +122,7 @@ export class MlflowStore extends MlflowSource implements Destination {
         const created = await this.api.post('runs/create', body, schema.getRun, false);
         runId = created.run.info.run_id;
         this.state(runId).artifactRoot = proxyPath(created.run.info.artifact_uri);
+        this.state(runId).created = true;
         // MLflow 3 always names a run: one without a name gets a generated one, which we report
         if (!run.name && created.run.info.run_name) {
           this.state(runId).warnings.push(`the source run has no name; MLflow named the copy "${created.run.info.run_name}"`);
@@ -208,8 +211,10 @@ export class MlflowStore extends MlflowSource implements Destination {
     const state = this.state(runId);
     const update: Record<string, unknown> = { run_id: runId, status: run.status, run_name: run.name };
     if (run.endTime !== undefined) update.end_time = run.endTime;
-    const current = await this.api.get('runs/get', { run_id: runId }, schema.getRun);
-    if (current.run.info.lifecycle_stage === 'deleted') await this.api.post('runs/restore', { run_id: runId }, schema.empty);
+    if (!state.created) {
+      const current = await this.api.get('runs/get', { run_id: runId }, schema.getRun);
+      if (current.run.info.lifecycle_stage === 'deleted') await this.api.post('runs/restore', { run_id: runId }, schema.empty);
+    }
     await this.api.post('runs/update', update, schema.empty);
     const tags: Array<{ key: string; value: string }> = [{ key: SOURCE_TAGS.complete, value: 'true' }];
     if (state.infiniteKeys.size > 0) {
