@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, MetricPoint, Run } from '../../model/index.js';
 import { MLFLOW_TAGS } from '../../model/index.js';
 import type { LoggedModelReader, LoggedModelWriter, RegistryReader, RegistryWriter, RunQuery, Source } from '../types.js';
+import { InvalidInputError } from '../../util/errors.js';
 import { isNotFound, type MlflowApi } from './client.js';
 import { restoreInfinities } from './infinity.js';
 import { MlflowLoggedModels } from './logged-models.js';
@@ -127,11 +128,13 @@ export class MlflowSource implements Source {
     let pageToken: string | undefined;
     do {
       const page = await this.api.get('metrics/get-history', { run_id: run.id, metric_key: key, max_results: HISTORY_PAGE, page_token: pageToken }, schema.metricHistory);
-      yield restoreInfinities(
-        run,
-        key,
-        page.metrics.map((m) => ({ key, value: m.value, timestamp: m.timestamp, step: m.step })),
-      );
+      let points: MetricPoint[];
+      try {
+        points = schema.toMetricPoints(page.metrics, key);
+      } catch (err) {
+        throw new InvalidInputError(`${this.uri} metrics/get-history for run ${run.id} key "${key}"`, `unexpected answer at ${(err as Error).message}`);
+      }
+      yield restoreInfinities(run, key, points);
       // some older servers answered a page with the token they were given: never loop forever
       if (page.next_page_token && page.next_page_token === pageToken) {
         throw new Error(`${this.uri} metrics/get-history for run ${run.id} key "${key}" repeats page token ${pageToken}; stopping instead of looping`);

@@ -87,7 +87,41 @@ export const getExperiment = z.object({ experiment: experiment });
 export const createExperiment = z.object({ experiment_id: z.string() });
 export const searchRuns = z.object({ runs: z.array(run).default([]), next_page_token: z.string().optional() });
 export const getRun = z.object({ run: run });
-export const metricHistory = z.object({ metrics: z.array(metric).default([]), next_page_token: z.string().optional() });
+/** A get-history page; its points are checked by `toMetricPoints`, which does not copy them twice. */
+export const metricHistory = z.object({ metrics: z.array(z.unknown()).default([]), next_page_token: z.string().optional() });
+
+const INTEGER = /^-?\d+$/;
+const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
+
+/**
+ * The points of a get-history page as `metric` would check them (the same defaults, int64 as
+ * number or string, NaN/±Infinity as strings), by hand: a page holds up to 25,000 points and a
+ * schema makes two copies of each. Throws a message naming the point and field.
+ */
+export function toMetricPoints(raw: readonly unknown[], key: string): Array<{ key: string; value: number; timestamp: number; step: number }> {
+  const points = new Array<{ key: string; value: number; timestamp: number; step: number }>(raw.length);
+  for (let i = 0; i < raw.length; i++) {
+    const m = raw[i];
+    if (typeof m !== 'object' || m === null) throw new Error(`metrics.${i}: not an object`);
+    const { value, timestamp, step } = m as Record<string, unknown>;
+    points[i] = { key, value: doubleField(value, i), timestamp: int64Field(timestamp, i, 'timestamp'), step: int64Field(step, i, 'step') };
+  }
+  return points;
+}
+
+function doubleField(v: unknown, i: number): number {
+  if (typeof v === 'number') return v;
+  if (v === undefined) return 0;
+  if (typeof v === 'string' && v in NON_FINITE) return NON_FINITE[v]!;
+  throw new Error(`metrics.${i}.value: not a number (${JSON.stringify(v)})`);
+}
+
+function int64Field(v: unknown, i: number, field: string): number {
+  if (typeof v === 'number') return v;
+  if (v === undefined) return 0;
+  if (typeof v === 'string' && INTEGER.test(v)) return Number(v);
+  throw new Error(`metrics.${i}.${field}: not an integer (${JSON.stringify(v)})`);
+}
 export const listArtifacts = z.object({
   root_uri: z.string().optional(),
   files: z.array(z.object({ path: z.string(), is_dir: z.boolean().default(false), file_size: int64.optional() })).default([]),
