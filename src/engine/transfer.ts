@@ -10,6 +10,7 @@ import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelVersion, 
 import { MLFLOW_TAGS, SOURCE_TAGS } from '../model/index.js';
 import type { Destination, Source } from '../connectors/types.js';
 import { TrackshiftError, UsageError, errorMessage } from '../util/errors.js';
+import { AdaptiveLimit } from './adaptive-limit.js';
 import { keyValueBatches, MetricBatcher } from './batching.js';
 import type { EventListener, TransferEvent } from './events.js';
 import type { Journal } from './journal.js';
@@ -104,10 +105,11 @@ export class Transfer {
   private readonly result: TransferResult;
   private readonly artifactLimit: LimitFunction;
   /**
-   * metric batches written at once, across all runs: as many as runs in flight. Reading goes
-   * wider (METRIC_READERS keys a run), but a server's writes slow down past a few at once.
+   * metric batches written at once, across all runs: at most as many as runs in flight, fewer
+   * when the destination only queues them (a saturated server gets slower with more at once).
+   * Reading goes wider (METRIC_READERS keys a run), so a batch is ready when a place frees.
    */
-  private readonly writeLimit: LimitFunction;
+  private readonly metricWrites: AdaptiveLimit;
   /** source run id → destination run id, resolved as soon as the run is created */
   private readonly created = new Map<string, Promise<string | undefined>>();
   /** source run id → whether the run ended complete in the destination */
@@ -128,7 +130,8 @@ export class Transfer {
       models: [],
     };
     this.artifactLimit = pLimit(Math.max(1, options.artifactWorkers));
-    this.writeLimit = pLimit(Math.max(1, options.workers));
+    const batchMax = Math.min(destination.limits.metrics, destination.limits.entries);
+    this.metricWrites = new AdaptiveLimit(options.workers, Math.ceil(batchMax / 2));
   }
 
   private emit(event: TransferEvent): void {
@@ -370,7 +373,7 @@ export class Transfer {
     const reader = async () => {
       const batcher = new MetricBatcher(this.destination.limits);
       const write = async (metrics: MetricPoint[]) => {
-        await this.writeLimit(() => this.destination.writeBatch(runId, { params: [], tags: [], metrics }));
+        await this.metricWrites.run(metrics.length, () => this.destination.writeBatch(runId, { params: [], tags: [], metrics }));
         count += metrics.length;
         this.emit({ type: 'points', count: metrics.length });
       };
