@@ -31,7 +31,7 @@
  *                         runs ÷ factor, at least 8, so that the points total stays about the same
  *                         and several runs are in flight); both peak RSS values are shown.
  *   --only trackshift,python,raw   the contenders to run (default all three)
- *   --raw-concurrency 2,4,8,16,32  the raw loader's levels: each is probed on --raw-probe-runs runs
+ *   --raw-concurrency 1,2,4,8,16  the raw loader's levels: each is probed on --raw-probe-runs runs
  *                         (default runs ÷ 5, at least 10) into a fresh server; the best is then
  *                         run on the whole workload into another fresh server and reported
  *   --trackshift-args "…" extra flags for every trackshift command (e.g. "--workers 8")
@@ -104,7 +104,7 @@ const modes = String(args.mode ?? 'copy').split(',').flatMap((m) => (m === 'all'
 for (const m of modes) if (!['copy', 'export', 'import', 'mlruns'].includes(m)) throw new Error(`unknown --mode ${m}`);
 const stepsFactor = args['steps-factor'] !== undefined ? Number(args['steps-factor']) : args['memory-check'] ? 10 : 0;
 const only = new Set(String(args.only ?? 'trackshift,python,raw').split(','));
-const rawLevels = String(args['raw-concurrency'] ?? '2,4,8,16,32').split(',').map(Number);
+const rawLevels = String(args['raw-concurrency'] ?? '1,2,4,8,16').split(',').map(Number);
 const rawProbeRuns = Math.min(workload.runs, num('raw-probe-runs', Math.max(10, Math.ceil(workload.runs / 5))));
 const trackshiftArgs = args['trackshift-args'] ? String(args['trackshift-args']).split(/\s+/).filter(Boolean) : [];
 const serverWorkers = num('server-workers', 1);
