@@ -1,5 +1,6 @@
 /**
- * How many writes a destination gets at once, found while copying. A server with spare capacity
+ * How many calls a server gets at once (metric writes to a destination, history reads from a
+ * source), found while copying. A server with spare capacity
  * answers as fast with more calls in flight, so the limit rises (up to `max`); a saturated one
  * (an MLflow server with one worker on SQLite) only queues them, each call then takes longer
  * and costs it more, so the limit falls. The rule is TCP Vegas's, on the time a call takes per
@@ -42,7 +43,8 @@ export class AdaptiveLimit {
     return this.current;
   }
 
-  async run<T>(items: number, work: () => Promise<T>): Promise<T> {
+  /** `items`: how many the call carries, known before (a write) or from its answer (a read) */
+  async run<T>(items: number | ((result: T) => number), work: () => Promise<T>): Promise<T> {
     while (this.active >= this.current) {
       this.limited = true;
       await new Promise<void>((resolve) => this.waiting.push(resolve));
@@ -51,7 +53,8 @@ export class AdaptiveLimit {
     const started = this.now();
     try {
       const result = await work();
-      if (items >= this.minItems) this.observe({ perItem: (this.now() - started) / items, inFlight });
+      const count = typeof items === 'number' ? items : items(result);
+      if (count >= this.minItems) this.observe({ perItem: (this.now() - started) / count, inFlight });
       return result;
     } finally {
       this.active--;

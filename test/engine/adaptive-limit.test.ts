@@ -101,6 +101,26 @@ describe('AdaptiveLimit', () => {
     expect(over).toBe(0);
   });
 
+  it('counts the items of a call from its answer (reads), and settles as for writes', async () => {
+    const limit = new AdaptiveLimit(16, 500, () => Date.now());
+    const single = server(1, () => 0.1);
+    const seen: number[] = [];
+    const readers = Array.from({ length: 16 }, async () => {
+      for (let i = 0; i < 40; i++) {
+        const page = await limit.run((p: number[]) => p.length, async () => {
+          await single.call(2000);
+          return new Array<number>(2000).fill(0);
+        });
+        expect(page).toHaveLength(2000);
+        seen.push(limit.limit);
+      }
+    });
+    const all = Promise.all(readers);
+    await vi.runAllTimersAsync();
+    await all;
+    expect(Math.max(...seen.slice(seen.length / 2))).toBeLessThanOrEqual(2);
+  });
+
   it('does not time small calls, and still lets them through', async () => {
     const limit = new AdaptiveLimit(4, 500, () => Date.now());
     const single = server(1, () => 0.1);
