@@ -114,8 +114,7 @@ export class Transfer {
   private readonly metricWrites: AdaptiveLimit;
   /**
    * history pages read at once, across all runs: up to METRIC_READERS a run, fewer when the
-   * source only queues them (16 at once on a one-worker MLflow server cost it 75% more CPU
-   * than one at a time, and were slower)
+   * source only queues them (a one-worker MLflow server gains nothing past two at once)
    */
   private readonly metricReads: AdaptiveLimit;
   /** source run id → destination run id, resolved as soon as the run is created */
