@@ -4,12 +4,14 @@
  * doubles as "NaN", "Infinity", "-Infinity"; proto2 leaves out fields that were never set.
  */
 import { z } from 'zod';
+import type { MetricPoint } from '../../model/index.js';
 
-export const int64 = z.union([z.number(), z.string().regex(/^-?\d+$/)]).transform(Number);
+const INTEGER = /^-?\d+$/;
+const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
 
-export const double = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]).transform((v) =>
-  typeof v === 'number' ? v : v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : -Infinity,
-);
+export const int64 = z.union([z.number(), z.string().regex(INTEGER)]).transform(Number);
+
+export const double = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])]).transform((v) => (typeof v === 'number' ? v : NON_FINITE[v]!));
 
 /** Protobuf JSON's way to write a double that JSON cannot hold. */
 export function encodeDouble(value: number): number | string {
@@ -90,16 +92,13 @@ export const getRun = z.object({ run: run });
 /** A get-history page; its points are checked by `toMetricPoints`, which does not copy them twice. */
 export const metricHistory = z.object({ metrics: z.array(z.unknown()).default([]), next_page_token: z.string().optional() });
 
-const INTEGER = /^-?\d+$/;
-const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
-
 /**
  * The points of a get-history page as `metric` would check them (the same defaults, int64 as
  * number or string, NaN/±Infinity as strings), by hand: a page holds up to 25,000 points and a
  * schema makes two copies of each. Throws a message naming the point and field.
  */
-export function toMetricPoints(raw: readonly unknown[], key: string): Array<{ key: string; value: number; timestamp: number; step: number }> {
-  const points = new Array<{ key: string; value: number; timestamp: number; step: number }>(raw.length);
+export function toMetricPoints(raw: readonly unknown[], key: string): MetricPoint[] {
+  const points = new Array<MetricPoint>(raw.length);
   for (let i = 0; i < raw.length; i++) {
     const m = raw[i];
     if (typeof m !== 'object' || m === null) throw new Error(`metrics.${i}: not an object`);
