@@ -7,8 +7,11 @@ import { InvalidInputError } from '../../util/errors.js';
 import { isNotFound, type MlflowApi } from './client.js';
 import { restoreInfinities } from './infinity.js';
 import { MlflowLoggedModels } from './logged-models.js';
+import { proxyPath } from './proxy.js';
 import { MlflowRegistry } from './registry.js';
 import * as schema from './schemas.js';
+
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 /** The server's maximum page sizes: fewer round trips. */
 const EXPERIMENT_PAGE = 1000;
@@ -72,6 +75,9 @@ export class MlflowSource implements Source {
     readonly registry: RegistryReader & RegistryWriter = new MlflowRegistry(api),
     readonly loggedModels: LoggedModelReader & LoggedModelWriter = new MlflowLoggedModels(api),
   ) {}
+
+  /** run id → its artifact root under the server's artifact proxy, as artifacts/list gave it */
+  private readonly proxiedRoots = new Map<string, string>();
 
   get uri(): string {
     return this.api.uri;
@@ -156,6 +162,8 @@ export class MlflowSource implements Source {
       let pageToken: string | undefined;
       do {
         const page = await this.api.get('artifacts/list', { run_id: run.id, path: folder || undefined, page_token: pageToken }, schema.listArtifacts);
+        const proxied = proxyPath(page.root_uri);
+        if (proxied) this.proxiedRoots.set(run.id, proxied);
         for (const file of page.files) {
           if (file.is_dir) folders.push(file.path);
           else yield { path: file.path, size: file.file_size };
@@ -165,8 +173,16 @@ export class MlflowSource implements Source {
     }
   }
 
+  /**
+   * Through the artifact proxy when the run's files are there (listArtifacts saw its root):
+   * get-artifact loads the whole run first, and cost a one-worker server 7× the CPU per file.
+   * Not for a file whose name is not ASCII: MLflow 2.x's proxy puts the name in its
+   * Content-Disposition header unencoded, and gunicorn drops the connection instead of answering.
+   */
   readArtifact(run: Run, path: string): Promise<Readable> {
-    return this.api.download(run.id, path);
+    const root = this.proxiedRoots.get(run.id);
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    return root && PRINTABLE_ASCII.test(name) ? this.api.downloadProxied(`${root}/${path}`) : this.api.download(run.id, path);
   }
 
   close(): Promise<void> {
