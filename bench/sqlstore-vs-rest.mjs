@@ -51,7 +51,7 @@ async function main() {
   const server = spawn(
     join(venv, 'bin', 'mlflow'),
     ['server', '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`, '--artifacts-destination', join(dir, 'artifacts'), '--serve-artifacts'],
-    { cwd: dir, detached: true, stdio: 'ignore', env: { ...process.env, MLFLOW_TRACKING_URI: '' } },
+    { cwd: dir, detached: true, stdio: 'ignore', env: { ...process.env, MLFLOW_TRACKING_URI: '', MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' } }, // no job runner (see copy.mjs)
   );
   const stop = () => {
     try {

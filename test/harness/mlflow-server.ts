@@ -122,7 +122,9 @@ export async function startMlflowServer(options: ServerOptions = {}): Promise<Ml
     cwd: dir,
     detached: true, // its own process group, so that stop() takes the workers too
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...appEnv, ...options.env, MLFLOW_TRACKING_URI: '', PYTHONUNBUFFERED: '1' },
+    // no job runner: MLflow 3's seven huey consumers (GenAI jobs, nothing trackshift reads or
+    // writes) cost ~20 s of CPU at every start, on machines of two cores
+    env: { ...process.env, ...appEnv, MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false', ...options.env, MLFLOW_TRACKING_URI: '', PYTHONUNBUFFERED: '1' },
   });
   const tracked = track(child);
   const url = `http://127.0.0.1:${port}`;
