@@ -12,6 +12,8 @@ const Entry = z.discriminatedUnion('type', [
   z.object({ type: z.literal('experiment'), source: z.string(), destination: z.string(), name: z.string() }),
   z.object({ type: z.literal('run-started'), source: z.string(), destination: z.string() }),
   z.object({ type: z.literal('run-done'), source: z.string(), destination: z.string() }),
+  /** a done run the destination no longer holds (emptied, or another server at the same address) */
+  z.object({ type: z.literal('run-forgotten'), source: z.string() }),
   z.object({ type: z.literal('logged-model-done'), source: z.string(), destination: z.string() }),
   /** `--delete-model`: the destination model was deleted once by this job, not again on a re-run */
   z.object({ type: z.literal('model-deleted'), name: z.string() }),
@@ -68,6 +70,9 @@ export class Journal {
     else if (entry.type === 'run-done') {
       this.startedRuns.delete(entry.source);
       this.doneRuns.set(entry.source, entry.destination);
+    } else if (entry.type === 'run-forgotten') {
+      this.doneRuns.delete(entry.source);
+      this.startedRuns.delete(entry.source);
     } else if (entry.type === 'logged-model-done') this.doneLoggedModels.set(entry.source, entry.destination);
     else if (entry.type === 'model-deleted') this.deletedModels.add(entry.name);
     else this.doneVersions.set(entry.source, entry.destination);
@@ -89,6 +94,10 @@ export class Journal {
 
   runDone(source: string, destination: string): void {
     this.append({ type: 'run-done', source, destination });
+  }
+
+  runForgotten(source: string): void {
+    if (this.doneRuns.has(source) || this.startedRuns.has(source)) this.append({ type: 'run-forgotten', source });
   }
 
   loggedModelDone(source: string, destination: string): void {

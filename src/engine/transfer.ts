@@ -155,6 +155,9 @@ export class Transfer {
     for (const experimentPlan of this.plan.experiments) {
       const destinationId = await this.prepareExperiment(experimentPlan);
       if (destinationId === undefined) continue;
+      if (!(await this.journalHolds(experimentPlan, destinationId))) {
+        for (const run of experimentPlan.runs) this.options.journal.runForgotten(run.id);
+      }
       await Promise.all(experimentPlan.runs.map((run) => this.scheduleRun(limit, run, destinationId)));
       const steps = new Map(experimentPlan.runs.flatMap((run) => (run.modelOutputs ?? []).map((o) => [o.modelId, o.step] as const)));
       await Promise.all(experimentPlan.loggedModels.map((model) => limit(() => this.copyLoggedModel(model, destinationId, steps.get(model.id)))));
@@ -320,6 +323,23 @@ export class Transfer {
     return id;
   }
 
+  /**
+   * Whether the journal's done runs of this experiment are still in the destination, judged by
+   * one of them: a destination emptied or replaced at the same address would otherwise get
+   * nothing copied ("already there"). Runs removed one by one are for `verify` to find.
+   */
+  private async journalHolds({ experiment, runs }: ExperimentPlan, destinationId: string | undefined): Promise<boolean> {
+    const sample = runs.find((run) => this.options.journal.doneRuns.has(run.id));
+    if (!sample) return true;
+    if (destinationId !== undefined && (await this.destination.findRun(destinationId, sample.id))) return true;
+    this.emit({
+      type: 'warning',
+      object: `experiment "${experiment.name}"`,
+      message: `the destination no longer holds run ${sample.id}, which the journal of an earlier run says was copied: every run is looked up there again`,
+    });
+    return false;
+  }
+
   /** Copies one run; undefined when it was already there. */
   private async copyRun(run: Run, experimentId: string, resolveId: (id: string | undefined) => void): Promise<RunOutcome | undefined> {
     const { journal } = this.options;
@@ -462,11 +482,13 @@ export class Transfer {
 
   private async dryRun(): Promise<TransferResult> {
     const actions: NonNullable<TransferResult['dryRun']> = [];
-    for (const { experiment, destinationName, runs } of this.plan.experiments) {
+    for (const experimentPlan of this.plan.experiments) {
+      const { experiment, destinationName, runs } = experimentPlan;
       const existing = await this.destination.findExperiment(destinationName);
+      const journal = (await this.journalHolds(experimentPlan, existing?.id)) ? this.options.journal.doneRuns : new Map();
       for (const run of runs) {
         const found = existing ? await this.destination.findRun(existing.id, run.id) : undefined;
-        const action = this.options.journal.doneRuns.has(run.id) || found?.complete ? 'skip' : found ? 'redo' : 'copy';
+        const action = journal.has(run.id) || found?.complete ? 'skip' : found ? 'redo' : 'copy';
         actions.push({ experiment: experiment.name, run: run.id, name: run.name, action });
       }
     }

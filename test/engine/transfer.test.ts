@@ -53,6 +53,27 @@ describe('transfer between memory stores', () => {
     expect(destination.data.runs.size).toBe(6);
   });
 
+  it('copies again into a destination emptied since the journal was written, and says so', async () => {
+    const source = sourceStore();
+    const state = tempDir();
+    await copy(source, newStore(), { includeDeleted: true }, state);
+    // the same address, another (empty) store: the journal's runs are not there
+    const emptied = newStore();
+    const plan = await planTransfer(source, { ...emptySelection(), includeDeleted: true });
+    const dry = await transfer(source, emptied, plan, { workers: 2, artifactWorkers: 1, dryRun: true, journal: new Journal(state) });
+    expect(dry.dryRun!.map((a) => a.action)).toEqual(Array(6).fill('copy'));
+    const again = await copy(source, emptied, { includeDeleted: true }, state);
+    expect(again.failed).toEqual([]);
+    expect(again.copied.runs).toBe(6);
+    expect(again.warnings.some((w) => /no longer holds run/.test(w.message))).toBe(true);
+    expect(await snapshot(emptied)).toEqual(await snapshot(source));
+    // and the journal now says where they are: a third run copies nothing
+    const third = await copy(source, emptied, { includeDeleted: true }, state);
+    expect(third.copied.runs).toBe(0);
+    expect(third.skipped.runs).toBe(6);
+    expect(third.warnings).toEqual([]);
+  });
+
   it('redoes a run cut off part way, and reports the failure first', async () => {
     const source = sourceStore();
     let failNext = true;
