@@ -913,6 +913,8 @@ async function main() {
       }
       const r = ratios(rows);
       results.results[mode] = { rows, ...r };
+      saveResults(results, outFile, { partial: true });
+      for (const line of [...rows.map((x) => `${x.contender}: ${fmt(x.seconds, 1)} s, peak RSS ${fmt(x.peakRssMb)} MB`), ...r.notes]) log(`  ${mode}: ${line}`);
     }
 
     if (stepsFactor > 1 && only.has('trackshift')) {
@@ -931,6 +933,7 @@ async function main() {
         });
         const base = results.results.copy?.rows.find((r) => r.contender === 'trackshift copy');
         results.memory = { workload: w2, points: points2, row: r2, baselinePeakRssMb: base?.peakRssMb, source: { filledSeconds: source2.summary.seconds, cached: source2.summary.cached ?? null } };
+        saveResults(results, outFile, { partial: true });
       } finally {
         await server2.stop();
       }
@@ -977,11 +980,19 @@ async function main() {
     }
   }
   if (keep) console.log(`\nkept: ${tempDirs.join(' ')}`);
-  mkdirSync(dirname(outFile), { recursive: true });
-  writeFileSync(outFile, JSON.stringify(results, null, 2) + '\n');
+  saveResults(results, outFile, { partial: false });
   console.log(`\nwritten: ${outFile.replace(`${ROOT}/`, '')}`);
   const incomplete = [...Object.values(results.results).flatMap((r) => r.rows), ...(results.memory ? [results.memory.row] : [])].filter((r) => !r.complete);
   if (incomplete.length) process.exitCode = 1;
+}
+
+/**
+ * The JSON, written after every mode too (`partial: true` until the end), so that a run cut
+ * off part way — these runs take an hour and more — keeps what it measured.
+ */
+function saveResults(results, file, { partial }) {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify({ ...results, partial }, null, 2) + '\n');
 }
 
 main().catch((err) => {
