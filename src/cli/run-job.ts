@@ -1,11 +1,12 @@
 /** The part of copy, export and import that is the same: run the job, show it, choose the exit code. */
-import { runJob, type JobOptions } from '../engine/job.js';
+import { runJob, type JobOptions, type Report } from '../engine/job.js';
 import { ProgressPrinter, summary } from './render.js';
 import { Command } from 'commander';
 import { addModelWriteOptions, addSelectionOptions, addTransferOptions, selectionFrom, type SelectionFlags } from './options.js';
 import type { Selection } from '../engine/plan.js';
 import { writeFileSync } from 'node:fs';
 import { runVerify } from '../verify/index.js';
+import type { VerifyReport } from '../verify/report.js';
 import { verifySummary } from '../verify/text.js';
 
 export interface TransferFlags extends SelectionFlags {
@@ -33,7 +34,7 @@ export async function runTransferVerb(
   selection: Selection = selectionFrom(flags),
 ): Promise<number> {
   const progress = new ProgressPrinter(process.stderr, flags.json);
-  const report = await runJob({
+  const report: Report & { verify?: VerifyReport } = await runJob({
     command,
     source,
     destination,

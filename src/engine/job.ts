@@ -14,7 +14,6 @@ import { Journal, type IdMap } from './journal.js';
 import { planTransfer, type Selection } from './plan.js';
 import { UsageError } from '../util/errors.js';
 import { transfer, type TransferResult } from './transfer.js';
-import type { VerifyReport } from '../verify/report.js';
 
 export interface JobOptions {
   command: 'copy' | 'export' | 'import' | 'copy-model-version';
@@ -49,8 +48,6 @@ export interface Report extends TransferResult {
   stateDir: string;
   idMapFile: string;
   idMap: IdMap;
-  /** copy --verify: the comparison made after the copy */
-  verify?: VerifyReport;
 }
 
 export function defaultStateDir(source: Source, destination: Destination, env: NodeJS.ProcessEnv): string {

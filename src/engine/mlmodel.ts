@@ -4,6 +4,7 @@
  * so that the copied model names the copied run; every other byte stays as it was.
  */
 import type { Readable } from 'node:stream';
+import { readSmall as readAtMost } from '../util/streams.js';
 
 /** MLmodel files are a few kB; a larger one is not a model description and is copied as is. */
 export const MLMODEL_MAX_BYTES = 1_000_000;
@@ -30,17 +31,5 @@ export function rewriteMlmodel(text: string, ids: ReadonlyMap<string, string>): 
   });
 }
 
-/** Reads a small file whole; undefined (and the stream destroyed) when it is larger than `max`. */
-export async function readSmall(body: Readable, max = MLMODEL_MAX_BYTES): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > max) {
-      body.destroy();
-      return undefined;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
-}
+/** An MLmodel file read whole; undefined (and the stream destroyed) when it is too large to be one. */
+export const readSmall = (body: Readable, max = MLMODEL_MAX_BYTES): Promise<Buffer | undefined> => readAtMost(body, max);

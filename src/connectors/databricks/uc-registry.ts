@@ -18,7 +18,7 @@ import type { ArtifactFile, ModelSource, ModelStage, ModelVersion, RegisteredMod
 import { SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
 import { InvalidInputError, UsageError } from '../../util/errors.js';
 import { HttpError } from '../../util/http.js';
-import { readSmall } from '../../engine/mlmodel.js';
+import { readSmall } from '../../util/streams.js';
 import { SignedUrlClient } from '../../util/signed-url.js';
 import { putS3 } from '../../util/s3.js';
 import { isNotFound, type MlflowApi } from '../mlflow/client.js';
@@ -294,7 +294,7 @@ export class UcRegistry implements RegistryReader, RegistryWriter {
     let upload: Readable = body;
     let size = file.size;
     if (file.path === 'MLmodel') {
-      const bytes = await readSmall(body);
+      const bytes = await readSmall(body, 1_000_000);
       if (!bytes) throw new InvalidInputError(file.path, 'an MLmodel file over 1 MB');
       const problem = signatureProblem(bytes.toString('utf8'));
       if (problem) {
