@@ -18,8 +18,15 @@ export function relativePathProblem(relPath: string): string | undefined {
   for (const segment of relPath.split('/')) {
     if (segment === '..') return 'contains a ".." segment';
     if (segment === '' || segment === '.') return 'contains an empty or "." segment';
+    // no file system takes a longer name; say so rather than fail later with ENAMETOOLONG
+    if (Buffer.byteLength(segment) > 255) return 'has a name longer than 255 bytes';
   }
   return undefined;
+}
+
+/** A path or name as quoted in messages: JSON-quoted, cut short when long (a hostile name may be megabytes). */
+export function quoted(text: string, max = 120): string {
+  return JSON.stringify(text.length > max ? text.slice(0, max) : text) + (text.length > max ? `… (${text.length} characters)` : '');
 }
 
 /**
@@ -28,12 +35,12 @@ export function relativePathProblem(relPath: string): string | undefined {
  */
 export function safeJoin(root: string, relPath: string, where: string = root): string {
   const problem = relativePathProblem(relPath);
-  if (problem) throw new InvalidInputError(where, `unsafe path ${JSON.stringify(relPath)}: ${problem}`);
+  if (problem) throw new InvalidInputError(where, `unsafe path ${quoted(relPath)}: ${problem}`);
   const base = resolve(root);
   const full = resolve(base, ...relPath.split('/'));
   // belt and braces: the checks above should make this impossible
   if (full !== base && !full.startsWith(base + sep)) {
-    throw new InvalidInputError(where, `unsafe path ${JSON.stringify(relPath)}: resolves outside ${base}`);
+    throw new InvalidInputError(where, `unsafe path ${quoted(relPath)}: resolves outside ${base}`);
   }
   return full;
 }
@@ -43,7 +50,7 @@ export function safeJoin(root: string, relPath: string, where: string = root): s
  * refused unless it is a single plain segment, no `/`, `..`, NUL or absolute path.
  */
 export function joinSegment(root: string, name: string, where: string = root): string {
-  if (typeof name === 'string' && name.includes('/')) throw new InvalidInputError(where, `unsafe name ${JSON.stringify(name)}: contains a "/"`);
+  if (typeof name === 'string' && name.includes('/')) throw new InvalidInputError(where, `unsafe name ${quoted(name)}: contains a "/"`);
   return safeJoin(root, name, where);
 }
 

@@ -24,7 +24,7 @@ import type { ArtifactFile, DatasetInput, Experiment, ModelStage, ModelVersion, 
 import { SOURCE_TAGS } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { exists, isFile, listDirs } from '../../util/fs.js';
-import { joinSegment, relativePathProblem, removeInside, safeJoin } from '../../util/paths.js';
+import { joinSegment, quoted, relativePathProblem, removeInside, safeJoin } from '../../util/paths.js';
 import type { Destination, ExistingRun, ExistingVersion, RegistryWriter, RunBatch, VersionTarget, WriteLimits } from '../types.js';
 import { readKeyValueFolder } from './files.js';
 import { EXPERIMENT_RESERVED, META, TRASH, experimentMetaSchema, readMeta } from './format.js';
@@ -51,9 +51,9 @@ function keyPath(dir: string, key: string, where: string): string {
 /** The folder of run `runId` in experiment folder `experimentDir`: the id itself, when it can be one. */
 export function runDirOf(experimentDir: string, runId: string): string {
   if (EXPERIMENT_RESERVED.has(runId) || runId === META) {
-    throw new InvalidInputError(`run ${JSON.stringify(runId)}`, `its id is a name the mlruns store uses itself, so it cannot be a run folder`);
+    throw new InvalidInputError(`run ${quoted(runId)}`, `its id is a name the mlruns store uses itself, so it cannot be a run folder`);
   }
-  return joinSegment(experimentDir, runId, `run ${JSON.stringify(runId)} (an mlruns store keeps run ids as folder names)`);
+  return joinSegment(experimentDir, runId, `run ${quoted(runId)} (an mlruns store keeps run ids as folder names)`);
 }
 
 interface RunState {
