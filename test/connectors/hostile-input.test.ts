@@ -147,6 +147,11 @@ const bundleCases: Case[] = [
     code: 1, says: /unexpected content/, names: 'models/m/model.json', copied: 1,
   },
   {
+    name: 'bundle: logged-model.json with wrong types',
+    make: async (d) => (await okBundle(d), put(join(d, 'experiments/1/logged-models/m-1/logged-model.json'), json({ id: 'm-1', experimentId: '1', name: 7, params: [], tags: {} }))),
+    code: 1, says: /unexpected content/, names: 'experiments/1/logged-models/m-1/logged-model.json', copied: 1,
+  },
+  {
     name: 'bundle into a bundle: run id ".." (the bundle writer hashes such ids)',
     into: 'bundle',
     make: (d) => okBundle(d, [bundleRun(RUN_A, '1'), bundleRun('..', '1'), bundleRun('../../victim', '1')]),
@@ -203,6 +208,20 @@ const mlrunsCases: Case[] = [
     name: 'mlruns: artifact_uri of another system',
     make: async (d) => (await okMlruns(d), writeMlrunsRun(d, '1', RUN_B, { meta: `artifact_uri: s3://bucket/x\nexperiment_id: '1'\nlifecycle_stage: active\nrun_id: ${RUN_B}\nstatus: 3\n` })),
     code: 1, says: /not a local folder/, names: `1/${RUN_B}/meta.yaml`, copied: 1,
+  },
+  {
+    name: 'mlruns: registered model meta.yaml of the wrong type',
+    make: async (d) => (await okMlruns(d), put(join(d, 'models', 'm', 'meta.yaml'), 'name: [1, 2]\n')),
+    code: 1, says: /unexpected content/, names: 'models/m/meta.yaml', copied: 1,
+  },
+  {
+    name: 'mlruns: model version meta.yaml that is truncated',
+    make: async (d) => {
+      await okMlruns(d);
+      await put(join(d, 'models', 'm', 'meta.yaml'), 'creation_timestamp: 1\nlast_updated_timestamp: 1\nname: m\n');
+      await put(join(d, 'models', 'm', 'version-1', 'meta.yaml'), 'version: 1\nname: m\nsource: "fi');
+    },
+    code: 1, says: /not valid YAML|unexpected content/, names: 'models/m/version-1/meta.yaml', copied: 1,
   },
   {
     name: 'mlruns: no such folder',

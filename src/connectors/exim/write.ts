@@ -33,7 +33,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ArtifactFile, DatasetInput, Experiment, LoggedModel, ModelStage, ModelVersion, RegisteredModel, Run } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
 import { exists, isFile, listDirs } from '../../util/fs.js';
-import { idToFolderName, keyToFileName, removeInside, safeJoin } from '../../util/paths.js';
+import { idToFolderName, joinSegment, keyToFileName, removeInside, safeJoin } from '../../util/paths.js';
 import { writeJsonAtomic } from '../bundle/format.js';
 import type { Destination, ExistingRun, ExistingVersion, LoggedModelWriter, RegistryWriter, RunBatch, VersionTarget, WriteLimits } from '../types.js';
 import { parsePythonJson } from './format.js';
@@ -376,9 +376,10 @@ export class EximRegistryWriter implements RegistryWriter {
     const model = await this.loggedModelFolder(modelId);
     if (!model) return undefined;
     const from = join(model.dir, 'artifacts');
-    const plain = /^[A-Za-z0-9][A-Za-z0-9._ -]*$/.test(model.name) && model.name.length <= 100 ? model.name : modelId;
-    for (const path of [plain, `${plain}-${modelId}`]) {
-      const to = join(runDir, 'artifacts', path);
+    // the model id is the source's: a folder name only through idToFolderName
+    const plain = /^[A-Za-z0-9][A-Za-z0-9._ -]*$/.test(model.name) && model.name.length <= 100 ? model.name : idToFolderName(modelId);
+    for (const path of [plain, idToFolderName(`${plain}-${modelId}`)]) {
+      const to = joinSegment(join(runDir, 'artifacts'), path, `logged model ${modelId}`);
       if (!(await exists(to)) || (await sameFiles(from, to))) {
         await linkTree(from, to);
         return path;

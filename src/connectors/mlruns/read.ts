@@ -56,8 +56,8 @@ export class MlrunsSource implements Source {
   constructor(root: string) {
     this.root = resolve(root);
     this.uri = this.root;
-    this.registry = new MlrunsRegistry(this.root);
-    this.loggedModels = new MlrunsLoggedModels((experimentId) => this.experimentDir(experimentId));
+    this.registry = new MlrunsRegistry(this.root, this.unreadable);
+    this.loggedModels = new MlrunsLoggedModels((experimentId) => this.experimentDir(experimentId), this.unreadable);
   }
 
   async *listExperiments(): AsyncIterable<Experiment> {

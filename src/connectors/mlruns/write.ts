@@ -142,7 +142,7 @@ export class MlrunsDestination implements Destination {
       ({ id, dir } = existing);
       if (existing.lifecycle === 'deleted') {
         // restored, as MLflow restores: back from .trash
-        const back = join(this.root, id);
+        const back = joinSegment(this.root, id, join(dir, META));
         await rename(dir, back);
         dir = back;
       }
