@@ -55,7 +55,7 @@ export interface Source {
  */
 export interface UnreadableObject {
   type: 'experiment' | 'run' | 'logged-model' | 'model' | 'version';
-  /** the object's id when it could be read, else its file */
+  /** the object's id as far as it is known: the name of its folder (its file is named in `reason`) */
   sourceId: string;
   /** what is wrong, naming the file */
   reason: string;

@@ -6,7 +6,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { EximSource, looksLikeExim } from '../../src/connectors/exim/read.js';
 import { parsePythonJson } from '../../src/connectors/exim/format.js';
@@ -95,7 +95,7 @@ describe('mlflow-export-import files of every version', () => {
     // a broken file is left out and recorded (Source.unreadable); the rest of the export is read
     let source = new EximSource(root);
     expect(await collect(source.listExperiments())).toEqual([]);
-    expect(source.unreadable).toEqual([{ type: 'experiment', sourceId: join(root, 'experiment.json'), reason: expect.stringMatching(/experiment\.json: not a readable JSON export file/) }]);
+    expect(source.unreadable).toEqual([{ type: 'experiment', sourceId: basename(root), reason: expect.stringMatching(/experiment\.json: not a readable JSON export file/) }]);
     write(root, 'experiment.json', { mlflow: { experiment: { name: 3 } } });
     source = new EximSource(root);
     expect(await collect(source.listExperiments())).toEqual([]);

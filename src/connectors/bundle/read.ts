@@ -81,7 +81,7 @@ export class BundleReader implements Source {
       const file = join(base, name, EXPERIMENT_FILE);
       // a folder without experiment.json is an experiment whose creation was cut off: nothing in it
       if (!(await isFile(file))) continue;
-      const record = await readOrRecord(this.unreadable, { type: 'experiment', sourceId: file }, async () => {
+      const record = await readOrRecord(this.unreadable, { type: 'experiment', file }, async () => {
         const read = await readJsonFile(file, experimentSchema);
         if (idToFolderName(read.id) !== name) throw new InvalidInputError(file, `holds experiment id "${read.id}", which does not belong in folder "${name}"`);
         return read;
@@ -104,7 +104,7 @@ export class BundleReader implements Source {
     const base = join(this.root, EXPERIMENTS_DIR, idToFolderName(experimentId), RUNS_DIR);
     for (const name of await listDirs(base)) {
       const dir = join(base, name);
-      const location = await readOrRecord(this.unreadable, { type: 'run', sourceId: join(dir, RUN_FILE) }, () => this.readRun(dir, experimentId));
+      const location = await readOrRecord(this.unreadable, { type: 'run', file: join(dir, RUN_FILE) }, () => this.readRun(dir, experimentId));
       if (!location) continue; // partial (a copy stopped part way through it), or unreadable
       if (location.record.lifecycle === 'deleted' && !query.includeDeleted) continue;
       yield toRun(location.record);

@@ -99,7 +99,7 @@ export class BundleRegistry implements RegistryReader, RegistryWriter {
     for (const fileName of names) {
       const file = join(dir, fileName);
       const read = () => this.readVersion(file, fileName, name);
-      const version = record && this.unreadable ? await readOrRecord(this.unreadable, { type: 'version', sourceId: file }, read) : await read();
+      const version = record && this.unreadable ? await readOrRecord(this.unreadable, { type: 'version', file, sourceId: `${name}/${fileName.replace(/\.json$/, '')}` }, read) : await read();
       if (version) versions.push(version);
     }
     return versions.sort((a, b) => Number(a.version) - Number(b.version));
@@ -111,7 +111,7 @@ export class BundleRegistry implements RegistryReader, RegistryWriter {
     for (const folder of await listDirs(join(this.root, MODELS_DIR))) {
       const file = join(this.root, MODELS_DIR, folder, MODEL_FILE);
       if (!(await isFile(file))) continue;
-      const model = await readOrRecord(this.unreadable ?? [], { type: 'model', sourceId: file }, async () => {
+      const model = await readOrRecord(this.unreadable ?? [], { type: 'model', file }, async () => {
         const read = await readJsonFile(file, modelSchema);
         if (idToFolderName(read.name) !== folder) throw new InvalidInputError(file, `holds model "${read.name}", which does not belong in folder "${folder}"`);
         return read;
@@ -249,7 +249,7 @@ export class BundleLoggedModels implements LoggedModelReader, LoggedModelWriter 
     for (const folder of await listDirs(base)) {
       const file = join(base, folder, LOGGED_MODEL_FILE);
       if (!(await isFile(file))) continue; // partial
-      const model = await readOrRecord(this.unreadable, { type: 'logged-model', sourceId: file }, async () => {
+      const model = await readOrRecord(this.unreadable, { type: 'logged-model', file }, async () => {
         const read = await readJsonFile(file, loggedModelSchema);
         if (idToFolderName(read.id) !== folder || read.experimentId !== experimentId) {
           throw new InvalidInputError(file, `holds logged model "${read.id}" of experiment "${read.experimentId}", which does not belong in this folder`);

@@ -127,7 +127,7 @@ export class EximSource implements Source {
     await walk(this.root, 0, found);
     const experiments = new Map<string, Experiment>();
     // one malformed file fails its object alone (Source.unreadable); the rest is read
-    const readOr = <T>(type: UnreadableObject['type'], file: string, read: () => Promise<T>) => readOrRecord(this.unreadable, { type, sourceId: file }, read);
+    const readOr = <T>(type: UnreadableObject['type'], file: string, read: () => Promise<T>) => readOrRecord(this.unreadable, { type, file }, read);
     /** folders of experiment.json files that could not be read: the runs under them are not theirs to guess */
     const unreadableExperimentDirs: string[] = [];
     for (const file of found.experiments.sort()) {
@@ -168,7 +168,7 @@ export class EximSource implements Source {
     for (const file of found.runs.sort()) {
       const ownerUnreadable = unreadableExperimentDirs.find((dir) => file.startsWith(dir + sep));
       if (ownerUnreadable) {
-        this.unreadable.push({ type: 'run', sourceId: file, reason: `${file}: not read, because its experiment's file ${join(ownerUnreadable, 'experiment.json')} could not be read` });
+        this.unreadable.push({ type: 'run', sourceId: basename(dirname(file)), reason: `${file}: not read, because its experiment's file ${join(ownerUnreadable, 'experiment.json')} could not be read` });
         continue;
       }
       const read = await readOr('run', file, async () => {

@@ -69,7 +69,7 @@ export class MlrunsSource implements Source {
       const file = join(dir, META);
       // a folder without meta.yaml is not an experiment (MLflow skips it too)
       if (!(await isFile(file))) continue;
-      const read = await readOrRecord(this.unreadable, { type: 'experiment', sourceId: file }, async () => ({
+      const read = await readOrRecord(this.unreadable, { type: 'experiment', file }, async () => ({
         meta: await readMeta(file, experimentMetaSchema),
         tags: await readKeyValueFolder(join(dir, 'tags')),
       }));
@@ -95,7 +95,7 @@ export class MlrunsSource implements Source {
       if (EXPERIMENT_RESERVED.has(name)) continue;
       const dir = join(expDir, name);
       if (!(await isFile(join(dir, META)))) continue;
-      const run = await readOrRecord(this.unreadable, { type: 'run', sourceId: join(dir, META) }, () => this.readRun(dir, experimentId));
+      const run = await readOrRecord(this.unreadable, { type: 'run', file: join(dir, META) }, () => this.readRun(dir, experimentId));
       if (!run) continue;
       if (run.lifecycle === 'deleted' && !query.includeDeleted) continue;
       yield run;

@@ -85,7 +85,7 @@ export class MlrunsRegistry implements RegistryReader {
     for (const folder of await listDirs(base)) {
       const file = join(base, folder, META);
       if (!(await isFile(file))) continue;
-      const meta = await readOrRecord(this.unreadable, { type: 'model', sourceId: file }, () => readMeta(file, modelMetaSchema));
+      const meta = await readOrRecord(this.unreadable, { type: 'model', file }, () => readMeta(file, modelMetaSchema));
       if (meta) dirs.set(meta.name, join(base, folder));
     }
     return dirs;
@@ -122,7 +122,7 @@ export class MlrunsRegistry implements RegistryReader {
     for (const folder of await listDirs(dir)) {
       if (!/^version-\d+$/.test(folder)) continue;
       const file = join(dir, folder, META);
-      const meta = await readOrRecord(this.unreadable, { type: 'version', sourceId: file }, async () => {
+      const meta = await readOrRecord(this.unreadable, { type: 'version', file, sourceId: `${modelName}/${folder.slice('version-'.length)}` }, async () => {
         const read = await readMeta(file, versionMetaSchema);
         if (`version-${read.version}` !== folder) throw new InvalidInputError(file, `says version ${read.version}, but its folder is ${folder}`);
         return read;
@@ -168,7 +168,7 @@ export class MlrunsLoggedModels implements LoggedModelReader {
     for (const folder of await listDirs(base)) {
       const file = join(base, folder, META);
       if (!(await isFile(file))) continue;
-      const meta = await readOrRecord(this.unreadable, { type: 'logged-model', sourceId: file }, async () => {
+      const meta = await readOrRecord(this.unreadable, { type: 'logged-model', file }, async () => {
         const read = await readMeta(file, loggedModelMetaSchema);
         if (read.model_id !== folder) throw new InvalidInputError(file, `says model_id ${read.model_id}, but its folder is ${folder}`);
         return read;
