@@ -304,6 +304,15 @@ const eximCases: Case[] = [
     code: 1, says: /symbolic link/, names: `experiments/1/${RUN_B}/artifacts/passwd`, copied: 1,
   },
   {
+    name: 'exim: run.json that is a link out of the export',
+    make: async (d, outside) => {
+      await writeEximBulk(d, [{ id: '1', name: 'exp', runs: [RUN_A] }]);
+      await mkdir(join(d, 'experiments/1', RUN_B), { recursive: true });
+      await symlink(outside, join(d, 'experiments/1', RUN_B, 'run.json'));
+    },
+    code: 1, says: /symbolic link/, names: `experiments/1/${RUN_B}/run.json`, copied: 1,
+  },
+  {
     name: 'exim: artifact folder that is a link out of the export',
     make: async (d, outside) => {
       await writeEximBulk(d, [{ id: '1', name: 'exp', runs: [RUN_A, RUN_B] }]);

@@ -47,7 +47,8 @@ interface Found {
 async function walk(dir: string, depth: number, found: Found): Promise<void> {
   for (const entry of await listEntries(dir)) {
     const path = join(dir, entry.name);
-    if (entry.isFile()) {
+    // a link named like an export file is listed too, so that reading it refuses it by name
+    if (entry.isFile() || entry.isSymbolicLink()) {
       if (entry.name === 'experiment.json') found.experiments.push(path);
       else if (entry.name === 'run.json') found.runs.push(path);
       else if (entry.name === 'model.json') found.models.push(path);
