@@ -67,8 +67,8 @@ function strictlyInside(root: string, path: string): boolean {
  */
 export async function removeInside(root: string, path: string): Promise<void> {
   if (!strictlyInside(root, path)) throw new Error(`refusing to remove ${resolve(path)}: it is not inside ${resolve(root)}`);
-  const [realRoot, realParent] = await Promise.all([realpath(root), realpath(dirname(resolve(path))).catch(() => undefined)]);
-  if (realParent === undefined) return; // its folder does not exist, so neither does it
+  const [realRoot, realParent] = await Promise.all([realpath(root).catch(() => undefined), realpath(dirname(resolve(path))).catch(() => undefined)]);
+  if (realRoot === undefined || realParent === undefined) return; // its folder does not exist, so neither does it
   if (realParent !== realRoot && !strictlyInside(realRoot, realParent)) {
     throw new Error(`refusing to remove ${resolve(path)}: it leads outside ${realRoot} through a symbolic link`);
   }

@@ -95,6 +95,7 @@ describe('removeInside', () => {
     await removeInside(join(root, 'store'), join(root, 'store', 'exp', 'run'));
     expect(await readdir(join(root, 'store', 'exp'))).toEqual([]);
     await removeInside(join(root, 'store'), join(root, 'store', 'exp', 'missing')); // nothing there: no error
+    await removeInside(join(root, 'no-store'), join(root, 'no-store', 'x')); // no root either
   });
 
   it.each([
