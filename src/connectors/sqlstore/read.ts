@@ -16,7 +16,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelStage, ModelVersion, RegisteredModel, Run, RunStatus } from '../../model/index.js';
