@@ -11,7 +11,7 @@ import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run } from '.
 import { MLFLOW_TAGS } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { exists, isDir, isFile, listDirs } from '../../util/fs.js';
-import { safeJoin } from '../../util/paths.js';
+import { relativePathProblem, safeJoin } from '../../util/paths.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
 import { listFilesDeep, readKeyValueFolder, walkFiles } from './files.js';
@@ -103,6 +103,8 @@ export class MlrunsSource implements Source {
   }
 
   async getRun(runId: string): Promise<Run | undefined> {
+    // an id (from --run-id or a model version) names a run folder only when it is one plain name
+    if (runId.includes('/') || relativePathProblem(runId)) return undefined;
     for await (const exp of this.listExperiments()) {
       const dir = join(this.experimentDirs.get(exp.id)!, runId);
       if (!EXPERIMENT_RESERVED.has(runId) && (await isFile(join(dir, META)))) return this.readRun(dir, exp.id);
