@@ -78,6 +78,11 @@ const bundleCases: Case[] = [
     code: 0, says: /./, copied: 1,
   },
   {
+    name: 'bundle: run.json nested a million levels deep',
+    make: async (d) => (await okBundle(d, [bundleRun(RUN_A, '1'), bundleRun(RUN_B, '1')]), writeFile(join(bundleRunDir(d, '1', RUN_B), 'run.json'), '['.repeat(1e6) + ']'.repeat(1e6))),
+    code: 1, says: /unexpected content/, names: `experiments/1/runs/${RUN_B}/run.json`, copied: 1,
+  },
+  {
     name: 'bundle: a million-character run id',
     make: (d) => okBundle(d, [bundleRun(RUN_A, '1'), bundleRun('i'.repeat(1_000_000), '1')]),
     code: 1, says: /longer than 255 bytes/, names: '"iiiiiiiiii', copied: 1,
@@ -184,6 +189,11 @@ const mlrunsCases: Case[] = [
     name: 'mlruns: run_id that is not its folder (..)',
     make: async (d) => (await okMlruns(d), writeMlrunsRun(d, '1', '..', { folder: RUN_B })),
     code: 1, says: /says run_id \.\./, names: `1/${RUN_B}/meta.yaml`, copied: 1,
+  },
+  {
+    name: 'mlruns: run meta.yaml nested too deep for the parser',
+    make: async (d) => (await okMlruns(d), await writeMlrunsRun(d, '1', RUN_B), writeFile(join(d, '1', RUN_B, 'meta.yaml'), '['.repeat(1e5) + ']'.repeat(1e5))),
+    code: 1, says: /not valid YAML/, names: `1/${RUN_B}/meta.yaml`, copied: 1,
   },
   {
     name: 'mlruns: truncated metric file',
