@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleRun, bundleRunDir, json, put, tree, writeBundle } from '../helpers/craft.js';
 import { cli } from '../cli/run-cli.js';
+import { MlrunsSource } from '../../src/connectors/mlruns/read.js';
+import { writeMlrunsExperiment, writeMlrunsRun } from '../helpers/craft.js';
 
 let tmp: string;
 beforeAll(async () => {
@@ -92,5 +94,19 @@ describe('a hostile bundle imported into mlruns:DIR', () => {
     expect(report.failed.find((f) => f.sourceId === linked)?.reason).toMatch(/symbolic link/);
     expect(report.failed.find((f) => f.sourceId === '../../victim')?.reason).toMatch(/run\.json|"\.\.\/\.\.\/victim"/);
     expect(report.failed.some((f) => f.type === 'version' || f.type === 'model')).toBe(true);
+  });
+});
+
+describe('an mlruns source asked for a run id that climbs', () => {
+  it('finds nothing, and reads nothing outside its experiments', async () => {
+    const root = join(tmp, 'lookup', 'mlruns');
+    await writeMlrunsExperiment(root, '1', 'exp');
+    // a run folder outside the store, one level up from an experiment folder's sibling
+    await writeMlrunsRun(join(tmp, 'lookup'), 'elsewhere', 'f'.repeat(32));
+    await writeMlrunsRun(root, '1', 'a'.repeat(32));
+    const source = new MlrunsSource(root);
+    expect(await source.getRun(`../../elsewhere/${'f'.repeat(32)}`)).toBeUndefined();
+    expect(await source.getRun('..')).toBeUndefined();
+    expect((await source.getRun('a'.repeat(32)))?.id).toBe('a'.repeat(32));
   });
 });
