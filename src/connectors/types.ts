@@ -33,11 +33,32 @@ export interface Source {
   /** one run by id, when the source can look it up directly */
   getRun?(runId: string): Promise<Run | undefined>;
   readonly capabilities?: { filter?: boolean };
+  /**
+   * File sources: the objects met while listing that could not be read (see UnreadableObject).
+   * Each is left out of what is listed and recorded here instead, so one bad file fails alone.
+   */
+  readonly unreadable?: UnreadableObject[];
+  /** File sources: what was met while listing and worked around (a run found twice); shown as warnings */
+  readonly warnings?: Array<{ object: string; message: string }>;
   /** registered models and their versions, when the source has a registry */
   readonly registry?: RegistryReader;
   /** MLflow 3 logged models, when the source has them */
   readonly loggedModels?: LoggedModelReader;
   close?(): Promise<void>;
+}
+
+/**
+ * An object a source could not read: a malformed `run.json`, an `experiment.json` of the wrong
+ * shape, an unsafe path in a file. The engine reports it as failed (exit 1) and copies the rest.
+ * What makes the whole input unusable (no such folder, a bundle's unreadable root file) is
+ * thrown instead (exit 2).
+ */
+export interface UnreadableObject {
+  type: 'experiment' | 'run' | 'logged-model' | 'model' | 'version';
+  /** the object's id as far as it is known: the name of its folder (its file is named in `reason`) */
+  sourceId: string;
+  /** what is wrong, naming the file */
+  reason: string;
 }
 
 export interface RegistryReader {

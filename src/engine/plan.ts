@@ -3,7 +3,7 @@
  * in which order (parents before their children). Reads only; never touches a destination.
  */
 import type { Experiment, LoggedModel, ModelStage, ModelVersion, RegisteredModel, Run, RunStatus } from '../model/index.js';
-import type { Source } from '../connectors/types.js';
+import type { Source, UnreadableObject } from '../connectors/types.js';
 import { UsageError } from '../util/errors.js';
 
 export interface Selection {
@@ -69,6 +69,8 @@ export interface Plan {
   runCount: number;
   models: ModelPlan[];
   versionCount: number;
+  /** objects the source could not read while planning: reported as failed, the rest goes on */
+  unreadable?: UnreadableObject[];
 }
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
@@ -302,5 +304,6 @@ export async function planTransfer(source: Source, selection: Selection): Promis
     runCount: experiments.reduce((n, p) => n + p.runs.length, 0),
     models,
     versionCount: models.reduce((n, m) => n + m.versions.length, 0),
+    unreadable: [...(source.unreadable ?? [])],
   };
 }

@@ -132,7 +132,8 @@ export class Transfer {
       planned: { experiments: plan.experiments.length, runs: plan.runCount, models: plan.models.length, versions: plan.versionCount },
       copied: { runs: 0, metricPoints: 0, artifacts: 0, artifactBytes: 0, loggedModels: 0, versions: 0 },
       skipped: { runs: 0, loggedModels: 0, versions: 0 },
-      failed: [],
+      // what the source could not read fails alone, before anything is copied
+      failed: [...(plan.unreadable ?? [])],
       warnings: [],
       models: [],
     };
@@ -149,6 +150,7 @@ export class Transfer {
 
   async run(): Promise<TransferResult> {
     this.emit({ type: 'planned', experiments: this.plan.experiments.length, runs: this.plan.runCount, versions: this.plan.versionCount });
+    for (const warning of this.source.warnings ?? []) this.emit({ type: 'warning', ...warning });
     if (this.options.dryRun) return this.dryRun();
     const limit = pLimit(Math.max(1, this.options.workers));
     // experiments one after another keep deleted-experiment handling simple; runs of each in parallel

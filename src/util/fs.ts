@@ -1,6 +1,6 @@
 /** Small file-system questions the folder-based connectors ask. */
 import type { Dirent } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, stat } from 'node:fs/promises';
 import { InvalidInputError, errorMessage } from './errors.js';
 
 const statOf = (path: string) => stat(path).catch(() => undefined);
@@ -15,6 +15,15 @@ export async function isFile(path: string): Promise<boolean> {
 
 export async function isDir(path: string): Promise<boolean> {
   return (await statOf(path))?.isDirectory() ?? false;
+}
+
+/**
+ * Refuses a symbolic link: files received from elsewhere (a bundle, an export) must be their
+ * own, not a way to read whatever a link points at. A missing file is left to the reader.
+ */
+export async function refuseLink(path: string, what: string): Promise<void> {
+  const info = await lstat(path).catch(() => undefined);
+  if (info?.isSymbolicLink()) throw new InvalidInputError(path, `is a symbolic link; symbolic links are not allowed in ${what} (they could point anywhere)`);
 }
 
 /** The entries of `dir`; [] when there is no such folder. */

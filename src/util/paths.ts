@@ -4,7 +4,8 @@
  * so a crafted input can never read or write outside the folder it belongs to.
  */
 import { createHash } from 'node:crypto';
-import { isAbsolute, resolve, sep } from 'node:path';
+import { realpath, rm } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve, sep } from 'node:path';
 import { InvalidInputError } from './errors.js';
 
 /** Why `relPath` is not a plain relative path with `/` separators, or undefined when it is. */
@@ -17,8 +18,15 @@ export function relativePathProblem(relPath: string): string | undefined {
   for (const segment of relPath.split('/')) {
     if (segment === '..') return 'contains a ".." segment';
     if (segment === '' || segment === '.') return 'contains an empty or "." segment';
+    // no file system takes a longer name; say so rather than fail later with ENAMETOOLONG
+    if (Buffer.byteLength(segment) > 255) return 'has a name longer than 255 bytes';
   }
   return undefined;
+}
+
+/** A path or name as quoted in messages: JSON-quoted, cut short when long (a hostile name may be megabytes). */
+export function quoted(text: string, max = 120): string {
+  return JSON.stringify(text.length > max ? text.slice(0, max) : text) + (text.length > max ? `… (${text.length} characters)` : '');
 }
 
 /**
@@ -27,14 +35,44 @@ export function relativePathProblem(relPath: string): string | undefined {
  */
 export function safeJoin(root: string, relPath: string, where: string = root): string {
   const problem = relativePathProblem(relPath);
-  if (problem) throw new InvalidInputError(where, `unsafe path ${JSON.stringify(relPath)}: ${problem}`);
+  if (problem) throw new InvalidInputError(where, `unsafe path ${quoted(relPath)}: ${problem}`);
   const base = resolve(root);
   const full = resolve(base, ...relPath.split('/'));
   // belt and braces: the checks above should make this impossible
   if (full !== base && !full.startsWith(base + sep)) {
-    throw new InvalidInputError(where, `unsafe path ${JSON.stringify(relPath)}: resolves outside ${base}`);
+    throw new InvalidInputError(where, `unsafe path ${quoted(relPath)}: resolves outside ${base}`);
   }
   return full;
+}
+
+/**
+ * `root` joined with one file or folder name taken from data (a run id kept as a folder name):
+ * refused unless it is a single plain segment, no `/`, `..`, NUL or absolute path.
+ */
+export function joinSegment(root: string, name: string, where: string = root): string {
+  if (typeof name === 'string' && name.includes('/')) throw new InvalidInputError(where, `unsafe name ${quoted(name)}: contains a "/"`);
+  return safeJoin(root, name, where);
+}
+
+/** Whether `path` is strictly inside `root` (not `root` itself), as written. */
+function strictlyInside(root: string, path: string): boolean {
+  const base = resolve(root);
+  return resolve(path).startsWith(base + sep);
+}
+
+/**
+ * `rm -r` that cannot reach outside `root`: `path` must be strictly inside it, also once the
+ * links on the way are followed (a folder of the store that is a link elsewhere is not removed
+ * through). A missing `path` is no error, as with `force`.
+ */
+export async function removeInside(root: string, path: string): Promise<void> {
+  if (!strictlyInside(root, path)) throw new Error(`refusing to remove ${resolve(path)}: it is not inside ${resolve(root)}`);
+  const [realRoot, realParent] = await Promise.all([realpath(root).catch(() => undefined), realpath(dirname(resolve(path))).catch(() => undefined)]);
+  if (realRoot === undefined || realParent === undefined) return; // its folder does not exist, so neither does it
+  if (realParent !== realRoot && !strictlyInside(realRoot, realParent)) {
+    throw new Error(`refusing to remove ${resolve(path)}: it leads outside ${realRoot} through a symbolic link`);
+  }
+  await rm(path, { recursive: true, force: true });
 }
 
 const PLAIN = /^[A-Za-z0-9._-]+$/;

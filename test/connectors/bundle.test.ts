@@ -303,6 +303,9 @@ describe('bundle folders and tampered bundles', () => {
         for await (const file of src.listArtifacts(run)) await buffer(await src.readArtifact(run, file.path));
       }
     }
+    // a malformed experiment.json or run.json is left out and recorded (the rest is read): the first, as the error
+    const [first] = src.unreadable;
+    if (first) throw new InvalidInputError(first.sourceId, first.reason);
   }
 
   it('refuses a newer format version with a clear message', async () => {

@@ -57,6 +57,9 @@ async function readEverything(src: Source): Promise<void> {
       for await (const file of src.listArtifacts(run)) await buffer(await src.readArtifact(run, file.path));
     }
   }
+  // a malformed meta.yaml is left out and recorded (the rest is read): the first, as the error
+  const [first] = src.unreadable ?? [];
+  if (first) throw new InvalidInputError(first.sourceId, first.reason);
 }
 
 let tmp: string;

@@ -4,7 +4,7 @@
  * included, on each database MLflow runs on here: SQLite, PostgreSQL and MariaDB (MySQL's
  * protocol and dialect), the last two started by test/harness/.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -160,6 +160,26 @@ describe('MLflow SQL store on SQLite, read directly', () => {
       await sql.close?.();
     }
     await expectSmallPagesSame(location);
+  });
+
+  it('refuses a proxied artifact URI that climbs out of the artifacts root', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trackshift-sql-'));
+    copyFileSync(join(server.dir, 'mlflow.db'), join(dir, 'mlflow.db'));
+    const db = new Database(join(dir, 'mlflow.db'));
+    const { run_uuid: runId } = db.prepare("SELECT run_uuid FROM runs WHERE lifecycle_stage = 'active' LIMIT 1").get() as { run_uuid: string };
+    db.prepare('UPDATE runs SET artifact_uri = ? WHERE run_uuid = ?').run('mlflow-artifacts:/../../../../../../etc', runId);
+    db.close();
+    const sql = await openSql(`sqlite:///${join(dir, 'mlflow.db')}?artifacts=${join(server.dir, 'artifacts')}`);
+    try {
+      const run = (await sql.getRun!(runId))!;
+      const list = async () => {
+        for await (const _ of sql.listArtifacts(run));
+      };
+      await expect(list()).rejects.toThrow(/mlflow-artifacts:\/\.\.\/.*unsafe path .*contains a "\.\." segment/);
+      await expect(sql.readArtifact(run, 'passwd')).rejects.toThrow(/contains a "\.\." segment/);
+    } finally {
+      await sql.close?.();
+    }
   });
 
   it("refuses a database of an unknown schema, and one that is not MLflow's, saying what to do", async () => {

@@ -159,3 +159,28 @@ describe('selection', () => {
     expect(destination.data.runs.size).toBe(3);
   });
 });
+
+describe('objects the source cannot read', () => {
+  it('fail alone: reported as failed with their reason, and everything else is copied', async () => {
+    const source = sourceStore();
+    source.broken.set('2', { type: 'experiment', reason: '/x/experiments/2/experiment.json: not valid JSON' });
+    source.broken.set('child', { type: 'run', reason: '/x/1/child/run.json: unexpected content' });
+    const destination = newStore();
+    const result = await copy(source, destination);
+    expect(result.failed).toEqual([
+      { type: 'experiment', sourceId: '2', reason: '/x/experiments/2/experiment.json: not valid JSON' },
+      { type: 'run', sourceId: 'child', reason: '/x/1/child/run.json: unexpected content' },
+    ]);
+    // the parent and the grandchild (whose parent is unreadable, so it is not nested) are copied
+    expect([...destination.data.runs.values()].map((r) => r.run.tags['trackshift.source.id']).sort()).toEqual(['grandchild', 'parent']);
+    expect([...destination.data.experiments.values()].map((e) => e.name)).toEqual(['alpha']);
+  });
+
+  it('are reported by a dry run too', async () => {
+    const source = sourceStore();
+    source.broken.set('b1', { type: 'run', reason: 'run.json: truncated' });
+    const plan = await planTransfer(source, emptySelection());
+    const dry = await transfer(source, newStore(), plan, { workers: 1, artifactWorkers: 1, dryRun: true, journal: new Journal(tempDir()) });
+    expect(dry.failed).toEqual([{ type: 'run', sourceId: 'b1', reason: 'run.json: truncated' }]);
+  });
+});

@@ -15,6 +15,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { RUN_STATUSES } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
+import { refuseLink } from '../../util/fs.js';
 
 export const FORMAT_NAME = 'trackshift-bundle';
 /** the major version this code reads and writes; a reader refuses a newer one */
@@ -145,6 +146,7 @@ function describeZodError(err: z.ZodError): string {
 
 /** Parses and validates a JSON file; every failure is an InvalidInputError naming the file. */
 export async function readJsonFile<T extends z.ZodType>(file: string, schema: T): Promise<z.infer<T>> {
+  await refuseLink(file, 'a bundle');
   let text: string;
   try {
     text = await readFile(file, 'utf8');

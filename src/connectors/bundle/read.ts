@@ -9,9 +9,10 @@ import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, MetricPoint, Run } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
-import { isDir, isFile, listDirs } from '../../util/fs.js';
+import { isDir, isFile, listDirs, refuseLink } from '../../util/fs.js';
 import { idToFolderName, safeJoin } from '../../util/paths.js';
-import type { RunQuery, Source } from '../types.js';
+import type { RunQuery, Source, UnreadableObject } from '../types.js';
+import { readOrRecord } from '../unreadable.js';
 import { walkFiles } from './files.js';
 import { BundleLoggedModels, BundleRegistry } from './registry.js';
 import {
@@ -60,6 +61,8 @@ export class BundleReader implements Source {
   readonly root: string;
   /** run id → where it was read from, so readMetric/listArtifacts need not look again */
   protected readonly located = new Map<string, RunLocation>();
+  /** experiments and runs whose files are malformed: left out, reported as failed */
+  readonly unreadable: UnreadableObject[] = [];
   readonly registry: BundleRegistry;
   readonly loggedModels: BundleLoggedModels;
 
@@ -68,8 +71,8 @@ export class BundleReader implements Source {
     readonly uri: string,
   ) {
     this.root = resolve(root);
-    this.registry = new BundleRegistry(this.root);
-    this.loggedModels = new BundleLoggedModels(this.root);
+    this.registry = new BundleRegistry(this.root, this.unreadable);
+    this.loggedModels = new BundleLoggedModels(this.root, this.unreadable);
   }
 
   async *listExperiments(): AsyncIterable<Experiment> {
@@ -78,8 +81,12 @@ export class BundleReader implements Source {
       const file = join(base, name, EXPERIMENT_FILE);
       // a folder without experiment.json is an experiment whose creation was cut off: nothing in it
       if (!(await isFile(file))) continue;
-      const record = await readJsonFile(file, experimentSchema);
-      if (idToFolderName(record.id) !== name) throw new InvalidInputError(file, `holds experiment id "${record.id}", which does not belong in folder "${name}"`);
+      const record = await readOrRecord(this.unreadable, { type: 'experiment', file }, async () => {
+        const read = await readJsonFile(file, experimentSchema);
+        if (idToFolderName(read.id) !== name) throw new InvalidInputError(file, `holds experiment id "${read.id}", which does not belong in folder "${name}"`);
+        return read;
+      });
+      if (!record) continue;
       yield {
         id: record.id,
         name: record.name,
@@ -96,8 +103,9 @@ export class BundleReader implements Source {
     if (query.filter) throw new InvalidInputError(this.uri, 'a bundle cannot filter runs with a search expression');
     const base = join(this.root, EXPERIMENTS_DIR, idToFolderName(experimentId), RUNS_DIR);
     for (const name of await listDirs(base)) {
-      const location = await this.readRun(join(base, name), experimentId);
-      if (!location) continue; // partial: a copy stopped part way through it
+      const dir = join(base, name);
+      const location = await readOrRecord(this.unreadable, { type: 'run', file: join(dir, RUN_FILE) }, () => this.readRun(dir, experimentId));
+      if (!location) continue; // partial (a copy stopped part way through it), or unreadable
       if (location.record.lifecycle === 'deleted' && !query.includeDeleted) continue;
       yield toRun(location.record);
     }
@@ -124,6 +132,7 @@ export class BundleReader implements Source {
     if (!entry) return;
     const where = `${runFile} (metric ${JSON.stringify(key)})`;
     const file = safeJoin(dir, entry.file, where);
+    await refuseLink(file, 'a bundle');
     let handle;
     try {
       handle = await open(file, 'r');

@@ -18,8 +18,9 @@ import type { ArtifactFile, LoggedModel, ModelStage, ModelVersion, RegisteredMod
 import { SOURCE_TAGS } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { exists, isFile, listDirs } from '../../util/fs.js';
-import { idToFolderName, safeJoin } from '../../util/paths.js';
-import type { ExistingVersion, LoggedModelReader, LoggedModelWriter, RegistryReader, RegistryWriter, VersionTarget } from '../types.js';
+import { idToFolderName, relativePathProblem, removeInside, safeJoin } from '../../util/paths.js';
+import type { ExistingVersion, LoggedModelReader, LoggedModelWriter, RegistryReader, RegistryWriter, UnreadableObject, VersionTarget } from '../types.js';
+import { readOrRecord } from '../unreadable.js';
 import {
   ARTIFACTS_DIR,
   EXPERIMENTS_DIR,
@@ -49,7 +50,11 @@ export class BundleRegistry implements RegistryReader, RegistryWriter {
   readonly hasStages = true;
   readonly keepsVersionNumbers = true;
 
-  constructor(private readonly root: string) {}
+  /** `unreadable`: where a reader records models and versions whose files are malformed (Source.unreadable) */
+  constructor(
+    private readonly root: string,
+    private readonly unreadable?: UnreadableObject[],
+  ) {}
 
   private modelDir(name: string): string {
     return join(this.root, MODELS_DIR, idToFolderName(name));
@@ -68,7 +73,20 @@ export class BundleRegistry implements RegistryReader, RegistryWriter {
     return model;
   }
 
-  private async readVersions(name: string): Promise<VersionFile[]> {
+  /** One version file, checked: its number and model, and a path inside its run's artifacts. */
+  private async readVersion(file: string, fileName: string, name: string): Promise<VersionFile> {
+    const version = await readJsonFile(file, versionSchema);
+    if (`${version.version}.json` !== fileName || version.modelName !== name) {
+      throw new InvalidInputError(file, `holds version ${version.version} of "${version.modelName}", which does not belong in this file`);
+    }
+    const { location } = version;
+    const problem = location.type === 'run' && location.path !== '' ? relativePathProblem(location.path.replace(/\/+$/, '')) : undefined;
+    if (problem) throw new InvalidInputError(file, `location.path ${JSON.stringify(location.type === 'run' ? location.path : '')} is not a path inside its run's artifacts: ${problem}`);
+    return version;
+  }
+
+  /** `record`: a malformed version is recorded as unreadable and left out (reading), else thrown (writing) */
+  private async readVersions(name: string, record = false): Promise<VersionFile[]> {
     const dir = join(this.modelDir(name), VERSIONS_DIR);
     let names: string[];
     try {
@@ -80,11 +98,9 @@ export class BundleRegistry implements RegistryReader, RegistryWriter {
     const versions: VersionFile[] = [];
     for (const fileName of names) {
       const file = join(dir, fileName);
-      const version = await readJsonFile(file, versionSchema);
-      if (`${version.version}.json` !== fileName || version.modelName !== name) {
-        throw new InvalidInputError(file, `holds version ${version.version} of "${version.modelName}", which does not belong in this file`);
-      }
-      versions.push(version);
+      const read = () => this.readVersion(file, fileName, name);
+      const version = record && this.unreadable ? await readOrRecord(this.unreadable, { type: 'version', file, sourceId: `${name}/${fileName.replace(/\.json$/, '')}` }, read) : await read();
+      if (version) versions.push(version);
     }
     return versions.sort((a, b) => Number(a.version) - Number(b.version));
   }
@@ -95,9 +111,12 @@ export class BundleRegistry implements RegistryReader, RegistryWriter {
     for (const folder of await listDirs(join(this.root, MODELS_DIR))) {
       const file = join(this.root, MODELS_DIR, folder, MODEL_FILE);
       if (!(await isFile(file))) continue;
-      const model = await readJsonFile(file, modelSchema);
-      if (idToFolderName(model.name) !== folder) throw new InvalidInputError(file, `holds model "${model.name}", which does not belong in folder "${folder}"`);
-      yield model;
+      const model = await readOrRecord(this.unreadable ?? [], { type: 'model', file }, async () => {
+        const read = await readJsonFile(file, modelSchema);
+        if (idToFolderName(read.name) !== folder) throw new InvalidInputError(file, `holds model "${read.name}", which does not belong in folder "${folder}"`);
+        return read;
+      });
+      if (model) yield model;
     }
   }
 
@@ -106,7 +125,7 @@ export class BundleRegistry implements RegistryReader, RegistryWriter {
   }
 
   async *listVersions(modelName: string): AsyncIterable<ModelVersion> {
-    for (const version of await this.readVersions(modelName)) {
+    for (const version of await this.readVersions(modelName, true)) {
       if (!isComplete(version.tags)) continue; // cut off part way: not part of the bundle
       const tags = { ...version.tags };
       delete tags[SOURCE_TAGS.complete];
@@ -138,7 +157,7 @@ export class BundleRegistry implements RegistryReader, RegistryWriter {
   async deleteModel(name: string): Promise<void> {
     // model.json first: whatever happens next, the model is gone for readers
     await rm(join(this.modelDir(name), MODEL_FILE), { force: true });
-    await rm(this.modelDir(name), { recursive: true, force: true });
+    await removeInside(this.root, this.modelDir(name));
   }
 
   async *listExistingVersions(modelName: string): AsyncIterable<ExistingVersion> {
@@ -212,7 +231,10 @@ export class BundleLoggedModels implements LoggedModelReader, LoggedModelWriter 
   /** logged model id → its experiment in the bundle */
   private readonly experimentOf = new Map<string, string>();
 
-  constructor(private readonly root: string) {}
+  constructor(
+    private readonly root: string,
+    private readonly unreadable: UnreadableObject[] = [],
+  ) {}
 
   private dir(experimentId: string, modelId: string): string {
     return join(this.root, EXPERIMENTS_DIR, idToFolderName(experimentId), LOGGED_MODELS_DIR, idToFolderName(modelId));
@@ -227,11 +249,14 @@ export class BundleLoggedModels implements LoggedModelReader, LoggedModelWriter 
     for (const folder of await listDirs(base)) {
       const file = join(base, folder, LOGGED_MODEL_FILE);
       if (!(await isFile(file))) continue; // partial
-      const model = await readJsonFile(file, loggedModelSchema);
-      if (idToFolderName(model.id) !== folder || model.experimentId !== experimentId) {
-        throw new InvalidInputError(file, `holds logged model "${model.id}" of experiment "${model.experimentId}", which does not belong in this folder`);
-      }
-      yield model;
+      const model = await readOrRecord(this.unreadable, { type: 'logged-model', file }, async () => {
+        const read = await readJsonFile(file, loggedModelSchema);
+        if (idToFolderName(read.id) !== folder || read.experimentId !== experimentId) {
+          throw new InvalidInputError(file, `holds logged model "${read.id}" of experiment "${read.experimentId}", which does not belong in this folder`);
+        }
+        return read;
+      });
+      if (model) yield model;
     }
   }
 
@@ -286,6 +311,6 @@ export class BundleLoggedModels implements LoggedModelReader, LoggedModelWriter 
   async discardLoggedModel(modelId: string): Promise<void> {
     const dir = this.known(modelId);
     await rm(join(dir, LOGGED_MODEL_FILE), { force: true });
-    await rm(dir, { recursive: true, force: true });
+    await removeInside(this.root, dir);
   }
 }

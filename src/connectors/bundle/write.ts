@@ -14,7 +14,7 @@ import type { ArtifactFile, DatasetInput, Experiment, Run } from '../../model/in
 import { SOURCE_TAGS } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { exists } from '../../util/fs.js';
-import { idToFolderName, keyToFileName, safeJoin } from '../../util/paths.js';
+import { idToFolderName, keyToFileName, removeInside, safeJoin } from '../../util/paths.js';
 import type { Destination, ExistingRun, RunBatch, WriteLimits } from '../types.js';
 import {
   ARTIFACTS_DIR,
@@ -227,7 +227,7 @@ export class BundleDestination extends BundleReader implements Destination {
     // run.json first: whatever happens next, the folder no longer looks complete
     const dir = this.runDir(experimentId, runId);
     await rm(join(dir, RUN_FILE), { force: true });
-    await rm(dir, { recursive: true, force: true });
+    await removeInside(this.root, dir);
     this.located.delete(runId);
   }
 

@@ -34,6 +34,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
+import { refuseLink } from '../../util/fs.js';
 import { datasetMetaSchema } from '../mlruns/format.js';
 
 const NON_FINITE = { NaN: '__trackshift_NaN__', Infinity: '__trackshift_Inf__', '-Infinity': '__trackshift_-Inf__' } as const;
@@ -219,6 +220,7 @@ export function unwrap(data: unknown): unknown {
 
 /** Reads an export file and validates its MLflow part; every failure names the file. */
 export async function readExportFile<T extends z.ZodType>(file: string, schema: T): Promise<z.infer<T>> {
+  await refuseLink(file, 'an export');
   let data: unknown;
   try {
     data = parsePythonJson(await readFile(file, 'utf8'));

@@ -15,16 +15,17 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelStage, ModelVersion, RegisteredModel, Run } from '../../model/index.js';
 import { MLFLOW_TAGS, MODEL_STAGES } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
-import { isDir, listEntries } from '../../util/fs.js';
+import { isDir, listEntries, refuseLink } from '../../util/fs.js';
 import { safeJoin } from '../../util/paths.js';
 import { parseVersionSource } from '../mlflow/registry.js';
 import { walkFiles } from '../mlruns/files.js';
-import type { LoggedModelReader, RegistryReader, RunQuery, Source } from '../types.js';
+import type { LoggedModelReader, RegistryReader, RunQuery, Source, UnreadableObject } from '../types.js';
+import { readOrRecord } from '../unreadable.js';
 import { STATUS_NUMBERS, experimentSchema, loggedModelSchema, modelSchema, readExportFile, runSchema, versionSchema, type EximModel, type EximRun } from './format.js';
 
 const PAGE = 10_000;
@@ -32,6 +33,8 @@ const PAGE = 10_000;
 const MAX_DEPTH = 6;
 /** the tags the tools wrote on runs in their oldest versions, naming the run's experiment */
 const EXPERIMENT_NAME_TAG = 'mlflow_export_import.metadata.experiment_name';
+/** where a run's `info.run_name` is kept when its `mlflow.runName` tag says otherwise (the tag is the name) */
+export const SOURCE_RUN_NAME_TAG = 'trackshift.source.run_name';
 
 interface Found {
   experiments: string[];
@@ -44,7 +47,8 @@ interface Found {
 async function walk(dir: string, depth: number, found: Found): Promise<void> {
   for (const entry of await listEntries(dir)) {
     const path = join(dir, entry.name);
-    if (entry.isFile()) {
+    // a link named like an export file is listed too, so that reading it refuses it by name
+    if (entry.isFile() || entry.isSymbolicLink()) {
       if (entry.name === 'experiment.json') found.experiments.push(path);
       else if (entry.name === 'run.json') found.runs.push(path);
       else if (entry.name === 'model.json') found.models.push(path);
@@ -90,6 +94,10 @@ export class EximSource implements Source {
   readonly uri: string;
   readonly registry: RegistryReader;
   readonly loggedModels: LoggedModelReader;
+  /** files that could not be read: their objects are left out and reported as failed */
+  readonly unreadable: UnreadableObject[] = [];
+  /** runs found twice (imported once) */
+  readonly warnings: Array<{ object: string; message: string }> = [];
   private loaded?: Promise<{ experiments: Map<string, Experiment>; runs: Map<string, RunEntry>; models: Map<string, EximModel>; loggedModels: Map<string, LoggedModelEntry> }>;
 
   constructor(root: string) {
@@ -119,8 +127,17 @@ export class EximSource implements Source {
     const found: Found = { experiments: [], runs: [], models: [], versions: [], loggedModels: [] };
     await walk(this.root, 0, found);
     const experiments = new Map<string, Experiment>();
+    // one malformed file fails its object alone (Source.unreadable); the rest is read
+    const readOr = <T>(type: UnreadableObject['type'], file: string, read: () => Promise<T>) => readOrRecord(this.unreadable, { type, file }, read);
+    /** folders of experiment.json files that could not be read: the runs under them are not theirs to guess */
+    const unreadableExperimentDirs: string[] = [];
     for (const file of found.experiments.sort()) {
-      const { experiment: e } = await readExportFile(file, experimentSchema);
+      const read = await readOr('experiment', file, () => readExportFile(file, experimentSchema));
+      if (!read) {
+        unreadableExperimentDirs.push(dirname(file));
+        continue;
+      }
+      const e = read.experiment;
       experiments.set(e.experiment_id, {
         id: e.experiment_id,
         name: e.name,
@@ -133,12 +150,13 @@ export class EximSource implements Source {
     }
     const models = new Map<string, EximModel>();
     for (const file of found.models.sort()) {
-      const { registered_model: model } = await readExportFile(file, modelSchema);
-      models.set(model.name, model);
+      const model = (await readOr('model', file, () => readExportFile(file, modelSchema)))?.registered_model;
+      if (model) models.set(model.name, model);
     }
     // export-model-version: a version.json beside its model's model.json (which lists no versions)
     for (const file of found.versions.sort()) {
-      const { model_version: version } = await readExportFile(file, versionSchema);
+      const version = (await readOr('version', file, () => readExportFile(file, versionSchema)))?.model_version;
+      if (!version) continue;
       const name = version.name ?? basename(dirname(file));
       const model: EximModel = models.get(name) ?? { name, tags: {}, aliases: [], versions: [], creation_timestamp: undefined, last_updated_timestamp: undefined };
       if (!model.versions.some((v) => v.version === version.version)) model.versions.push(version);
@@ -149,10 +167,24 @@ export class EximSource implements Source {
 
     const runs = new Map<string, RunEntry>();
     for (const file of found.runs.sort()) {
-      const record = await readExportFile(file, runSchema);
-      const run = toRun(record, file);
-      // bulk exports may hold a run twice (under experiments/ and models/experiments/)
-      if (runs.has(run.id)) continue;
+      const ownerUnreadable = unreadableExperimentDirs.find((dir) => file.startsWith(dir + sep));
+      if (ownerUnreadable) {
+        this.unreadable.push({ type: 'run', sourceId: basename(dirname(file)), reason: `${file}: not read, because its experiment's file ${join(ownerUnreadable, 'experiment.json')} could not be read` });
+        continue;
+      }
+      const read = await readOr('run', file, async () => {
+        const record = await readExportFile(file, runSchema);
+        return { record, run: toRun(record, file) };
+      });
+      if (!read) continue;
+      const { record, run } = read;
+      // bulk exports may hold a run twice (under experiments/ and models/experiments/); a user's folders too
+      const held = runs.get(run.id);
+      if (held) {
+        const modelCopy = file.includes(`${sep}models${sep}`) || held.dir.includes(`${sep}models${sep}`);
+        if (!modelCopy) this.warnings.push({ object: `run ${run.id}`, message: `found twice, in ${held.dir} and ${dirname(file)}: imported once, from the first` });
+        continue;
+      }
       runs.set(run.id, { run, dir: dirname(file), metrics: record.metrics });
       if (!experiments.has(run.experimentId)) {
         const name = record.tags[EXPERIMENT_NAME_TAG] || versionExperimentNames.get(run.id) || `exim-experiment-${run.experimentId}`;
@@ -161,7 +193,8 @@ export class EximSource implements Source {
     }
     const loggedModels = new Map<string, LoggedModelEntry>();
     for (const file of found.loggedModels.sort()) {
-      const m = await readExportFile(file, loggedModelSchema);
+      const m = await readOr('logged-model', file, () => readExportFile(file, loggedModelSchema));
+      if (!m) continue;
       // bulk exports may hold a model twice (under its experiment and under a registered model)
       if (loggedModels.has(m.model_id)) continue;
       loggedModels.set(m.model_id, {
@@ -181,7 +214,7 @@ export class EximSource implements Source {
         },
       });
     }
-    if (experiments.size === 0 && models.size === 0) {
+    if (experiments.size === 0 && models.size === 0 && this.unreadable.length === 0) {
       throw new InvalidInputError(this.root, 'holds no experiment.json, run.json or model.json of mlflow-export-import');
     }
     return { experiments, runs, models, loggedModels };
@@ -219,7 +252,7 @@ export class EximSource implements Source {
     const dir = join((await this.entry(run)).dir, 'artifacts');
     if (!(await isDir(dir))) return;
     const linked = await this.linkedModelFolders(run.id);
-    for await (const file of walkFiles(dir, '')) {
+    for await (const file of walkFiles(dir, '', 'refuse')) {
       const folder = linked.find((l) => file.path.startsWith(`${l.path}/`));
       if (folder && (await sameFile(join(dir, file.path), join(folder.modelDir, file.path.slice(folder.path.length + 1))))) continue;
       yield file;
@@ -243,6 +276,7 @@ export class EximSource implements Source {
 
   async readArtifact(run: Run, path: string): Promise<Readable> {
     const file = safeJoin(join((await this.entry(run)).dir, 'artifacts'), path, `artifact of run ${run.id} in ${this.uri}`);
+    await refuseLink(file, 'an export');
     const info = await stat(file).catch((err: unknown) => {
       throw new InvalidInputError(file, `cannot read artifact: ${errorMessage(err)}`);
     });
@@ -268,11 +302,12 @@ export class EximSource implements Source {
 
   private async *listLoggedModelArtifacts(model: LoggedModel): AsyncIterable<ArtifactFile> {
     const dir = await this.loggedModelDir(model);
-    if (await isDir(dir)) yield* walkFiles(dir, '');
+    if (await isDir(dir)) yield* walkFiles(dir, '', 'refuse');
   }
 
   private async readLoggedModelArtifact(model: LoggedModel, path: string): Promise<Readable> {
     const file = safeJoin(await this.loggedModelDir(model), path, `artifact of logged model ${model.id} in ${this.uri}`);
+    await refuseLink(file, 'an export');
     const info = await stat(file).catch((err: unknown) => {
       throw new InvalidInputError(file, `cannot read artifact: ${errorMessage(err)}`);
     });
@@ -319,14 +354,16 @@ function toRun(record: EximRun, file: string): Run {
   const { info } = record;
   const id = info.run_id ?? info.run_uuid;
   if (!id) throw new InvalidInputError(file, 'has no run_id');
-  // a run's folder is its id, except in export-model-version's layout (run/)
-  const folder = basename(dirname(file));
-  if (folder !== id && folder !== 'run') throw new InvalidInputError(file, `says run ${id}, but its folder is ${folder}`);
+  // the id in run.json is the run, whatever its folder is called (users rename single-run exports)
+  // the mlflow.runName tag is the name (MLflow's UI shows it); a run_name that disagrees is kept in a tag
+  const tagName = record.tags[MLFLOW_TAGS.runName];
+  const runName = tagName || info.run_name || undefined;
+  const tags = tagName && info.run_name && info.run_name !== tagName ? { ...record.tags, [SOURCE_RUN_NAME_TAG]: info.run_name } : record.tags;
   const status = typeof info.status === 'number' ? STATUS_NUMBERS[info.status] ?? 'FINISHED' : info.status;
   return {
     id,
     experimentId: info.experiment_id,
-    name: info.run_name || record.tags[MLFLOW_TAGS.runName] || undefined,
+    name: runName,
     status,
     startTime: info.start_time,
     endTime: info.end_time,
@@ -334,7 +371,7 @@ function toRun(record: EximRun, file: string): Run {
     lifecycle: info.lifecycle_stage,
     parentId: record.tags[MLFLOW_TAGS.parentRunId] || undefined,
     params: record.params,
-    tags: record.tags,
+    tags,
     inputs: record.inputs.map((input) => ({
       dataset: {
         name: input.dataset.name,

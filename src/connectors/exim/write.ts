@@ -33,7 +33,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ArtifactFile, DatasetInput, Experiment, LoggedModel, ModelStage, ModelVersion, RegisteredModel, Run } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
 import { exists, isFile, listDirs } from '../../util/fs.js';
-import { idToFolderName, keyToFileName, safeJoin } from '../../util/paths.js';
+import { idToFolderName, joinSegment, keyToFileName, removeInside, safeJoin } from '../../util/paths.js';
 import { writeJsonAtomic } from '../bundle/format.js';
 import type { Destination, ExistingRun, ExistingVersion, LoggedModelWriter, RegistryWriter, RunBatch, VersionTarget, WriteLimits } from '../types.js';
 import { parsePythonJson } from './format.js';
@@ -217,7 +217,7 @@ export class EximDestination implements Destination {
   async createRun(experimentId: string, run: Run): Promise<string> {
     // the tools name run folders by run id: the source's id is kept
     const dir = this.runDir(experimentId, run.id);
-    await rm(dir, { recursive: true, force: true });
+    await removeInside(this.root, dir);
     await mkdir(join(dir, PARTIAL), { recursive: true });
     this.runs.set(run.id, { dir, experimentId, run, params: {}, tags: { ...run.tags }, inputs: [], metrics: new Map() });
     return run.id;
@@ -310,7 +310,7 @@ export class EximDestination implements Destination {
     await write(`},\n"tags": ${JSON.stringify(tags)},\n"inputs": ${JSON.stringify(inputs)}${outputs}\n}\n}\n`);
     await new Promise<void>((resolve, reject) => out.end((err?: Error | null) => (err ? reject(err) : resolve())));
     await rename(tmp, join(state.dir, 'run.json'));
-    await rm(join(state.dir, PARTIAL), { recursive: true, force: true });
+    await removeInside(this.root, join(state.dir, PARTIAL));
     this.runs.delete(runId);
     // the experiment lists its complete runs
     await this.serially(async () => {
@@ -329,7 +329,7 @@ export class EximDestination implements Destination {
     const state = this.runs.get(runId);
     for (const metric of state?.metrics.values() ?? []) metric.stream?.destroy();
     this.runs.delete(runId);
-    if (state) await rm(state.dir, { recursive: true, force: true });
+    if (state) await removeInside(this.root, state.dir);
   }
 
   async close(): Promise<void> {
@@ -363,7 +363,7 @@ export class EximRegistryWriter implements RegistryWriter {
    */
   private async linkRun(modelName: string, runId: string, runDir: string): Promise<void> {
     const target = join(dirname(this.file(modelName)), idToFolderName(runId));
-    if (!(await isFile(join(target, 'run.json')))) await rm(target, { recursive: true, force: true });
+    if (!(await isFile(join(target, 'run.json')))) await removeInside(this.root, target);
     await linkTree(runDir, target);
   }
 
@@ -376,9 +376,10 @@ export class EximRegistryWriter implements RegistryWriter {
     const model = await this.loggedModelFolder(modelId);
     if (!model) return undefined;
     const from = join(model.dir, 'artifacts');
-    const plain = /^[A-Za-z0-9][A-Za-z0-9._ -]*$/.test(model.name) && model.name.length <= 100 ? model.name : modelId;
-    for (const path of [plain, `${plain}-${modelId}`]) {
-      const to = join(runDir, 'artifacts', path);
+    // the model id is the source's: a folder name only through idToFolderName
+    const plain = /^[A-Za-z0-9][A-Za-z0-9._ -]*$/.test(model.name) && model.name.length <= 100 ? model.name : idToFolderName(modelId);
+    for (const path of [plain, idToFolderName(`${plain}-${modelId}`)]) {
+      const to = joinSegment(join(runDir, 'artifacts'), path, `logged model ${modelId}`);
       if (!(await exists(to)) || (await sameFiles(from, to))) {
         await linkTree(from, to);
         return path;
@@ -431,7 +432,7 @@ export class EximRegistryWriter implements RegistryWriter {
   }
 
   async deleteModel(name: string): Promise<void> {
-    await rm(dirname(this.file(name)), { recursive: true, force: true });
+    await removeInside(join(this.root, 'models'), dirname(this.file(name)));
   }
 
   async *listExistingVersions(modelName: string): AsyncIterable<ExistingVersion> {
@@ -459,7 +460,7 @@ export class EximRegistryWriter implements RegistryWriter {
         for (const runDir of runDirs) {
           const to = safeJoin(join(runDir, 'artifacts'), path, `model files of version ${v.version} of ${held.name}`);
           if (!(await exists(to)) || (await sameFiles(join(model.dir, 'artifacts'), to))) continue;
-          await rm(to, { recursive: true, force: true });
+          await removeInside(this.root, to);
           await linkTree(join(model.dir, 'artifacts'), to);
         }
       }
@@ -635,7 +636,7 @@ export class EximLoggedModelWriter implements LoggedModelWriter {
 
   async createLoggedModel(experimentId: string, model: LoggedModel, sourceRunId: string | undefined): Promise<string> {
     const dir = this.dir(experimentId, model.id);
-    await rm(dir, { recursive: true, force: true });
+    await removeInside(this.experimentsDir, dir);
     await mkdir(join(dir, 'artifacts'), { recursive: true });
     const tags = { ...model.tags };
     delete tags[SOURCE_TAGS.complete];
@@ -681,6 +682,6 @@ export class EximLoggedModelWriter implements LoggedModelWriter {
   }
 
   async discardLoggedModel(modelId: string): Promise<void> {
-    await rm(this.known(modelId), { recursive: true, force: true });
+    await removeInside(this.experimentsDir, this.known(modelId));
   }
 }

@@ -7,7 +7,7 @@ import { buffer } from 'node:stream/consumers';
 import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
 import { MemoryRegistry } from './registry.js';
-import type { ConnectorFactory, Destination, ExistingRun, RunBatch, RunQuery, Source, WriteLimits } from '../types.js';
+import type { ConnectorFactory, Destination, ExistingRun, RunBatch, RunQuery, Source, UnreadableObject, WriteLimits } from '../types.js';
 
 export interface MemoryRun {
   run: Run;
@@ -39,6 +39,12 @@ export class MemoryStore implements Source, Destination {
   /** the optional registry capability (./registry.ts) */
   readonly registry: MemoryRegistry;
   private nextId = 1;
+  readonly unreadable: UnreadableObject[] = [];
+  /**
+   * Stands for a malformed file of a file source: an experiment or run (by id) that cannot be
+   * read, with why. Listing leaves it out and records it in `unreadable`, as file sources do.
+   */
+  readonly broken = new Map<string, { type: 'experiment' | 'run'; reason: string }>();
 
   constructor(
     readonly uri = 'memory:',
@@ -51,14 +57,21 @@ export class MemoryStore implements Source, Destination {
   // ---- Source ----
 
   async *listExperiments(): AsyncIterable<Experiment> {
-    yield* [...this.data.experiments.values()].map((e) => structuredClone(e));
+    for (const e of this.data.experiments.values()) if (this.readable('experiment', e.id)) yield structuredClone(e);
+  }
+
+  private readable(type: 'experiment' | 'run', id: string): boolean {
+    const broken = this.broken.get(id);
+    if (broken?.type !== type) return true;
+    if (!this.unreadable.some((u) => u.sourceId === id)) this.unreadable.push({ type, sourceId: id, reason: broken.reason });
+    return false;
   }
 
   async *listRuns(experimentId: string, query: RunQuery): AsyncIterable<Run> {
     for (const { run } of this.data.runs.values()) {
       if (run.experimentId !== experimentId) continue;
       if (run.lifecycle === 'deleted' && !query.includeDeleted) continue;
-      yield structuredClone(run);
+      if (this.readable('run', run.id)) yield structuredClone(run);
     }
   }
 

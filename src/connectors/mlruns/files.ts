@@ -26,7 +26,11 @@ export async function listFilesDeep(dir: string, prefix: string): Promise<string
   return out;
 }
 
-export async function* walkFiles(dir: string, prefix: string): AsyncIterable<ArtifactFile> {
+/**
+ * Every file under `dir`. `links`: in the user's own store symbolic links are followed, as MLflow
+ * would; in files received from elsewhere (an export) they are refused.
+ */
+export async function* walkFiles(dir: string, prefix: string, links: 'follow' | 'refuse' = 'follow'): AsyncIterable<ArtifactFile> {
   let entries;
   try {
     entries = await readdir(dir, { withFileTypes: true });
@@ -37,9 +41,9 @@ export async function* walkFiles(dir: string, prefix: string): AsyncIterable<Art
   for (const entry of entries) {
     const path = prefix ? `${prefix}/${entry.name}` : entry.name;
     const full = join(dir, entry.name);
-    // the user's own store: symbolic links are followed, as MLflow would
+    if (links === 'refuse' && entry.isSymbolicLink()) throw new InvalidInputError(full, 'is a symbolic link; symbolic links are not allowed in an export (they could point anywhere)');
     const info = await stat(full).catch(() => undefined);
-    if (info?.isDirectory()) yield* walkFiles(full, path);
+    if (info?.isDirectory()) yield* walkFiles(full, path, links);
     else if (info?.isFile()) yield { path, size: info.size };
   }
 }

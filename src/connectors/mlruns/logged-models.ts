@@ -25,7 +25,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -34,7 +34,7 @@ import { parse, stringify } from 'yaml';
 import type { ArtifactFile, LoggedModel } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
 import { exists, isFile, listDirs } from '../../util/fs.js';
-import { safeJoin } from '../../util/paths.js';
+import { removeInside, safeJoin } from '../../util/paths.js';
 import type { LoggedModelWriter } from '../types.js';
 import { META } from './format.js';
 import { LOGGED_MODEL_STATUS } from './registry.js';
@@ -187,10 +187,10 @@ export class MlrunsLoggedModelWriter implements LoggedModelWriter {
     const meta = (await isFile(join(dir, META))) ? await readYaml(join(dir, META)) : {};
     if (typeof meta.source_run_id === 'string' && PLAIN_ID.test(meta.source_run_id)) {
       const runDir = await this.store.runFolder(meta.source_run_id);
-      if (runDir) await rm(join(runDir, 'outputs', modelId), { recursive: true, force: true });
+      if (runDir) await removeInside(join(runDir, 'outputs'), safeJoin(join(runDir, 'outputs'), modelId));
     }
-    await rm(join(dir, 'tags', SOURCE_TAGS.complete), { force: true });
-    await rm(dir, { recursive: true, force: true });
+    await removeInside(join(dir, 'tags'), join(dir, 'tags', SOURCE_TAGS.complete));
+    await removeInside(dirname(dir), dir);
     this.dirs.delete(modelId);
   }
 

@@ -11,8 +11,9 @@ import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run } from '.
 import { MLFLOW_TAGS } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { exists, isDir, isFile, listDirs } from '../../util/fs.js';
-import { safeJoin } from '../../util/paths.js';
-import type { RunQuery, Source } from '../types.js';
+import { relativePathProblem, safeJoin } from '../../util/paths.js';
+import type { RunQuery, Source, UnreadableObject } from '../types.js';
+import { readOrRecord } from '../unreadable.js';
 import { listFilesDeep, readKeyValueFolder, walkFiles } from './files.js';
 import { MlrunsLoggedModels, MlrunsRegistry } from './registry.js';
 import {
@@ -47,14 +48,16 @@ export class MlrunsSource implements Source {
   /** experiment id → its folder (under the root, or under .trash) */
   private readonly experimentDirs = new Map<string, string>();
   private readonly runs = new Map<string, RunLocation>();
+  /** experiments and runs whose meta.yaml is malformed: left out, reported as failed */
+  readonly unreadable: UnreadableObject[] = [];
   readonly registry: MlrunsRegistry;
   readonly loggedModels: MlrunsLoggedModels;
 
   constructor(root: string) {
     this.root = resolve(root);
     this.uri = this.root;
-    this.registry = new MlrunsRegistry(this.root);
-    this.loggedModels = new MlrunsLoggedModels((experimentId) => this.experimentDir(experimentId));
+    this.registry = new MlrunsRegistry(this.root, this.unreadable);
+    this.loggedModels = new MlrunsLoggedModels((experimentId) => this.experimentDir(experimentId), this.unreadable);
   }
 
   async *listExperiments(): AsyncIterable<Experiment> {
@@ -66,12 +69,17 @@ export class MlrunsSource implements Source {
       const file = join(dir, META);
       // a folder without meta.yaml is not an experiment (MLflow skips it too)
       if (!(await isFile(file))) continue;
-      const meta = await readMeta(file, experimentMetaSchema);
+      const read = await readOrRecord(this.unreadable, { type: 'experiment', file }, async () => ({
+        meta: await readMeta(file, experimentMetaSchema),
+        tags: await readKeyValueFolder(join(dir, 'tags')),
+      }));
+      if (!read) continue;
+      const { meta, tags } = read;
       this.experimentDirs.set(meta.experiment_id, dir);
       yield {
         id: meta.experiment_id,
         name: meta.name,
-        tags: await readKeyValueFolder(join(dir, 'tags')),
+        tags,
         lifecycle: meta.lifecycle_stage,
         creationTime: meta.creation_time,
         lastUpdateTime: meta.last_update_time,
@@ -87,13 +95,16 @@ export class MlrunsSource implements Source {
       if (EXPERIMENT_RESERVED.has(name)) continue;
       const dir = join(expDir, name);
       if (!(await isFile(join(dir, META)))) continue;
-      const run = await this.readRun(dir, experimentId);
+      const run = await readOrRecord(this.unreadable, { type: 'run', file: join(dir, META) }, () => this.readRun(dir, experimentId));
+      if (!run) continue;
       if (run.lifecycle === 'deleted' && !query.includeDeleted) continue;
       yield run;
     }
   }
 
   async getRun(runId: string): Promise<Run | undefined> {
+    // an id (from --run-id or a model version) names a run folder only when it is one plain name
+    if (runId.includes('/') || relativePathProblem(runId)) return undefined;
     for await (const exp of this.listExperiments()) {
       const dir = join(this.experimentDirs.get(exp.id)!, runId);
       if (!EXPERIMENT_RESERVED.has(runId) && (await isFile(join(dir, META)))) return this.readRun(dir, exp.id);

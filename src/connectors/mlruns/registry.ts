@@ -22,7 +22,8 @@ import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { isDir, isFile, listDirs, listFiles } from '../../util/fs.js';
 import { safeJoin } from '../../util/paths.js';
 import { parseVersionSource } from '../mlflow/registry.js';
-import type { LoggedModelReader, RegistryReader } from '../types.js';
+import type { LoggedModelReader, RegistryReader, UnreadableObject } from '../types.js';
+import { readOrRecord } from '../unreadable.js';
 import { readKeyValueFolder, walkFiles } from './files.js';
 import { META, readMeta } from './format.js';
 
@@ -72,7 +73,11 @@ const loggedModelMetaSchema = z.object({
 });
 
 export class MlrunsRegistry implements RegistryReader {
-  constructor(private readonly root: string) {}
+  /** `unreadable`: where models and versions with a malformed meta.yaml are recorded (Source.unreadable) */
+  constructor(
+    private readonly root: string,
+    private readonly unreadable: UnreadableObject[] = [],
+  ) {}
 
   private async modelDirs(): Promise<Map<string, string>> {
     const base = join(this.root, MODELS);
@@ -80,7 +85,8 @@ export class MlrunsRegistry implements RegistryReader {
     for (const folder of await listDirs(base)) {
       const file = join(base, folder, META);
       if (!(await isFile(file))) continue;
-      dirs.set((await readMeta(file, modelMetaSchema)).name, join(base, folder));
+      const meta = await readOrRecord(this.unreadable, { type: 'model', file }, () => readMeta(file, modelMetaSchema));
+      if (meta) dirs.set(meta.name, join(base, folder));
     }
     return dirs;
   }
@@ -116,8 +122,12 @@ export class MlrunsRegistry implements RegistryReader {
     for (const folder of await listDirs(dir)) {
       if (!/^version-\d+$/.test(folder)) continue;
       const file = join(dir, folder, META);
-      const meta = await readMeta(file, versionMetaSchema);
-      if (`version-${meta.version}` !== folder) throw new InvalidInputError(file, `says version ${meta.version}, but its folder is ${folder}`);
+      const meta = await readOrRecord(this.unreadable, { type: 'version', file, sourceId: `${modelName}/${folder.slice('version-'.length)}` }, async () => {
+        const read = await readMeta(file, versionMetaSchema);
+        if (`version-${read.version}` !== folder) throw new InvalidInputError(file, `says version ${read.version}, but its folder is ${folder}`);
+        return read;
+      });
+      if (!meta) continue;
       if (meta.current_stage === DELETED_STAGE) continue;
       const location = parseVersionSource(meta.source, meta.run_id, meta.model_id);
       versions.push({
@@ -148,15 +158,22 @@ export class MlrunsLoggedModels implements LoggedModelReader {
   /** model id → its folder */
   private readonly dirs = new Map<string, string>();
 
-  constructor(private readonly experimentDir: (experimentId: string) => Promise<string>) {}
+  constructor(
+    private readonly experimentDir: (experimentId: string) => Promise<string>,
+    private readonly unreadable: UnreadableObject[] = [],
+  ) {}
 
   async *listLoggedModels(experimentId: string): AsyncIterable<LoggedModel> {
     const base = join(await this.experimentDir(experimentId), MODELS);
     for (const folder of await listDirs(base)) {
       const file = join(base, folder, META);
       if (!(await isFile(file))) continue;
-      const meta = await readMeta(file, loggedModelMetaSchema);
-      if (meta.model_id !== folder) throw new InvalidInputError(file, `says model_id ${meta.model_id}, but its folder is ${folder}`);
+      const meta = await readOrRecord(this.unreadable, { type: 'logged-model', file }, async () => {
+        const read = await readMeta(file, loggedModelMetaSchema);
+        if (read.model_id !== folder) throw new InvalidInputError(file, `says model_id ${read.model_id}, but its folder is ${folder}`);
+        return read;
+      });
+      if (!meta) continue;
       this.dirs.set(meta.model_id, join(base, folder));
       const status = typeof meta.status === 'number' ? LOGGED_MODEL_STATUS[meta.status] : meta.status;
       yield {

@@ -5,13 +5,15 @@
  * full metric histories (one `timestamp value step` line per point), dataset inputs, nested
  * links and artifacts, deleted ones under `.trash/` or marked deleted, as FileStore does.
  *
- * Run folders keep the source's run ids. A run is complete when its `trackshift.complete` tag
+ * Run folders keep the source's run ids, so a run id must be able to name a folder of the store
+ * as it is: one that is not a single plain name (`..`, `a/b`, an absolute path, NUL) or that is a
+ * name the store uses itself (`tags`, `meta.yaml`, …) is refused, and only that run fails. A run is complete when its `trackshift.complete` tag
  * file exists (written last); a partial one is removed and written again. The registry is
  * written below (MlrunsRegistryWriter), MLflow 3 logged models in ./logged-models.ts.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -22,10 +24,10 @@ import type { ArtifactFile, DatasetInput, Experiment, ModelStage, ModelVersion, 
 import { SOURCE_TAGS } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { exists, isFile, listDirs } from '../../util/fs.js';
-import { safeJoin } from '../../util/paths.js';
+import { joinSegment, quoted, relativePathProblem, removeInside, safeJoin } from '../../util/paths.js';
 import type { Destination, ExistingRun, ExistingVersion, RegistryWriter, RunBatch, VersionTarget, WriteLimits } from '../types.js';
 import { readKeyValueFolder } from './files.js';
-import { META, TRASH, experimentMetaSchema, readMeta } from './format.js';
+import { EXPERIMENT_RESERVED, META, TRASH, experimentMetaSchema, readMeta } from './format.js';
 import { MlrunsLoggedModelWriter } from './logged-models.js';
 
 const LIMITS: WriteLimits = { metrics: 10_000, params: 1000, tags: 1000, entries: 20_000, bytes: 64 * 1024 * 1024 };
@@ -44,6 +46,14 @@ export function pythonFloat(v: number): string {
 /** Keys with `/` are sub-folders in the file store; no segment may climb out. */
 function keyPath(dir: string, key: string, where: string): string {
   return safeJoin(dir, key, where);
+}
+
+/** The folder of run `runId` in experiment folder `experimentDir`: the id itself, when it can be one. */
+export function runDirOf(experimentDir: string, runId: string): string {
+  if (EXPERIMENT_RESERVED.has(runId) || runId === META) {
+    throw new InvalidInputError(`run ${quoted(runId)}`, `its id is a name the mlruns store uses itself, so it cannot be a run folder`);
+  }
+  return joinSegment(experimentDir, runId, `run ${quoted(runId)} (an mlruns store keeps run ids as folder names)`);
 }
 
 interface RunState {
@@ -73,7 +83,8 @@ export class MlrunsDestination implements Destination {
 
   /** where a run of this store is, whichever experiment holds it */
   private async runFolder(runId: string): Promise<string | undefined> {
-    for (const { dir } of await this.experimentDirs()) if (await isFile(join(dir, runId, META))) return join(dir, runId);
+    if (relativePathProblem(runId) || runId.includes('/')) return undefined; // no such folder can be here
+    for (const { dir } of await this.experimentDirs()) if (await isFile(join(dir, runId, META))) return runDirOf(dir, runId);
     return undefined;
   }
 
@@ -131,7 +142,7 @@ export class MlrunsDestination implements Destination {
       ({ id, dir } = existing);
       if (existing.lifecycle === 'deleted') {
         // restored, as MLflow restores: back from .trash
-        const back = join(this.root, id);
+        const back = joinSegment(this.root, id, join(dir, META));
         await rename(dir, back);
         dir = back;
       }
@@ -161,11 +172,11 @@ export class MlrunsDestination implements Destination {
     const meta = await readMeta(join(dir, META), experimentMetaSchema);
     await this.writeExperimentMeta(dir, experimentId, { ...exp, creationTime: meta.creation_time, lastUpdateTime: Date.now() }, meta.name, 'deleted');
     await mkdir(join(this.root, TRASH), { recursive: true });
-    await rename(dir, join(this.root, TRASH, experimentId));
+    await rename(dir, joinSegment(join(this.root, TRASH), experimentId, join(dir, META)));
   }
 
   async findRun(experimentId: string, sourceRunId: string): Promise<ExistingRun | undefined> {
-    const dir = join(await this.experimentDir(experimentId), sourceRunId);
+    const dir = runDirOf(await this.experimentDir(experimentId), sourceRunId);
     if (!(await isFile(join(dir, META)))) return (await exists(dir)) ? { id: sourceRunId, complete: false } : undefined;
     this.runExperiment.set(sourceRunId, experimentId);
     return { id: sourceRunId, complete: await isFile(join(dir, 'tags', SOURCE_TAGS.complete)) };
@@ -193,8 +204,9 @@ export class MlrunsDestination implements Destination {
   }
 
   async createRun(experimentId: string, run: Run): Promise<string> {
-    const dir = join(await this.experimentDir(experimentId), run.id);
-    await rm(dir, { recursive: true, force: true });
+    const experimentDir = await this.experimentDir(experimentId);
+    const dir = runDirOf(experimentDir, run.id);
+    await removeInside(experimentDir, dir);
     for (const sub of ['metrics', 'params', 'tags', 'artifacts']) await mkdir(join(dir, sub), { recursive: true });
     await writeFile(join(dir, META), stringify(this.runMeta(run, experimentId, dir, 'RUNNING', undefined, 'active')));
     this.runs.set(run.id, { dir, metrics: new Map() });
@@ -262,7 +274,7 @@ export class MlrunsDestination implements Destination {
   async finishRun(runId: string, run: Run): Promise<void> {
     const state = this.runs.get(runId);
     const experimentId = this.runExperiment.get(runId) ?? run.experimentId;
-    const dir = state?.dir ?? join(await this.experimentDir(experimentId), runId);
+    const dir = state?.dir ?? runDirOf(await this.experimentDir(experimentId), runId);
     for (const stream of state?.metrics.values() ?? []) await new Promise<void>((resolve, reject) => stream.end((err?: Error | null) => (err ? reject(err) : resolve())));
     await writeFile(join(dir, META), stringify(this.runMeta(run, experimentId, dir, run.status, run.endTime, run.lifecycle)));
     // complete only once everything else is there
@@ -275,8 +287,11 @@ export class MlrunsDestination implements Destination {
     for (const stream of state?.metrics.values() ?? []) stream.destroy();
     this.runs.delete(runId);
     const experimentId = this.runExperiment.get(runId);
-    if (state) await rm(state.dir, { recursive: true, force: true });
-    else if (experimentId) await rm(join(await this.experimentDir(experimentId), runId), { recursive: true, force: true });
+    if (state) await removeInside(dirname(state.dir), state.dir);
+    else if (experimentId) {
+      const experimentDir = await this.experimentDir(experimentId);
+      await removeInside(experimentDir, runDirOf(experimentDir, runId));
+    }
   }
 
   async close(): Promise<void> {
@@ -304,6 +319,7 @@ export class MlrunsRegistryWriter implements RegistryWriter {
   }
 
   private versionDir(name: string, number: string): string {
+    if (!/^\d+$/.test(number)) throw new InvalidInputError(`model ${name}`, `"${number}" is not a version number`);
     return join(this.modelDir(name), `version-${number}`);
   }
 
@@ -344,7 +360,7 @@ export class MlrunsRegistryWriter implements RegistryWriter {
   }
 
   async deleteModel(name: string): Promise<void> {
-    await rm(this.modelDir(name), { recursive: true, force: true });
+    await removeInside(join(this.root, 'models'), this.modelDir(name));
   }
 
   async *listExistingVersions(modelName: string): AsyncIterable<ExistingVersion> {
@@ -364,7 +380,9 @@ export class MlrunsRegistryWriter implements RegistryWriter {
     if (target.location.type === 'run') {
       const runDir = await this.runFolder(target.location.runId);
       if (!runDir) throw new InvalidInputError(this.root, `version ${version.version} of ${modelName} points at run ${target.location.runId}, which is not in this store`);
-      source = storageLocation = pathToFileURL(join(runDir, 'artifacts', ...target.location.path.split('/').filter(Boolean))).href;
+      const artifacts = join(runDir, 'artifacts');
+      const where = `version ${version.version} of ${modelName}`;
+      source = storageLocation = pathToFileURL(target.location.path ? safeJoin(artifacts, target.location.path.replace(/\/+$/, ''), where) : artifacts).href;
     } else if (target.location.type === 'logged-model') {
       // as FileStore registers models:/<id>: downloaded from the logged model's artifact folder, run from the model
       source = `models:/${target.location.modelId}`;

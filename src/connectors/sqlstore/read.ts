@@ -16,7 +16,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelStage, ModelVersion, RegisteredModel, Run, RunStatus } from '../../model/index.js';
@@ -222,9 +222,17 @@ export class SqlStoreSource implements Source {
     }
   }
 
-  /** A local folder for an artifact URI, or an error saying why it cannot be read. */
+  /**
+   * A local folder for an artifact URI, or an error saying why it cannot be read. A proxied
+   * (`mlflow-artifacts:`) URI must name a folder inside the artifacts root (`?artifacts=`): one
+   * that climbs out of it is refused. `file:` and plain paths are the folders the database's
+   * own server wrote to, read (never written) as that server would read them.
+   */
   private localFolder(uri: string, what: string): string {
-    if (uri.startsWith('mlflow-artifacts:')) return join(this.options.artifactsRoot, ...proxyPath(uri).split('/'));
+    if (uri.startsWith('mlflow-artifacts:')) {
+      const path = proxyPath(uri);
+      return path ? safeJoin(this.options.artifactsRoot, path, `artifact URI ${uri} of ${what} in ${this.db.label}`) : this.options.artifactsRoot;
+    }
     if (uri.startsWith('file:')) return fileURLToPath(uri.startsWith('file://') ? uri : `file://${uri.slice(5)}`);
     if (!/^[a-z][a-z0-9+.-]*:/i.test(uri)) return resolve(this.options.baseDir, uri);
     throw new InvalidInputError(`${what} in ${this.db.label}`, `artifacts at ${uri} are not on this machine; read them through the MLflow server (trackshift copy http://…)`);
