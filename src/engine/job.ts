@@ -13,6 +13,7 @@ import type { EventListener } from './events.js';
 import { Journal, type IdMap } from './journal.js';
 import { planTransfer, type Selection } from './plan.js';
 import { UsageError } from '../util/errors.js';
+import { refuseSelfCopy } from './self-copy.js';
 import { transfer, type TransferResult } from './transfer.js';
 import type { VerifyReport } from '../verify/report.js';
 
@@ -69,6 +70,7 @@ export async function runJob(options: JobOptions): Promise<Report> {
     const plan = await planTransfer(source, options.selection);
     destination = await openDestination(options.destination, env, options.newFolderFormat, options.dryRun);
     options.checkEnds?.(source, destination);
+    refuseSelfCopy(source, destination, plan, options.command);
     const notes: Array<{ object: string; message: string }> = [];
     const loggedModels = plan.experiments.reduce((n, e) => n + e.loggedModels.length, 0);
     if (loggedModels > 0 && !destination.loggedModels) {
