@@ -7,6 +7,7 @@ import type { Selection } from '../engine/plan.js';
 import { writeFileSync } from 'node:fs';
 import { runVerify } from '../verify/index.js';
 import { verifySummary } from '../verify/text.js';
+import { watchInterruptions } from './interrupt.js';
 
 export interface TransferFlags extends SelectionFlags {
   workers: number;
@@ -33,6 +34,7 @@ export async function runTransferVerb(
   selection: Selection = selectionFrom(flags),
 ): Promise<number> {
   const progress = new ProgressPrinter(process.stderr, flags.json);
+  const interruption = watchInterruptions();
   const report = await runJob({
     command,
     source,
@@ -48,10 +50,22 @@ export async function runTransferVerb(
     lineageTags: Boolean(flags.lineageTags),
     archiveExisting: Boolean(flags.archiveExistingVersions),
     onEvent: progress.onEvent,
+    signal: interruption.signal,
     ...extra,
-  });
+  })
+    .catch((err: unknown) => {
+      progress.finish();
+      throw err;
+    })
+    .finally(() => interruption.dispose());
   let code = report.failed.length > 0 ? 1 : 0;
   let text = summary(report);
+  if (report.interrupted) {
+    progress.finish();
+    process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : text) + '\n');
+    // requests given up on may still hold the event loop open: end here, as a signal would
+    process.exit(interruption.exitCode ?? 130);
+  }
   if (flags.verify && !flags.dryRun) {
     // the same selection read back from both ends: renames and filters apply as they did to the copy
     const verification = await runVerify({
@@ -62,6 +76,9 @@ export async function runTransferVerb(
       artifactWorkers: flags.artifactWorkers,
       maxDifferences: flags.maxDifferences ?? 20,
       onEvent: progress.onEvent,
+    }).catch((err: unknown) => {
+      progress.finish();
+      throw err;
     });
     report.verify = verification;
     if (!verification.equal) code = 1;
