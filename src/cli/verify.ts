@@ -76,8 +76,7 @@ Examples:
         seed: flags.seed,
         charts: (flags.report ?? []).some(isHtml),
         onEvent: progress.onEvent,
-      });
-      progress.finish();
+      }).finally(() => progress.finish());
       writeVerifyReports(report, flags.report);
       process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : verifySummary(report)) + '\n');
       done(report.equal ? 0 : 1);
