@@ -104,7 +104,9 @@ export class ProgressPrinter {
         etaBuffer: 20,
         etaAsynchronousUpdate: true, // the ETA moves while a long run is copied, not only when one ends
         clearOnComplete: true,
+        // the terminal's modes stay as they are (a second Ctrl-C exits without restoring them); the bar is cut to its width
         hideCursor: false,
+        linewrap: true,
       },
       cliProgress.Presets.shades_classic,
     );
