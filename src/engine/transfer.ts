@@ -136,7 +136,6 @@ export class Transfer {
   private readonly inFlight = new Map<string, string | undefined>();
   /** resolves `stopGraceMs` after a stop was asked for */
   private readonly graceOver: Promise<boolean>;
-  private runsNotStarted = 0;
   /** the grace time is over: runs still in flight must neither finish nor be journaled */
   private abandoned = false;
 
@@ -189,7 +188,9 @@ export class Transfer {
         this.emit({ type: 'warning', object: `run ${sourceId}`, message: 'cut off by the interruption: its partial copy was discarded, the next run copies it again' });
       }),
     );
-    Object.assign(this.result, { interrupted: true, runsNotStarted: this.runsNotStarted, runsAbandoned: cutOff.length });
+    const { copied, skipped, failed } = this.result;
+    const ended = copied.runs + skipped.runs + failed.filter((f) => f.type === 'run').length + cutOff.length;
+    Object.assign(this.result, { interrupted: true, runsNotStarted: this.plan.runCount - ended, runsAbandoned: cutOff.length });
     return this.result;
   }
 
@@ -204,10 +205,7 @@ export class Transfer {
     const limit = pLimit(Math.max(1, this.options.workers));
     // experiments one after another keep deleted-experiment handling simple; runs of each in parallel
     for (const experimentPlan of this.plan.experiments) {
-      if (this.stopped) {
-        this.runsNotStarted += experimentPlan.runs.length;
-        continue;
-      }
+      if (this.stopped) continue;
       const destinationId = await this.prepareExperiment(experimentPlan);
       if (destinationId === undefined) continue;
       if (!(await this.journalHolds(experimentPlan, destinationId))) {
@@ -346,7 +344,6 @@ export class Transfer {
     this.finished.set(run.id, new Promise((resolve) => (resolveFinished = resolve)));
     return limit(async () => {
       if (this.stopped) {
-        this.runsNotStarted++;
         resolveId(undefined);
         resolveFinished(false);
         return;
