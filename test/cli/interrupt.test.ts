@@ -14,7 +14,7 @@ import { cli, startCli } from './run-cli.js';
 import { makeSlowBundle } from './slow-bundle.js';
 
 const temp = () => mkdtempSync(join(tmpdir(), 'trackshift-interrupt-'));
-const RUNS = 30;
+const RUNS = 20;
 
 /** source run id → how many runs of the destination carry it (complete or not), and how many are complete */
 async function copies(uri: string): Promise<{ all: Map<string, number>; complete: number }> {
@@ -91,6 +91,36 @@ describe('stopping a copy with a signal', () => {
       expect(verify.code, verify.stdout + verify.stderr).toBe(0);
     });
   }
+
+  it('a second SIGINT stops at once (exit 130); the partial runs it leaves are redone by the next run', async () => {
+    const server = await startMlflowServer();
+    servers.push(server);
+    const args = ['copy', bundle, server.url, '--workers', '2', '--state-dir', temp()];
+    const { child, done } = startCli(args);
+    let stderr = '';
+    let sent = 0;
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (sent === 0 && /copied run /.test(stderr)) {
+        sent++;
+        child.kill('SIGINT');
+      } else if (sent === 1 && /SIGINT: stopping/.test(stderr)) {
+        sent++;
+        child.kill('SIGINT');
+      }
+    });
+    const result = await done;
+    expect(result.code, result.stderr).toBe(130);
+    expect(result.stderr).toMatch(/SIGINT again: stopping at once/);
+    expect(result.stdout).toBe(''); // no summary: it did not wait
+
+    const rerun = await cli([...args, '--json']);
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const final = await copies(server.url);
+    expect(final.all.size).toBe(RUNS);
+    expect(final.complete).toBe(RUNS);
+    expect([...final.all.values()].every((n) => n === 1)).toBe(true);
+  });
 
   it('writes the report with the error when the command ends with exit 2 after it started', async () => {
     const report = join(temp(), 'report.json');

@@ -8,7 +8,7 @@ import type { MetricPoint } from '../../src/model/index.js';
 
 let made = 0;
 
-export async function makeSlowBundle(dir: string, stateDir: string, runs = 30, artifactBytes = 1_000_000): Promise<void> {
+export async function makeSlowBundle(dir: string, stateDir: string, runs = 30, artifactBytes = 500_000): Promise<void> {
   const store = memoryStore(`slow-bundle-${process.pid}-${++made}`);
   store.data.experiments.set('1', { id: '1', name: 'many-runs', tags: {}, lifecycle: 'active' });
   for (let i = 0; i < runs; i++) {
