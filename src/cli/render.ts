@@ -107,6 +107,8 @@ export class ProgressPrinter {
         // the terminal's modes stay as they are (a second Ctrl-C exits without restoring them); the bar is cut to its width
         hideCursor: false,
         linewrap: true,
+        // before the first run ends there is no rate: "…" rather than cli-progress's INF/NULL
+        formatTime: (t, options, round) => (typeof t === 'number' && Number.isFinite(t) ? cliProgress.Format.TimeFormat(t, options, round) : '…'),
       },
       cliProgress.Presets.shades_classic,
     );

@@ -36,6 +36,7 @@ describe('progress display', () => {
     const out = fakeStream(true);
     const printer = new ProgressPrinter(out as unknown as NodeJS.WriteStream);
     printer.onEvent({ type: 'planned', experiments: 1, runs: 10, versions: 0 });
+    expect(screen(out.text).pop()).toMatch(/0\/10 runs \| 0 points\/s \| 0 B\/s \| ETA …$/); // no rate yet, no made-up ETA
     for (let i = 0; i < 4; i++) {
       vi.advanceTimersByTime(1000);
       printer.onEvent({ type: 'points', count: 5000 });
