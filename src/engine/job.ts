@@ -75,6 +75,9 @@ export function defaultStateDir(source: Source, destination: Destination, env: N
   return join(base, 'trackshift', key);
 }
 
+/** As typed, less any user:password@ (database URIs too) and secret query parameters. */
+const withoutCredentials = (location: string) => redactUri(location).replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1');
+
 export async function runJob(options: JobOptions): Promise<Report> {
   const started = Date.now();
   try {
@@ -83,8 +86,8 @@ export async function runJob(options: JobOptions): Promise<Report> {
     if (options.reportFile) {
       const report: ErrorReport = {
         command: options.command,
-        source: redactUri(options.source),
-        destination: redactUri(options.destination),
+        source: withoutCredentials(options.source),
+        destination: withoutCredentials(options.destination),
         startedAt: new Date(started).toISOString(),
         finishedAt: new Date().toISOString(),
         durationMs: Date.now() - started,

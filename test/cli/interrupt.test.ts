@@ -132,5 +132,12 @@ describe('stopping a copy with a signal', () => {
     expect(written.error).toMatch(/127\.0\.0\.1/);
     expect(written.destination).not.toContain('secret-pw');
     expect(readFileSync(report, 'utf8')).not.toContain('secret-pw');
+
+    const database = `postgresql://user:db-secret-pw@127.0.0.1:${await freePort()}/mlflow`;
+    const fromDatabase = await cli(['copy', database, join(temp(), 'out'), '--report', report, '--state-dir', temp()]);
+    expect(fromDatabase.code, fromDatabase.stderr).toBe(2);
+    const text = readFileSync(report, 'utf8');
+    expect(JSON.parse(text).source).toMatch(/^postgresql:\/\/127\.0\.0\.1:\d+\/mlflow$/);
+    expect(text).not.toContain('db-secret-pw');
   });
 });
