@@ -448,11 +448,13 @@ export class Transfer {
     // finished after it was given up (and discarded): not a copy a re-run may skip
     if (this.abandoned) throw new Error('abandoned after the interruption');
     journal.runDone(run.id, id);
+    this.inFlight.delete(run.id); // with the journal entry: a done run is never discarded as cut off
     this.emit({ type: 'run-copied', sourceId: run.id, destinationId: id, points, artifacts, bytes });
     return { points, artifacts, bytes };
   }
 
   private skip(run: Run, destinationId: string, reason: string): void {
+    this.inFlight.delete(run.id);
     this.result.skipped.runs++;
     this.emit({ type: 'run-skipped', sourceId: run.id, destinationId, reason });
   }
