@@ -8,6 +8,7 @@ import { Command } from 'commander';
 import { emptySelection } from '../engine/plan.js';
 import { UsageError } from '../util/errors.js';
 import { addTransferOptions } from './options.js';
+import { DESTINATION_FORMS } from './locations.js';
 import { runTransferVerb, type TransferFlags } from './run-job.js';
 
 interface Flags extends TransferFlags {
@@ -20,8 +21,8 @@ interface Flags extends TransferFlags {
 export function copyModelVersionCommand(done: (code: number) => void): Command {
   const command = new Command('copy-model-version')
     .description('copy one model version: deep (with its run, --dst-experiment) or shallow (pointing at the source\'s files)')
-    .argument('<src>', 'the source registry: an MLflow server URL, a bundle, or FORMAT:PATH')
-    .argument('<dst>', 'the destination registry: an MLflow server URL or a bundle folder')
+    .argument('<src>', 'the source registry: an MLflow server URL, a Databricks workspace, an MLflow database, an mlruns folder, a bundle, an mlflow-export-import directory, or FORMAT:PATH')
+    .argument('<dst>', `the destination registry: ${DESTINATION_FORMS}`)
     .requiredOption('--src-model <name>', 'the source registered model')
     .requiredOption('--src-version <number>', 'the version to copy')
     .requiredOption('--dst-model <name>', 'the destination registered model (created when missing)')

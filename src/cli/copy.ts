@@ -1,17 +1,21 @@
 import type { Command } from 'commander';
 import { parseCount } from './options.js';
+import { DESTINATION_FORMS, SOURCE_FORMS } from './locations.js';
 import { transferCommand } from './run-job.js';
 
 export const copyCommand = (done: (code: number) => void): Command =>
   transferCommand(
     {
       name: 'copy',
-      description: 'copy experiments and runs from SRC to DST directly, streaming; safe to re-run',
-      from: ['<src>', 'where to read: an MLflow server URL, an mlruns folder, a bundle, or FORMAT:PATH'],
-      to: ['<dst>', 'where to write: an MLflow server URL or a bundle folder'],
+      description: 'copy experiments, runs and registered models (with their versions) from SRC to DST directly, streaming; safe to re-run',
+      from: ['<src>', `where to read: ${SOURCE_FORMS}`],
+      to: ['<dst>', `where to write: ${DESTINATION_FORMS}. Within one server, copy into another experiment (--dst-experiment): an experiment onto itself is refused`],
       examples: [
         'trackshift copy http://127.0.0.1:5001 http://127.0.0.1:5002',
         'trackshift copy ./mlruns http://127.0.0.1:5002 --experiment churn --dst-experiment churn-2024',
+        'trackshift copy http://127.0.0.1:5001 mlruns:./new-mlruns',
+        'trackshift copy sqlite:///mlflow.db http://127.0.0.1:5002',
+        'trackshift copy http://127.0.0.1:5001 http://127.0.0.1:5001 --experiment churn --dst-experiment churn-copy',
         'trackshift copy http://old:5000 http://new:5000 --status FINISHED --start-after 2024-01-01 --workers 8',
         'TRACKSHIFT_SRC_MLFLOW_TRACKING_TOKEN=… TRACKSHIFT_DST_MLFLOW_TRACKING_TOKEN=… trackshift copy https://a https://b',
         'trackshift copy http://old:5000 http://new:5000 --experiment churn --verify',

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { UsageError } from '../util/errors.js';
+import { DESTINATION_FORMS } from './locations.js';
 import { transferCommand } from './run-job.js';
 
 export const importCommand = (done: (code: number) => void): Command =>
@@ -7,13 +8,14 @@ export const importCommand = (done: (code: number) => void): Command =>
     {
       name: 'import',
       description: 'copy experiments, runs and models from a folder of files (a bundle made by export, or an mlflow-export-import / mlflow-migration export) into DST',
-      from: ['<dir>', 'the bundle folder, or the directory an mlflow-export-import tool wrote'],
-      to: ['<dst>', 'where to write: an MLflow server URL'],
+      from: ['<dir>', 'the bundle folder, or the directory an mlflow-export-import / mlflow-migration tool wrote (exim:DIR forces it)'],
+      to: ['<dst>', `where to write: ${DESTINATION_FORMS}`],
       examples: [
         'trackshift import ./out http://127.0.0.1:5002',
         'trackshift import ./out http://127.0.0.1:5002 --experiment churn --dst-experiment churn-restored',
         'trackshift import ./out http://127.0.0.1:5002 --dry-run',
         'trackshift import ./exported-by-mlflow-export-import http://127.0.0.1:5002',
+        'trackshift import ./out mlruns:./restored-mlruns',
       ],
       extra: (dir) => ({
         checkEnds: (source) => {

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { openSource } from '../connectors/registry.js';
+import { SOURCE_FORMS } from './locations.js';
 
 interface ModelListing {
   name: string;
@@ -17,7 +18,7 @@ interface ExperimentListing {
 export function lsCommand(done: (code: number) => void): Command {
   return new Command('ls')
     .description('list what a source holds: experiments with their run counts, and registered models with their versions')
-    .argument('<src>', 'an MLflow server URL, an mlruns folder, a bundle, or FORMAT:PATH')
+    .argument('<src>', SOURCE_FORMS)
     .option('--include-deleted', 'also list deleted experiments', false)
     .option('--json', 'print JSON', false)
     .addHelpText(
@@ -25,7 +26,8 @@ export function lsCommand(done: (code: number) => void): Command {
       `
 Examples:
   $ trackshift ls http://127.0.0.1:5001
-  $ trackshift ls ./mlruns --include-deleted --json`,
+  $ trackshift ls ./mlruns --include-deleted --json
+  $ trackshift ls sqlite:///mlflow.db`,
     )
     .action(async (src: string, flags: { includeDeleted: boolean; json: boolean }) => {
       const source = await openSource(src);

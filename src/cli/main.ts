@@ -25,7 +25,25 @@ export async function main(argv: string[]): Promise<number> {
     .description('Move machine-learning experiment-tracking data between systems without losing any of it.')
     .version(version)
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride();
+    .exitOverride()
+    .addHelpText(
+      'after',
+      `
+A system is named by a URI: http(s)://host:port (an MLflow server), databricks://PROFILE,
+sqlite:///mlflow.db / postgresql://… / mysql://… (an MLflow database, read only), a folder
+(a trackshift bundle, an mlruns store, an mlflow-export-import directory), or FORMAT:PATH.
+
+Examples:
+  $ trackshift ls http://127.0.0.1:5001
+  $ trackshift copy http://old:5000 http://new:5000 --dry-run
+  $ trackshift copy http://old:5000 http://new:5000 --experiment churn --verify
+  $ trackshift copy ./mlruns http://new:5000 --model fraud-classifier
+  $ trackshift export http://old:5000 ./bundle        (carry ./bundle across, then:)
+  $ trackshift import ./bundle http://new:5000
+  $ trackshift verify http://old:5000 http://new:5000 --report diff.html
+
+Run trackshift <command> --help for each command's options and more examples.`,
+    );
   for (const command of [copyCommand(done), exportCommand(done), importCommand(done), copyModelVersionCommand(done), verifyCommand(done), lsCommand(done)]) {
     program.addCommand(command.exitOverride().showHelpAfterError('(run with --help for usage)'));
   }

@@ -1,17 +1,33 @@
 /**
- * What a person sees: a status line that updates in place on a terminal, plain log lines
- * otherwise, and a closing summary. Everything goes to stderr except the summary/JSON, so
- * that stdout stays parseable.
+ * What a person sees: a progress bar on a terminal (cli-progress: runs done of planned, metric
+ * points and bytes per second, an ETA) with warnings and failures printed as lines above it;
+ * plain log lines otherwise; and a closing summary. Everything goes to stderr except the
+ * summary/JSON, so that stdout stays parseable.
  */
+import cliProgress from 'cli-progress';
 import type { TransferEvent } from '../engine/events.js';
 import type { Report } from '../engine/job.js';
+
+/** 1234567 → "1.2 MB" */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
 
 export class ProgressPrinter {
   private planned = 0;
   private done = 0;
   private points = 0;
-  private lastDraw = 0;
+  private bytes = 0;
+  private startedAt = 0;
   private readonly tty: boolean;
+  private bar?: cliProgress.SingleBar;
 
   constructor(
     private readonly out: NodeJS.WriteStream = process.stderr,
@@ -27,6 +43,7 @@ export class ProgressPrinter {
         this.planned = event.runs;
         this.done = 0;
         this.line(`planned ${event.runs} run(s) in ${event.experiments} experiment(s)${event.versions ? `, ${event.versions} model version(s)` : ''}`);
+        this.startBar();
         break;
       case 'logged-model':
         if (!this.tty) this.line(`${event.copied ? 'copied' : 'skipped'} logged model ${event.sourceId} → ${event.destinationId}`);
@@ -59,27 +76,61 @@ export class ProgressPrinter {
       case 'points':
         this.points += event.count;
         break;
+      case 'bytes':
+        this.bytes += event.count;
+        break;
       default:
         break;
     }
-    this.draw();
+    this.bar?.update(this.done, this.rates());
   };
 
-  private line(text: string): void {
-    if (this.tty) this.out.write('\r\x1b[K');
-    this.out.write(text + '\n');
-  }
-
-  private draw(force = false): void {
+  private startBar(): void {
     if (!this.tty) return;
-    const now = Date.now();
-    if (!force && now - this.lastDraw < 100) return;
-    this.lastDraw = now;
-    this.out.write(`\r\x1b[K${this.done}/${this.planned} runs, ${this.points.toLocaleString('en-US')} metric points`);
+    this.startedAt = Date.now();
+    this.points = 0;
+    this.bytes = 0;
+    if (this.bar) {
+      // a second phase (copy --verify): the same bar counts again
+      this.bar.setTotal(this.planned);
+      this.bar.update(0, this.rates());
+      return;
+    }
+    this.bar = new cliProgress.SingleBar(
+      {
+        stream: this.out,
+        format: '{bar} {value}/{total} runs | {pointsRate} points/s | {bytesRate}/s | ETA {eta_formatted}',
+        barsize: 24,
+        etaBuffer: 20,
+        etaAsynchronousUpdate: true, // the ETA moves while a long run is copied, not only when one ends
+        clearOnComplete: true,
+        // the terminal's modes stay as they are (a second Ctrl-C exits without restoring them); the bar is cut to its width
+        hideCursor: false,
+        linewrap: true,
+        // before the first run ends there is no rate: "…" rather than cli-progress's INF/NULL
+        formatTime: (t, options, round) => (typeof t === 'number' && Number.isFinite(t) ? cliProgress.Format.TimeFormat(t, options, round) : '…'),
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    this.bar.start(this.planned, 0, this.rates());
   }
 
+  private rates(): { pointsRate: string; bytesRate: string } {
+    const seconds = Math.max((Date.now() - this.startedAt) / 1000, 0.001);
+    return { pointsRate: Math.round(this.points / seconds).toLocaleString('en-US'), bytesRate: formatBytes(this.bytes / seconds) };
+  }
+
+  /** A line of its own; on a terminal above the bar, which is drawn again under it. */
+  private line(text: string): void {
+    if (this.bar) this.out.write('\r\x1b[K');
+    this.out.write(text + '\n');
+    this.bar?.render();
+  }
+
+  /** Removes the bar (and its timer, which would keep the process alive). */
   finish(): void {
-    if (this.tty) this.out.write('\r\x1b[K');
+    this.bar?.stop();
+    this.bar = undefined;
   }
 }
 
@@ -114,6 +165,12 @@ export function summary(report: Report): string {
         lines.push(`  model ${model.model} → ${model.destinationModel}${moved.length ? `: versions ${moved.map(([a, b]) => `${a}→${b}`).join(', ')}` : ''}`);
       }
     }
+  }
+  if (report.interrupted) {
+    lines.push(
+      `INTERRUPTED: ${n(report.runsNotStarted ?? 0)} run(s) not started, ${n(report.runsAbandoned ?? 0)} cut off part way (discarded); ` +
+        'run the same command again to copy the rest',
+    );
   }
   lines.push(`moved ${n(report.copied.metricPoints)} metric points, ${n(report.copied.artifacts)} artifact files (${n(report.copied.artifactBytes)} bytes) in ${seconds}s`);
   for (const failure of report.failed) lines.push(`  failed ${failure.type} ${failure.sourceId}${failure.name ? ` (${failure.name})` : ''}: ${failure.reason}`);

@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { runVerify } from '../verify/index.js';
 import type { VerifyReport } from '../verify/report.js';
 import { verifySummary } from '../verify/text.js';
+import { watchInterruptions } from './interrupt.js';
 
 export interface TransferFlags extends SelectionFlags {
   workers: number;
@@ -34,6 +35,7 @@ export async function runTransferVerb(
   selection: Selection = selectionFrom(flags),
 ): Promise<number> {
   const progress = new ProgressPrinter(process.stderr, flags.json);
+  const interruption = watchInterruptions();
   const report: Report & { verify?: VerifyReport } = await runJob({
     command,
     source,
@@ -49,10 +51,22 @@ export async function runTransferVerb(
     lineageTags: Boolean(flags.lineageTags),
     archiveExisting: Boolean(flags.archiveExistingVersions),
     onEvent: progress.onEvent,
+    signal: interruption.signal,
     ...extra,
-  });
+  })
+    .catch((err: unknown) => {
+      progress.finish();
+      throw err;
+    })
+    .finally(() => interruption.dispose());
   let code = report.failed.length > 0 ? 1 : 0;
   let text = summary(report);
+  if (report.interrupted) {
+    progress.finish();
+    process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : text) + '\n');
+    // requests given up on may still hold the event loop open: end here, as a signal would
+    process.exit(interruption.exitCode ?? 130);
+  }
   if (flags.verify && !flags.dryRun) {
     // the same selection read back from both ends: renames and filters apply as they did to the copy
     const verification = await runVerify({
@@ -63,6 +77,9 @@ export async function runTransferVerb(
       artifactWorkers: flags.artifactWorkers,
       maxDifferences: flags.maxDifferences ?? 20,
       onEvent: progress.onEvent,
+    }).catch((err: unknown) => {
+      progress.finish();
+      throw err;
     });
     report.verify = verification;
     if (!verification.equal) code = 1;

@@ -11,6 +11,7 @@ import type { VerifyReport } from '../verify/report.js';
 import { verifySummary } from '../verify/text.js';
 import { addSelectionOptions, parseCount, selectionFrom, type SelectionFlags } from './options.js';
 import { ProgressPrinter } from './render.js';
+import { SOURCE_FORMS } from './locations.js';
 
 export interface VerifyFlags {
   workers: number;
@@ -44,7 +45,7 @@ export function writeVerifyReports(report: VerifyReport, files: string[] = []): 
 export function verifyCommand(done: (code: number) => void): Command {
   const command = new Command('verify')
     .description('compare SRC and DST field by field (runs, every metric point, artifacts by content, models) and report every difference; exit 0 only when there is none')
-    .argument('<src>', 'the source: an MLflow server URL, an mlruns folder, a bundle, a database, or FORMAT:PATH')
+    .argument('<src>', `the source: ${SOURCE_FORMS}`)
     .argument('<dst>', 'the destination to check, any of the same (read with the destination\'s credentials, TRACKSHIFT_DST_…)');
   addSelectionOptions(command);
   addVerifyOptions(command);
@@ -75,8 +76,7 @@ Examples:
         seed: flags.seed,
         charts: (flags.report ?? []).some(isHtml),
         onEvent: progress.onEvent,
-      });
-      progress.finish();
+      }).finally(() => progress.finish());
       writeVerifyReports(report, flags.report);
       process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : verifySummary(report)) + '\n');
       done(report.equal ? 0 : 1);

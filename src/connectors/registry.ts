@@ -51,6 +51,11 @@ async function resolve(input: string, role: 'source' | 'destination', fallback?:
   const detected: ConnectorFactory[] = [];
   for (const factory of CONNECTORS) if (await factory.detect(input)) detected.push(factory);
   if (detected.length > 0) return { factory: detected[0]!, location: input };
+  // `s3://bucket/x` is no folder name: made into one, it would be written as ./s3:/bucket/x
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(input)?.[1];
+  if (scheme) {
+    throw new UsageError(`${role} "${input}": trackshift does not read or write ${scheme}:// locations. Accepted forms: ${formatList()}; or a local folder path.`);
+  }
   if (fallback && isEmptyOrMissingDir(input)) return { factory: fallback, location: input };
   const what = existsSync(input) ? 'exists but is not a format trackshift recognises' : 'does not exist';
   throw new UsageError(

@@ -8,6 +8,8 @@ export type TransferEvent =
   | { type: 'run-skipped'; sourceId: string; destinationId: string; reason: string }
   | { type: 'run-failed'; sourceId: string; reason: string }
   | { type: 'points'; count: number }
+  /** one artifact file written, its size */
+  | { type: 'bytes'; count: number }
   | { type: 'logged-model'; sourceId: string; destinationId: string; copied: boolean }
   | { type: 'model'; name: string; destinationName: string; copied: number; skipped: number; failed: number }
   | { type: 'warning'; object: string; message: string }

@@ -12,7 +12,9 @@ import { openDestination, openSource } from '../connectors/registry.js';
 import type { EventListener } from './events.js';
 import { Journal, type IdMap } from './journal.js';
 import { planTransfer, type Selection } from './plan.js';
-import { UsageError } from '../util/errors.js';
+import { TrackshiftError, UsageError, errorMessage } from '../util/errors.js';
+import { redactUri } from '../util/redact.js';
+import { refuseSelfCopy } from './self-copy.js';
 import { transfer, type TransferResult } from './transfer.js';
 
 export interface JobOptions {
@@ -36,6 +38,8 @@ export interface JobOptions {
   newFolderFormat?: ConnectorFactory;
   /** checks on the opened ends before anything is planned (import: the source must be a bundle) */
   checkEnds?: (source: Source, destination: Destination) => void;
+  /** aborted (Ctrl-C): the transfer stops taking work, and the report says `interrupted` */
+  signal?: AbortSignal;
 }
 
 export interface Report extends TransferResult {
@@ -50,22 +54,60 @@ export interface Report extends TransferResult {
   idMap: IdMap;
 }
 
+/** What `--report` holds when the job stopped on an error after it started (exit 2). */
+export interface ErrorReport {
+  command: string;
+  source: string;
+  destination: string;
+  startedAt: string;
+  finishedAt: string;
+  durationMs: number;
+  error: string;
+  exitCode: number;
+}
+
 export function defaultStateDir(source: Source, destination: Destination, env: NodeJS.ProcessEnv): string {
   const base = env.XDG_STATE_HOME || join(homedir(), '.local', 'state');
   const key = createHash('sha256').update(`${source.kind} ${source.uri}\n${destination.kind} ${destination.uri}`).digest('hex').slice(0, 16);
   return join(base, 'trackshift', key);
 }
 
+/** As typed, less any user:password@ (database URIs too) and secret query parameters. */
+const withoutCredentials = (location: string) => redactUri(location).replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1');
+
 export async function runJob(options: JobOptions): Promise<Report> {
   const started = Date.now();
+  try {
+    return await runOpenedJob(options, started);
+  } catch (err) {
+    if (options.reportFile) {
+      const report: ErrorReport = {
+        command: options.command,
+        source: withoutCredentials(options.source),
+        destination: withoutCredentials(options.destination),
+        startedAt: new Date(started).toISOString(),
+        finishedAt: new Date().toISOString(),
+        durationMs: Date.now() - started,
+        error: errorMessage(err),
+        exitCode: err instanceof TrackshiftError ? err.exitCode : 1,
+      };
+      writeFileSync(options.reportFile, JSON.stringify(report, null, 2) + '\n');
+    }
+    throw err;
+  }
+}
+
+async function runOpenedJob(options: JobOptions, started: number): Promise<Report> {
   const env = options.env ?? process.env;
   const source = await openSource(options.source, env);
   let destination: Destination | undefined;
+  let interrupted = false;
   try {
     // plan first: a selection mistake is reported before anything (a new bundle folder) is made
     const plan = await planTransfer(source, options.selection);
     destination = await openDestination(options.destination, env, options.newFolderFormat, options.dryRun);
     options.checkEnds?.(source, destination);
+    refuseSelfCopy(source, destination, plan, options.command);
     const notes: Array<{ object: string; message: string }> = [];
     const loggedModels = plan.experiments.reduce((n, e) => n + e.loggedModels.length, 0);
     if (loggedModels > 0 && !destination.loggedModels) {
@@ -100,7 +142,9 @@ export async function runJob(options: JobOptions): Promise<Report> {
       archiveExisting: options.archiveExisting,
       // one version copied into a model takes the model's next number, as MLflow's copy_model_version does
       renumberVersions: options.command === 'copy-model-version',
+      signal: options.signal,
     });
+    interrupted = result.interrupted !== undefined;
     result.warnings.unshift(...notes);
     const idMapFile = resolve(options.idMapFile ?? join(stateDir, 'id-map.json'));
     if (!options.dryRun) {
@@ -122,7 +166,12 @@ export async function runJob(options: JobOptions): Promise<Report> {
     if (options.reportFile) writeFileSync(options.reportFile, JSON.stringify(report, null, 2) + '\n');
     return report;
   } finally {
-    await destination?.close?.();
-    await source.close?.();
+    const close = async () => {
+      await destination?.close?.();
+      await source.close?.();
+    };
+    // after an interruption, requests given up may still be open: closing would wait for them
+    if (interrupted) void close().catch(() => undefined);
+    else await close();
   }
 }

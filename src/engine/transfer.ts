@@ -32,6 +32,9 @@ export interface TransferOptions {
   archiveExisting?: boolean;
   /** new versions take the next free numbers instead of the source's (copy-model-version) */
   renumberVersions?: boolean;
+  /** aborted (Ctrl-C): no new work starts; work in flight gets `stopGraceMs` to finish, then is abandoned */
+  signal?: AbortSignal;
+  stopGraceMs?: number;
 }
 
 export interface FailedObject {
@@ -52,6 +55,10 @@ export interface TransferResult {
   /** dry run: what would be done to each run and model version */
   dryRun?: Array<{ experiment: string; run: string; name?: string; action: 'copy' | 'skip' | 'redo' }>;
   dryRunModels?: Array<{ model: string; destinationModel: string; version: string; action: 'copy' | 'skip' }>;
+  /** set when the transfer was stopped (`signal`), with the runs never started and those cut off (discarded) */
+  interrupted?: true;
+  runsNotStarted?: number;
+  runsAbandoned?: number;
 }
 
 /** Passes a stream through, counting its bytes (a 'data' listener would start it flowing early). */
@@ -68,6 +75,10 @@ function countBytes(body: Readable): { stream: Readable; bytes: () => number } {
 }
 
 const ARTIFACT_ATTEMPTS = 3;
+/** how long work in flight may go on after a stop (Ctrl-C) before it is abandoned */
+const STOP_GRACE_MS = 5_000;
+/** how long discarding one abandoned run may take: a stop must not hang on a slow destination */
+const DISCARD_TIMEOUT_MS = 3_000;
 /** metric keys of one run read (and written) at once */
 const METRIC_READERS = 4;
 /** history pages smaller than this say little about the source's speed (fixed costs dominate) */
@@ -121,6 +132,12 @@ export class Transfer {
   private readonly created = new Map<string, Promise<string | undefined>>();
   /** source run id → whether the run ended complete in the destination */
   private readonly finished = new Map<string, Promise<boolean>>();
+  /** runs being copied: source run id → destination run id once created */
+  private readonly inFlight = new Map<string, string | undefined>();
+  /** resolves `stopGraceMs` after a stop was asked for */
+  private readonly graceOver: Promise<boolean>;
+  /** the grace time is over: runs still in flight must neither finish nor be journaled */
+  private abandoned = false;
 
   constructor(
     private readonly source: Source,
@@ -141,6 +158,41 @@ export class Transfer {
     const batchMax = Math.min(destination.limits.metrics, destination.limits.entries);
     this.metricWrites = new AdaptiveLimit(options.workers, Math.ceil(batchMax / 2));
     this.metricReads = new AdaptiveLimit(options.workers * METRIC_READERS, READ_TIMED_POINTS);
+    this.graceOver = new Promise((resolve) => {
+      const { signal } = options;
+      const start = () => setTimeout(() => resolve(false), options.stopGraceMs ?? STOP_GRACE_MS).unref();
+      if (signal?.aborted) start();
+      else signal?.addEventListener('abort', start, { once: true });
+    });
+  }
+
+  private get stopped(): boolean {
+    return this.options.signal?.aborted === true;
+  }
+
+  /** Waits for `work`, or until the grace time after a stop is over; false when it was abandoned. */
+  private async settle(work: Promise<unknown>): Promise<boolean> {
+    const finished = await Promise.race([work.then(() => true), this.graceOver]);
+    if (!finished) this.abandoned = true;
+    return finished;
+  }
+
+  /** After a stop: discards the runs cut off part way (a re-run copies them again) and says so. */
+  private async endInterrupted(): Promise<TransferResult> {
+    const cutOff = [...this.inFlight];
+    await Promise.all(
+      cutOff.map(async ([sourceId, destinationId]) => {
+        if (!destinationId) return;
+        const timeout = new Promise((resolve) => setTimeout(resolve, DISCARD_TIMEOUT_MS).unref());
+        // best effort: a partial run left behind is still redone, as it has no completion mark
+        await Promise.race([this.destination.discardRun(destinationId).catch(() => undefined), timeout]);
+        this.emit({ type: 'warning', object: `run ${sourceId}`, message: 'cut off by the interruption: its partial copy was discarded, the next run copies it again' });
+      }),
+    );
+    const { copied, skipped, failed } = this.result;
+    const ended = copied.runs + skipped.runs + failed.filter((f) => f.type === 'run').length + cutOff.length;
+    Object.assign(this.result, { interrupted: true, runsNotStarted: this.plan.runCount - ended, runsAbandoned: cutOff.length });
+    return this.result;
   }
 
   private emit(event: TransferEvent): void {
@@ -155,20 +207,22 @@ export class Transfer {
     const limit = pLimit(Math.max(1, this.options.workers));
     // experiments one after another keep deleted-experiment handling simple; runs of each in parallel
     for (const experimentPlan of this.plan.experiments) {
+      if (this.stopped) continue;
       const destinationId = await this.prepareExperiment(experimentPlan);
       if (destinationId === undefined) continue;
       if (!(await this.journalHolds(experimentPlan, destinationId))) {
         for (const run of experimentPlan.runs) this.options.journal.runForgotten(run.id);
       }
-      await Promise.all(experimentPlan.runs.map((run) => this.scheduleRun(limit, run, destinationId)));
+      if (!(await this.settle(Promise.all(experimentPlan.runs.map((run) => this.scheduleRun(limit, run, destinationId)))))) break;
+      if (this.stopped) continue; // its logged models and deletion come with the next run
       const steps = new Map(experimentPlan.runs.flatMap((run) => (run.modelOutputs ?? []).map((o) => [o.modelId, o.step] as const)));
       await Promise.all(experimentPlan.loggedModels.map((model) => limit(() => this.copyLoggedModel(model, destinationId, steps.get(model.id)))));
       await this.finishExperiment(experimentPlan.experiment, destinationId);
     }
     // models after the runs and logged models their versions point at
     const models = new ModelTransfer(this.modelContext());
-    await Promise.all(this.plan.models.map((modelPlan) => limit(() => this.copyModel(models, modelPlan))));
-    return this.result;
+    if (!this.abandoned) await this.settle(Promise.all(this.plan.models.map((modelPlan) => limit(async () => !this.stopped && this.copyModel(models, modelPlan)))));
+    return this.stopped ? this.endInterrupted() : this.result;
   }
 
   private modelContext(): ModelTransferContext {
@@ -291,6 +345,12 @@ export class Transfer {
     this.created.set(run.id, new Promise((resolve) => (resolveId = resolve)));
     this.finished.set(run.id, new Promise((resolve) => (resolveFinished = resolve)));
     return limit(async () => {
+      if (this.stopped) {
+        resolveId(undefined);
+        resolveFinished(false);
+        return;
+      }
+      this.inFlight.set(run.id, undefined);
       try {
         const outcome = await this.copyRun(run, experimentId, resolveId);
         resolveFinished(true);
@@ -303,9 +363,12 @@ export class Transfer {
       } catch (err) {
         resolveId(undefined);
         resolveFinished(false);
+        if (this.abandoned) return; // counted and discarded by endInterrupted
         const reason = errorMessage(err);
         this.result.failed.push({ type: 'run', sourceId: run.id, name: run.name, reason });
         this.emit({ type: 'run-failed', sourceId: run.id, reason });
+      } finally {
+        if (!this.abandoned) this.inFlight.delete(run.id);
       }
     });
   }
@@ -366,6 +429,7 @@ export class Transfer {
     const parentId = await this.parentDestinationId(run, experimentId);
     const tags = destinationTags(run, this.source.uri, parentId);
     const id = await this.destination.createRun(experimentId, { ...run, tags, parentId });
+    if (!this.abandoned) this.inFlight.set(run.id, id);
     journal.runStarted(run.id, id);
     resolveId(id);
 
@@ -380,14 +444,19 @@ export class Transfer {
     if (run.parentId && (await this.finished.get(run.parentId)) === false) {
       throw new Error(`its parent run ${run.parentId} failed, so it is left to be redone with its parent on the next run`);
     }
+    if (this.abandoned) throw new Error('abandoned after the interruption');
     const written = await this.destination.finishRun(id, run);
     for (const message of written?.warnings ?? []) this.emit({ type: 'warning', object: `run ${run.id}`, message });
+    // finished after it was given up (and discarded): not a copy a re-run may skip
+    if (this.abandoned) throw new Error('abandoned after the interruption');
     journal.runDone(run.id, id);
+    this.inFlight.delete(run.id); // with the journal entry: a done run is never discarded as cut off
     this.emit({ type: 'run-copied', sourceId: run.id, destinationId: id, points, artifacts, bytes });
     return { points, artifacts, bytes };
   }
 
   private skip(run: Run, destinationId: string, reason: string): void {
+    this.inFlight.delete(run.id);
     this.result.skipped.runs++;
     this.emit({ type: 'run-skipped', sourceId: run.id, destinationId, reason });
   }
@@ -467,7 +536,10 @@ export class Transfer {
             }
             return counted.bytes();
           }),
-        ),
+        ).then((size) => {
+          this.emit({ type: 'bytes', count: size });
+          return size;
+        }),
       );
     }
     const sizes = await Promise.all(copies);

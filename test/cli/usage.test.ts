@@ -3,7 +3,10 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { fileURLToPath } from 'node:url';
 import { cli } from './run-cli.js';
+
+const SAMPLE = fileURLToPath(new URL('../../sample/mlruns', import.meta.url));
 
 const temp = () => mkdtempSync(join(tmpdir(), 'trackshift-cli-'));
 
@@ -103,5 +106,36 @@ describe('command line', () => {
       expect(result.stderr).toMatch(message);
       expect(result.stderr).not.toMatch(/\n\s+at /);
     }
+  });
+  it('has examples in the top-level help, and copy --help names every kind of destination', async () => {
+    const top = await cli(['--help']);
+    expect(top.stdout).toMatch(/Examples:\n(  \$ trackshift \w.*\n){4,}/);
+    expect(top.stdout).toMatch(/copy experiments, runs and registered models/);
+    const copy = (await cli(['copy', '--help'])).stdout.replace(/\s+/g, ' ');
+    const dst = copy.slice(copy.indexOf('dst '), copy.indexOf('Options:'));
+    for (const kind of ['MLflow server URL', 'databricks://PROFILE', 'databricks-uc://PROFILE', 'mlruns:NEW_FOLDER', 'bundle', 'exim:DIR', 'databases are read only']) {
+      expect(dst).toContain(kind);
+    }
+    const src = copy.slice(copy.indexOf('src '), copy.indexOf('dst '));
+    for (const kind of ['MLflow server URL', 'databricks://', 'sqlite:///', 'postgresql://', 'mysql://', 'mlruns folder', 'bundle', 'mlflow-export-import']) expect(src).toContain(kind);
+  });
+
+  it('refuses a URI scheme that no connector reads or writes, on every verb, and writes no folder for it', async () => {
+    const dir = temp();
+    const runs: Array<[string, string[]]> = [
+      ['export', ['export', SAMPLE, 's3://bucket/x']],
+      ['copy', ['copy', SAMPLE, 's3://bucket/x']],
+      ['copy', ['copy', 'gs://bucket/x', SAMPLE]],
+      ['import', ['import', 'ftp://host/export', join(dir, 'never')]],
+      ['verify', ['verify', SAMPLE, 'azure://container/x']],
+      ['ls', ['ls', 's3://bucket/x']],
+    ];
+    for (const [verb, args] of runs) {
+      const result = await cli(args, {}, dir);
+      expect(result.code, `${verb}: ${result.stderr}`).toBe(2);
+      expect(result.stderr).toMatch(/trackshift does not read or write (s3|gs|ftp|azure):\/\/ locations\. Accepted forms: .*mlflow: \(an MLflow tracking server/);
+      expect(result.stderr).not.toMatch(/\n\s+at /);
+    }
+    expect(readdirSync(dir)).toEqual([]); // no ./s3:/bucket/x
   });
 });

@@ -40,6 +40,38 @@ describe('transfer between memory stores', () => {
     expect([...destination.data.experiments.values()].map((e) => e.name).sort()).toEqual(['alpha', 'beta']);
   });
 
+  it('stopped by its signal: starts nothing more, abandons a run that outlasts the grace time, discards it, and a re-run completes', async () => {
+    const source = sourceStore();
+    const destination = newStore();
+    const state = tempDir();
+    const controller = new AbortController();
+    // the run "parent" never gets its files written: stuck in flight
+    const write = destination.writeArtifact.bind(destination);
+    destination.writeArtifact = (runId, file, body) => {
+      if (destination.data.runs.get(runId)?.run.tags['trackshift.source.id'] !== 'parent') return write(runId, file, body);
+      body.resume();
+      controller.abort();
+      return new Promise(() => undefined);
+    };
+    const plan = await planTransfer(source, { ...emptySelection(), includeDeleted: true });
+    const result = await transfer(source, destination, plan, { workers: 1, artifactWorkers: 2, dryRun: false, journal: new Journal(state), signal: controller.signal, stopGraceMs: 20 });
+    expect(result.interrupted).toBe(true);
+    expect(result.runsAbandoned).toBe(1);
+    expect(result.copied.runs + result.runsNotStarted!).toBe(plan.runCount - 1);
+    expect(result.runsNotStarted).toBeGreaterThan(0);
+    expect(result.failed).toEqual([]);
+    expect(result.warnings.map((w) => w.message)).toContain('cut off by the interruption: its partial copy was discarded, the next run copies it again');
+    // nothing of "parent" is left looking like a copy, nor journaled as done
+    expect([...destination.data.runs.values()].some((r) => r.run.tags['trackshift.source.id'] === 'parent')).toBe(false);
+    expect(new Journal(state).doneRuns.has('parent')).toBe(false);
+
+    destination.writeArtifact = write;
+    const again = await copy(source, destination, { includeDeleted: true }, state);
+    expect(again.failed).toEqual([]);
+    expect(again.copied.runs).toBe(plan.runCount - result.copied.runs);
+    expect(await snapshot(destination)).toEqual(await snapshot(source));
+  });
+
   it('copies nothing twice when run again, with or without the journal', async () => {
     const source = sourceStore();
     const destination = newStore();
