@@ -10,11 +10,12 @@ import { describe, expect, it } from 'vitest';
 
 const SRC = resolve(fileURLToPath(new URL('../src', import.meta.url)));
 
-/** Folders a connector may import besides its own: code one family of connectors shares. */
-const SHARED_CONNECTOR_MODULES = new Set<string>([]);
+/** Folders a connector may import besides its own: code one family of connectors shares (MLflow's formats). */
+const SHARED_CONNECTOR_MODULES = new Set<string>(['mlflow-common']);
 
 /**
- * Imports that break a rule today and are being moved away from. This list may only shrink:
+ * Imports that break a rule today and are being moved away from: the Databricks connector speaks
+ * MLflow's REST API through the MLflow connector's client, writer and registry. This list may only shrink:
  * a new entry needs a reason good enough to write it here.
  */
 const KNOWN_EXCEPTIONS = new Set<string>([
@@ -26,14 +27,6 @@ const KNOWN_EXCEPTIONS = new Set<string>([
   'connectors/databricks/uc-registry.ts -> connectors/mlflow/client.ts',
   'connectors/databricks/uc-registry.ts -> connectors/mlflow/registry.ts',
   'connectors/databricks/uc-registry.ts -> connectors/mlflow/schemas.ts',
-  'connectors/exim/format.ts -> connectors/mlruns/format.ts',
-  'connectors/exim/read.ts -> connectors/mlflow/registry.ts',
-  'connectors/exim/read.ts -> connectors/mlruns/files.ts',
-  'connectors/exim/write.ts -> connectors/bundle/format.ts',
-  'connectors/mlruns/registry.ts -> connectors/mlflow/registry.ts',
-  'connectors/sqlstore/read.ts -> connectors/mlflow/proxy.ts',
-  'connectors/sqlstore/read.ts -> connectors/mlflow/registry.ts',
-  'connectors/sqlstore/read.ts -> connectors/mlruns/files.ts',
 ]);
 
 function sourceFiles(dir: string): string[] {

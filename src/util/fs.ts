@@ -1,6 +1,8 @@
 /** Small file-system questions the folder-based connectors ask. */
+import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
-import { lstat, readdir, stat } from 'node:fs/promises';
+import { lstat, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { InvalidInputError, errorMessage } from './errors.js';
 
 const statOf = (path: string) => stat(path).catch(() => undefined);
@@ -50,4 +52,46 @@ export async function listFiles(dir: string): Promise<string[]> {
     .filter((e) => e.isFile())
     .map((e) => e.name)
     .sort();
+}
+
+/**
+ * Every regular file under `dir`, as `/`-separated paths in a stable order; nothing when `dir`
+ * does not exist. `links`: in a user's own store symbolic links are followed, as MLflow would; in
+ * files received from elsewhere (a bundle, an export) they are refused, since they could point
+ * anywhere.
+ */
+export async function* walkFiles(dir: string, links: 'follow' | 'refuse', prefix = ''): AsyncIterable<{ path: string; size: number }> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && prefix === '') return;
+    throw new InvalidInputError(dir, `cannot list files: ${errorMessage(err)}`);
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const entry of entries) {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    const full = join(dir, entry.name);
+    if (links === 'refuse' && entry.isSymbolicLink()) {
+      throw new InvalidInputError(full, 'is a symbolic link; symbolic links are not allowed in files received from elsewhere (they could point anywhere)');
+    }
+    const info = await stat(full).catch(() => undefined);
+    if (info?.isDirectory()) yield* walkFiles(full, links, path);
+    else if (info?.isFile()) yield { path, size: info.size };
+  }
+}
+
+/**
+ * Writes JSON so that a reader sees the old file or the new one, never half of one: a temporary
+ * file in the same folder, then a rename (atomic on one file system).
+ */
+export async function writeJsonAtomic(file: string, data: unknown): Promise<void> {
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    await writeFile(tmp, JSON.stringify(data, null, 2) + '\n', { flag: 'wx' });
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }

@@ -10,8 +10,7 @@
  *
  * This module holds the names, the zod schemas of every JSON file, and the value encoding.
  */
-import { randomBytes } from 'node:crypto';
-import { readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { RUN_STATUSES } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
@@ -182,21 +181,6 @@ export function checkVersion(file: string, text: string): void {
       file,
       `this bundle has format version ${version}, newer than the version ${FORMAT_VERSION} this trackshift reads; upgrade trackshift to read it`,
     );
-  }
-}
-
-/**
- * Writes JSON so that a reader sees the old file or the new one, never half of one: a temporary
- * file in the same folder, then a rename (atomic on one file system).
- */
-export async function writeJsonAtomic(file: string, data: unknown): Promise<void> {
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    await writeFile(tmp, JSON.stringify(data, null, 2) + '\n', { flag: 'wx' });
-    await rename(tmp, file);
-  } catch (err) {
-    await rm(tmp, { force: true });
-    throw err;
   }
 }
 

@@ -6,9 +6,10 @@ import { mkdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../../util/errors.js';
 import type { ConnectorFactory } from '../types.js';
-import { FORMAT_NAME, FORMAT_VERSION, ROOT_FILE, writeJsonAtomic, type RootFile } from './format.js';
+import { FORMAT_NAME, FORMAT_VERSION, ROOT_FILE, type RootFile } from './format.js';
 import { BundleReader, readRootFile } from './read.js';
 import { BundleDestination, isEmptyOrMissing } from './write.js';
+import { writeJsonAtomic } from '../../util/fs.js';
 
 export { BundleReader } from './read.js';
 export { BundleDestination } from './write.js';

@@ -9,11 +9,10 @@ import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, MetricPoint, Run } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
-import { isDir, isFile, listDirs, refuseLink } from '../../util/fs.js';
+import { isDir, isFile, listDirs, refuseLink, walkFiles } from '../../util/fs.js';
 import { idToFolderName, safeJoin } from '../../util/paths.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
-import { walkFiles } from './files.js';
 import { BundleLoggedModels, BundleRegistry } from './registry.js';
 import {
   ARTIFACTS_DIR,
@@ -162,7 +161,7 @@ export class BundleReader implements Source {
 
   async *listArtifacts(run: Run): AsyncIterable<ArtifactFile> {
     const { dir } = await this.locate(run);
-    yield* walkFiles(join(dir, ARTIFACTS_DIR), '');
+    yield* walkFiles(join(dir, ARTIFACTS_DIR), 'refuse');
   }
 
   async readArtifact(run: Run, path: string): Promise<Readable> {

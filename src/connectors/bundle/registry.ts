@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ArtifactFile, LoggedModel, ModelStage, ModelVersion, RegisteredModel } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
-import { exists, isFile, listDirs } from '../../util/fs.js';
+import { exists, isFile, listDirs, walkFiles, writeJsonAtomic } from '../../util/fs.js';
 import { idToFolderName, relativePathProblem, removeInside, safeJoin } from '../../util/paths.js';
 import type { ExistingVersion, LoggedModelReader, LoggedModelWriter, RegistryReader, RegistryWriter, UnreadableObject, VersionTarget } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
@@ -34,11 +34,9 @@ import {
   modelSchema,
   readJsonFile,
   versionSchema,
-  writeJsonAtomic,
   type ModelFile,
   type VersionFile,
 } from './format.js';
-import { walkFiles } from './files.js';
 
 const isComplete = (tags: Record<string, string>) => tags[SOURCE_TAGS.complete] === 'true';
 
@@ -261,7 +259,7 @@ export class BundleLoggedModels implements LoggedModelReader, LoggedModelWriter 
   }
 
   listLoggedModelArtifacts(model: LoggedModel): AsyncIterable<ArtifactFile> {
-    return walkFiles(join(this.dirOf(model), ARTIFACTS_DIR), '');
+    return walkFiles(join(this.dirOf(model), ARTIFACTS_DIR), 'refuse');
   }
 
   async readLoggedModelArtifact(model: LoggedModel, path: string): Promise<Readable> {

@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ArtifactFile, DatasetInput, Experiment, Run } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
-import { exists } from '../../util/fs.js';
+import { exists, writeJsonAtomic } from '../../util/fs.js';
 import { idToFolderName, keyToFileName, removeInside, safeJoin } from '../../util/paths.js';
 import type { Destination, ExistingRun, RunBatch, WriteLimits } from '../types.js';
 import {
@@ -30,7 +30,6 @@ import {
   readJsonFile,
   rootSchema,
   runSchema,
-  writeJsonAtomic,
   type ExperimentFile,
   type MetricEntry,
   type RunFile,

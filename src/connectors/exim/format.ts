@@ -35,7 +35,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { refuseLink } from '../../util/fs.js';
-import { datasetMetaSchema } from '../mlruns/format.js';
+import { datasetMetaSchema } from '../mlflow-common/datasets.js';
 
 const NON_FINITE = { NaN: '__trackshift_NaN__', Infinity: '__trackshift_Inf__', '-Infinity': '__trackshift_-Inf__' } as const;
 

@@ -20,10 +20,9 @@ import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelStage, ModelVersion, RegisteredModel, Run } from '../../model/index.js';
 import { MLFLOW_TAGS, MODEL_STAGES } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
-import { isDir, listEntries, refuseLink } from '../../util/fs.js';
+import { isDir, listEntries, refuseLink, walkFiles } from '../../util/fs.js';
 import { safeJoin } from '../../util/paths.js';
-import { parseVersionSource } from '../mlflow/registry.js';
-import { walkFiles } from '../mlruns/files.js';
+import { parseVersionSource } from '../mlflow-common/version-source.js';
 import type { LoggedModelReader, RegistryReader, RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
 import { STATUS_NUMBERS, experimentSchema, loggedModelSchema, modelSchema, readExportFile, runSchema, versionSchema, type EximModel, type EximRun } from './format.js';
@@ -252,7 +251,7 @@ export class EximSource implements Source {
     const dir = join((await this.entry(run)).dir, 'artifacts');
     if (!(await isDir(dir))) return;
     const linked = await this.linkedModelFolders(run.id);
-    for await (const file of walkFiles(dir, '', 'refuse')) {
+    for await (const file of walkFiles(dir, 'refuse')) {
       const folder = linked.find((l) => file.path.startsWith(`${l.path}/`));
       if (folder && (await sameFile(join(dir, file.path), join(folder.modelDir, file.path.slice(folder.path.length + 1))))) continue;
       yield file;
@@ -302,7 +301,7 @@ export class EximSource implements Source {
 
   private async *listLoggedModelArtifacts(model: LoggedModel): AsyncIterable<ArtifactFile> {
     const dir = await this.loggedModelDir(model);
-    if (await isDir(dir)) yield* walkFiles(dir, '', 'refuse');
+    if (await isDir(dir)) yield* walkFiles(dir, 'refuse');
   }
 
   private async readLoggedModelArtifact(model: LoggedModel, path: string): Promise<Readable> {

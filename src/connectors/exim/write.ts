@@ -32,9 +32,8 @@ import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
 import type { ArtifactFile, DatasetInput, Experiment, LoggedModel, ModelStage, ModelVersion, RegisteredModel, Run } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
-import { exists, isFile, listDirs } from '../../util/fs.js';
+import { exists, isFile, listDirs, writeJsonAtomic } from '../../util/fs.js';
 import { idToFolderName, joinSegment, keyToFileName, removeInside, safeJoin } from '../../util/paths.js';
-import { writeJsonAtomic } from '../bundle/format.js';
 import type { Destination, ExistingRun, ExistingVersion, LoggedModelWriter, RegistryWriter, RunBatch, VersionTarget, WriteLimits } from '../types.js';
 import { parsePythonJson } from './format.js';
 

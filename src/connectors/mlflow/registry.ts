@@ -12,7 +12,8 @@ import type { ExistingVersion, RegistryReader, RegistryWriter, VersionTarget } f
 import { ConnectionError, HttpError, RETRIABLE_STATUS } from '../../util/http.js';
 import { UsageError } from '../../util/errors.js';
 import { isNotFound, type MlflowApi } from './client.js';
-import { proxyPath } from './proxy.js';
+import { proxyPath } from '../mlflow-common/proxy.js';
+import { parseVersionSource } from '../mlflow-common/version-source.js';
 import * as schema from './schemas.js';
 
 const MODEL_PAGE = 1000;
@@ -24,23 +25,6 @@ const isRetriable = (err: unknown) => err instanceof ConnectionError || (err ins
 
 function toStage(stage: string): ModelStage {
   return (MODEL_STAGES as readonly string[]).includes(stage) ? (stage as ModelStage) : 'None';
-}
-
-/** Where a version's files are: `runs:/ID/PATH`, `…/ID/artifacts/PATH` of its run, or `models:/m-…`. */
-export function parseVersionSource(source: string, runId: string | undefined, modelId: string | undefined): ModelSource {
-  const runs = /^runs:\/([^/]+)\/?(.*)$/.exec(source);
-  if (runs) return { type: 'run', runId: runs[1]!, path: runs[2]!.replace(/\/+$/, '') };
-  if (modelId && source === `models:/${modelId}`) return { type: 'logged-model', modelId };
-  const loggedModel = /^models:\/(m-[0-9a-f]+)$/.exec(source);
-  if (loggedModel) return { type: 'logged-model', modelId: loggedModel[1]! };
-  if (runId) {
-    const marker = `/${runId}/artifacts`;
-    const at = source.indexOf(marker);
-    if (at >= 0 && (source.length === at + marker.length || source[at + marker.length] === '/')) {
-      return { type: 'run', runId, path: source.slice(at + marker.length + 1).replace(/\/+$/, '') };
-    }
-  }
-  return { type: 'uri', uri: source };
 }
 
 /** A registered model as MLflow's REST API (and Unity Catalog's) sends it. */

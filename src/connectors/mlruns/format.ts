@@ -81,15 +81,6 @@ export const outputMetaSchema = z.object({
   step: z.number().int().nullish(),
 });
 
-export const datasetMetaSchema = z.object({
-  name: z.string(),
-  digest: z.string(),
-  source_type: z.string(),
-  source: z.string(),
-  schema: z.string().nullish(),
-  profile: z.string().nullish(),
-});
-
 /** Reads and validates a meta.yaml; every failure names the file. */
 export async function readMeta<T extends z.ZodType>(file: string, schema: T): Promise<z.infer<T>> {
   let text: string;

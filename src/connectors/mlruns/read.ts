@@ -10,18 +10,17 @@ import { fileURLToPath } from 'node:url';
 import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run } from '../../model/index.js';
 import { MLFLOW_TAGS } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
-import { exists, isDir, isFile, listDirs } from '../../util/fs.js';
+import { exists, isDir, isFile, listDirs, walkFiles } from '../../util/fs.js';
 import { relativePathProblem, safeJoin } from '../../util/paths.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
-import { listFilesDeep, readKeyValueFolder, walkFiles } from './files.js';
+import { listFilesDeep, readKeyValueFolder } from './files.js';
 import { MlrunsLoggedModels, MlrunsRegistry } from './registry.js';
 import {
   EXPERIMENT_RESERVED,
   META,
   ROOT_RESERVED,
   TRASH,
-  datasetMetaSchema,
   experimentMetaSchema,
   inputMetaSchema,
   outputMetaSchema,
@@ -30,6 +29,7 @@ import {
   runMetaSchema,
   type RunMeta,
 } from './format.js';
+import { datasetMetaSchema } from '../mlflow-common/datasets.js';
 
 export const PAGE_SIZE = 10_000;
 
@@ -144,7 +144,7 @@ export class MlrunsSource implements Source {
 
   async *listArtifacts(run: Run): AsyncIterable<ArtifactFile> {
     const root = await this.artifactDir(run);
-    if (root) yield* walkFiles(root, '');
+    if (root) yield* walkFiles(root, 'follow');
   }
 
   async readArtifact(run: Run, path: string): Promise<Readable> {

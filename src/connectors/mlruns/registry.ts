@@ -19,12 +19,12 @@ import { z } from 'zod';
 import type { ArtifactFile, LoggedModel, ModelVersion, RegisteredModel } from '../../model/index.js';
 import { MODEL_STAGES, type ModelStage } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
-import { isDir, isFile, listDirs, listFiles } from '../../util/fs.js';
+import { isDir, isFile, listDirs, listFiles, walkFiles } from '../../util/fs.js';
 import { safeJoin } from '../../util/paths.js';
-import { parseVersionSource } from '../mlflow/registry.js';
+import { parseVersionSource } from '../mlflow-common/version-source.js';
 import type { LoggedModelReader, RegistryReader, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
-import { readKeyValueFolder, walkFiles } from './files.js';
+import { readKeyValueFolder } from './files.js';
 import { META, readMeta } from './format.js';
 
 const MODELS = 'models';
@@ -201,7 +201,7 @@ export class MlrunsLoggedModels implements LoggedModelReader {
 
   async *listLoggedModelArtifacts(model: LoggedModel): AsyncIterable<ArtifactFile> {
     const dir = await this.artifacts(model);
-    if (await isDir(dir)) yield* walkFiles(dir, '');
+    if (await isDir(dir)) yield* walkFiles(dir, 'follow');
   }
 
   async readLoggedModelArtifact(model: LoggedModel, path: string): Promise<Readable> {

@@ -22,11 +22,10 @@ import { fileURLToPath } from 'node:url';
 import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelStage, ModelVersion, RegisteredModel, Run, RunStatus } from '../../model/index.js';
 import { MLFLOW_TAGS, MODEL_STAGES, RUN_STATUSES } from '../../model/index.js';
 import { InvalidInputError, UsageError, errorMessage } from '../../util/errors.js';
-import { isDir } from '../../util/fs.js';
+import { isDir, walkFiles } from '../../util/fs.js';
 import { safeJoin } from '../../util/paths.js';
-import { parseVersionSource } from '../mlflow/registry.js';
-import { proxyPath } from '../mlflow/proxy.js';
-import { walkFiles } from '../mlruns/files.js';
+import { parseVersionSource } from '../mlflow-common/version-source.js';
+import { proxyPath } from '../mlflow-common/proxy.js';
 import type { LoggedModelReader, RegistryReader, RunQuery, Source } from '../types.js';
 import type { Row, SqlDatabase, SqlParam } from './db.js';
 import { KNOWN_REVISIONS } from './revisions.js';
@@ -240,7 +239,7 @@ export class SqlStoreSource implements Source {
 
   private async *listLocalArtifacts(uri: () => Promise<string>, what: string): AsyncIterable<ArtifactFile> {
     const dir = this.localFolder(await uri(), what);
-    if (await isDir(dir)) yield* walkFiles(dir, '');
+    if (await isDir(dir)) yield* walkFiles(dir, 'follow');
   }
 
   private async readLocalArtifact(uri: () => Promise<string>, path: string, what: string): Promise<Readable> {
