@@ -205,26 +205,26 @@ export class MlflowRegistry implements RegistryReader, RegistryWriter {
       tags: Object.entries(version.tags).map(([key, value]) => ({ key, value })),
     };
     const sourceId = version.tags[SOURCE_TAGS.id];
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return (await this.api.post('model-versions/create', body, schema.getModelVersion, false)).model_version.version;
-      } catch (err) {
-        if (target.location.type === 'uri' && err instanceof HttpError && err.errorCode === 'INVALID_PARAMETER_VALUE') {
-          throw new UsageError(
-            `${this.api.uri} refuses a version whose files stay at ${target.location.uri} (a shallow copy): ${err.message} ` +
-              'MLflow 3 servers take files on another MLflow server only with a run of their own; a shallow copy between servers ' +
-              'works for files on storage both reach (s3://, gs://, …; the server may need MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES). ' +
-              'Otherwise copy deep: drop --models-only, or give copy-model-version a --dst-experiment.',
-          );
-        }
-        if (!isRetriable(err) || attempt >= 4) throw err;
-        // it may have been created before the answer was lost: look before creating again
-        for await (const existing of this.listExistingVersions(modelName)) {
-          const same = Object.entries(version.tags).every(([key, value]) => !key.startsWith(SOURCE_TAG_PREFIX) || existing.tags[key] === value);
-          if (sourceId && same) return existing.version;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    // it may have been created before the answer was lost: a version with its provenance tags is it
+    const lookup = async () => {
+      if (!sourceId) return undefined;
+      for await (const existing of this.listExistingVersions(modelName)) {
+        if (Object.entries(version.tags).every(([key, value]) => !key.startsWith(SOURCE_TAG_PREFIX) || existing.tags[key] === value)) return existing.version;
       }
+      return undefined;
+    };
+    try {
+      return await this.api.creating(async () => (await this.api.post('model-versions/create', body, schema.getModelVersion, false)).model_version.version, lookup);
+    } catch (err) {
+      if (target.location.type === 'uri' && err instanceof HttpError && err.errorCode === 'INVALID_PARAMETER_VALUE') {
+        throw new UsageError(
+          `${this.api.uri} refuses a version whose files stay at ${target.location.uri} (a shallow copy): ${err.message} ` +
+            'MLflow 3 servers take files on another MLflow server only with a run of their own; a shallow copy between servers ' +
+            'works for files on storage both reach (s3://, gs://, …; the server may need MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES). ' +
+            'Otherwise copy deep: drop --models-only, or give copy-model-version a --dst-experiment.',
+        );
+      }
+      throw err;
     }
   }
 
