@@ -1,5 +1,7 @@
 import { Command } from 'commander';
 import { openSource } from '../connectors/registry.js';
+import { jobRetries } from '../util/retry.js';
+import { addRetryOptions, retryPolicyFrom, type RetryFlags } from './options.js';
 
 interface ModelListing {
   name: string;
@@ -15,7 +17,9 @@ interface ExperimentListing {
 }
 
 export function lsCommand(done: (code: number) => void): Command {
-  return new Command('ls')
+  const command = new Command('ls');
+  addRetryOptions(command);
+  return command
     .description('list what a source holds: experiments with their run counts, and registered models with their versions')
     .argument('<src>', 'an MLflow server URL, an mlruns folder, a bundle, or FORMAT:PATH')
     .option('--include-deleted', 'also list deleted experiments', false)
@@ -27,8 +31,8 @@ Examples:
   $ trackshift ls http://127.0.0.1:5001
   $ trackshift ls ./mlruns --include-deleted --json`,
     )
-    .action(async (src: string, flags: { includeDeleted: boolean; json: boolean }) => {
-      const source = await openSource(src);
+    .action(async (src: string, flags: { includeDeleted: boolean; json: boolean } & RetryFlags) => {
+      const source = await openSource(src, process.env, 'src', jobRetries(retryPolicyFrom(flags)));
       const listing: ExperimentListing[] = [];
       const models: ModelListing[] = [];
       try {

@@ -15,6 +15,7 @@ import { planTransfer, type Selection } from './plan.js';
 import { UsageError } from '../util/errors.js';
 import { transfer, type TransferResult } from './transfer.js';
 import type { VerifyReport } from '../verify/report.js';
+import { jobRetries, type RetryPolicy, type RetrySummary } from '../util/retry.js';
 
 export interface JobOptions {
   command: 'copy' | 'export' | 'import' | 'copy-model-version';
@@ -35,6 +36,8 @@ export interface JobOptions {
   onEvent?: EventListener;
   /** what a missing or empty destination folder becomes (export: a new bundle) */
   newFolderFormat?: ConnectorFactory;
+  /** how calls to either end are retried (`--retries`, `--retry-window`); the default rides out a restart */
+  retry?: RetryPolicy;
   /** checks on the opened ends before anything is planned (import: the source must be a bundle) */
   checkEnds?: (source: Source, destination: Destination) => void;
 }
@@ -49,6 +52,8 @@ export interface Report extends TransferResult {
   stateDir: string;
   idMapFile: string;
   idMap: IdMap;
+  /** calls retried, per side and kind; calls that failed even so */
+  retries: RetrySummary;
   /** copy --verify: the comparison made after the copy */
   verify?: VerifyReport;
 }
@@ -62,12 +67,13 @@ export function defaultStateDir(source: Source, destination: Destination, env: N
 export async function runJob(options: JobOptions): Promise<Report> {
   const started = Date.now();
   const env = options.env ?? process.env;
-  const source = await openSource(options.source, env);
+  const retry = jobRetries(options.retry, options.onEvent);
+  const source = await openSource(options.source, env, 'src', retry);
   let destination: Destination | undefined;
   try {
     // plan first: a selection mistake is reported before anything (a new bundle folder) is made
     const plan = await planTransfer(source, options.selection);
-    destination = await openDestination(options.destination, env, options.newFolderFormat, options.dryRun);
+    destination = await openDestination(options.destination, env, options.newFolderFormat, options.dryRun, retry);
     options.checkEnds?.(source, destination);
     const notes: Array<{ object: string; message: string }> = [];
     const loggedModels = plan.experiments.reduce((n, e) => n + e.loggedModels.length, 0);
@@ -101,6 +107,7 @@ export async function runJob(options: JobOptions): Promise<Report> {
       deleteModel: options.deleteModel,
       lineageTags: options.lineageTags,
       archiveExisting: options.archiveExisting,
+      retry,
       // one version copied into a model takes the model's next number, as MLflow's copy_model_version does
       renumberVersions: options.command === 'copy-model-version',
     });
@@ -120,6 +127,7 @@ export async function runJob(options: JobOptions): Promise<Report> {
       stateDir,
       idMapFile,
       ...result,
+      retries: retry.stats!.summary(),
       idMap: journal.idMap(),
     };
     if (options.reportFile) writeFileSync(options.reportFile, JSON.stringify(report, null, 2) + '\n');

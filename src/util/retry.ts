@@ -148,6 +148,16 @@ export interface RetryContext {
   stats?: RetryStats;
 }
 
+/**
+ * A job's retry context: the policy (default unless given) and fresh counts, each retry also
+ * told to `onEvent` (the progress display logs a few of them).
+ */
+export function jobRetries(policy: RetryPolicy | undefined, onEvent?: (event: { type: 'retry'; side: Side; kind: string }) => void): RetryContext {
+  const stats = new RetryStats();
+  if (onEvent) stats.onRetry = (side, reason) => onEvent({ type: 'retry', side, kind: reason.kind });
+  return { policy: policy ?? DEFAULT_RETRY_POLICY, stats };
+}
+
 export interface Clock {
   now(): number;
   sleep(ms: number): Promise<void>;
@@ -207,4 +217,34 @@ export async function withRetry<T>(policy: RetryPolicy, work: (attempt: number) 
       await clock.sleep(delay);
     }
   }
+}
+
+const OVERLOAD_KINDS = new Set(['HTTP 429', 'HTTP 503']);
+
+/**
+ * The retries as a person reads them, one line per side that had any ("destination: retried
+ * 63× after HTTP 503, 19× after HTTP 429 (honouring Retry-After), …"), and a hint when the
+ * destination looks overloaded: many 429/503 answers, or a large share of its calls retried.
+ */
+export function describeRetries(summary: RetrySummary | undefined): string[] {
+  if (!summary) return [];
+  const lines: string[] = [];
+  for (const side of ['source', 'destination'] as const) {
+    const counts = summary.retries.filter((r) => r.side === side);
+    if (counts.length === 0 && summary.gaveUp[side] === 0) continue;
+    const parts = counts.map((r) => `${r.count}× after ${r.kind}${r.retryAfter > 0 ? ` (${r.retryAfter === r.count ? '' : `${r.retryAfter} `}honouring Retry-After)` : ''}`);
+    const gaveUp = summary.gaveUp[side] > 0 ? `; ${summary.gaveUp[side]} call(s) still failed after retrying (--retries, --retry-window)` : '';
+    lines.push(`${side}: retried ${parts.join(', ') || 'nothing'}${gaveUp}`);
+  }
+  const dst = summary.retries.filter((r) => r.side === 'destination');
+  const overloaded = dst.filter((r) => OVERLOAD_KINDS.has(r.kind)).reduce((n, r) => n + r.count, 0);
+  const retried = dst.reduce((n, r) => n + r.count, 0);
+  const calls = summary.calls.destination;
+  if ((overloaded >= 20 && overloaded >= calls * 0.05) || (calls >= 20 && retried >= calls * 0.2)) {
+    lines.push(
+      `the destination looks overloaded (${retried} retries over ${calls} calls${overloaded ? `, ${overloaded} answered 429 or 503` : ''}): ` +
+        'a re-run with fewer --workers and --artifact-workers goes easier on it',
+    );
+  }
+  return lines;
 }
