@@ -76,7 +76,7 @@ const METRIC_READERS = 4;
 const READ_TIMED_POINTS = 500;
 
 /** A failed artifact transfer is worth another try from the start when its error is retriable; a broken source stream too. */
-const artifactRetryReason = (err: unknown): RetryReason | undefined => retryReasonOf(err) ?? (err instanceof Error && /premature close|aborted/i.test(err.message) ? { kind: 'connection reset' } : undefined);
+const artifactRetryReason = (err: unknown): RetryReason | undefined => retryReasonOf(err) ?? (err instanceof Error && /premature close|aborted|socket hang up|other side closed/i.test(err.message) ? { kind: 'connection reset' } : undefined);
 
 interface RunOutcome {
   points: number;
