@@ -53,8 +53,13 @@ export class MlflowApi {
 
   /** One cheap call, so that a wrong URL or refused credentials stop the command at once. */
   async checkReachable(): Promise<void> {
+    const check = (attempts?: number) => this.http.json('POST', `${API}experiments/search`, schema.searchExperiments, { body: { max_results: 1 }, attempts });
     try {
-      await this.http.json('POST', `${API}experiments/search`, schema.searchExperiments, { body: { max_results: 1 }, attempts: 2 });
+      // nothing listening is said at once; a server that answers "busy" (429, 503) is waited for
+      await check(2).catch((err) => {
+        if (err instanceof HttpError && err.retryReason) return check();
+        throw err;
+      });
     } catch (err) {
       if (err instanceof HttpError && err.status === 404) {
         throw new UsageError(`${this.uri} does not answer like an MLflow tracking server (404 for ${err.path}); check the URL`);
