@@ -163,6 +163,10 @@ describe('faults survived in one run, through a fault-injecting proxy in front o
     expect(kinds.get('connection reset')!.count).toBeGreaterThan(0);
     expect(copied.stdout).toMatch(/destination: retried \d+× after HTTP 503, .*\d+× after HTTP 429 \(honouring Retry-After\)/);
     expect(copied.stdout).toMatch(/\d+× after connection reset/);
+    // progress lines mention retries, rarely (at most one per 10 s), never one per call
+    const logged = copied.stderr.match(/^retrying: destination answered /gm) ?? [];
+    expect(logged.length).toBeGreaterThanOrEqual(1);
+    expect(logged.length).toBeLessThanOrEqual(Math.ceil(json.durationMs / 10_000) + 1);
     expect(await copiesBySource(dst.url)).toEqual(once());
 
     const verified = await cli(['verify', src.url, faulty.url, ...RETRY, '--json']);
