@@ -22,7 +22,7 @@ export const copyCommand = (done: (code: number) => void): Command =>
       ],
       options: (command) =>
         command
-          .option('--verify', 'afterwards, compare what was selected on both ends field by field (as `trackshift verify` does); exit 1 if anything differs', false)
+          .option('--verify', 'afterwards, compare what was selected on both ends field by field (as `trackshift verify` does); exit 1 if anything differs, 3 if the comparison could not be finished', false)
           .option('--max-differences <n>', 'with --verify: differences listed per object; the rest are counted', parseCount('--max-differences', 1_000_000), 20),
     },
     done,

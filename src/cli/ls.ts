@@ -1,6 +1,8 @@
 import { Command } from 'commander';
 import { openSource } from '../connectors/registry.js';
+import { jobRetries } from '../util/retry.js';
 import { SOURCE_FORMS } from './locations.js';
+import { addRetryOptions, retryPolicyFrom, type RetryFlags } from './options.js';
 
 interface ModelListing {
   name: string;
@@ -16,7 +18,9 @@ interface ExperimentListing {
 }
 
 export function lsCommand(done: (code: number) => void): Command {
-  return new Command('ls')
+  const command = new Command('ls');
+  addRetryOptions(command);
+  return command
     .description('list what a source holds: experiments with their run counts, and registered models with their versions')
     .argument('<src>', SOURCE_FORMS)
     .option('--include-deleted', 'also list deleted experiments', false)
@@ -29,8 +33,8 @@ Examples:
   $ trackshift ls ./mlruns --include-deleted --json
   $ trackshift ls sqlite:///mlflow.db`,
     )
-    .action(async (src: string, flags: { includeDeleted: boolean; json: boolean }) => {
-      const source = await openSource(src);
+    .action(async (src: string, flags: { includeDeleted: boolean; json: boolean } & RetryFlags) => {
+      const source = await openSource(src, process.env, 'src', jobRetries(retryPolicyFrom(flags)));
       const listing: ExperimentListing[] = [];
       const models: ModelListing[] = [];
       try {

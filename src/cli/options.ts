@@ -3,6 +3,7 @@ import { Command, Option } from 'commander';
 import { MODEL_STAGES, RUN_STATUSES, type ModelStage, type RunStatus } from '../model/index.js';
 import { emptySelection, type Selection } from '../engine/plan.js';
 import { UsageError } from '../util/errors.js';
+import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../util/retry.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const collectList = (value: string, previous: string[] = []) => [
@@ -49,7 +50,36 @@ export function parseCount(flag: string, max = 256) {
   };
 }
 
+/** `--retries`, `--retry-window`: how calls to a server or database are retried (every verb that reads or writes one). */
+export function addRetryOptions(command: Command): Command {
+  return command
+    .option('--retries <n>', `retries of a failed call (HTTP 408, 429, 5xx, dropped or refused connections), within the retry window (default ${DEFAULT_RETRY_POLICY.retries})`, parseWhole('--retries', 1000))
+    .option('--retry-window <seconds>', `stop retrying a call this long after its first attempt; long enough to ride out a server restart (default ${DEFAULT_RETRY_POLICY.windowMs / 1000})`, parseWhole('--retry-window', 86_400));
+}
+
+export interface RetryFlags {
+  retries?: number;
+  retryWindow?: number;
+}
+
+export function retryPolicyFrom(flags: RetryFlags): RetryPolicy {
+  return {
+    ...DEFAULT_RETRY_POLICY,
+    ...(flags.retries !== undefined ? { retries: flags.retries } : {}),
+    ...(flags.retryWindow !== undefined ? { windowMs: flags.retryWindow * 1000 } : {}),
+  };
+}
+
+function parseWhole(flag: string, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || n > max) throw new UsageError(`${flag} takes a whole number from 0 to ${max}, not "${value}"`);
+    return n;
+  };
+}
+
 export function addTransferOptions(command: Command): Command {
+  addRetryOptions(command);
   return command
     .option('-w, --workers <n>', 'runs copied at once', parseCount('--workers'), 4)
     .option('--artifact-workers <n>', 'artifact files transferred at once, across all runs', parseCount('--artifact-workers'), 4)

@@ -7,6 +7,10 @@
 import cliProgress from 'cli-progress';
 import type { TransferEvent } from '../engine/events.js';
 import type { Report } from '../engine/job.js';
+import { describeRetries } from '../util/retry.js';
+
+/** a retry is logged at most this often (plain lines): enough to see it happening, never per call */
+const RETRY_LOG_INTERVAL_MS = 10_000;
 
 /** 1234567 → "1.2 MB" */
 export function formatBytes(bytes: number): string {
@@ -26,6 +30,8 @@ export class ProgressPrinter {
   private points = 0;
   private bytes = 0;
   private startedAt = 0;
+  private retries = 0;
+  private lastRetryLog = 0;
   private readonly tty: boolean;
   private bar?: cliProgress.SingleBar;
 
@@ -79,6 +85,15 @@ export class ProgressPrinter {
       case 'bytes':
         this.bytes += event.count;
         break;
+      case 'retry': {
+        this.retries++;
+        const now = Date.now();
+        if (now - this.lastRetryLog >= RETRY_LOG_INTERVAL_MS) {
+          this.lastRetryLog = now;
+          this.line(`retrying: ${event.side} answered ${event.kind} (${this.retries} retr${this.retries === 1 ? 'y' : 'ies'} so far)`);
+        }
+        break;
+      }
       default:
         break;
     }
@@ -173,6 +188,7 @@ export function summary(report: Report): string {
     );
   }
   lines.push(`moved ${n(report.copied.metricPoints)} metric points, ${n(report.copied.artifacts)} artifact files (${n(report.copied.artifactBytes)} bytes) in ${seconds}s`);
+  lines.push(...describeRetries(report.retries));
   for (const failure of report.failed) lines.push(`  failed ${failure.type} ${failure.sourceId}${failure.name ? ` (${failure.name})` : ''}: ${failure.reason}`);
   if (report.warnings.length > 0) lines.push(`${report.warnings.length} warning(s):`);
   for (const warning of report.warnings) lines.push(`  ${warning.object}: ${warning.message}`);

@@ -2,15 +2,16 @@
 import { runJob, type JobOptions, type Report } from '../engine/job.js';
 import { ProgressPrinter, summary } from './render.js';
 import { Command } from 'commander';
-import { addModelWriteOptions, addSelectionOptions, addTransferOptions, selectionFrom, type SelectionFlags } from './options.js';
+import { addModelWriteOptions, addSelectionOptions, addTransferOptions, retryPolicyFrom, selectionFrom, type RetryFlags, type SelectionFlags } from './options.js';
 import type { Selection } from '../engine/plan.js';
 import { writeFileSync } from 'node:fs';
 import { runVerify } from '../verify/index.js';
 import type { VerifyReport } from '../verify/report.js';
 import { verifySummary } from '../verify/text.js';
 import { watchInterruptions } from './interrupt.js';
+import { incompleteMessage, INCOMPLETE_EXIT, verifyExitCode, verifyOrIncomplete } from './verify.js';
 
-export interface TransferFlags extends SelectionFlags {
+export interface TransferFlags extends SelectionFlags, RetryFlags {
   workers: number;
   artifactWorkers: number;
   dryRun: boolean;
@@ -52,6 +53,7 @@ export async function runTransferVerb(
     archiveExisting: Boolean(flags.archiveExistingVersions),
     onEvent: progress.onEvent,
     signal: interruption.signal,
+    retry: retryPolicyFrom(flags),
     ...extra,
   })
     .catch((err: unknown) => {
@@ -69,7 +71,7 @@ export async function runTransferVerb(
   }
   if (flags.verify && !flags.dryRun) {
     // the same selection read back from both ends: renames and filters apply as they did to the copy
-    const verification = await runVerify({
+    const verification = await verifyOrIncomplete(() => runVerify({
       source,
       destination,
       selection,
@@ -77,14 +79,21 @@ export async function runTransferVerb(
       artifactWorkers: flags.artifactWorkers,
       maxDifferences: flags.maxDifferences ?? 20,
       onEvent: progress.onEvent,
-    }).catch((err: unknown) => {
+      retry: retryPolicyFrom(flags),
+    })).catch((err: unknown) => {
       progress.finish();
       throw err;
     });
-    report.verify = verification;
-    if (!verification.equal) code = 1;
+    // failed copies say 1; otherwise an unfinished comparison is 3, never 1
+    if ('failed' in verification) {
+      if (code === 0) code = INCOMPLETE_EXIT;
+      text += `\n\n${incompleteMessage(verification.failed)}`;
+    } else {
+      report.verify = verification;
+      if (code === 0) code = verifyExitCode(verification);
+      text += `\n\n${verifySummary(verification)}`;
+    }
     if (flags.report) writeFileSync(flags.report, JSON.stringify(report, null, 2) + '\n');
-    text += `\n\n${verifySummary(verification)}`;
   }
   progress.finish();
   process.stdout.write((flags.json ? JSON.stringify(report, null, 2) : text) + '\n');

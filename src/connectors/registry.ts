@@ -12,6 +12,7 @@ import { sqlStoreConnector } from './sqlstore/index.js';
 import { memoryConnector } from './memory/index.js';
 import { mlflowConnector } from './mlflow/index.js';
 import { mlrunsConnector } from './mlruns/index.js';
+import type { RetryContext } from '../util/retry.js';
 import type { ConnectorFactory, ConnectorTarget, Destination, Source } from './types.js';
 
 /** In detection order: the first whose detect() says yes wins. */
@@ -64,15 +65,15 @@ async function resolve(input: string, role: 'source' | 'destination', fallback?:
   );
 }
 
-function target(location: string, side: ConnectorTarget['side'], env: NodeJS.ProcessEnv, dryRun = false): ConnectorTarget {
-  return { location, side, env, dryRun };
+function target(location: string, side: ConnectorTarget['side'], env: NodeJS.ProcessEnv, dryRun = false, retry?: RetryContext): ConnectorTarget {
+  return { location, side, env, dryRun, ...(retry ? { retry } : {}) };
 }
 
 /** `side` picks the credentials: verify reads its destination as a source, with the destination's. */
-export async function openSource(input: string, env: NodeJS.ProcessEnv = process.env, side: ConnectorTarget['side'] = 'src'): Promise<Source> {
+export async function openSource(input: string, env: NodeJS.ProcessEnv = process.env, side: ConnectorTarget['side'] = 'src', retry?: RetryContext): Promise<Source> {
   const { factory, location } = await resolve(input, side === 'src' ? 'source' : 'destination');
   if (!factory.openSource) throw new UsageError(`${factory.name} cannot be read from (it is a destination only): ${input}`);
-  return factory.openSource(target(location, side, env));
+  return factory.openSource(target(location, side, env, false, retry));
 }
 
 /**
@@ -84,10 +85,11 @@ export async function openDestination(
   env: NodeJS.ProcessEnv = process.env,
   newFolderFormat: ConnectorFactory | undefined = undefined,
   dryRun = false,
+  retry?: RetryContext,
 ): Promise<Destination> {
   const { factory, location } = await resolve(input, 'destination', newFolderFormat);
   if (!factory.openDestination) throw new UsageError(`${factory.name} cannot be written to yet (it is a source only): ${input}`);
-  return factory.openDestination(target(location, 'dst', env, dryRun));
+  return factory.openDestination(target(location, 'dst', env, dryRun, retry));
 }
 
 export { bundleConnector, eximConnector };

@@ -9,6 +9,7 @@
  * destination returned (`ensureExperiment`, `createRun`).
  */
 import type { Readable } from 'node:stream';
+import type { RetryContext, Side } from '../util/retry.js';
 import type { ArtifactFile, DatasetInput, Experiment, LoggedModel, MetricPoint, ModelSource, ModelStage, ModelVersion, RegisteredModel, Run, Tags } from '../model/index.js';
 
 export interface RunQuery {
@@ -216,7 +217,12 @@ export interface ConnectorTarget {
   env: NodeJS.ProcessEnv;
   /** a dry run: the destination is only looked at, and nothing (not even a folder) is created */
   dryRun?: boolean;
+  /** how calls to a server or database are retried, and where the retries are counted */
+  retry?: RetryContext;
 }
+
+/** The end of the job a target is, as the retry counts name it (verify reads its destination as a source). */
+export const retrySide = (target: ConnectorTarget): Side => (target.side === 'src' ? 'source' : 'destination');
 
 export interface ConnectorFactory {
   /** the `FORMAT:` prefix that forces this connector, and its name in messages */

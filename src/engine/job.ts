@@ -16,6 +16,7 @@ import { TrackshiftError, UsageError, errorMessage } from '../util/errors.js';
 import { redactUri } from '../util/redact.js';
 import { refuseSelfCopy } from './self-copy.js';
 import { transfer, type TransferResult } from './transfer.js';
+import { jobRetries, type RetryPolicy, type RetrySummary } from '../util/retry.js';
 
 export interface JobOptions {
   command: 'copy' | 'export' | 'import' | 'copy-model-version';
@@ -36,32 +37,34 @@ export interface JobOptions {
   onEvent?: EventListener;
   /** what a missing or empty destination folder becomes (export: a new bundle) */
   newFolderFormat?: ConnectorFactory;
+  /** how calls to either end are retried (`--retries`, `--retry-window`); the default rides out a restart */
+  retry?: RetryPolicy;
   /** checks on the opened ends before anything is planned (import: the source must be a bundle) */
   checkEnds?: (source: Source, destination: Destination) => void;
   /** aborted (Ctrl-C): the transfer stops taking work, and the report says `interrupted` */
   signal?: AbortSignal;
 }
 
-export interface Report extends TransferResult {
+/** What every report starts with. */
+interface JobHeader {
   command: string;
   source: string;
   destination: string;
   startedAt: string;
   finishedAt: string;
   durationMs: number;
+}
+
+export interface Report extends TransferResult, JobHeader {
   stateDir: string;
   idMapFile: string;
   idMap: IdMap;
+  /** calls retried, per side and kind; calls that failed even so */
+  retries: RetrySummary;
 }
 
 /** What `--report` holds when the job stopped on an error after it started (exit 2). */
-export interface ErrorReport {
-  command: string;
-  source: string;
-  destination: string;
-  startedAt: string;
-  finishedAt: string;
-  durationMs: number;
+export interface ErrorReport extends JobHeader {
   error: string;
   exitCode: number;
 }
@@ -99,13 +102,14 @@ export async function runJob(options: JobOptions): Promise<Report> {
 
 async function runOpenedJob(options: JobOptions, started: number): Promise<Report> {
   const env = options.env ?? process.env;
-  const source = await openSource(options.source, env);
+  const retry = jobRetries(options.retry, options.onEvent);
+  const source = await openSource(options.source, env, 'src', retry);
   let destination: Destination | undefined;
   let interrupted = false;
   try {
     // plan first: a selection mistake is reported before anything (a new bundle folder) is made
     const plan = await planTransfer(source, options.selection);
-    destination = await openDestination(options.destination, env, options.newFolderFormat, options.dryRun);
+    destination = await openDestination(options.destination, env, options.newFolderFormat, options.dryRun, retry);
     options.checkEnds?.(source, destination);
     refuseSelfCopy(source, destination, plan, options.command);
     const notes: Array<{ object: string; message: string }> = [];
@@ -140,6 +144,7 @@ async function runOpenedJob(options: JobOptions, started: number): Promise<Repor
       deleteModel: options.deleteModel,
       lineageTags: options.lineageTags,
       archiveExisting: options.archiveExisting,
+      retry,
       // one version copied into a model takes the model's next number, as MLflow's copy_model_version does
       renumberVersions: options.command === 'copy-model-version',
       signal: options.signal,
@@ -161,6 +166,7 @@ async function runOpenedJob(options: JobOptions, started: number): Promise<Repor
       stateDir,
       idMapFile,
       ...result,
+      retries: retry.stats!.summary(),
       idMap: journal.idMap(),
     };
     if (options.reportFile) writeFileSync(options.reportFile, JSON.stringify(report, null, 2) + '\n');

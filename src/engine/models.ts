@@ -59,6 +59,8 @@ export interface ModelTransferContext {
   /** destination run id of a source run that is copied (now or earlier), if any */
   runCopy(sourceRunId: string): string | undefined;
   loggedModelCopy(sourceModelId: string): string | undefined;
+  /** why a run or logged model failed in this job, if it did: its versions fail with it, not turn shallow */
+  failedHere?(type: 'run' | 'logged-model', sourceId: string): string | undefined;
   warn(object: string, message: string): void;
   lineageTags: boolean;
   deleteExisting: boolean;
@@ -173,6 +175,11 @@ export class ModelTransfer {
       const copiedModel = this.ctx.loggedModelCopy(location.modelId);
       if (copiedModel) return { location: { type: 'logged-model', modelId: copiedModel }, loggedModelId: copiedModel, runId: copiedRun };
     }
+    // a run or logged model that this job tried and failed to copy: a shallow copy would not be what was asked
+    const failedRun = runId ? this.ctx.failedHere?.('run', runId) : undefined;
+    if (failedRun) throw new Error(`its run ${runId} was not copied: ${failedRun}`);
+    const failedModel = location.type === 'logged-model' ? this.ctx.failedHere?.('logged-model', location.modelId) : undefined;
+    if (failedModel) throw new Error(`its logged model ${location.type === 'logged-model' ? location.modelId : ''} was not copied: ${failedModel}`);
     outcome.shallow.push(version.version);
     // within one system the version points where the source version does, run and all
     if (this.ctx.source.uri === this.ctx.destination.uri) {

@@ -9,7 +9,8 @@ import pLimit, { type LimitFunction } from 'p-limit';
 import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelVersion, Run } from '../model/index.js';
 import { MLFLOW_TAGS, SOURCE_TAGS } from '../model/index.js';
 import type { Destination, Source } from '../connectors/types.js';
-import { TrackshiftError, UsageError, errorMessage } from '../util/errors.js';
+import { UsageError, errorMessage } from '../util/errors.js';
+import { DEFAULT_RETRY_POLICY, retryReasonOf, withRetry, type RetryContext, type RetryReason } from '../util/retry.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
 import { keyValueBatches, MetricBatcher } from './batching.js';
 import type { EventListener, TransferEvent } from './events.js';
@@ -35,6 +36,8 @@ export interface TransferOptions {
   /** aborted (Ctrl-C): no new work starts; work in flight gets `stopGraceMs` to finish, then is abandoned */
   signal?: AbortSignal;
   stopGraceMs?: number;
+  /** how a whole artifact file is tried again when its transfer fails, and where that is counted */
+  retry?: RetryContext;
 }
 
 export interface FailedObject {
@@ -74,7 +77,6 @@ function countBytes(body: Readable): { stream: Readable; bytes: () => number } {
   return { stream: body.pipe(counter), bytes: () => bytes };
 }
 
-const ARTIFACT_ATTEMPTS = 3;
 /** how long work in flight may go on after a stop (Ctrl-C) before it is abandoned */
 const STOP_GRACE_MS = 5_000;
 /** how long discarding one abandoned run may take: a stop must not hang on a slow destination */
@@ -84,16 +86,8 @@ const METRIC_READERS = 4;
 /** history pages smaller than this say little about the source's speed (fixed costs dominate) */
 const READ_TIMED_POINTS = 500;
 
-async function withRetries<T>(attempts: number, work: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await work();
-    } catch (err) {
-      if (attempt >= attempts || (err instanceof TrackshiftError && err.exitCode === 2)) throw err;
-      await new Promise((resolve) => setTimeout(resolve, 200 * 2 ** attempt * Math.random()));
-    }
-  }
-}
+/** A failed artifact transfer is worth another try from the start when its error is retriable; a broken source stream too. */
+const artifactRetryReason = (err: unknown): RetryReason | undefined => retryReasonOf(err) ?? (err instanceof Error && /premature close|aborted|socket hang up|other side closed/i.test(err.message) ? { kind: 'connection reset' } : undefined);
 
 interface RunOutcome {
   points: number;
@@ -231,6 +225,7 @@ export class Transfer {
       destination: this.destination,
       journal: this.options.journal,
       runCopy: (id) => this.options.journal.doneRuns.get(id),
+      failedHere: (type, id) => this.result.failed.find((f) => f.type === type && f.sourceId === id)?.reason,
       loggedModelCopy: (id) => this.options.journal.doneLoggedModels.get(id),
       warn: (object, message) => this.emit({ type: 'warning', object, message }),
       lineageTags: Boolean(this.options.lineageTags),
@@ -520,7 +515,7 @@ export class Transfer {
       copies.push(
         this.artifactLimit(() =>
           // a stream cannot be replayed by the HTTP layer: a failed file is read again from the start
-          withRetries(ARTIFACT_ATTEMPTS, async () => {
+          withRetry(this.options.retry?.policy ?? DEFAULT_RETRY_POLICY, async () => {
             const rewritten = ids.size > 0 && isMlmodelFile(file.path) ? await this.rewritten(open, file.path, ids) : undefined;
             if (rewritten) {
               await write({ path: file.path, size: rewritten.length }, Readable.from([rewritten]));
@@ -535,7 +530,7 @@ export class Transfer {
               throw err;
             }
             return counted.bytes();
-          }),
+          }, { side: 'destination', stats: this.options.retry?.stats, classify: artifactRetryReason }),
         ).then((size) => {
           this.emit({ type: 'bytes', count: size });
           return size;

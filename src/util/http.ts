@@ -9,20 +9,9 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { InvalidInputError, TrackshiftError, UsageError } from './errors.js';
 import { redact, redactUri } from './redact.js';
+import { connectionKind, DEFAULT_RETRY_POLICY, errorCode, parseRetryAfter, RETRIABLE_STATUS, withRetry, type RetryContext, type RetryPolicy, type RetryReason, type Side } from './retry.js';
 
-export const RETRIABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const RETRIABLE_CODES = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'EPIPE',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-]);
+export { RETRIABLE_STATUS };
 
 export interface HttpOptions {
   /** the server's base URL, possibly with a path prefix; may hold user:pass@, which becomes basic auth */
@@ -34,11 +23,10 @@ export interface HttpOptions {
   caFile?: string;
   /** connections kept open to the server */
   connections?: number;
-  /** attempts per call, the first included */
-  attempts?: number;
-  /** first backoff delay, doubled each attempt (full jitter) */
-  baseDelayMs?: number;
-  maxDelayMs?: number;
+  /** how calls are retried, and where retries are counted */
+  retry?: RetryContext;
+  /** which end of the job this server is, for the retry counts */
+  side?: Side;
   /** what to tell a user whose credentials were refused */
   credentialsHint?: string;
 }
@@ -51,6 +39,8 @@ export class HttpError extends TrackshiftError {
     readonly errorCode: string | undefined,
     readonly method: string,
     readonly path: string,
+    /** set when the status is worth another attempt */
+    readonly retryReason?: RetryReason,
   ) {
     super(message, 1);
   }
@@ -64,35 +54,39 @@ export class ConnectionError extends TrackshiftError {
   ) {
     super(message, 1);
   }
+
+  get retryReason(): RetryReason | undefined {
+    const kind = connectionKind(this.code);
+    return kind ? { kind } : undefined;
+  }
 }
+
+/** A server's answer fit for a one-line message: tags stripped, whitespace collapsed, cut short. */
+export function excerpt(text: string, max = 200): string {
+  const plain = text
+    .replace(/<(script|style|head)\b[\s\S]*?<\/\1\s*>/gi, ' ')
+    .replace(/<[^>]*>/g, ' ')
+    .replace(/&nbsp;/g, ' ')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, '&')
+    .replace(/\s+/g, ' ')
+    .trim();
+  return plain.length > max ? `${plain.slice(0, max - 1)}…` : plain;
+}
+
+const looksLikeHtml = (text: string) => /^\s*<|<html|<body|<title/i.test(text);
+const NOT_MLFLOW_HINT = 'is this an MLflow tracking server? check the URL and path prefix';
+
 
 export interface CallOptions {
   query?: Record<string, string | number | boolean | undefined>;
   body?: unknown;
-  /** false for calls that must not be repeated blindly (they create something) */
+  /** false for calls that must not be repeated blindly (they create something, or stream a body) */
   retry?: boolean;
   attempts?: number;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function errorCodeOf(err: unknown): string | undefined {
-  let current: unknown = err;
-  for (let depth = 0; current && depth < 4; depth++) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string') return code;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
-function retryAfterMs(header: string | string[] | undefined): number | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const date = Date.parse(value);
-  return Number.isFinite(date) ? Math.max(0, date - Date.now()) : undefined;
 }
 
 export class HttpClient {
@@ -101,9 +95,7 @@ export class HttpClient {
   private readonly agent: Agent;
   private readonly headers: Record<string, string> = {};
   private readonly secrets: string[] = [];
-  private readonly attempts: number;
-  private readonly baseDelayMs: number;
-  private readonly maxDelayMs: number;
+  readonly retryPolicy: RetryPolicy;
 
   constructor(private readonly options: HttpOptions) {
     const url = new URL(options.baseUrl);
@@ -134,9 +126,7 @@ export class HttpClient {
       keepAliveTimeout: 30_000,
       connect: { rejectUnauthorized: !options.insecureTls, ...(ca ? { ca } : {}) },
     });
-    this.attempts = options.attempts ?? 6;
-    this.baseDelayMs = options.baseDelayMs ?? 500;
-    this.maxDelayMs = options.maxDelayMs ?? 30_000;
+    this.retryPolicy = options.retry?.policy ?? DEFAULT_RETRY_POLICY;
   }
 
   url(path: string, query?: CallOptions['query']): URL {
@@ -152,7 +142,8 @@ export class HttpClient {
     try {
       parsed = text ? JSON.parse(text) : {};
     } catch {
-      throw new InvalidInputError(`${this.displayUrl} ${method} ${path}`, `the answer is not JSON: ${text.slice(0, 200)}`);
+      const hint = looksLikeHtml(text) ? `; ${NOT_MLFLOW_HINT}` : '';
+      throw new InvalidInputError(`${this.displayUrl} ${method} ${path}`, `the answer is not JSON: "${redact(excerpt(text), this.secrets)}"${hint}`);
     }
     const result = schema.safeParse(parsed);
     if (!result.success) {
@@ -183,7 +174,7 @@ export class HttpClient {
     read: (res: Dispatcher.ResponseData) => Promise<T>,
   ): Promise<T> {
     const url = this.url(path, options.query);
-    const attempts = options.retry === false ? 1 : (options.attempts ?? this.attempts);
+    const attempts = options.retry === false ? 1 : (options.attempts ?? this.retryPolicy.retries + 1);
     const streamed = options.body as { stream?: Readable; size?: number } | undefined;
     const isStream = Boolean(streamed && typeof streamed === 'object' && streamed.stream);
     const headers: Record<string, string> = { ...this.headers };
@@ -197,30 +188,26 @@ export class HttpClient {
       body = JSON.stringify(options.body);
       headers['content-type'] = 'application/json';
     }
-    for (let attempt = 1; ; attempt++) {
+    const policy = attempts === this.retryPolicy.retries + 1 ? this.retryPolicy : { ...this.retryPolicy, retries: attempts - 1 };
+    return this.retrying(policy, async () => {
       let res: Dispatcher.ResponseData;
       try {
         res = await request(url, { method, headers, body, dispatcher: this.agent });
       } catch (err) {
-        const code = errorCodeOf(err) ?? 'ERROR';
-        if (attempt < attempts && RETRIABLE_CODES.has(code)) {
-          await sleep(this.backoff(attempt));
-          continue;
-        }
-        throw this.connectionError(code, err);
+        throw this.connectionError(errorCode(err) ?? 'ERROR', err);
       }
       if (res.statusCode < 300) return read(res);
       const text = await res.body.text().catch(() => '');
-      if (attempt < attempts && RETRIABLE_STATUS.has(res.statusCode)) {
-        await sleep(retryAfterMs(res.headers['retry-after']) ?? this.backoff(attempt));
-        continue;
-      }
-      throw this.statusError(method, url, res.statusCode, text);
-    }
+      throw this.statusError(method, url, res.statusCode, text, parseRetryAfter(res.headers['retry-after']));
+    });
   }
 
-  private backoff(attempt: number): number {
-    return Math.random() * Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
+  /**
+   * Work against this server under its retry policy, counted on its side. `beforeRetry` looks
+   * for what a creating call may have made before its answer was lost (see withRetry).
+   */
+  retrying<T>(policy: RetryPolicy, work: () => Promise<T>, beforeRetry?: () => Promise<T | undefined>): Promise<T> {
+    return withRetry(policy, work, { side: this.options.side, stats: this.options.retry?.stats, beforeRetry });
   }
 
   private connectionError(code: string, err: unknown): ConnectionError {
@@ -238,24 +225,28 @@ export class HttpClient {
     return new ConnectionError(`cannot reach ${this.displayUrl} (${code}: ${detail}): ${hint}`, code);
   }
 
-  private statusError(method: string, url: URL, status: number, text: string): TrackshiftError {
+  private statusError(method: string, url: URL, status: number, text: string, retryAfterMs?: number): TrackshiftError {
     let errorCode: string | undefined;
-    let message = text.slice(0, 500);
+    let message: string | undefined;
     try {
       const parsed = JSON.parse(text) as { error_code?: unknown; message?: unknown };
       if (typeof parsed.error_code === 'string') errorCode = parsed.error_code;
-      if (typeof parsed.message === 'string') message = parsed.message;
+      if (typeof parsed.message === 'string') message = parsed.message.slice(0, 1000);
     } catch {
-      // not JSON: keep the text
+      // not JSON: an excerpt below
     }
-    message = redact(message, this.secrets);
+    // a page from something that is not an MLflow server (a proxy, another app): its gist and a hint
+    const html = message === undefined && looksLikeHtml(text);
+    message = redact(message ?? excerpt(text), this.secrets).trim();
+    const hint = html ? ` (${NOT_MLFLOW_HINT})` : '';
     if (status === 401 || status === 403) {
       return new UsageError(
-        `${this.displayUrl} refused the credentials (${status}${errorCode ? ` ${errorCode}` : ''}: ${message.trim() || 'no detail'})` +
+        `${this.displayUrl} refused the credentials (${status}${errorCode ? ` ${errorCode}` : ''}: ${message || 'no detail'})${hint}` +
           (this.options.credentialsHint ? `. ${this.options.credentialsHint}` : ''),
       );
     }
     const path = url.pathname;
-    return new HttpError(`${method} ${url.origin}${path} failed with ${status}${errorCode ? ` ${errorCode}` : ''}: ${message.trim()}`, status, errorCode, method, path);
+    const reason = RETRIABLE_STATUS.has(status) ? { kind: `HTTP ${status}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) } : undefined;
+    return new HttpError(`${method} ${url.origin}${path} failed with ${status}${errorCode ? ` ${errorCode}` : ''}: ${message || 'no detail'}${hint}`, status, errorCode, method, path, reason);
   }
 }

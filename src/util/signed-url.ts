@@ -10,12 +10,10 @@
  */
 import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
-import { HttpError, RETRIABLE_STATUS } from './http.js';
+import { HttpError } from './http.js';
 import { ConnectionError } from './http.js';
 import { redact } from './redact.js';
-
-const ATTEMPTS = 4;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+import { DEFAULT_RETRY_POLICY, errorCode, parseRetryAfter, RETRIABLE_STATUS, withRetry, type RetryContext, type Side } from './retry.js';
 
 /** A URL fit for a message: origin and path, never the query that holds the signature. */
 export const showUrl = (url: string) => {
@@ -76,30 +74,34 @@ export const DEFAULT_CHUNKS: ChunkSettings = { threshold: 500 * 1024 ** 2, chunk
 export class SignedUrlClient {
   private readonly agent = new Agent({ connections: 16, keepAliveTimeout: 30_000 });
 
-  constructor(readonly chunking: ChunkSettings = DEFAULT_CHUNKS) {}
+  /** `retry`: the job's policy and counts, `side`: which end these URLs belong to */
+  constructor(
+    readonly chunking: ChunkSettings = DEFAULT_CHUNKS,
+    private readonly retry?: RetryContext,
+    private readonly side?: Side,
+  ) {}
 
   private async send(method: Dispatcher.HttpMethod, url: string, headers: Record<string, string>, body?: Readable | Buffer | string, retry = true): Promise<Dispatcher.ResponseData> {
-    for (let attempt = 1; ; attempt++) {
-      let res: Dispatcher.ResponseData;
-      try {
-        res = await request(url, { method, headers, body, dispatcher: this.agent });
-      } catch (err) {
-        if (retry && attempt < ATTEMPTS) {
-          await sleep(250 * 2 ** attempt * Math.random());
-          continue;
+    const policy = retry ? (this.retry?.policy ?? DEFAULT_RETRY_POLICY) : { ...DEFAULT_RETRY_POLICY, retries: 0 };
+    return withRetry(
+      policy,
+      async () => {
+        let res: Dispatcher.ResponseData;
+        try {
+          res = await request(url, { method, headers, body, dispatcher: this.agent });
+        } catch (err) {
+          throw new ConnectionError(`cannot reach ${showUrl(url)}: ${redact((err as Error).message, querySecrets(url))}`, errorCode(err) ?? 'ERROR');
         }
-        throw new ConnectionError(`cannot reach ${showUrl(url)}: ${redact((err as Error).message, querySecrets(url))}`, 'ERROR');
-      }
-      if (res.statusCode < 300) return res;
-      const text = (await res.body.text().catch(() => '')).slice(0, 300);
-      if (retry && attempt < ATTEMPTS && RETRIABLE_STATUS.has(res.statusCode)) {
-        await sleep(250 * 2 ** attempt * Math.random());
-        continue;
-      }
-      const expired = res.statusCode === 403 ? ' (the signed URL may have expired)' : '';
-      const detail = redact(text, querySecrets(url)).replace(/(sig|signature|x-amz-signature|x-goog-signature|x-amz-security-token|x-amz-credential)=[^&\s"<]+/gi, '$1=***');
-      throw new HttpError(`${method} ${showUrl(url)} failed with ${res.statusCode}${expired}: ${detail}`, res.statusCode, undefined, method, new URL(url).pathname);
-    }
+        if (res.statusCode < 300) return res;
+        const text = (await res.body.text().catch(() => '')).slice(0, 300);
+        const expired = res.statusCode === 403 ? ' (the signed URL may have expired)' : '';
+        const detail = redact(text, querySecrets(url)).replace(/(sig|signature|x-amz-signature|x-goog-signature|x-amz-security-token|x-amz-credential)=[^&\s"<]+/gi, '$1=***');
+        const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
+        const reason = RETRIABLE_STATUS.has(res.statusCode) ? { kind: `HTTP ${res.statusCode}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) } : undefined;
+        throw new HttpError(`${method} ${showUrl(url)} failed with ${res.statusCode}${expired}: ${detail}`, res.statusCode, undefined, method, new URL(url).pathname, reason);
+      },
+      { side: this.side, stats: this.retry?.stats },
+    );
   }
 
   async download(url: string, headers: Record<string, string> = {}): Promise<Readable> {

@@ -19,6 +19,7 @@ import type { Source } from '../connectors/types.js';
 import type { EventListener } from '../engine/events.js';
 import { stageAliases } from '../engine/models.js';
 import { planTransfer, type ExperimentPlan, type ModelPlan, type Selection } from '../engine/plan.js';
+import { TrackshiftError, errorMessage } from '../util/errors.js';
 import { compareArtifacts } from './artifacts.js';
 import { chartOf, compareMetric } from './metrics.js';
 import { DifferenceList, emptyCounts, show, type Matching, type MetricChart, type ObjectReport, type ObjectType, type VerifyReport } from './report.js';
@@ -167,6 +168,7 @@ export class Verifier {
       matching: { provenance: 0, id: 0, nameAndStartTime: 0 },
       compared: { metricPoints: 0, artifacts: 0, artifactBytes: 0 },
       notes: [],
+      incomplete: [],
       objects: [],
     };
   }
@@ -182,13 +184,13 @@ export class Verifier {
       this.report.sample = { runs: sample, of: plan.runCount, seed };
     }
     const dstExperiments = await collect(this.dst.listExperiments());
-    for (const experimentPlan of plan.experiments) await this.compareExperiment(experimentPlan, dstExperiments);
+    for (const experimentPlan of plan.experiments) await this.guarded(experimentPlan.destinationName, () => this.compareExperiment(experimentPlan, dstExperiments));
     if (plan.models.length > 0) {
       if (!this.dst.registry) this.note(`${this.dst.uri} (${this.dst.kind}) has no model registry: ${plan.models.length} registered model(s) not compared`);
-      else for (const modelPlan of plan.models) await this.compareModel(modelPlan);
+      else for (const modelPlan of plan.models) await this.guarded(`model:${modelPlan.destinationName}`, () => this.compareModel(modelPlan));
     }
     const { summary } = this.report;
-    this.report.equal = Object.values(summary).every((c) => c.equal === c.compared);
+    this.report.equal = this.report.incomplete.length === 0 && Object.values(summary).every((c) => c.equal === c.compared);
     this.report.objects.sort((a, b) => a.path.localeCompare(b.path));
     this.report.finishedAt = new Date().toISOString();
     this.report.durationMs = Date.now() - started;
@@ -208,6 +210,20 @@ export class Verifier {
     else if (state === 'missing-in-destination') counts.missingInDestination++;
     else counts.missingInSource++;
     this.report.objects.push({ type, state, ...object, differences: [...diffs.kept].sort((a, b) => a.path.localeCompare(b.path)), omitted: diffs.omitted });
+  }
+
+  /**
+   * Compares one object; a read that fails (after the retries of the HTTP or database layer)
+   * leaves it uncompared and the report incomplete, and the rest is still compared. A usage
+   * error (refused credentials) stops everything.
+   */
+  private async guarded(path: string, compare: () => Promise<void>): Promise<void> {
+    try {
+      await compare();
+    } catch (err) {
+      if (err instanceof TrackshiftError && err.exitCode === 2) throw err;
+      this.report.incomplete.push({ path, reason: errorMessage(err) });
+    }
   }
 
   private note(text: string): void {
@@ -251,7 +267,7 @@ export class Verifier {
     });
     await this.mapLoggedModels(plan, there.id);
     const limit = pLimit(this.options.workers);
-    await Promise.all(pairs.map(({ run, there: match }) => limit(() => this.compareRun(name, run, match, index))));
+    await Promise.all(pairs.map(({ run, there: match }) => limit(() => this.guarded(`${name}/${run.id}`, () => this.compareRun(name, run, match, index)))));
 
     // runs only the destination has, when whole experiments were selected (not runs, not a window)
     const wholeExperiment =

@@ -41,10 +41,23 @@ class Side {
   readonly mine = new Waiting();
   points = 0;
   done = false;
-  next: Promise<IteratorResult<MetricPoint[]>>;
+  private page!: Promise<IteratorResult<MetricPoint[]>>;
 
   constructor(readonly pages: AsyncGenerator<MetricPoint[]>) {
     this.next = pages.next();
+  }
+
+  get next(): Promise<IteratorResult<MetricPoint[]>> {
+    return this.page;
+  }
+
+  /**
+   * The page fetched ahead. When the other side fails first, nobody awaits it: its failure must
+   * not become an unhandled rejection (which ends the process) — the comparison already failed.
+   */
+  set next(page: Promise<IteratorResult<MetricPoint[]>>) {
+    page.catch(() => undefined);
+    this.page = page;
   }
 }
 

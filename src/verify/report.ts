@@ -4,6 +4,8 @@
  * value. The text, JSON and HTML outputs are all renderings of this one value.
  */
 
+import type { RetrySummary } from '../util/retry.js';
+
 export type ObjectType = 'experiment' | 'run' | 'model' | 'version';
 export type ObjectState = 'equal' | 'different' | 'missing-in-destination' | 'missing-in-source';
 
@@ -78,6 +80,13 @@ export interface VerifyReport {
   sample?: { runs: number; of: number; seed: number };
   /** what could not be compared, and why (a capability one side lacks) */
   notes: string[];
+  /**
+   * objects whose comparison could not be finished (a read failed even after retries): the
+   * result is incomplete, neither equal nor different (exit code 3)
+   */
+  incomplete: Array<{ path: string; reason: string }>;
+  /** calls retried on each side, per kind */
+  retries?: RetrySummary;
   objects: ObjectReport[];
 }
 

@@ -1,4 +1,5 @@
 /** The verify report as a person reads it on a terminal: the summary table, then each difference. */
+import { describeRetries } from '../util/retry.js';
 import type { Counts, ObjectReport, ObjectType, VerifyReport } from './report.js';
 
 const n = (value: number) => value.toLocaleString('en-US');
@@ -46,8 +47,14 @@ export function verifySummary(report: VerifyReport): string {
   lines.push(`compared ${n(c.metricPoints)} metric points, ${n(c.artifacts)} artifact files (${n(c.artifactBytes)} bytes) in ${(report.durationMs / 1000).toFixed(1)}s`);
   if (report.sample) lines.push(sampleNote(report.sample));
   for (const note of report.notes) lines.push(`note: ${note}`);
+  lines.push(...describeRetries(report.retries));
   const differing = report.objects.length;
-  lines.push(report.equal ? 'EQUAL: no differences' : `DIFFERENT: ${n(differing)} object(s) differ`);
+  const incomplete = report.incomplete ?? [];
+  if (incomplete.length > 0) {
+    lines.push(`INCOMPLETE: ${n(incomplete.length)} object(s) could not be compared (a read failed even after retries); run verify again:`);
+    for (const item of incomplete) lines.push(`  ${item.path}: ${item.reason}`);
+    if (differing > 0) lines.push(`and of what was compared, ${n(differing)} object(s) differ`);
+  } else lines.push(report.equal ? 'EQUAL: no differences' : `DIFFERENT: ${n(differing)} object(s) differ`);
   for (const object of report.objects) {
     lines.push('', objectTitle(object));
     for (const d of object.differences) {

@@ -8,7 +8,7 @@ import { rewriteMlmodel } from '../../src/engine/mlmodel.js';
 import { chooseVersions, emptySelection, planTransfer, type Selection } from '../../src/engine/plan.js';
 import { transfer } from '../../src/engine/transfer.js';
 import type { ModelVersion } from '../../src/model/index.js';
-import { newStore, registrySource, sourceStore, version } from './fixture.js';
+import { newStore, registrySource, version } from './fixture.js';
 
 const tempDir = () => mkdtempSync(join(tmpdir(), 'trackshift-models-'));
 
@@ -110,6 +110,25 @@ describe('registered models between memory stores', () => {
       ['3', 'fraud/3', 'Archived'],
       ['5', 'fraud/5', 'None'],
     ]);
+  });
+
+  it('fails the versions of a run that failed, with its reason, instead of copying them shallow', async () => {
+    const source = registrySource();
+    // run b1 (version 2's) cannot be written: its failure is the version's
+    const destination = newStore();
+    const createRun = destination.createRun.bind(destination);
+    destination.createRun = async (experimentId, run) => {
+      if (run.tags['trackshift.source.id'] === 'b1') throw new Error('POST runs/create failed with 503: Service Unavailable');
+      return createRun(experimentId, run);
+    };
+    const result = await copy(source, destination, { models: ['fraud'] });
+    expect(result.failed).toEqual([
+      expect.objectContaining({ type: 'run', sourceId: 'b1' }),
+      expect.objectContaining({ type: 'version', sourceId: 'fraud/2', reason: 'its run b1 was not copied: POST runs/create failed with 503: Service Unavailable' }),
+    ]);
+    // version 5 is shallow in the source already (files on s3://); version 2 is not made so
+    expect(result.warnings.filter((w) => /shallow/.test(w.message)).map((w) => w.message)).toEqual([expect.stringMatching(/^version\(s\) 5 point/)]);
+    expect((await versionsOf(destination, 'fraud')).map((v) => v.tags['trackshift.source.id'])).not.toContain('fraud/2');
   });
 
   it('maps numbers in a model that already held versions, and says how', async () => {

@@ -47,8 +47,10 @@ afterEach(() => {
 });
 
 const ok = z.object({ ok: z.boolean() });
+/** a policy that retries at once (no real waiting in tests) */
+const fastRetry = (retries: number) => ({ policy: { retries, windowMs: 60_000, baseDelayMs: 5, maxDelayMs: 50 } });
 const client = (extra: Partial<ConstructorParameters<typeof HttpClient>[0]> = {}) =>
-  new HttpClient({ baseUrl: base, baseDelayMs: 5, maxDelayMs: 50, ...extra });
+  new HttpClient({ baseUrl: base, retry: fastRetry(5), ...extra });
 
 describe('HttpClient', () => {
   it('retries a 503 and returns the answer that follows', async () => {
@@ -86,7 +88,7 @@ describe('HttpClient', () => {
 
   it('gives up after the configured number of attempts with a typed error', async () => {
     answer(json(502, { error_code: 'BAD_GATEWAY', message: 'upstream down' }));
-    const http = client({ attempts: 3 });
+    const http = client({ retry: fastRetry(2) });
     const error = await http.json('GET', 'api/2.0/thing', ok, { query: { run_id: 'r1' } }).catch((e) => e);
     expect(error).toBeInstanceOf(HttpError);
     expect(error).toMatchObject({ status: 502, errorCode: 'BAD_GATEWAY', method: 'GET', path: '/api/2.0/thing' });
@@ -113,7 +115,7 @@ describe('HttpClient', () => {
 
   it('sends basic auth from the URL or the options, and bearer tokens; refused credentials are a usage error without the secret', async () => {
     answer(json(401, { error_code: 'UNAUTHENTICATED', message: 'You are not authenticated.' }));
-    const withUrl = new HttpClient({ baseUrl: base.replace('://', '://ana:s3cret-pw@'), baseDelayMs: 1, credentialsHint: 'Set MLFLOW_TRACKING_USERNAME' });
+    const withUrl = new HttpClient({ baseUrl: base.replace('://', '://ana:s3cret-pw@'), retry: fastRetry(5), credentialsHint: 'Set MLFLOW_TRACKING_USERNAME' });
     expect(withUrl.displayUrl).toBe(base);
     const error = await withUrl.json('GET', 'api/x', ok).catch((e) => e);
     expect(error).toBeInstanceOf(UsageError);
@@ -137,7 +139,7 @@ describe('HttpClient', () => {
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const port = (closed.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closed.close(() => resolve()));
-    const http = new HttpClient({ baseUrl: `http://u:hidden-pw@127.0.0.1:${port}`, attempts: 2, baseDelayMs: 1 });
+    const http = new HttpClient({ baseUrl: `http://u:hidden-pw@127.0.0.1:${port}`, retry: fastRetry(1) });
     const error = await http.json('GET', 'api/x', ok).catch((e) => e);
     expect(error).toBeInstanceOf(ConnectionError);
     expect(error.message).toMatch(new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port} \\(ECONNREFUSED.*is the server running\\?`));
@@ -176,6 +178,44 @@ describe('HttpClient', () => {
     for await (const chunk of await http.download('down', { path: 'x y' })) chunks.push(chunk as Buffer);
     expect(Buffer.concat(chunks).equals(payload)).toBe(true);
     expect(seen[2]!.url).toBe('/down?path=x+y');
+    await http.close();
+  });
+});
+
+describe('answers from a server that is not MLflow', () => {
+  const page = (status: number, title: string): Handler => (_req, res) => {
+    res.writeHead(status, { 'content-type': 'text/html' });
+    res.end(
+      `<!DOCTYPE html>\n<html><head><title>${title}</title><style>body { color: red }</style>\n<script>var x = 1;</script></head>\n` +
+        `<body>\n  <h1>${title}</h1>\n  <p>The   requested URL\n was not found &amp; that is all.</p>\n${'<div>filler text</div>\n'.repeat(400)}</body></html>`,
+    );
+  };
+
+  it('shows an HTML error page as status, a one-line excerpt and a hint (404, 500)', async () => {
+    for (const [status, title] of [[404, 'Not Found'], [500, 'Internal Server Error']] as const) {
+      answer(page(status, title));
+      const http = client({ retry: fastRetry(1) });
+      const error = await http.json('POST', 'api/2.0/mlflow/runs/search', ok, { body: {} }).catch((e) => e);
+      expect(error).toBeInstanceOf(HttpError);
+      const message = (error as Error).message;
+      expect(message).toContain(`failed with ${status}: ${title} The requested URL was not found & that is all.`);
+      expect(message).toContain('is this an MLflow tracking server? check the URL and path prefix');
+      expect(message).not.toMatch(/<|\n|color: red|var x/);
+      const excerptPart = message.slice(message.indexOf(`${status}: `) + 5, message.indexOf(' (is this'));
+      expect(excerptPart.length).toBeLessThanOrEqual(200);
+      await http.close();
+    }
+  });
+
+  it('says an HTML page answered with 200 is not JSON, briefly, with the hint', async () => {
+    answer(page(200, 'Welcome to nginx'));
+    const http = client();
+    const error = await http.json('GET', 'api/2.0/mlflow/experiments/search', ok).catch((e) => e);
+    expect(error).toBeInstanceOf(InvalidInputError);
+    expect(error.message).toMatch(/the answer is not JSON: "Welcome to nginx The requested URL/);
+    expect(error.message).toContain('is this an MLflow tracking server?');
+    expect(error.message.length).toBeLessThan(400);
+    expect(error.message).not.toMatch(/<|\n/);
     await http.close();
   });
 });

@@ -37,7 +37,7 @@ const ok = z.object({ ok: z.boolean() });
 
 describe('TLS', () => {
   it('refuses an unknown certificate, saying what to set', async () => {
-    const http = new HttpClient({ baseUrl: base, attempts: 1 });
+    const http = new HttpClient({ baseUrl: base, retry: { policy: { retries: 0, windowMs: 0, baseDelayMs: 0, maxDelayMs: 0 } } });
     await expect(http.json('GET', 'x', ok)).rejects.toThrow(/MLFLOW_TRACKING_SERVER_CERT_PATH|MLFLOW_TRACKING_INSECURE_TLS/);
     await http.close();
   });

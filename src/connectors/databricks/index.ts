@@ -2,7 +2,7 @@
  * Databricks workspaces: `databricks[://PROFILE]` (tracking and the workspace model registry)
  * and `databricks-uc[://PROFILE]` (the same tracking, with Unity Catalog as the registry).
  */
-import type { ConnectorFactory, ConnectorTarget } from '../types.js';
+import { retrySide, type ConnectorFactory, type ConnectorTarget } from '../types.js';
 import { UsageError } from '../../util/errors.js';
 import { MlflowApi } from '../mlflow/client.js';
 import { SignedUrlClient } from '../../util/signed-url.js';
@@ -31,7 +31,7 @@ async function open(target: ConnectorTarget): Promise<DatabricksStore> {
     throw err;
   }
   // one client for every signed URL and storage endpoint of this side (closed with the store)
-  const signed = new SignedUrlClient(chunking);
+  const signed = new SignedUrlClient(chunking, target.retry, retrySide(target));
   return new DatabricksStore(api, address.unityCatalog, address.unityCatalog ? new UcRegistry(api, target.env, signed) : undefined, signed);
 }
 

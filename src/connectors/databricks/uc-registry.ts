@@ -264,10 +264,23 @@ export class UcRegistry implements RegistryReader, RegistryWriter {
       tags: tagList(version.tags),
       model_id: target.loggedModelId,
     };
-    const created = await this.api.post(`${UC}model-versions/create`, body, z.object({ model_version: ucVersion }), false);
-    const { version: number, storage_location } = created.model_version;
-    if (storage_location) this.pending.set(`${modelName}/${number}`, Promise.resolve({ storage: storage_location, ready: false }));
-    return number;
+    const sourceId = version.tags[SOURCE_TAGS.id];
+    return this.api.creating(
+      async () => {
+        const created = await this.api.post(`${UC}model-versions/create`, body, z.object({ model_version: ucVersion }), false);
+        const { version: number, storage_location } = created.model_version;
+        if (storage_location) this.pending.set(`${modelName}/${number}`, Promise.resolve({ storage: storage_location, ready: false }));
+        return number;
+      },
+      // created before its answer was lost: the version with the same provenance tags is it
+      async () => {
+        if (!sourceId) return undefined;
+        for await (const existing of this.listExistingVersions(modelName)) {
+          if (Object.entries(version.tags).every(([key, value]) => !key.startsWith(SOURCE_TAG_PREFIX) || existing.tags[key] === value)) return existing.version;
+        }
+        return undefined;
+      },
+    );
   }
 
   /** Where a version's files go, and whether it is finalized already (a version made by an earlier attempt). */

@@ -4,7 +4,7 @@
  */
 import { Readable } from 'node:stream';
 import type { z } from 'zod';
-import type { ConnectorTarget } from '../types.js';
+import { retrySide, type ConnectorTarget } from '../types.js';
 import { HttpClient, HttpError } from '../../util/http.js';
 import { UsageError } from '../../util/errors.js';
 import * as schema from './schemas.js';
@@ -34,6 +34,8 @@ export class MlflowApi {
       token: signIn ? signIn.token : sideSetting(target, 'MLFLOW_TRACKING_TOKEN'),
       insecureTls: truthy(sideSetting(target, 'MLFLOW_TRACKING_INSECURE_TLS')),
       caFile: sideSetting(target, 'MLFLOW_TRACKING_SERVER_CERT_PATH'),
+      retry: target.retry,
+      side: retrySide(target),
       credentialsHint:
         signIn?.credentialsHint ??
         `Set TRACKSHIFT_${side}_MLFLOW_TRACKING_TOKEN, or TRACKSHIFT_${side}_MLFLOW_TRACKING_USERNAME and _PASSWORD (or the same names without TRACKSHIFT_${side}_)`,
@@ -51,8 +53,13 @@ export class MlflowApi {
 
   /** One cheap call, so that a wrong URL or refused credentials stop the command at once. */
   async checkReachable(): Promise<void> {
+    const check = (attempts?: number) => this.http.json('POST', `${API}experiments/search`, schema.searchExperiments, { body: { max_results: 1 }, attempts });
     try {
-      await this.http.json('POST', `${API}experiments/search`, schema.searchExperiments, { body: { max_results: 1 }, attempts: 2 });
+      // nothing listening is said at once; a server that answers "busy" (429, 503) is waited for
+      await check(2).catch((err) => {
+        if (err instanceof HttpError && err.retryReason) return check();
+        throw err;
+      });
     } catch (err) {
       if (err instanceof HttpError && err.status === 404) {
         throw new UsageError(`${this.uri} does not answer like an MLflow tracking server (404 for ${err.path}); check the URL`);
@@ -68,6 +75,14 @@ export class MlflowApi {
 
   post<S extends z.ZodType>(endpoint: string, body: unknown, answer: S, retry = true): Promise<z.infer<S>> {
     return this.http.json('POST', `${API}${endpoint}`, answer, { body, retry });
+  }
+
+  /**
+   * A call that creates something, under the retry policy without duplicating: an attempt whose
+   * answer was lost may have created it, so before creating again `lookup` looks for it.
+   */
+  creating<T>(create: () => Promise<T>, lookup: () => Promise<T | undefined>): Promise<T> {
+    return this.http.retrying(this.http.retryPolicy, create, lookup);
   }
 
   /** PATCH and DELETE calls of the registry and logged models, which take a JSON body too */

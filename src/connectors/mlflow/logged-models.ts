@@ -107,18 +107,22 @@ export class MlflowLoggedModels implements LoggedModelReader, LoggedModelWriter 
     delete tags[SOURCE_TAGS.complete];
     let created: schema.MlflowLoggedModel;
     try {
-      ({ model: created } = await this.api.post(
-        'logged-models',
-        {
-          experiment_id: experimentId,
-          name: model.name,
-          model_type: model.modelType,
-          source_run_id: sourceRunId,
-          params: tagList(model.params),
-          tags: tagList(tags),
+      const body = {
+        experiment_id: experimentId,
+        name: model.name,
+        model_type: model.modelType,
+        source_run_id: sourceRunId,
+        params: tagList(model.params),
+        tags: tagList(tags),
+      };
+      const sourceId = tags[SOURCE_TAGS.id];
+      ({ model: created } = await this.api.creating(
+        () => this.api.post('logged-models', body, schema.getLoggedModel, false),
+        // one created before its answer was lost carries the source's id
+        async () => {
+          const found = sourceId ? await this.findLoggedModel(experimentId, sourceId) : undefined;
+          return found ? this.api.get(modelPath(found.id), {}, schema.getLoggedModel) : undefined;
         },
-        schema.getLoggedModel,
-        false,
       ));
     } catch (err) {
       if (isUnsupported(err)) throw new UsageError(`${this.api.uri} has no logged models (MLflow 3 feature); it cannot receive MLflow 3 logged models`);

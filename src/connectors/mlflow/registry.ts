@@ -9,7 +9,7 @@ import type { z } from 'zod';
 import type { ModelSource, ModelStage, ModelVersion, RegisteredModel } from '../../model/index.js';
 import { MODEL_STAGES, SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
 import type { ExistingVersion, RegistryReader, RegistryWriter, VersionTarget } from '../types.js';
-import { ConnectionError, HttpError, RETRIABLE_STATUS } from '../../util/http.js';
+import { HttpError } from '../../util/http.js';
 import { UsageError } from '../../util/errors.js';
 import { isNotFound, type MlflowApi } from './client.js';
 import { proxyPath } from '../mlflow-common/proxy.js';
@@ -21,7 +21,6 @@ const VERSION_PAGE = 1000;
 
 const toTags = (list: Array<{ key: string; value: string }>) => Object.fromEntries(list.map((t) => [t.key, t.value]));
 const quote = (value: string) => `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
-const isRetriable = (err: unknown) => err instanceof ConnectionError || (err instanceof HttpError && RETRIABLE_STATUS.has(err.status));
 
 function toStage(stage: string): ModelStage {
   return (MODEL_STAGES as readonly string[]).includes(stage) ? (stage as ModelStage) : 'None';
@@ -189,26 +188,26 @@ export class MlflowRegistry implements RegistryReader, RegistryWriter {
       tags: Object.entries(version.tags).map(([key, value]) => ({ key, value })),
     };
     const sourceId = version.tags[SOURCE_TAGS.id];
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return (await this.api.post('model-versions/create', body, schema.getModelVersion, false)).model_version.version;
-      } catch (err) {
-        if (target.location.type === 'uri' && err instanceof HttpError && err.errorCode === 'INVALID_PARAMETER_VALUE') {
-          throw new UsageError(
-            `${this.api.uri} refuses a version whose files stay at ${target.location.uri} (a shallow copy): ${err.message} ` +
-              'MLflow 3 servers take files on another MLflow server only with a run of their own; a shallow copy between servers ' +
-              'works for files on storage both reach (s3://, gs://, …; the server may need MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES). ' +
-              'Otherwise copy deep: drop --models-only, or give copy-model-version a --dst-experiment.',
-          );
-        }
-        if (!isRetriable(err) || attempt >= 4) throw err;
-        // it may have been created before the answer was lost: look before creating again
-        for await (const existing of this.listExistingVersions(modelName)) {
-          const same = Object.entries(version.tags).every(([key, value]) => !key.startsWith(SOURCE_TAG_PREFIX) || existing.tags[key] === value);
-          if (sourceId && same) return existing.version;
-        }
-        await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+    // it may have been created before the answer was lost: a version with its provenance tags is it
+    const lookup = async () => {
+      if (!sourceId) return undefined;
+      for await (const existing of this.listExistingVersions(modelName)) {
+        if (Object.entries(version.tags).every(([key, value]) => !key.startsWith(SOURCE_TAG_PREFIX) || existing.tags[key] === value)) return existing.version;
       }
+      return undefined;
+    };
+    try {
+      return await this.api.creating(async () => (await this.api.post('model-versions/create', body, schema.getModelVersion, false)).model_version.version, lookup);
+    } catch (err) {
+      if (target.location.type === 'uri' && err instanceof HttpError && err.errorCode === 'INVALID_PARAMETER_VALUE') {
+        throw new UsageError(
+          `${this.api.uri} refuses a version whose files stay at ${target.location.uri} (a shallow copy): ${err.message} ` +
+            'MLflow 3 servers take files on another MLflow server only with a run of their own; a shallow copy between servers ' +
+            'works for files on storage both reach (s3://, gs://, …; the server may need MLFLOW_ALLOWED_HOST_ADDRESSED_ARTIFACT_SCHEMES). ' +
+            'Otherwise copy deep: drop --models-only, or give copy-model-version a --dst-experiment.',
+        );
+      }
+      throw err;
     }
   }
 

@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import type { ArtifactFile, DatasetInput, Experiment, Run } from '../../model/index.js';
 import { MLFLOW_TAGS, SOURCE_TAGS } from '../../model/index.js';
 import type { Destination, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
-import { ConnectionError, HttpError, RETRIABLE_STATUS } from '../../util/http.js';
+import { HttpError } from '../../util/http.js';
 import { UsageError } from '../../util/errors.js';
 import { isNotFound } from './client.js';
 import { INFINITE_KEYS_TAG } from './infinity.js';
@@ -27,9 +27,6 @@ const LONG_VALUES_FOLDER = '.trackshift/long-values';
 const CREATE_TAGS = new Set<string>([MLFLOW_TAGS.runName, MLFLOW_TAGS.user, MLFLOW_TAGS.parentRunId, SOURCE_TAGS.id, SOURCE_TAGS.uri]);
 
 const sourceIdFilter = (sourceRunId: string) => `tags.\`${SOURCE_TAGS.id}\` = '${sourceRunId.replace(/'/g, "\\'")}'`;
-
-const isRetriable = (err: unknown) =>
-  err instanceof ConnectionError || (err instanceof HttpError && RETRIABLE_STATUS.has(err.status));
 
 interface RunState {
   /** path of the run's artifact root under the artifact proxy */
@@ -116,25 +113,21 @@ export class MlflowStore extends MlflowSource implements Destination {
       tags: createTags,
     };
     const sourceId = run.tags[SOURCE_TAGS.id];
-    let runId: string | undefined;
-    for (let attempt = 1; !runId; attempt++) {
-      try {
+    const runId = await this.api.creating(
+      async () => {
         const created = await this.api.post('runs/create', body, schema.getRun, false);
-        runId = created.run.info.run_id;
-        this.state(runId).artifactRoot = proxyPath(created.run.info.artifact_uri);
-        this.state(runId).created = true;
+        const id = created.run.info.run_id;
+        this.state(id).artifactRoot = proxyPath(created.run.info.artifact_uri);
+        this.state(id).created = true;
         // MLflow 3 always names a run: one without a name gets a generated one, which we report
         if (!run.name && created.run.info.run_name) {
-          this.state(runId).warnings.push(`the source run has no name; MLflow named the copy "${created.run.info.run_name}"`);
+          this.state(id).warnings.push(`the source run has no name; MLflow named the copy "${created.run.info.run_name}"`);
         }
-      } catch (err) {
-        if (!isRetriable(err) || attempt >= 4) throw err;
-        // the run may have been created before the answer was lost: look before creating again
-        const existing = sourceId ? await this.findRun(experimentId, sourceId).catch(() => undefined) : undefined;
-        if (existing) runId = existing.id;
-        else await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
-      }
-    }
+        return id;
+      },
+      // the run may have been created before the answer was lost: its source tag finds it
+      async () => (sourceId ? (await this.findRun(experimentId, sourceId))?.id : undefined),
+    );
     const rest = Object.entries(run.tags)
       .filter(([key]) => !createTags.some((t) => t.key === key))
       .map(([key, value]) => ({ key, value }));

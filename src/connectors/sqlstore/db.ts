@@ -11,6 +11,7 @@
  */
 import { InvalidInputError, TrackshiftError, UsageError, errorMessage } from '../../util/errors.js';
 import { redact } from '../../util/redact.js';
+import { DEFAULT_RETRY_POLICY, errorCode, withRetry, type RetryContext, type Side } from '../../util/retry.js';
 
 export type Cell = string | number | null;
 export type Row = Record<string, Cell>;
@@ -85,7 +86,26 @@ export function connectionError(err: unknown, label: string, secrets: Array<stri
 
 /** A query that failed after the connection was made (the connection lost, a permission missing). */
 export function queryError(err: unknown, label: string, secrets: Array<string | undefined>): TrackshiftError {
-  return new TrackshiftError(`reading the MLflow database ${label} failed: ${redact(errorMessage(err), secrets)}`);
+  const error = new TrackshiftError(`reading the MLflow database ${label} failed: ${redact(errorMessage(err), secrets)}`);
+  // the driver's error code (a connection lost, a server restarting) decides whether to retry
+  const code = errorCode(err);
+  if (code) Object.assign(error, { code });
+  return error;
+}
+
+/**
+ * The database with its queries retried when the connection fails (a restarting server); the
+ * driver's pool opens a new connection for the next attempt. Queries only read: safe to repeat.
+ */
+export function retryingDatabase(db: SqlDatabase, retry: RetryContext | undefined, side: Side): SqlDatabase {
+  const policy = retry?.policy ?? DEFAULT_RETRY_POLICY;
+  const again = <T>(work: () => Promise<T>) => withRetry(policy, work, { side, stats: retry?.stats });
+  return {
+    label: db.label,
+    all: (sql, params) => again(() => db.all(sql, params)),
+    columns: (table) => again(() => db.columns(table)),
+    close: () => db.close(),
+  };
 }
 
 /** Splits `?artifacts=DIR` off a database URI: the drivers are given the rest. */

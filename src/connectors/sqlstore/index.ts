@@ -5,9 +5,9 @@
  * driver sees it. The source's `uri` and every message show the URI without its password.
  */
 import { dirname, join, resolve } from 'node:path';
-import type { ConnectorFactory } from '../types.js';
+import { retrySide, type ConnectorFactory, type ConnectorTarget } from '../types.js';
 import { UsageError } from '../../util/errors.js';
-import { displayDbUri, splitArtifactsParam, type SqlDatabase } from './db.js';
+import { displayDbUri, retryingDatabase, splitArtifactsParam, type SqlDatabase } from './db.js';
 import { SqlStoreSource } from './read.js';
 
 const SCHEMES = /^(sqlite|postgres(?:ql)?(?:\+\w+)?|mysql(?:\+\w+)?|mariadb(?:\+\w+)?):\/\//i;
@@ -22,7 +22,7 @@ export function sqliteFile(uri: string): string | undefined {
  * Opens the reader on one of the three kinds of URI (the connector's openSource; `pageSize` is
  * for tests of the metric paging).
  */
-export async function openSqlStore(location: string, options: { pageSize?: number } = {}): Promise<SqlStoreSource> {
+export async function openSqlStore(location: string, options: { pageSize?: number; target?: ConnectorTarget } = {}): Promise<SqlStoreSource> {
   const { uri, artifacts } = splitArtifactsParam(location);
   const scheme = SCHEMES.exec(uri)?.[1]?.toLowerCase().replace(/\+.*$/, '');
   const shown = displayDbUri(uri);
@@ -42,7 +42,9 @@ export async function openSqlStore(location: string, options: { pageSize?: numbe
   } else {
     throw new UsageError(`${shown}: not an MLflow database URI (sqlite:///…, postgresql://…, mysql://…)`);
   }
-  return SqlStoreSource.open(db, { uri: shown, artifactsRoot: artifacts ? resolve(artifacts) : join(baseDir, 'mlartifacts'), baseDir, ...options });
+  const { target, ...rest } = options;
+  if (target) db = retryingDatabase(db, target.retry, retrySide(target));
+  return SqlStoreSource.open(db, { uri: shown, artifactsRoot: artifacts ? resolve(artifacts) : join(baseDir, 'mlartifacts'), baseDir, ...rest });
 }
 
 export const sqlStoreConnector: ConnectorFactory = {
@@ -50,5 +52,5 @@ export const sqlStoreConnector: ConnectorFactory = {
   description:
     'an MLflow SQL database read directly: sqlite:///path/mlflow.db, postgresql://user:pw@host:port/db, mysql://user:pw@host:port/db, each with [?artifacts=DIR] (read)',
   detect: async (location) => SCHEMES.test(location),
-  openSource: (target) => openSqlStore(target.location),
+  openSource: (target) => openSqlStore(target.location, { target }),
 };
