@@ -10,24 +10,14 @@ import { describe, expect, it } from 'vitest';
 
 const SRC = resolve(fileURLToPath(new URL('../src', import.meta.url)));
 
-/** Folders a connector may import besides its own: code one family of connectors shares (MLflow's formats). */
+/** Folders a connector may import besides its own: code one family of connectors shares (MLflow's REST API and formats). */
 const SHARED_CONNECTOR_MODULES = new Set<string>(['mlflow-common']);
 
 /**
- * Imports that break a rule today and are being moved away from: the Databricks connector speaks
- * MLflow's REST API through the MLflow connector's client, writer and registry. This list may only shrink:
- * a new entry needs a reason good enough to write it here.
+ * Imports that break a rule and are being moved away from. Empty now; an entry needs a reason
+ * good enough to write beside it.
  */
-const KNOWN_EXCEPTIONS = new Set<string>([
-  'connectors/databricks/artifacts.ts -> connectors/mlflow/client.ts',
-  'connectors/databricks/index.ts -> connectors/mlflow/client.ts',
-  'connectors/databricks/store.ts -> connectors/mlflow/client.ts',
-  'connectors/databricks/store.ts -> connectors/mlflow/logged-models.ts',
-  'connectors/databricks/store.ts -> connectors/mlflow/write.ts',
-  'connectors/databricks/uc-registry.ts -> connectors/mlflow/client.ts',
-  'connectors/databricks/uc-registry.ts -> connectors/mlflow/registry.ts',
-  'connectors/databricks/uc-registry.ts -> connectors/mlflow/schemas.ts',
-]);
+const KNOWN_EXCEPTIONS = new Set<string>([]);
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {

@@ -19,7 +19,7 @@ import { chunkSettings } from '../../src/connectors/databricks/artifacts.js';
 import { parseAddress, parseProfiles, resolveConfig } from '../../src/connectors/databricks/config.js';
 import { DatabricksStore } from '../../src/connectors/databricks/store.js';
 import { UcRegistry, checkThreeLevelName, signatureProblem, sseHeaders, storageUrl } from '../../src/connectors/databricks/uc-registry.js';
-import { MlflowApi } from '../../src/connectors/mlflow/client.js';
+import { MlflowApi } from '../../src/connectors/mlflow-common/client.js';
 import type { ConnectorTarget, Destination } from '../../src/connectors/types.js';
 import type { Run } from '../../src/model/index.js';
 import { Journal } from '../../src/engine/journal.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { toMetricPoints } from '../../src/connectors/mlflow/schemas.js';
+import { toMetricPoints } from '../../src/connectors/mlflow-common/schemas.js';
 
 describe('toMetricPoints (get-history pages, checked by hand)', () => {
   it('reads numbers, int64 strings, non-finite strings and left-out fields as protobuf JSON writes them', () => {

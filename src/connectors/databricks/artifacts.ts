@@ -20,7 +20,7 @@ import { z } from 'zod';
 import type { ArtifactFile } from '../../model/index.js';
 import { InvalidInputError, UsageError } from '../../util/errors.js';
 import { chunks, DEFAULT_CHUNKS, type ChunkSettings, type SignedUrlClient } from '../../util/signed-url.js';
-import type { MlflowApi } from '../mlflow/client.js';
+import type { MlflowApi } from '../mlflow-common/client.js';
 
 const header = z.object({ name: z.string(), value: z.string().default('') });
 export const credentialInfo = z.object({

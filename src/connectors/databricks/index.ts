@@ -4,7 +4,7 @@
  */
 import { retrySide, type ConnectorFactory, type ConnectorTarget } from '../types.js';
 import { UsageError } from '../../util/errors.js';
-import { MlflowApi } from '../mlflow/client.js';
+import { MlflowApi } from '../mlflow-common/client.js';
 import { SignedUrlClient } from '../../util/signed-url.js';
 import { chunkSettings } from './artifacts.js';
 import { parseAddress, resolveConfig } from './config.js';

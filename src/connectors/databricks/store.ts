@@ -9,10 +9,10 @@ import { z } from 'zod';
 import type { ArtifactFile, Run } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { SignedUrlClient } from '../../util/signed-url.js';
-import type { MlflowApi } from '../mlflow/client.js';
-import { MlflowStore } from '../mlflow/write.js';
+import type { MlflowApi } from '../mlflow-common/client.js';
+import { MlflowStore } from '../mlflow-common/write.js';
 import type { RegistryReader, RegistryWriter } from '../types.js';
-import { MlflowLoggedModels } from '../mlflow/logged-models.js';
+import { MlflowLoggedModels } from '../mlflow-common/logged-models.js';
 import { credentialInfo, headersOf, putSigned, runCredential, type CredentialInfo } from './artifacts.js';
 
 const loggedModelCredentials = z.object({ credentials: z.array(z.object({ credential_info: credentialInfo })).default([]) });

@@ -21,10 +21,10 @@ import { HttpError } from '../../util/http.js';
 import { readSmall } from '../../util/streams.js';
 import { SignedUrlClient } from '../../util/signed-url.js';
 import { putS3 } from '../../util/s3.js';
-import { isNotFound, type MlflowApi } from '../mlflow/client.js';
-import { toRegisteredModel } from '../mlflow/registry.js';
+import { isNotFound, type MlflowApi } from '../mlflow-common/client.js';
+import { toRegisteredModel } from '../mlflow-common/registry.js';
 import { parseVersionSource } from '../mlflow-common/version-source.js';
-import { getRun, int64 } from '../mlflow/schemas.js';
+import { getRun, int64 } from '../mlflow-common/schemas.js';
 import type { ExistingVersion, RegistryReader, RegistryWriter, VersionTarget } from '../types.js';
 import { headersOf } from './artifacts.js';
 

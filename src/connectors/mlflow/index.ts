@@ -1,7 +1,10 @@
-/** MLflow tracking servers (2.x and 3.x), addressed by their http(s):// URL: read and write. */
+/**
+ * MLflow tracking servers (2.x and 3.x), addressed by their http(s):// URL: read and write,
+ * through the REST store the MLflow family shares (../mlflow-common, which Databricks uses too).
+ */
 import type { ConnectorFactory, ConnectorTarget } from '../types.js';
-import { MlflowApi } from './client.js';
-import { MlflowStore } from './write.js';
+import { MlflowApi } from '../mlflow-common/client.js';
+import { MlflowStore } from '../mlflow-common/write.js';
 
 async function open(target: ConnectorTarget): Promise<MlflowStore> {
   const api = new MlflowApi(target);

@@ -12,8 +12,8 @@ import type { ExistingVersion, RegistryReader, RegistryWriter, VersionTarget } f
 import { HttpError } from '../../util/http.js';
 import { UsageError } from '../../util/errors.js';
 import { isNotFound, type MlflowApi } from './client.js';
-import { proxyPath } from '../mlflow-common/proxy.js';
-import { parseVersionSource } from '../mlflow-common/version-source.js';
+import { proxyPath } from './proxy.js';
+import { parseVersionSource } from './version-source.js';
 import * as schema from './schemas.js';
 
 const MODEL_PAGE = 1000;

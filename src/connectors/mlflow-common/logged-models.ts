@@ -10,7 +10,7 @@ import type { LoggedModelReader, LoggedModelWriter } from '../types.js';
 import { HttpError } from '../../util/http.js';
 import { UsageError } from '../../util/errors.js';
 import { isNotFound, type MlflowApi } from './client.js';
-import { proxyPath } from '../mlflow-common/proxy.js';
+import { proxyPath } from './proxy.js';
 import * as schema from './schemas.js';
 
 const PAGE = 100;

@@ -11,7 +11,7 @@ import { HttpError } from '../../util/http.js';
 import { UsageError } from '../../util/errors.js';
 import { isNotFound } from './client.js';
 import { INFINITE_KEYS_TAG } from './infinity.js';
-import { proxyPath } from '../mlflow-common/proxy.js';
+import { proxyPath } from './proxy.js';
 import { DISCARDED_TAG, MlflowSource } from './read.js';
 import * as schema from './schemas.js';
 

@@ -7,7 +7,7 @@ import { InvalidInputError } from '../../util/errors.js';
 import { isNotFound, type MlflowApi } from './client.js';
 import { restoreInfinities } from './infinity.js';
 import { MlflowLoggedModels } from './logged-models.js';
-import { proxyPath } from '../mlflow-common/proxy.js';
+import { proxyPath } from './proxy.js';
 import { MlflowRegistry } from './registry.js';
 import * as schema from './schemas.js';
 
