@@ -189,6 +189,10 @@ export class Verifier {
       if (!this.dst.registry) this.note(`${this.dst.uri} (${this.dst.kind}) has no model registry: ${plan.models.length} registered model(s) not compared`);
       else for (const modelPlan of plan.models) await this.guarded(`model:${modelPlan.destinationName}`, () => this.compareModel(modelPlan));
     }
+    // what a file source could not read was left out of its listing: not compared, so never equal
+    for (const [side, end] of [['source', this.src], ['destination', this.dst]] as const) {
+      for (const object of end.unreadable ?? []) this.report.incomplete.push({ path: `${side} ${object.type} ${object.sourceId}`, reason: object.reason });
+    }
     const { summary } = this.report;
     this.report.equal = this.report.incomplete.length === 0 && Object.values(summary).every((c) => c.equal === c.compared);
     this.report.objects.sort((a, b) => a.path.localeCompare(b.path));

@@ -51,7 +51,7 @@ export function verifySummary(report: VerifyReport): string {
   const differing = report.objects.length;
   const incomplete = report.incomplete ?? [];
   if (incomplete.length > 0) {
-    lines.push(`INCOMPLETE: ${n(incomplete.length)} object(s) could not be compared (a read failed even after retries); run verify again:`);
+    lines.push(`INCOMPLETE: ${n(incomplete.length)} object(s) could not be compared (a read failed even after retries, or a file is unreadable); run verify again once they can be read:`);
     for (const item of incomplete) lines.push(`  ${item.path}: ${item.reason}`);
     if (differing > 0) lines.push(`and of what was compared, ${n(differing)} object(s) differ`);
   } else lines.push(report.equal ? 'EQUAL: no differences' : `DIFFERENT: ${n(differing)} object(s) differ`);

@@ -55,4 +55,14 @@ describe('an incomplete comparison', () => {
     expect(report.objects).toEqual([]);
     expect(report.summary.run.equal).toBe(1);
   });
+
+  it('is incomplete, never equal, when a file source left an unreadable object out of its listing', async () => {
+    const src = store('src');
+    const dst = store('dst');
+    const unreadable = [{ type: 'run' as const, sourceId: 'c', reason: '/export/exp/c/run.json: not valid JSON' }];
+    const report = await verifySources({ ...src, unreadable }, dst, { selection: emptySelection(), workers: 1, artifactWorkers: 1, maxDifferences: 20 });
+    expect(report.summary.run.equal).toBe(2);
+    expect(report.incomplete).toEqual([{ path: 'source run c', reason: '/export/exp/c/run.json: not valid JSON' }]);
+    expect(report.equal).toBe(false);
+  });
 });
