@@ -57,8 +57,10 @@ Examples:
       } finally {
         await source.close?.();
       }
+      // what a file source could not read was left out of the listing: say so, never hide it
+      const unreadable = source.unreadable ?? [];
       if (flags.json) {
-        process.stdout.write(JSON.stringify({ source: source.uri, experiments: listing, models }, null, 2) + '\n');
+        process.stdout.write(JSON.stringify({ source: source.uri, experiments: listing, models, unreadable }, null, 2) + '\n');
       } else {
         process.stdout.write(`${source.uri} (${source.kind})\n`);
         const idWidth = Math.max(2, ...listing.map((e) => e.id.length));
@@ -72,7 +74,9 @@ Examples:
           const versions = m.versions.map((v) => `${v.version}${v.stage !== 'None' ? ` ${v.stage}` : ''}${v.aliases.map((a) => ` @${a}`).join('')}`);
           process.stdout.write(`${m.name}  ${versions.join(', ') || '(none)'}\n`);
         }
+        if (unreadable.length > 0) process.stdout.write(`\nUNREADABLE (not counted above)\n`);
+        for (const u of unreadable) process.stdout.write(`${u.type} ${u.sourceId}: ${u.reason}\n`);
       }
-      done(0);
+      done(unreadable.length > 0 ? 1 : 0);
     });
 }

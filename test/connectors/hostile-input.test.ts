@@ -401,3 +401,19 @@ describe.each([
     expect(Object.values(after).filter((v) => v === around['outside.txt']).length).toBe(1);
   });
 });
+
+describe('ls of malformed input', () => {
+  it('lists what it can read, names what it cannot, and exits 1', async () => {
+    const input = await mkdtemp(join(area, 'ls-'));
+    await okBundle(input, [bundleRun(RUN_A, '1'), bundleRun(RUN_B, '1')]);
+    await writeFile(join(bundleRunDir(input, '1', RUN_B), 'run.json'), '{"id": "b');
+    const text = await cli(['ls', input]);
+    expect(text.code, text.stderr).toBe(1);
+    expect(text.stdout).toMatch(/^1\s+1\s+0\s+exp$/m);
+    expect(text.stdout).toContain('UNREADABLE');
+    expect(text.stdout).toContain(join(bundleRunDir(input, '1', RUN_B), 'run.json'));
+    const listed = await cli(['ls', input, '--json']);
+    expect(listed.code).toBe(1);
+    expect(JSON.parse(listed.stdout).unreadable).toEqual([expect.objectContaining({ type: 'run', reason: expect.stringMatching(/not valid JSON/) })]);
+  });
+});
