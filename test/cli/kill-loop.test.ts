@@ -14,24 +14,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runPython, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
 import { cli, startCli } from './run-cli.js';
+import { seeded } from '../helpers/seeded.js';
 
 const SEED = 14;
 /** kills while runs are copied, then while versions are registered (the registry comes after the runs) */
 const RUN_KILLS = 8;
 const REGISTRY_KILLS = 3;
 const KILLS = RUN_KILLS + REGISTRY_KILLS;
-
-/** mulberry32: a small seeded PRNG, so that a failing sequence of kill points can be replayed */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Trigger = 'run-started' | 'version-done' | 'entries';
 interface Kill {
@@ -119,7 +108,7 @@ describe('kill -9 at random points of a copy, then re-run', () => {
   });
 
   it(`survives ${KILLS} kills (seed ${SEED}): no duplicate runs or versions, verify equal`, async () => {
-    const random = prng(SEED);
+    const random = seeded(SEED);
     const state = mkdtempSync(join(tmpdir(), 'trackshift-kill-'));
     const journal = join(state, 'journal.jsonl');
     const args = ['copy', source.url, destination.url, '--include-deleted', '--workers', '1', '--state-dir', state];

@@ -15,6 +15,7 @@
  */
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { seeded } from '../helpers/seeded.js';
 
 export type FaultKind = '503' | '429' | 'reset' | 'lost';
 export type FaultRates = Partial<Record<FaultKind, number>>;
@@ -41,18 +42,6 @@ export interface FaultProxy {
   /** refuse every connection for `ms` (the listener closed, open connections reset), then listen again */
   down(ms: number): Promise<void>;
   close(): Promise<void>;
-}
-
-/** mulberry32: a small seeded generator, so that a failing test can be run again the same way */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export async function startFaultProxy(options: FaultProxyOptions): Promise<FaultProxy> {
