@@ -9,7 +9,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { z } from 'zod';
 import { InvalidInputError, TrackshiftError, UsageError } from './errors.js';
 import { redact, redactUri } from './redact.js';
-import { connectionKind, DEFAULT_RETRY_POLICY, errorCode, parseRetryAfter, RETRIABLE_STATUS, withRetry, type RetryContext, type RetryPolicy, type RetryReason, type Side } from './retry.js';
+import { connectionKind, DEFAULT_RETRY_POLICY, errorCode, RETRIABLE_STATUS, statusRetryReason, withRetry, type RetryContext, type RetryPolicy, type RetryReason, type Side } from './retry.js';
 
 export { RETRIABLE_STATUS };
 
@@ -79,7 +79,6 @@ export function excerpt(text: string, max = 200): string {
 
 const looksLikeHtml = (text: string) => /^\s*<|<html|<body|<title/i.test(text);
 const NOT_MLFLOW_HINT = 'is this an MLflow tracking server? check the URL and path prefix';
-
 
 export interface CallOptions {
   query?: Record<string, string | number | boolean | undefined>;
@@ -174,7 +173,6 @@ export class HttpClient {
     read: (res: Dispatcher.ResponseData) => Promise<T>,
   ): Promise<T> {
     const url = this.url(path, options.query);
-    const attempts = options.retry === false ? 1 : (options.attempts ?? this.retryPolicy.retries + 1);
     const streamed = options.body as { stream?: Readable; size?: number } | undefined;
     const isStream = Boolean(streamed && typeof streamed === 'object' && streamed.stream);
     const headers: Record<string, string> = { ...this.headers };
@@ -188,7 +186,8 @@ export class HttpClient {
       body = JSON.stringify(options.body);
       headers['content-type'] = 'application/json';
     }
-    const policy = attempts === this.retryPolicy.retries + 1 ? this.retryPolicy : { ...this.retryPolicy, retries: attempts - 1 };
+    const retries = options.retry === false ? 0 : options.attempts !== undefined ? options.attempts - 1 : this.retryPolicy.retries;
+    const policy = retries === this.retryPolicy.retries ? this.retryPolicy : { ...this.retryPolicy, retries };
     return this.retrying(policy, async () => {
       let res: Dispatcher.ResponseData;
       try {
@@ -198,7 +197,7 @@ export class HttpClient {
       }
       if (res.statusCode < 300) return read(res);
       const text = await res.body.text().catch(() => '');
-      throw this.statusError(method, url, res.statusCode, text, parseRetryAfter(res.headers['retry-after']));
+      throw this.statusError(method, url, res.statusCode, text, res.headers['retry-after']);
     });
   }
 
@@ -225,7 +224,7 @@ export class HttpClient {
     return new ConnectionError(`cannot reach ${this.displayUrl} (${code}: ${detail}): ${hint}`, code);
   }
 
-  private statusError(method: string, url: URL, status: number, text: string, retryAfterMs?: number): TrackshiftError {
+  private statusError(method: string, url: URL, status: number, text: string, retryAfter?: string | string[]): TrackshiftError {
     let errorCode: string | undefined;
     let message: string | undefined;
     try {
@@ -246,7 +245,7 @@ export class HttpClient {
       );
     }
     const path = url.pathname;
-    const reason = RETRIABLE_STATUS.has(status) ? { kind: `HTTP ${status}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) } : undefined;
+    const reason = statusRetryReason(status, retryAfter);
     return new HttpError(`${method} ${url.origin}${path} failed with ${status}${errorCode ? ` ${errorCode}` : ''}: ${message || 'no detail'}${hint}`, status, errorCode, method, path, reason);
   }
 }

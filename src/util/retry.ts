@@ -84,6 +84,13 @@ function markExhausted(err: unknown): void {
 /** Whether a retriable error failed even after the policy's retries (the system is still failing). */
 export const retriesExhausted = (err: unknown): boolean => Boolean(err && typeof err === 'object' && (err as Record<symbol, boolean>)[EXHAUSTED]);
 
+/** Why an HTTP answer with this status is worth another attempt (with the server's Retry-After), or undefined. */
+export function statusRetryReason(status: number, retryAfter: string | string[] | undefined): RetryReason | undefined {
+  if (!RETRIABLE_STATUS.has(status)) return undefined;
+  const retryAfterMs = parseRetryAfter(retryAfter);
+  return { kind: `HTTP ${status}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+}
+
 /** Retry-After in milliseconds: seconds or an HTTP date. */
 export function parseRetryAfter(header: string | string[] | undefined, now = Date.now()): number | undefined {
   const value = Array.isArray(header) ? header[0] : header;

@@ -13,7 +13,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { HttpError } from './http.js';
 import { ConnectionError } from './http.js';
 import { redact } from './redact.js';
-import { DEFAULT_RETRY_POLICY, errorCode, parseRetryAfter, RETRIABLE_STATUS, withRetry, type RetryContext, type Side } from './retry.js';
+import { DEFAULT_RETRY_POLICY, errorCode, statusRetryReason, withRetry, type RetryContext, type Side } from './retry.js';
 
 /** A URL fit for a message: origin and path, never the query that holds the signature. */
 export const showUrl = (url: string) => {
@@ -96,8 +96,7 @@ export class SignedUrlClient {
         const text = (await res.body.text().catch(() => '')).slice(0, 300);
         const expired = res.statusCode === 403 ? ' (the signed URL may have expired)' : '';
         const detail = redact(text, querySecrets(url)).replace(/(sig|signature|x-amz-signature|x-goog-signature|x-amz-security-token|x-amz-credential)=[^&\s"<]+/gi, '$1=***');
-        const retryAfterMs = parseRetryAfter(res.headers['retry-after']);
-        const reason = RETRIABLE_STATUS.has(res.statusCode) ? { kind: `HTTP ${res.statusCode}`, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) } : undefined;
+        const reason = statusRetryReason(res.statusCode, res.headers['retry-after']);
         throw new HttpError(`${method} ${showUrl(url)} failed with ${res.statusCode}${expired}: ${detail}`, res.statusCode, undefined, method, new URL(url).pathname, reason);
       },
       { side: this.side, stats: this.retry?.stats },
