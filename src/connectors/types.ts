@@ -10,7 +10,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { RetryContext, Side } from '../util/retry.js';
-import type { ArtifactFile, DatasetInput, Experiment, LoggedModel, MetricPoint, ModelSource, ModelStage, ModelVersion, RegisteredModel, Run, Tags } from '../model/index.js';
+import type { ArtifactFile, DatasetInput, Experiment, LoggedModel, MetricPoint, ModelSource, ModelStage, ModelVersion, RegisteredModel, Run, SeriesFile, SeriesInfo, SeriesType, Tags, TypedPoint } from '../model/index.js';
 
 export interface RunQuery {
   /** deleted runs are skipped unless this is set */
@@ -26,8 +26,15 @@ export interface Source {
   /** every experiment, deleted ones included (their lifecycle says so) */
   listExperiments(): AsyncIterable<Experiment>;
   listRuns(experimentId: string, query: RunQuery): AsyncIterable<Run>;
-  /** one metric's whole history, in pages, in the order the source holds it */
+  /** one float series' (metric's) whole history, in pages, in the order the source holds it */
   readMetric(run: Run, key: string): AsyncIterable<MetricPoint[]>;
+  /**
+   * A string, file or histogram series of `run.series`, in pages, in the order the source holds
+   * it. Sources whose runs list only float series need not have it.
+   */
+  readSeries?(run: Run, series: SeriesInfo): AsyncIterable<TypedPoint[]>;
+  /** the bytes of one point of a file series (`SeriesFile.path`) */
+  readSeriesFile?(run: Run, path: string): Promise<Readable>;
   /** every file of a run's artifacts, recursively (folders are implied by paths) */
   listArtifacts(run: Run): AsyncIterable<ArtifactFile>;
   readArtifact(run: Run, path: string): Promise<Readable>;
@@ -109,10 +116,42 @@ export interface RunWriteResult {
   warnings: string[];
 }
 
+/**
+ * What a destination holds natively, as rclone backends declare precision and hashes. The
+ * engine (engine/encoding.ts) maps everything else into the documented reversible encoding
+ * (docs/encoding.md) that the same family's readers undo, and says so in the report.
+ */
+export interface DestinationHolds {
+  /** series types written with `writeBatch` (float) or `writeSeries` (the others) */
+  seriesTypes: readonly SeriesType[];
+  /** steps that are not integers */
+  fractionalSteps: boolean;
+  /** points without a timestamp */
+  pointsWithoutTimestamp: boolean;
+  /** Comet's epoch and context on points */
+  epochs: boolean;
+  contexts: boolean;
+  /** system series marked as such; otherwise, where a destination puts them (`system/` in MLflow) */
+  systemSeries: boolean | { prefix: string };
+  /** `Run.config`, `Run.summary`, `Run.fork`, `Run.group`, `Run.sourceState` */
+  typedConfig: boolean;
+  summaries: boolean;
+  forks: boolean;
+  groups: boolean;
+  sourceStates: boolean;
+  /** longest key and values it takes, in characters (undefined: no limit) */
+  maxKeyLength?: number;
+  maxParamValueLength?: number;
+  maxTagValueLength?: number;
+  /** creation times it can set exactly (the others are kept in tags) */
+  creationTimes: { experiments: boolean; models: boolean; versions: boolean };
+}
+
 export interface Destination {
   readonly uri: string;
   readonly kind: string;
   readonly limits: WriteLimits;
+  readonly holds: DestinationHolds;
   /** the experiment called `name`, or undefined: no write */
   findExperiment(name: string): Promise<{ id: string; lifecycle: Experiment['lifecycle'] } | undefined>;
   /**
@@ -126,11 +165,16 @@ export interface Destination {
   findRun(experimentId: string, sourceRunId: string): Promise<ExistingRun | undefined>;
   /**
    * Creates a run with its name, user, start time and tags (`run.tags` already carries the
-   * provenance tags and, like `run.parentId`, the destination's parent id). Status, end time and lifecycle come
-   * with `finishRun`.
+   * provenance tags and, like `run.parentId` and `run.fork`, the destination's parent id), and
+   * what it holds of config, summary, group and source state. Status, end time and lifecycle
+   * come with `finishRun`.
    */
   createRun(experimentId: string, run: Run): Promise<string>;
   writeBatch(runId: string, batch: RunBatch): Promise<void>;
+  /** points of a string, file or histogram series it holds (`holds.seriesTypes`), in source order, page by page */
+  writeSeries?(runId: string, series: SeriesInfo, points: TypedPoint[]): Promise<void>;
+  /** the bytes of a file series' point, before the page that holds the point */
+  writeSeriesFile?(runId: string, file: SeriesFile, body: Readable): Promise<void>;
   writeInputs(runId: string, inputs: DatasetInput[]): Promise<void>;
   /** `file.size`, when known, is the exact length of `body` */
   writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void>;

@@ -6,7 +6,7 @@
  */
 import { Readable, Transform } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
-import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelVersion, Run } from '../model/index.js';
+import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelVersion, Run, SeriesFile } from '../model/index.js';
 import { MLFLOW_TAGS, SOURCE_TAGS } from '../model/index.js';
 import type { Destination, Source } from '../connectors/types.js';
 import { UsageError, errorMessage } from '../util/errors.js';
@@ -75,6 +75,10 @@ function countBytes(body: Readable): { stream: Readable; bytes: () => number } {
   });
   body.on('error', (err) => counter.destroy(err));
   return { stream: body.pipe(counter), bytes: () => bytes };
+}
+
+async function* oneFile(file: SeriesFile): AsyncIterable<ArtifactFile> {
+  yield { path: file.path, ...(file.size !== undefined ? { size: file.size } : {}) };
 }
 
 /** how long work in flight may go on after a stop (Ctrl-C) before it is abandoned */
@@ -431,7 +435,7 @@ export class Transfer {
     for (const batch of keyValueBatches(Object.entries(run.params).map(([key, value]) => ({ key, value })), [], this.destination.limits)) {
       await this.destination.writeBatch(id, batch);
     }
-    const points = await this.copyMetrics(run, id);
+    const points = (await this.copyMetrics(run, id)) + (await this.copyTypedSeries(run, id));
     if (run.inputs.length > 0) await this.destination.writeInputs(id, run.inputs);
     const { artifacts, bytes } = await this.copyArtifacts(run, id);
     // a child is complete only once its parent is: if the parent failed, it will get a new id
@@ -463,7 +467,7 @@ export class Transfer {
    */
   private async copyMetrics(run: Run, runId: string): Promise<number> {
     let count = 0;
-    const keys = [...run.metricKeys];
+    const keys = run.series.filter((s) => s.type === 'float').map((s) => s.key);
     const reader = async () => {
       const batcher = new MetricBatcher(this.destination.limits);
       const write = async (metrics: MetricPoint[]) => {
@@ -487,6 +491,34 @@ export class Transfer {
       if (rest) await write(rest);
     };
     await Promise.all(Array.from({ length: Math.min(METRIC_READERS, keys.length) }, reader));
+    return count;
+  }
+
+  /**
+   * A run's string, file and histogram series, one after another, page by page; a file series'
+   * files are written before the page that names them, so a page never points at a missing file.
+   */
+  private async copyTypedSeries(run: Run, runId: string): Promise<number> {
+    let count = 0;
+    for (const series of run.series) {
+      if (series.type === 'float') continue;
+      const { source, destination } = this;
+      if (!source.readSeries) throw new Error(`${source.uri} lists the ${series.type} series "${series.key}" but cannot read it`);
+      if (!destination.writeSeries) throw new Error(`${destination.uri} cannot write the ${series.type} series "${series.key}"`);
+      for await (const page of source.readSeries(run, series)) {
+        if (series.type === 'file') {
+          for (const point of page) {
+            const file = point.value as SeriesFile;
+            if (!source.readSeriesFile || !destination.writeSeriesFile) throw new Error(`the files of series "${series.key}" cannot be copied from ${source.uri} into ${destination.uri}`);
+            const open = source.readSeriesFile.bind(source, run, file.path);
+            await this.copyFiles(oneFile(file), open, (f, body) => destination.writeSeriesFile!(runId, { ...file, ...(f.size !== undefined ? { size: f.size } : {}) }, body), new Map());
+          }
+        }
+        await destination.writeSeries(runId, series, page);
+        count += page.length;
+        this.emit({ type: 'points', count: page.length });
+      }
+    }
     return count;
   }
 

@@ -6,6 +6,10 @@
  * creates new ones and records the source id under SOURCE_TAG_PREFIX.
  */
 
+import type { ConfigEntry, ForkPoint, PointBase, SeriesInfo } from './series.js';
+
+export * from './series.js';
+
 export type RunStatus = 'RUNNING' | 'SCHEDULED' | 'FINISHED' | 'FAILED' | 'KILLED';
 export const RUN_STATUSES: readonly RunStatus[] = ['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED'];
 
@@ -61,27 +65,44 @@ export interface Run {
   name?: string;
   status: RunStatus;
   startTime?: number;
+  /** absent when the source has none (a run still going, TensorBoard): never made up as "now" */
   endTime?: number;
   user?: string;
   lifecycle: Lifecycle;
   /** source id of the parent run, for nested runs */
   parentId?: string;
+  /** MLflow's params: strings. Typed configuration goes in `config`. */
   params: Record<string, string>;
   tags: Tags;
   inputs: DatasetInput[];
-  /** keys of every metric the run has a history for */
-  metricKeys: string[];
+  /** every series the run has points for (float series are MLflow's metrics), keys unique */
+  series: SeriesInfo[];
+  /** configuration that keeps its types and nesting (W&B config, Comet params, Neptune attributes) */
+  config?: ConfigEntry[];
+  /** summary values (W&B summary, Comet's current/min/max), by path */
+  summary?: ConfigEntry[];
+  /** the run it was forked from, and at which step */
+  fork?: ForkPoint;
+  /** a group of runs it belongs to (W&B group, Neptune group tags) */
+  group?: string;
+  /**
+   * The source's own run state where `status` cannot say it all (Neptune 2.x `idle`, a W&B exit
+   * code), kept verbatim so that nothing is lost in the mapping to `status`.
+   */
+  sourceState?: string;
   /** MLflow 3: the logged models this run produced (source ids), at which step */
   modelOutputs?: Array<{ modelId: string; step: number }>;
 }
 
-export interface MetricPoint {
+/**
+ * A point of a float series (an MLflow metric). `timestamp` is always there from MLflow-family
+ * sources; the engine gives destinations that need one a point that has one (see
+ * engine/encoding.ts), so their writers may rely on it.
+ */
+export interface MetricPoint extends PointBase {
   key: string;
-  /** NaN and ±Infinity are legitimate values */
+  /** NaN, ±Infinity and -0 are legitimate values */
   value: number;
-  timestamp: number;
-  /** an integer in MLflow; other trackers allow fractions */
-  step: number;
 }
 
 export interface ArtifactFile {

@@ -21,7 +21,7 @@ import { stageAliases } from '../engine/models.js';
 import { planTransfer, type ExperimentPlan, type ModelPlan, type Selection } from '../engine/plan.js';
 import { TrackshiftError, errorMessage } from '../util/errors.js';
 import { compareArtifacts } from './artifacts.js';
-import { chartOf, compareMetric } from './metrics.js';
+import { chartOf, compareMetric, floatKeys } from './metrics.js';
 import { DifferenceList, emptyCounts, show, type Matching, type MetricChart, type ObjectReport, type ObjectType, type VerifyReport } from './report.js';
 
 export interface VerifyOptions {
@@ -321,10 +321,10 @@ export class Verifier {
 
     const charts: MetricChart[] = [];
     if (!this.sampled || this.sampled.has(run.id)) {
-      for (const key of [...new Set([...run.metricKeys, ...there.metricKeys])].sort()) {
+      for (const key of [...new Set([...floatKeys(run), ...floatKeys(there)])].sort()) {
         const result = await compareMetric(key, { source: this.src, run }, { source: this.dst, run: there }, prefix, diffs);
         this.report.compared.metricPoints += result.sourcePoints;
-        const onBoth = run.metricKeys.includes(key) && there.metricKeys.includes(key);
+        const onBoth = floatKeys(run).includes(key) && floatKeys(there).includes(key);
         if (this.options.charts && onBoth && result.unmatched > 0 && charts.length < CHARTS_PER_RUN) {
           charts.push(await chartOf(key, { source: this.src, run }, { source: this.dst, run: there }));
         }

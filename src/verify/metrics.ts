@@ -124,9 +124,9 @@ export async function compareMetric(
     entry(p.step).destination.push(p);
     unmatched++;
   }
-  if (!src.run || src.run.metricKeys.includes(key) === false) {
+  if (!src.run || !hasFloatSeries(src.run, key)) {
     out.add(`${prefix}metric:${key}`, undefined, `${destinationPoints} point(s)`);
-  } else if (!dst.run || dst.run.metricKeys.includes(key) === false) {
+  } else if (!dst.run || !hasFloatSeries(dst.run, key)) {
     out.add(`${prefix}metric:${key}`, `${sourcePoints} point(s)`, undefined);
   } else {
     for (const step of [...byStep.keys()].sort((x, y) => x - y)) {
@@ -136,6 +136,10 @@ export async function compareMetric(
   }
   return { sourcePoints, destinationPoints, unmatched };
 }
+
+
+export const floatKeys = (run: Run): string[] => run.series.filter((s) => s.type === 'float').map((s) => s.key);
+const hasFloatSeries = (run: Run, key: string): boolean => run.series.some((s) => s.type === 'float' && s.key === key);
 
 /**
  * At most about `max` points of a history, evenly spread, in bounded memory: every point is

@@ -40,7 +40,7 @@ function makeRun(id: string, extra: Partial<Run> = {}): Run {
     params: { lr: '0.01', long: 'p'.repeat(6000), empty: '', unicode: 'données ✓' },
     tags: { 'mlflow.runName': `run ${id}`, 'stage/phase': 'train', [SOURCE_TAGS.id]: id, [SOURCE_TAGS.uri]: SRC },
     inputs: [],
-    metricKeys: [],
+    series: [],
     ...extra,
   };
 }
@@ -107,7 +107,7 @@ afterAll(async () => {
 describe('bundle round trip', () => {
   let dir: string;
   let expId: string;
-  const main = makeRun('r-main', { metricKeys: Object.keys(points), inputs });
+  const main = makeRun('r-main', { series: Object.keys(points).map((key) => ({ key, type: 'float' as const })), inputs });
   const child = makeRun('r-child', { parentId: 'r-main', status: 'FAILED', endTime: undefined, tags: { ...makeRun('r-child').tags, 'mlflow.parentRunId': 'r-main' } });
   const deleted = makeRun('r-deleted', { lifecycle: 'deleted', status: 'KILLED' });
 
@@ -147,13 +147,13 @@ describe('bundle round trip', () => {
       params: main.params,
       tags: { ...main.tags, late: 'tag', [SOURCE_TAGS.complete]: 'true' },
       inputs,
-      metricKeys: Object.keys(points),
+      series: Object.keys(points).map((key) => ({ key, type: 'float' as const })),
     });
     const readChild = all.find((r) => r.id === 'r-child')!;
     expect(readChild.parentId).toBe('r-main');
     expect(readChild.status).toBe('FAILED');
     expect(readChild.endTime).toBeUndefined();
-    expect(readChild.metricKeys).toEqual([]);
+    expect(readChild.series.map((s) => s.key)).toEqual([]);
     expect(all.find((r) => r.id === 'r-deleted')).toMatchObject({ lifecycle: 'deleted', status: 'KILLED' });
     expect(await src.getRun('r-deleted')).toMatchObject({ id: 'r-deleted', lifecycle: 'deleted' });
     expect(await src.getRun('nope')).toBeUndefined();
@@ -284,7 +284,7 @@ describe('bundle folders and tampered bundles', () => {
     const dir = join(tmp, name);
     const dst = await openBundleDestination(dir);
     const expId = await dst.ensureExperiment(experiment, 'e');
-    await writeRun(dst, expId, makeRun('r', { metricKeys: Object.keys(points) }), true);
+    await writeRun(dst, expId, makeRun('r', { series: Object.keys(points).map((key) => ({ key, type: 'float' as const })) }), true);
     return { dir, runDir: join(dir, 'experiments', '17', 'runs', 'r') };
   }
 
@@ -299,7 +299,7 @@ describe('bundle folders and tampered bundles', () => {
     const src = await openBundleSource(dir);
     for await (const exp of src.listExperiments()) {
       for await (const run of src.listRuns(exp.id, { includeDeleted: true })) {
-        for (const key of run.metricKeys) await collect(src.readMetric(run, key));
+        for (const key of run.series.map((s) => s.key)) await collect(src.readMetric(run, key));
         for await (const file of src.listArtifacts(run)) await buffer(await src.readArtifact(run, file.path));
       }
     }

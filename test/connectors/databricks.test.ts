@@ -28,6 +28,7 @@ import { transfer, type TransferResult } from '../../src/engine/transfer.js';
 import { redactUri } from '../../src/util/redact.js';
 import { azureBlockId, chunks, SignedUrlClient } from '../../src/util/signed-url.js';
 import { cli } from '../cli/run-cli.js';
+import { memoryRun } from '../../src/connectors/memory/index.js';
 import { newStore } from '../engine/fixture.js';
 
 const TOKEN = 'dapi-SECRET-0123456789abcdef';
@@ -562,11 +563,11 @@ describe('a Databricks workspace (recorded-style answers on a local server, not 
   async function copyIntoUnityCatalog(destination: Destination, mlmodel = SIGNED_MLMODEL): Promise<TransferResult> {
     const source = newStore();
     source.data.experiments.set('1', { id: '1', name: 'fraud', tags: {}, lifecycle: 'active' });
-    source.data.runs.set('src-run', {
-      run: { id: 'src-run', experimentId: '1', name: 'train', status: 'FINISHED', startTime: 5, endTime: 6, lifecycle: 'active', params: { depth: '3' }, tags: {}, inputs: [], metricKeys: [] },
+    source.data.runs.set('src-run', memoryRun({
+      run: { id: 'src-run', experimentId: '1', name: 'train', status: 'FINISHED', startTime: 5, endTime: 6, lifecycle: 'active', params: { depth: '3' }, tags: {}, inputs: [], series: [] },
       metrics: new Map(),
       artifacts: new Map([['model/MLmodel', Buffer.from(mlmodel)], ['model/model.pkl', Buffer.from('weights')], ['notes.txt', Buffer.from('n')]]),
-    });
+    }));
     source.registry.add({ name: 'fraud', tags: {}, aliases: {} }, [
       { modelName: 'fraud', version: '1', source: 'runs:/src-run/model', location: { type: 'run', runId: 'src-run', path: 'model' }, runId: 'src-run', status: 'READY', stage: 'Production', tags: {}, creationTime: 1700000000000 },
     ]);

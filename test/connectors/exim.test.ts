@@ -55,7 +55,7 @@ describe('mlflow-export-import files of every version', () => {
     const [experiment] = await collect(source.listExperiments());
     expect(experiment).toMatchObject({ id: '7', name: 'wine', tags: { team: 'x' } });
     const run = (await source.getRun(RUN))!;
-    expect(run).toMatchObject({ name: 'r', status: 'FAILED', startTime: 100, endTime: 200, user: 'ana', params: { alpha: '0.5' }, metricKeys: ['loss'] });
+    expect(run).toMatchObject({ name: 'r', status: 'FAILED', startTime: 100, endTime: 200, user: 'ana', params: { alpha: '0.5' }, series: [{ key: 'loss', type: 'float' }] });
     expect((await points(source, 'loss')).map((p) => p.value)).toEqual([NaN, Infinity, 0.25]);
     expect((await collect(source.listArtifacts(run))).map((f) => f.path)).toEqual(['model/MLmodel']);
   });

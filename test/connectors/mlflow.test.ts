@@ -100,7 +100,7 @@ describe('MLflow connector', () => {
   it('keeps ±Infinity through a server that cannot store it, and warns', async () => {
     const destination = await open(b.url, 'dst');
     const experimentId = await destination.ensureExperiment({ id: 'x', name: 'infinity', tags: {}, lifecycle: 'active' }, 'infinity');
-    const run: Run = { id: 'src-inf', experimentId: 'x', status: 'FINISHED', startTime: T0, endTime: T0 + 1, lifecycle: 'active', params: { long: 'v'.repeat(7000) }, tags: { 'trackshift.source.id': 'src-inf' }, inputs: [], metricKeys: [] };
+    const run: Run = { id: 'src-inf', experimentId: 'x', status: 'FINISHED', startTime: T0, endTime: T0 + 1, lifecycle: 'active', params: { long: 'v'.repeat(7000) }, tags: { 'trackshift.source.id': 'src-inf' }, inputs: [], series: [] };
     const id = await destination.createRun(experimentId, run);
     await destination.writeBatch(id, {
       params: [{ key: 'long', value: 'v'.repeat(7000) }],
@@ -128,7 +128,7 @@ describe('MLflow connector', () => {
   it('finds complete and partial copies, and discards a partial one', async () => {
     const destination = await open(b.url, 'dst');
     const experimentId = await destination.ensureExperiment({ id: 'y', name: 'resume', tags: {}, lifecycle: 'active' }, 'resume');
-    const run = (sourceId: string): Run => ({ id: sourceId, experimentId: 'y', status: 'FINISHED', lifecycle: 'active', params: {}, tags: { 'trackshift.source.id': sourceId }, inputs: [], metricKeys: [] });
+    const run = (sourceId: string): Run => ({ id: sourceId, experimentId: 'y', status: 'FINISHED', lifecycle: 'active', params: {}, tags: { 'trackshift.source.id': sourceId }, inputs: [], series: [] });
     const done = await destination.createRun(experimentId, run('done'));
     await destination.writeArtifact(done, { path: 'a.txt', size: 1 }, Readable.from([Buffer.from('a')]));
     await destination.finishRun(done, run('done'));

@@ -53,7 +53,7 @@ async function errorOf(work: () => Promise<unknown>): Promise<Error> {
 async function readEverything(src: Source): Promise<void> {
   for await (const exp of src.listExperiments()) {
     for await (const run of src.listRuns(exp.id, { includeDeleted: true })) {
-      for (const key of run.metricKeys) await collect(src.readMetric(run, key));
+      for (const key of run.series.map((s) => s.key)) await collect(src.readMetric(run, key));
       for await (const file of src.listArtifacts(run)) await buffer(await src.readArtifact(run, file.path));
     }
   }
@@ -126,7 +126,7 @@ describe('mlruns reader, against a store written by mlflow', () => {
       expect(got.parentId).toBe(expected.parentId ?? undefined);
       expect(got.params).toEqual(expected.params);
       expect(got.tags).toEqual(expected.tags);
-      expect(got.metricKeys).toEqual([...new Set(expected.metrics.map((m) => m.key))].sort());
+      expect(got.series.map((s) => s.key)).toEqual([...new Set(expected.metrics.map((m) => m.key))].sort());
       expect(got.inputs).toEqual(
         expected.inputs.map((i) => ({
           dataset: { name: i.name, digest: i.digest, sourceType: i.sourceType, source: i.source, schema: i.schema ?? undefined, profile: i.profile ?? undefined },
@@ -151,7 +151,7 @@ describe('mlruns reader, against a store written by mlflow', () => {
     const src = new MlrunsSource(store);
     for (const expected of summary.runs) {
       const run = (await src.getRun(expected.id))!;
-      for (const key of run.metricKeys) {
+      for (const key of run.series.map((s) => s.key)) {
         const got = (await collect(src.readMetric(run, key))).flat();
         const want = expected.metrics.filter((m) => m.key === key);
         expect(got.length).toBe(want.length);
@@ -273,7 +273,7 @@ describe('the committed sample', () => {
         runs++;
         if (run.status === 'FAILED') failed++;
         if (run.parentId) nested++;
-        for (const key of run.metricKeys) points += (await collect(src.readMetric(run, key))).flat().length;
+        for (const key of run.series.map((s) => s.key)) points += (await collect(src.readMetric(run, key))).flat().length;
         for await (const file of src.listArtifacts(run)) {
           artifacts++;
           expect((await buffer(await src.readArtifact(run, file.path))).length).toBe(file.size);

@@ -1,5 +1,5 @@
 /** A small source store with the awkward cases the engine must carry. */
-import { MemoryStore, type MemoryOptions } from '../../src/connectors/memory/index.js';
+import { MemoryStore, type MemoryOptions, memoryRun } from '../../src/connectors/memory/index.js';
 import type { MetricPoint, ModelVersion, Run } from '../../src/model/index.js';
 
 let counter = 0;
@@ -16,7 +16,7 @@ function addRun(store: MemoryStore, run: Partial<Run> & Pick<Run, 'id' | 'experi
     params: {},
     tags: {},
     inputs: [],
-    metricKeys: [],
+    series: [],
     ...run,
   };
   const series = new Map<string, MetricPoint[]>();
@@ -24,8 +24,8 @@ function addRun(store: MemoryStore, run: Partial<Run> & Pick<Run, 'id' | 'experi
     if (!series.has(p.key)) series.set(p.key, []);
     series.get(p.key)!.push(p);
   }
-  full.metricKeys = [...series.keys()];
-  store.data.runs.set(full.id, { run: full, metrics: series, artifacts: new Map(Object.entries(artifacts)) });
+  full.series = [...series.keys()].map((key) => ({ key, type: 'float' as const }));
+  store.data.runs.set(full.id, memoryRun({ run: full, metrics: series, artifacts: new Map(Object.entries(artifacts)) }));
 }
 
 export function sourceStore(): MemoryStore {

@@ -10,7 +10,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { memoryStore } from '../../src/connectors/memory/index.js';
+import { memoryStore, memoryRun } from '../../src/connectors/memory/index.js';
 import { openDestination, openSource } from '../../src/connectors/registry.js';
 import { Journal } from '../../src/engine/journal.js';
 import type { Report } from '../../src/engine/job.js';
@@ -52,10 +52,10 @@ function fixtureStore() {
       params: { lr: '0.1', id },
       tags: { owner: 'faults' },
       inputs: [],
-      metricKeys: [...metrics.keys()],
+      series: [...metrics.keys()].map((key) => ({ key, type: 'float' as const })),
       ...extra,
     };
-    store.data.runs.set(id, { run, metrics, artifacts });
+    store.data.runs.set(id, memoryRun({ run, metrics, artifacts }));
   };
   add('r1', '1');
   add('r2', '1', { parentId: 'r1', tags: { owner: 'faults', 'mlflow.parentRunId': 'r1' } });

@@ -45,9 +45,9 @@ export async function snapshot(source: Source, options: { artifacts?: boolean; e
       originOf.set(run.id, origin);
       parents.set(origin, run.parentId);
       const metrics: RunSnapshot['metrics'] = {};
-      for (const key of [...run.metricKeys].sort()) {
+      for (const key of run.series.map((s) => s.key).sort()) {
         const points: Array<[number, number, number]> = [];
-        for await (const page of source.readMetric(run, key)) for (const p of page) points.push([p.step, p.timestamp, p.value]);
+        for await (const page of source.readMetric(run, key)) for (const p of page) points.push([p.step, p.timestamp ?? 0, p.value]);
         points.sort((a, b) => a[0] - b[0] || a[1] - b[1] || String(a[2]).localeCompare(String(b[2])));
         metrics[key] = points;
       }

@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { MemoryStore } from '../../src/connectors/memory/index.js';
+import { memoryRun, type MemoryStore } from '../../src/connectors/memory/index.js';
 import { Journal } from '../../src/engine/journal.js';
 import { emptySelection, planTransfer, type Selection } from '../../src/engine/plan.js';
 import { transfer } from '../../src/engine/transfer.js';
@@ -76,7 +76,7 @@ describe('verify', () => {
     const { source, destination } = await copied();
     destination.data.runs.delete(copyOf(destination, 'child').run.id);
     const alpha = [...destination.data.experiments.values()].find((e) => e.name === 'alpha')!;
-    destination.data.runs.set('stray', { run: { id: 'stray', experimentId: alpha.id, name: 'stray', status: 'FINISHED', lifecycle: 'active', params: {}, tags: {}, inputs: [], metricKeys: [] }, metrics: new Map(), artifacts: new Map() });
+    destination.data.runs.set('stray', memoryRun({ run: { id: 'stray', experimentId: alpha.id, name: 'stray', status: 'FINISHED', lifecycle: 'active', params: {}, tags: {}, inputs: [], series: [] }, metrics: new Map(), artifacts: new Map() }));
     const beta = [...destination.data.experiments.values()].find((e) => e.name === 'beta')!;
     destination.data.experiments.delete(beta.id);
     const report = await verify(source, destination);

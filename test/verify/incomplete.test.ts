@@ -17,7 +17,7 @@ const unavailable = () => new HttpError('GET /metrics/get-history failed with 50
 /** Two runs with one metric each; reading run `failing`'s history fails after `delayMs`. */
 function store(uri: string, failing?: { run: string; delayMs: number }): Source {
   const experiment: Experiment = { id: '1', name: 'exp', tags: {}, lifecycle: 'active' };
-  const run = (id: string): Run => ({ id, experimentId: '1', name: id, status: 'FINISHED', startTime: T0, endTime: T0 + 1, lifecycle: 'active', params: {}, tags: {}, inputs: [], metricKeys: ['loss'] });
+  const run = (id: string): Run => ({ id, experimentId: '1', name: id, status: 'FINISHED', startTime: T0, endTime: T0 + 1, lifecycle: 'active', params: {}, tags: {}, inputs: [], series: [{ key: 'loss', type: 'float' }] });
   return {
     uri,
     kind: 'test',

@@ -13,7 +13,7 @@ import { verifySources } from '../../src/verify/compare.js';
 const T0 = 1_700_000_000_000;
 
 function generated(points: number, pageSize: number, uri: string): Source {
-  const run: Run = { id: 'r1', experimentId: '1', name: 'long', status: 'FINISHED', startTime: T0, endTime: T0 + 1, lifecycle: 'active', params: {}, tags: {}, inputs: [], metricKeys: ['loss'] };
+  const run: Run = { id: 'r1', experimentId: '1', name: 'long', status: 'FINISHED', startTime: T0, endTime: T0 + 1, lifecycle: 'active', params: {}, tags: {}, inputs: [], series: [{ key: 'loss', type: 'float' }] };
   const experiment: Experiment = { id: '1', name: 'big', tags: {}, lifecycle: 'active' };
   return {
     uri,

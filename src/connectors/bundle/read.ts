@@ -8,6 +8,7 @@ import { lstat, open, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, MetricPoint, Run } from '../../model/index.js';
+import { mlflowSeries } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { isDir, isFile, listDirs, refuseLink, walkFiles } from '../../util/fs.js';
 import { idToFolderName, safeJoin } from '../../util/paths.js';
@@ -220,7 +221,7 @@ function toRun(record: RunFile): Run {
     params: record.params,
     tags: record.tags,
     inputs: record.inputs,
-    metricKeys: record.metrics.map((m) => m.key),
+    series: record.metrics.map((m) => mlflowSeries(m.key)),
     ...(record.modelOutputs ? { modelOutputs: record.modelOutputs } : {}),
   };
 }

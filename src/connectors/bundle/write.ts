@@ -15,7 +15,7 @@ import { SOURCE_TAGS } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { exists, writeJsonAtomic } from '../../util/fs.js';
 import { idToFolderName, keyToFileName, removeInside, safeJoin } from '../../util/paths.js';
-import type { Destination, ExistingRun, RunBatch, WriteLimits } from '../types.js';
+import type { Destination, DestinationHolds, ExistingRun, RunBatch, WriteLimits } from '../types.js';
 import {
   ARTIFACTS_DIR,
   EXPERIMENTS_DIR,
@@ -60,6 +60,21 @@ interface RunState {
 
 export class BundleDestination extends BundleReader implements Destination {
   readonly limits = LIMITS;
+  /** version 1 holds what MLflow holds (bundle format version 2 will hold everything) */
+  readonly holds: DestinationHolds = {
+    seriesTypes: ['float'],
+    fractionalSteps: false,
+    pointsWithoutTimestamp: false,
+    epochs: false,
+    contexts: false,
+    systemSeries: { prefix: 'system/' },
+    typedConfig: false,
+    summaries: false,
+    forks: false,
+    groups: false,
+    sourceStates: false,
+    creationTimes: { experiments: true, models: true, versions: true },
+  };
   private readonly writing = new Map<string, RunState>();
   /** destination run id → experiment id, for runs created or found in this session */
   private readonly runExperiment = new Map<string, string>();

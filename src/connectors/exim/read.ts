@@ -18,7 +18,7 @@ import { stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelStage, ModelVersion, RegisteredModel, Run } from '../../model/index.js';
-import { MLFLOW_TAGS, MODEL_STAGES } from '../../model/index.js';
+import { MLFLOW_TAGS, MODEL_STAGES, mlflowSeries } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { isDir, listEntries, refuseLink, walkFiles } from '../../util/fs.js';
 import { safeJoin } from '../../util/paths.js';
@@ -382,7 +382,7 @@ function toRun(record: EximRun, file: string): Run {
       },
       tags: input.tags,
     })),
-    metricKeys: Object.keys(record.metrics),
+    series: Object.keys(record.metrics).map(mlflowSeries),
     ...(record.outputs?.model_outputs?.length ? { modelOutputs: record.outputs.model_outputs.map((o) => ({ modelId: o.model_id, step: o.step })) } : {}),
   };
 }

@@ -35,6 +35,7 @@ import { SOURCE_TAGS } from '../../model/index.js';
 import { exists, isFile, listDirs, writeJsonAtomic } from '../../util/fs.js';
 import { idToFolderName, joinSegment, keyToFileName, removeInside, safeJoin } from '../../util/paths.js';
 import type { Destination, ExistingRun, ExistingVersion, LoggedModelWriter, RegistryWriter, RunBatch, VersionTarget, WriteLimits } from '../types.js';
+import { MLFLOW_HOLDS } from '../mlflow-common/holds.js';
 import { parsePythonJson } from './format.js';
 
 const LIMITS: WriteLimits = { metrics: 10_000, params: 1000, tags: 1000, entries: 20_000, bytes: 64 * 1024 * 1024 };
@@ -86,6 +87,7 @@ interface RunState {
 export class EximDestination implements Destination {
   readonly kind = 'exim';
   readonly limits = LIMITS;
+  readonly holds = MLFLOW_HOLDS;
   private readonly runs = new Map<string, RunState>();
   private readonly experimentsDir: string;
   /** experiment.json is read, changed and written again: one change at a time */

@@ -4,15 +4,21 @@
  */
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
-import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run } from '../../model/index.js';
-import { SOURCE_TAGS } from '../../model/index.js';
+import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
+import { SERIES_TYPES, SOURCE_TAGS } from '../../model/index.js';
 import { MemoryRegistry } from './registry.js';
-import type { ConnectorFactory, Destination, ExistingRun, RunBatch, RunQuery, Source, UnreadableObject, WriteLimits } from '../types.js';
+import type { ConnectorFactory, Destination, DestinationHolds, ExistingRun, RunBatch, RunQuery, Source, UnreadableObject, WriteLimits } from '../types.js';
 
 export interface MemoryRun {
   run: Run;
   metrics: Map<string, MetricPoint[]>;
+  /** string, file and histogram series, by key */
+  series: Map<string, TypedPoint[]>;
+  /** the bytes of file series' points, by `SeriesFile.path` */
+  seriesFiles: Map<string, Buffer>;
   artifacts: Map<string, Buffer>;
+  /** the series `createRun` was told of: a float series is listed as that says (system or not) once it has points */
+  declared: Map<string, SeriesInfo>;
 }
 
 export interface MemoryStoreData {
@@ -28,13 +34,32 @@ export interface MemoryOptions {
   beforeWrite?: (operation: string, runId?: string) => void | Promise<void>;
   /** false: a registry without stages, like Unity Catalog */
   stages?: boolean;
+  /** what it holds, when a test wants it to hold less than everything (engine mapping tests) */
+  holds?: Partial<DestinationHolds>;
 }
 
 const DEFAULT_LIMITS: WriteLimits = { metrics: 1000, params: 100, tags: 100, entries: 1000, bytes: 1_000_000 };
 
+/** Everything the model has: the store keeps what it is given. */
+export const HOLDS_EVERYTHING: DestinationHolds = {
+  seriesTypes: SERIES_TYPES,
+  fractionalSteps: true,
+  pointsWithoutTimestamp: true,
+  epochs: true,
+  contexts: true,
+  systemSeries: true,
+  typedConfig: true,
+  summaries: true,
+  forks: true,
+  groups: true,
+  sourceStates: true,
+  creationTimes: { experiments: true, models: true, versions: true },
+};
+
 export class MemoryStore implements Source, Destination {
   readonly kind = 'memory';
   readonly limits: WriteLimits;
+  readonly holds: DestinationHolds;
   readonly data: MemoryStoreData = { experiments: new Map(), runs: new Map() };
   /** the optional registry capability (./registry.ts) */
   readonly registry: MemoryRegistry;
@@ -51,6 +76,7 @@ export class MemoryStore implements Source, Destination {
     private readonly options: MemoryOptions = {},
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.holds = { ...HOLDS_EVERYTHING, ...options.holds };
     this.registry = new MemoryRegistry(options.stages ?? true);
   }
 
@@ -84,6 +110,18 @@ export class MemoryStore implements Source, Destination {
     const points = this.stored(run.id).metrics.get(key) ?? [];
     const size = this.options.pageSize ?? 1000;
     for (let i = 0; i < points.length; i += size) yield points.slice(i, i + size);
+  }
+
+  async *readSeries(run: Run, series: SeriesInfo): AsyncIterable<TypedPoint[]> {
+    const points = this.stored(run.id).series.get(series.key) ?? [];
+    const size = this.options.pageSize ?? 1000;
+    for (let i = 0; i < points.length; i += size) yield structuredClone(points.slice(i, i + size));
+  }
+
+  async readSeriesFile(run: Run, path: string): Promise<Readable> {
+    const bytes = this.stored(run.id).seriesFiles.get(path);
+    if (!bytes) throw new Error(`memory: no series file ${path} in run ${run.id}`);
+    return Readable.from([bytes]);
   }
 
   async *listArtifacts(run: Run): AsyncIterable<ArtifactFile> {
@@ -142,9 +180,9 @@ export class MemoryStore implements Source, Destination {
       lifecycle: 'active',
       params: {},
       inputs: [],
-      metricKeys: [],
+      series: [],
     };
-    this.data.runs.set(id, { run: created, metrics: new Map(), artifacts: new Map() });
+    this.data.runs.set(id, { run: created, metrics: new Map(), series: new Map(), seriesFiles: new Map(), artifacts: new Map(), declared: new Map(run.series.map((s) => [s.key, s])) });
     return id;
   }
 
@@ -167,10 +205,28 @@ export class MemoryStore implements Source, Destination {
       if (!series) {
         series = [];
         stored.metrics.set(point.key, series);
-        stored.run.metricKeys.push(point.key);
+        stored.run.series.push({ ...(stored.declared.get(point.key) ?? { key: point.key, type: 'float' }) });
       }
       series.push({ ...point });
     }
+  }
+
+  async writeSeries(runId: string, series: SeriesInfo, points: TypedPoint[]): Promise<void> {
+    await this.options.beforeWrite?.('writeSeries', runId);
+    const stored = this.stored(runId);
+    if (series.type === 'float' || !this.holds.seriesTypes.includes(series.type)) throw new Error(`memory: writeSeries of a ${series.type} series`);
+    let held = stored.series.get(series.key);
+    if (!held) {
+      held = [];
+      stored.series.set(series.key, held);
+      stored.run.series.push({ ...series });
+    }
+    held.push(...structuredClone(points));
+  }
+
+  async writeSeriesFile(runId: string, file: SeriesFile, body: Readable): Promise<void> {
+    await this.options.beforeWrite?.('writeSeriesFile', runId);
+    this.stored(runId).seriesFiles.set(file.path, await buffer(body));
   }
 
   async writeInputs(runId: string, inputs: DatasetInput[]): Promise<void> {
@@ -206,6 +262,16 @@ export class MemoryStore implements Source, Destination {
     return `m${this.nextId++}`;
   }
 }
+
+/** A run as a source holds it (tests fill stores with these): what is not given is empty. */
+export const memoryRun = (parts: Partial<MemoryRun> & { run: Run }): MemoryRun => ({
+  metrics: new Map(),
+  series: new Map(),
+  seriesFiles: new Map(),
+  artifacts: new Map(),
+  declared: new Map(),
+  ...parts,
+});
 
 /** Stores addressed as `memory:NAME`, shared within one process (tests, library use). */
 const stores = new Map<string, MemoryStore>();

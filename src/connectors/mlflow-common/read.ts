@@ -1,7 +1,7 @@
 /** Reading an MLflow tracking server: experiments, runs, paged metric histories, artifacts. */
 import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, MetricPoint, Run } from '../../model/index.js';
-import { MLFLOW_TAGS } from '../../model/index.js';
+import { MLFLOW_TAGS, mlflowSeries } from '../../model/index.js';
 import type { LoggedModelReader, LoggedModelWriter, RegistryReader, RegistryWriter, RunQuery, Source } from '../types.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { isNotFound, type MlflowApi } from './client.js';
@@ -61,7 +61,7 @@ export function toRun(raw: schema.MlflowRun): Run {
       },
       tags: toTags(input.tags),
     })),
-    metricKeys: [...new Set(raw.data.metrics.map((m) => m.key))],
+    series: [...new Set(raw.data.metrics.map((m) => m.key))].map(mlflowSeries),
     ...(raw.outputs.model_outputs.length > 0 ? { modelOutputs: raw.outputs.model_outputs.map((o) => ({ modelId: o.model_id, step: o.step })) } : {}),
   };
 }

@@ -10,6 +10,7 @@ import type { Destination, ExistingRun, RunBatch, RunWriteResult, WriteLimits } 
 import { HttpError } from '../../util/http.js';
 import { UsageError } from '../../util/errors.js';
 import { isNotFound } from './client.js';
+import { MLFLOW_HOLDS } from './holds.js';
 import { INFINITE_KEYS_TAG } from './infinity.js';
 import { proxyPath } from './proxy.js';
 import { DISCARDED_TAG, MlflowSource } from './read.js';
@@ -39,6 +40,7 @@ interface RunState {
 
 export class MlflowStore extends MlflowSource implements Destination {
   readonly limits = LIMITS;
+  readonly holds = MLFLOW_HOLDS;
   private readonly runs = new Map<string, RunState>();
 
   private state(runId: string): RunState {

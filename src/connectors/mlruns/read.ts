@@ -8,7 +8,7 @@ import { join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run } from '../../model/index.js';
-import { MLFLOW_TAGS } from '../../model/index.js';
+import { MLFLOW_TAGS, mlflowSeries } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { exists, isDir, isFile, listDirs, walkFiles } from '../../util/fs.js';
 import { relativePathProblem, safeJoin } from '../../util/paths.js';
@@ -197,7 +197,7 @@ export class MlrunsSource implements Source {
       params: await readKeyValueFolder(join(dir, 'params')),
       tags,
       inputs: await this.readInputs(dir, experimentId),
-      metricKeys: (await listFilesDeep(join(dir, 'metrics'), '')).sort(),
+      series: (await listFilesDeep(join(dir, 'metrics'), '')).sort().map(mlflowSeries),
       ...(await this.readOutputs(dir)),
     };
   }

@@ -20,7 +20,7 @@ import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelStage, ModelVersion, RegisteredModel, Run, RunStatus } from '../../model/index.js';
-import { MLFLOW_TAGS, MODEL_STAGES, RUN_STATUSES } from '../../model/index.js';
+import { MLFLOW_TAGS, MODEL_STAGES, RUN_STATUSES, mlflowSeries } from '../../model/index.js';
 import { InvalidInputError, UsageError, errorMessage } from '../../util/errors.js';
 import { isDir, walkFiles } from '../../util/fs.js';
 import { safeJoin } from '../../util/paths.js';
@@ -156,7 +156,7 @@ export class SqlStoreSource implements Source {
       params: await this.kv('SELECT "key", "value" FROM params WHERE run_uuid = ?', id),
       tags,
       inputs: await this.readInputs(id),
-      metricKeys: (await this.all('SELECT DISTINCT "key" FROM metrics WHERE run_uuid = ? ORDER BY "key"', id)).map((m) => String(m.key)),
+      series: (await this.all('SELECT DISTINCT "key" FROM metrics WHERE run_uuid = ? ORDER BY "key"', id)).map((m) => mlflowSeries(String(m.key))),
       ...(outputs.length > 0 ? { modelOutputs: outputs.map((o) => ({ modelId: String(o.destination_id), step: num(o.step) ?? 0 })) } : {}),
     };
   }
