@@ -31,7 +31,7 @@ const isHtml = (file: string) => /\.html?$/i.test(file);
 export function addVerifyOptions(command: Command): Command {
   return command
     .option('--max-differences <n>', 'differences listed per run, model or version; the rest are counted', parseCount('--max-differences', 1_000_000), 20)
-    .option('--sample <n>', 'compare the metric histories and artifacts of only N runs chosen at random (every run\'s fields are still compared)', parseCount('--sample', 100_000_000))
+    .option('--sample <n>', 'compare the series histories (every point) and artifacts of only N runs chosen at random (every run\'s fields and series lists are still compared)', parseCount('--sample', 100_000_000))
     .option('--seed <n>', 'the seed that chooses the --sample runs (printed in the summary, to draw the same runs again)', (v: string) => {
       if (!/^\d+$/.test(v)) throw new UsageError(`--seed takes a whole number, not "${v}"`);
       return Number(v);
@@ -67,7 +67,7 @@ export function writeVerifyReports(report: VerifyReport, files: string[] = []): 
 
 export function verifyCommand(done: (code: number) => void): Command {
   const command = new Command('verify')
-    .description('compare SRC and DST field by field (runs, every metric point, artifacts by content, models) and report every difference; exit 0 only when there is none')
+    .description('compare SRC and DST field by field (runs with their typed config, summary and fork, every point of every series, files and artifacts by content, models) and report every difference; exit 0 only when there is none')
     .argument('<src>', `the source: ${SOURCE_FORMS}`)
     .argument('<dst>', 'the destination to check, any of the same (read with the destination\'s credentials, TRACKSHIFT_DST_…)');
   addSelectionOptions(command);

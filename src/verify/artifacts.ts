@@ -15,7 +15,13 @@ export interface ArtifactSide {
   read(path: string): Promise<Readable>;
 }
 
-async function digest(body: Readable): Promise<{ size: number; sha256: string }> {
+export interface Digest {
+  size: number;
+  sha256: string;
+}
+
+/** A stream's length and SHA-256, read through once. */
+export async function digest(body: Readable): Promise<Digest> {
   const hash = createHash('sha256');
   let size = 0;
   for await (const chunk of body) {
@@ -24,6 +30,9 @@ async function digest(body: Readable): Promise<{ size: number; sha256: string }>
   }
   return { size, sha256: hash.digest('hex') };
 }
+
+export const describeDigest = (d: Digest) => `${d.size} bytes, sha256 ${d.sha256.slice(0, 16)}`;
+export const sameDigest = (x: Digest, y: Digest) => x.size === y.size && x.sha256 === y.sha256;
 
 async function listAll(side: ArtifactSide): Promise<Map<string, ArtifactFile>> {
   const files = new Map<string, ArtifactFile>();
@@ -68,7 +77,7 @@ export async function compareArtifacts(
       }
       const [x, y] = await Promise.all([src.read(path).then(digest), dst.read(path).then(digest)]);
       bytes += x.size;
-      if (x.size !== y.size || x.sha256 !== y.sha256) out.add(where, `${x.size} bytes, sha256 ${x.sha256.slice(0, 16)}`, `${y.size} bytes, sha256 ${y.sha256.slice(0, 16)}`);
+      if (!sameDigest(x, y)) out.add(where, describeDigest(x), describeDigest(y));
     }),
   );
   await Promise.all(checks);

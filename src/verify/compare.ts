@@ -5,7 +5,8 @@
  * the same id, else (data another tool copied) by run name and start time.
  *
  * Compared: experiments (lifecycle, tags); runs (name, status, times, user, lifecycle, params,
- * tags, dataset inputs, parent, every metric point, artifacts by size and SHA-256); registered
+ * tags, dataset inputs, parent, fork, group, source state, typed config and summary, the series
+ * lists and every point of every series, file series' files and artifacts by size and SHA-256); registered
  * models (description, tags, aliases) and versions (stage, status, description, tags, run).
  * Tags under trackshift's own prefix are ignored, and nothing else is. Creation and update
  * times of experiments, models and versions are not compared: MLflow's API cannot set them, so
@@ -13,7 +14,7 @@
  * `trackshift.source.creation_time`).
  */
 import pLimit, { type LimitFunction } from 'p-limit';
-import type { DatasetInput, Experiment, ModelVersion, Run, Tags } from '../model/index.js';
+import type { DatasetInput, Experiment, ForkPoint, ModelVersion, Run, Tags } from '../model/index.js';
 import { MLFLOW_TAGS, SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../model/index.js';
 import type { Source } from '../connectors/types.js';
 import type { EventListener } from '../engine/events.js';
@@ -21,7 +22,9 @@ import { stageAliases } from '../engine/models.js';
 import { planTransfer, type ExperimentPlan, type ModelPlan, type Selection } from '../engine/plan.js';
 import { TrackshiftError, errorMessage } from '../util/errors.js';
 import { compareArtifacts } from './artifacts.js';
-import { chartOf, compareMetric, floatKeys } from './metrics.js';
+import { chartOf } from './charts.js';
+import { compareEntries } from './config.js';
+import { compareSeries } from './series.js';
 import { DifferenceList, emptyCounts, show, type Matching, type MetricChart, type ObjectReport, type ObjectType, type VerifyReport } from './report.js';
 
 export interface VerifyOptions {
@@ -77,6 +80,13 @@ function compareInputs(a: DatasetInput[], b: DatasetInput[], prefix: string, out
     const there = y.get(key)?.join('\n');
     if (here !== there) out.add(`${prefix}input:${key}`, here, there);
   }
+}
+
+/** A fork as the report prints it; `origin`: the source run a destination's parent stands for */
+function forkText(fork: ForkPoint | undefined, origin?: string): string | undefined {
+  if (!fork) return undefined;
+  const copyOf = origin !== undefined && origin !== fork.runId ? ` (the copy of ${origin})` : '';
+  return `run ${fork.runId}${copyOf}${fork.step !== undefined ? ` at step ${fork.step}` : ''}`;
 }
 
 /** A small seeded generator (mulberry32), so that a sample can be drawn again with --seed. */
@@ -166,7 +176,7 @@ export class Verifier {
       equal: true,
       summary: { experiment: counts(), run: counts(), model: counts(), version: counts() },
       matching: { provenance: 0, id: 0, nameAndStartTime: 0 },
-      compared: { metricPoints: 0, artifacts: 0, artifactBytes: 0 },
+      compared: { metricPoints: 0, seriesPoints: { string: 0, file: 0, histogram: 0 }, seriesFiles: 0, seriesFileBytes: 0, artifacts: 0, artifactBytes: 0 },
       notes: [],
       incomplete: [],
       objects: [],
@@ -315,20 +325,29 @@ export class Verifier {
     compareField('lifecycle', run.lifecycle, there.lifecycle, prefix, diffs);
     // the parent as the source id it stands for: a copy's parent is the copy of the source's parent
     compareField('parent', run.parentId, there.parentId === undefined ? undefined : index.originOf(there.parentId), prefix, diffs);
+    // the fork's parent too: the source run the destination's parent is the copy of
+    const forkOrigin = there.fork && index.originOf(there.fork.runId);
+    if (run.fork?.runId !== forkOrigin || run.fork?.step !== there.fork?.step) diffs.add(`${prefix}fork`, forkText(run.fork), forkText(there.fork, forkOrigin));
+    compareField('group', run.group, there.group, prefix, diffs);
+    compareField('source_state', run.sourceState, there.sourceState, prefix, diffs);
     compareMaps('param', run.params, there.params, prefix, diffs);
+    compareEntries('config', run.config, there.config, prefix, diffs);
+    compareEntries('summary', run.summary, there.summary, prefix, diffs);
     compareMaps('tag', userTags(run.tags, [MLFLOW_TAGS.parentRunId]), userTags(there.tags, [MLFLOW_TAGS.parentRunId]), prefix, diffs);
     compareInputs(run.inputs, there.inputs, prefix, diffs);
 
     const charts: MetricChart[] = [];
-    if (!this.sampled || this.sampled.has(run.id)) {
-      for (const key of [...new Set([...floatKeys(run), ...floatKeys(there)])].sort()) {
-        const result = await compareMetric(key, { source: this.src, run }, { source: this.dst, run: there }, prefix, diffs);
-        this.report.compared.metricPoints += result.sourcePoints;
-        const onBoth = floatKeys(run).includes(key) && floatKeys(there).includes(key);
-        if (this.options.charts && onBoth && result.unmatched > 0 && charts.length < CHARTS_PER_RUN) {
-          charts.push(await chartOf(key, { source: this.src, run }, { source: this.dst, run: there }));
-        }
-      }
+    const histories = !this.sampled || this.sampled.has(run.id);
+    const series = await compareSeries({ source: this.src, run }, { source: this.dst, run: there }, { points: histories, fileLimit: this.artifactLimit }, prefix, diffs);
+    const { compared } = this.report;
+    compared.metricPoints += series.points.float;
+    for (const type of ['string', 'file', 'histogram'] as const) compared.seriesPoints[type] += series.points[type];
+    compared.seriesFiles += series.files;
+    compared.seriesFileBytes += series.fileBytes;
+    if (this.options.charts) {
+      for (const key of series.differingFloats.slice(0, CHARTS_PER_RUN)) charts.push(await chartOf(key, { source: this.src, run }, { source: this.dst, run: there }));
+    }
+    if (histories) {
       const artifacts = await compareArtifacts(
         { list: () => this.src.listArtifacts(run), read: (p) => this.src.readArtifact(run, p) },
         { list: () => this.dst.listArtifacts(there), read: (p) => this.dst.readArtifact(there, p) },
@@ -337,8 +356,8 @@ export class Verifier {
         diffs,
         this.artifactLimit,
       );
-      this.report.compared.artifacts += artifacts.files;
-      this.report.compared.artifactBytes += artifacts.bytes;
+      compared.artifacts += artifacts.files;
+      compared.artifactBytes += artifacts.bytes;
     }
     this.record('run', { ...object, ...(charts.length > 0 ? { charts } : {}) }, diffs);
     this.options.onEvent?.({ type: 'run-verified', sourceId: run.id, equal: diffs.count === 0 });

@@ -4,7 +4,7 @@
  * each differing metric a small SVG chart of the source's history against the destination's.
  */
 import type { MetricChart, ObjectReport, VerifyReport } from './report.js';
-import { objectTitle, sampleNote, summaryCells } from './text.js';
+import { comparedText, objectTitle, sampleNote, summaryCells } from './text.js';
 
 const escape = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const n = (value: number) => value.toLocaleString('en-US');
@@ -90,10 +90,9 @@ export function reportHtml(report: VerifyReport): string {
     groups.set(group, [...(groups.get(group) ?? []), object]);
   }
   const m = report.matching;
-  const c = report.compared;
   const notes = [
     m.provenance + m.id + m.nameAndStartTime > 0 ? `Runs matched by trackshift's source id: ${n(m.provenance)}, by the same id: ${n(m.id)}, by name and start time: ${n(m.nameAndStartTime)}.` : '',
-    `Compared ${n(c.metricPoints)} metric points and ${n(c.artifacts)} artifact files (${n(c.artifactBytes)} bytes) in ${(report.durationMs / 1000).toFixed(1)} s.`,
+    `Compared ${comparedText(report.compared)} in ${(report.durationMs / 1000).toFixed(1)} s.`,
     report.sample ? `${sampleNote(report.sample)}.` : '',
     ...report.notes,
   ].filter(Boolean);

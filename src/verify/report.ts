@@ -10,7 +10,11 @@ export type ObjectType = 'experiment' | 'run' | 'model' | 'version';
 export type ObjectState = 'equal' | 'different' | 'missing-in-destination' | 'missing-in-source';
 
 export interface Difference {
-  /** e.g. `churn/3f1c…/metric:loss@12`, `churn/3f1c…/param:lr`, `model:clf/version:2/stage` */
+  /**
+   * e.g. `churn/3f1c…/metric:loss@12`, `churn/3f1c…/series:log@3`, `churn/3f1c…/series:log/type`,
+   * `churn/3f1c…/param:lr`, `churn/3f1c…/config:optimizer/lr`, `churn/3f1c…/summary:loss/min`,
+   * `churn/3f1c…/fork`, `model:clf/version:2/stage`
+   */
   path: string;
   /** a printable value; absent when the thing is not on that side */
   source?: string;
@@ -75,7 +79,18 @@ export interface VerifyReport {
   equal: boolean;
   summary: Record<ObjectType, Counts>;
   matching: Matching;
-  compared: { metricPoints: number; artifacts: number; artifactBytes: number };
+  /**
+   * What was read and compared, counted on the source side: points of float series
+   * (`metricPoints`) and of the other series types, file series' files and their bytes, artifacts
+   */
+  compared: {
+    metricPoints: number;
+    seriesPoints: { string: number; file: number; histogram: number };
+    seriesFiles: number;
+    seriesFileBytes: number;
+    artifacts: number;
+    artifactBytes: number;
+  };
   /** `--sample N`: only these many runs had their histories and artifacts compared */
   sample?: { runs: number; of: number; seed: number };
   /** what could not be compared, and why (a capability one side lacks) */

@@ -29,7 +29,18 @@ function summaryTable(summary: Record<ObjectType, Counts>): string[] {
 }
 
 export const sampleNote = (sample: NonNullable<VerifyReport['sample']>) =>
-  `sampled: metric histories and artifacts compared for ${n(sample.runs)} of ${n(sample.of)} runs chosen at random (--seed ${sample.seed} draws the same ones); the other runs' fields were compared`;
+  `sampled: series histories (every point) and artifacts compared for ${n(sample.runs)} of ${n(sample.of)} runs chosen at random (--seed ${sample.seed} draws the same ones); the other runs' fields were compared`;
+
+/** What was compared, in words: series types without points are left out. */
+export function comparedText(c: VerifyReport['compared']): string {
+  const p = c.seriesPoints;
+  const typed = [
+    p.string > 0 ? `${n(p.string)} string points` : '',
+    p.histogram > 0 ? `${n(p.histogram)} histogram points` : '',
+    p.file > 0 ? `${n(p.file)} file points (${n(c.seriesFiles)} files, ${n(c.seriesFileBytes)} bytes)` : '',
+  ].filter(Boolean);
+  return [`${n(c.metricPoints)} metric points`, ...typed, `${n(c.artifacts)} artifact files (${n(c.artifactBytes)} bytes)`].join(', ');
+}
 
 export function objectTitle(object: ObjectReport): string {
   const ids = object.destinationId && object.destinationId !== object.sourceId ? ` → ${object.destinationId}` : '';
@@ -43,8 +54,7 @@ export function verifySummary(report: VerifyReport): string {
   if (m.provenance + m.id + m.nameAndStartTime > 0) {
     lines.push(`runs matched by: trackshift's source id ${n(m.provenance)}, same id ${n(m.id)}, name and start time ${n(m.nameAndStartTime)}`);
   }
-  const c = report.compared;
-  lines.push(`compared ${n(c.metricPoints)} metric points, ${n(c.artifacts)} artifact files (${n(c.artifactBytes)} bytes) in ${(report.durationMs / 1000).toFixed(1)}s`);
+  lines.push(`compared ${comparedText(report.compared)} in ${(report.durationMs / 1000).toFixed(1)}s`);
   if (report.sample) lines.push(sampleNote(report.sample));
   for (const note of report.notes) lines.push(`note: ${note}`);
   lines.push(...describeRetries(report.retries));
