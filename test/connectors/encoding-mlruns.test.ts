@@ -1,0 +1,124 @@
+/**
+ * The `.trackshift/` encoding end to end on a real MLflow store, without a server: a memory run
+ * holding every series type, fractional steps, typed nested config, a fork, a group, a summary
+ * and system series is copied into an `mlruns` folder, read back with the mlruns source (which
+ * undoes the encoding) equal to the original, and opened by the real mlflow client, which sees
+ * the native metrics with integer steps and the encoding's artifacts.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { memoryRun, MemoryStore } from '../../src/connectors/memory/index.js';
+import { mlrunsConnector } from '../../src/connectors/mlruns/index.js';
+import { Journal } from '../../src/engine/journal.js';
+import { emptySelection, planTransfer } from '../../src/engine/plan.js';
+import { transfer } from '../../src/engine/transfer.js';
+import type { MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
+import { runPython } from '../harness/mlflow-server.js';
+import { wholeRuns } from '../helpers/whole-run.js';
+
+const T0 = 1_700_000_000_000;
+const temp = (name: string) => mkdtempSync(join(tmpdir(), `trackshift-${name}-`));
+
+function typedSource(): MemoryStore {
+  const store = new MemoryStore('memory:encoding-mlruns', { pageSize: 7 });
+  store.data.experiments.set('1', { id: '1', name: 'typed', tags: {}, lifecycle: 'active' });
+  const base = (id: string, extra: Partial<Run>): Run => ({ id, experimentId: '1', name: id, status: 'FINISHED', startTime: T0, endTime: T0 + 5000, user: 'ana', lifecycle: 'active', params: { seed: '7' }, tags: { team: 'x' }, inputs: [], series: [], ...extra });
+  const loss: MetricPoint[] = Array.from({ length: 40 }, (_, i) => ({ key: 'loss', step: i / 4, value: 1 / (i + 1), timestamp: T0 + i }));
+  loss.push({ key: 'loss', step: 3, value: NaN, timestamp: T0 }, { key: 'loss', step: 3, value: -0, timestamp: T0 }, { key: 'loss', step: 4, value: Infinity });
+  const cpu: MetricPoint[] = [0, 1, 2].map((step) => ({ key: 'cpu', step, value: 50 + step, timestamp: T0 + step }));
+  const text: TypedPoint[] = [0, 0.5, 1].map((step, i) => ({ step, timestamp: T0 + i, value: `epoch ${i}: ok\n` }));
+  const images: TypedPoint[] = [0, 1].map((step) => ({ step, timestamp: T0 + step, value: { path: `images/sample/${step}.png`, name: `${step}.png`, size: 4, mimeType: 'image/png' } }));
+  const hist: TypedPoint[] = [{ step: 2.5, epoch: 1, context: 'train', value: { edges: [-1, 0, 1], kind: 'densities', values: [0.25, 0.75] } }];
+  const child = base('forkedrun', {
+    series: [
+      { key: 'loss', type: 'float' },
+      { key: 'cpu', type: 'float', system: true },
+      { key: 'stdout', type: 'string' },
+      { key: 'samples', type: 'file' },
+      { key: 'weights', type: 'histogram' },
+    ],
+    config: [
+      { path: ['optimizer', 'name'], value: { type: 'string', value: 'adam' } },
+      { path: ['optimizer', 'betas', 'b1'], value: { type: 'float', value: 0.9 } },
+      { path: ['epochs'], value: { type: 'int', value: 10 } },
+      { path: ['amp'], value: { type: 'bool', value: false } },
+      { path: ['when'], value: { type: 'datetime', value: T0 } },
+      { path: ['labels'], value: { type: 'stringSet', value: ['cat', 'dog'] } },
+    ],
+    summary: [{ path: ['best', 'loss'], value: { type: 'float', value: 0.025 } }],
+    fork: { runId: 'parentrun', step: 5.5 },
+    group: 'sweep-7',
+    sourceState: 'idle',
+  });
+  store.data.runs.set(
+    'forkedrun',
+    memoryRun({
+      run: child,
+      metrics: new Map([['loss', loss], ['cpu', cpu]]),
+      series: new Map([['stdout', text], ['samples', images], ['weights', hist]]),
+      seriesFiles: new Map(images.map((p, i) => [`images/sample/${p.step}.png`, Buffer.from([137, 80, 78, i])])),
+      artifacts: new Map([['model/weights.bin', Buffer.alloc(1000, 3)]]),
+    }),
+  );
+  store.data.runs.set('parentrun', memoryRun({ run: base('parentrun', { series: [{ key: 'acc', type: 'float' }] }), metrics: new Map([['acc', [{ key: 'acc', step: 0, value: 0.5, timestamp: T0 }]]]) }));
+  return store;
+}
+
+describe('the .trackshift/ encoding in an mlruns store', () => {
+  it('memory → mlruns → mlruns source gives back the typed run; mlflow reads the store', async () => {
+    const source = typedSource();
+    const store = join(temp('mlruns'), 'mlruns');
+    const destination = await mlrunsConnector.openDestination!({ location: store, side: 'dst', env: {} });
+    const plan = await planTransfer(source, emptySelection());
+    const result = await transfer(source, destination, plan, { workers: 2, artifactWorkers: 2, dryRun: false, journal: new Journal(temp('state')) });
+    await destination.close?.();
+    expect(result.failed).toEqual([]);
+    expect(result.warnings).toEqual([]);
+    expect(result.encoded.map((e) => e.sourceId)).toEqual(['forkedrun']);
+    expect(result.encoded[0]!.how).toEqual(
+      expect.arrayContaining([
+        '30 fractional steps in "loss": integer steps written, exact steps in the sidecar .trackshift/series/0.jsonl',
+        'series "cpu" written as "system/cpu" (a system series)',
+        'string series "stdout" (3 points) kept as .trackshift/series/2.jsonl',
+        'file series "samples" (2 points) kept as .trackshift/series/3.jsonl, its files under .trackshift/files/',
+        'fork (from run parentrun at step 5.5) kept in .trackshift/run.json',
+      ]),
+    );
+
+    const readBack = await mlrunsConnector.openSource!({ location: store, side: 'src', env: {} });
+    const [original, copied] = await Promise.all([wholeRuns(source), wholeRuns(readBack)]);
+    const typed = (runs: Record<string, unknown>) =>
+      Object.fromEntries(
+        Object.entries(runs).map(([id, r]) => {
+          const { series, seriesFiles, artifacts, params, config, summary, fork, group, sourceState, startTime, endTime, status } = r as Record<string, unknown>;
+          return [id, { series, seriesFiles, artifacts, params, config, summary, fork, group, sourceState, startTime, endTime, status }];
+        }),
+      );
+    expect(typed(copied)).toEqual(typed(original));
+    await readBack.close?.();
+
+    // MLflow itself: native metrics with integer steps, the config's views, and the encoding's files
+    const dump = JSON.parse((await runPython('test/fixtures/dump_store.py', [`file://${store}`], { MLFLOW_ALLOW_FILE_STORE: 'true' })).trim().split('\n').pop()!) as Record<
+      string,
+      { runs: Record<string, { metrics: Record<string, Array<[number, number, string]>>; params: Record<string, string>; tags: Record<string, string>; artifacts: Array<[string, number]> }> }
+    >;
+    const run = dump.typed!.runs.forkedrun!;
+    expect(Object.keys(run.metrics).sort()).toEqual(['loss', 'system/cpu']);
+    expect(run.metrics.loss!).toHaveLength(43);
+    expect(run.metrics.loss!.every(([step]) => Number.isInteger(step))).toBe(true);
+    expect(run.metrics.loss!.filter(([step]) => step === 0).length).toBe(4); // steps 0, 0.25, 0.5, 0.75
+    expect(run.params).toEqual({ seed: '7', 'optimizer/name': 'adam', 'optimizer/betas/b1': '0.9', epochs: '10', amp: 'false', when: new Date(T0).toISOString(), labels: '["cat","dog"]' });
+    expect(run.artifacts.map(([path]) => path)).toEqual([
+      '.trackshift/files/images/sample/0.png',
+      '.trackshift/files/images/sample/1.png',
+      '.trackshift/run.json',
+      '.trackshift/series/0.jsonl',
+      '.trackshift/series/2.jsonl',
+      '.trackshift/series/3.jsonl',
+      '.trackshift/series/4.jsonl',
+      'model/weights.bin',
+    ]);
+  }, 180_000);
+});
