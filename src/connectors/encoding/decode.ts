@@ -83,7 +83,7 @@ class DecodingSource implements Source {
         decoded = await this.decode(run);
       } catch (err) {
         // this run fails alone, as a malformed file of a file source does
-        this.failed.push({ type: 'run', sourceId: run.id, reason: errorMessage(err) });
+        if (!this.failed.some((f) => f.sourceId === run.id)) this.failed.push({ type: 'run', sourceId: run.id, reason: errorMessage(err) });
         continue;
       }
       yield decoded;
