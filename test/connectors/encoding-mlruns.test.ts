@@ -3,13 +3,15 @@
  * holding every series type, fractional steps, typed nested config, a fork, a group, a summary
  * and system series is copied into an `mlruns` folder, read back with the mlruns source (which
  * undoes the encoding) equal to the original, and opened by the real mlflow client, which sees
- * the native metrics with integer steps and the encoding's artifacts.
+ * the native metrics with integer steps and the encoding's artifacts. The same run through an
+ * mlflow-export-import directory comes back equal too.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { memoryRun, MemoryStore } from '../../src/connectors/memory/index.js';
+import { eximConnector } from '../../src/connectors/exim/index.js';
 import { mlrunsConnector } from '../../src/connectors/mlruns/index.js';
 import { Journal } from '../../src/engine/journal.js';
 import { emptySelection, planTransfer } from '../../src/engine/plan.js';
@@ -66,6 +68,15 @@ function typedSource(): MemoryStore {
   return store;
 }
 
+/** What the encoding restores, and the run's times and status, by run. */
+const typedFields = (runs: Record<string, unknown>) =>
+  Object.fromEntries(
+    Object.entries(runs).map(([id, r]) => {
+      const { series, seriesFiles, artifacts, params, config, summary, fork, group, sourceState, startTime, endTime, status } = r as Record<string, unknown>;
+      return [id, { series, seriesFiles, artifacts, params, config, summary, fork, group, sourceState, startTime, endTime, status }];
+    }),
+  );
+
 describe('the .trackshift/ encoding in an mlruns store', () => {
   it('memory → mlruns → mlruns source gives back the typed run; mlflow reads the store', async () => {
     const source = typedSource();
@@ -88,15 +99,7 @@ describe('the .trackshift/ encoding in an mlruns store', () => {
     );
 
     const readBack = await mlrunsConnector.openSource!({ location: store, side: 'src', env: {} });
-    const [original, copied] = await Promise.all([wholeRuns(source), wholeRuns(readBack)]);
-    const typed = (runs: Record<string, unknown>) =>
-      Object.fromEntries(
-        Object.entries(runs).map(([id, r]) => {
-          const { series, seriesFiles, artifacts, params, config, summary, fork, group, sourceState, startTime, endTime, status } = r as Record<string, unknown>;
-          return [id, { series, seriesFiles, artifacts, params, config, summary, fork, group, sourceState, startTime, endTime, status }];
-        }),
-      );
-    expect(typed(copied)).toEqual(typed(original));
+    expect(typedFields(await wholeRuns(readBack))).toEqual(typedFields(await wholeRuns(source)));
     await readBack.close?.();
 
     // MLflow itself: native metrics with integer steps, the config's views, and the encoding's files
@@ -121,4 +124,19 @@ describe('the .trackshift/ encoding in an mlruns store', () => {
       'model/weights.bin',
     ]);
   }, 180_000);
+});
+
+describe('the .trackshift/ encoding in an mlflow-export-import directory', () => {
+  it('memory → exim → exim source gives back the typed run', async () => {
+    const source = typedSource();
+    const dir = temp('exim');
+    const destination = await eximConnector.openDestination!({ location: dir, side: 'dst', env: {} });
+    const plan = await planTransfer(source, emptySelection());
+    const result = await transfer(source, destination, plan, { workers: 2, artifactWorkers: 2, dryRun: false, journal: new Journal(temp('state')) });
+    await destination.close?.();
+    expect(result.failed).toEqual([]);
+    expect(result.encoded.map((e) => e.sourceId)).toEqual(['forkedrun']);
+    const readBack = await eximConnector.openSource!({ location: dir, side: 'src', env: {} });
+    expect(typedFields(await wholeRuns(readBack))).toEqual(typedFields(await wholeRuns(source)));
+  });
 });
