@@ -116,25 +116,30 @@ export class NativeSeries {
     const key = this.info.key;
     const renamed = this.original.type === 'float' && key !== this.original.key;
     if (exact && !renamed) return page;
+    const { counts } = this;
     return page.map((point) => {
+      const step = holds.fractionalSteps ? point.step : Math.min(MAX_STEP, Math.max(MIN_STEP, Math.floor(point.step)));
+      const noTimestamp = point.timestamp === undefined && !holds.pointsWithoutTimestamp;
+      const epoch = point.epoch !== undefined && !holds.epochs;
+      const context = point.context !== undefined && !holds.contexts;
+      if (!renamed && step === point.step && !noTimestamp && !epoch && !context) return point; // held exactly: as it is
       const p = { ...point } as P & { key?: string };
       if (renamed) p.key = key;
-      if (!holds.fractionalSteps) {
-        const step = Math.min(MAX_STEP, Math.max(MIN_STEP, Math.floor(p.step)));
-        if (!Number.isInteger(p.step)) this.counts.fractional++;
-        else if (step !== p.step) this.counts.clamped++;
+      if (step !== point.step) {
+        if (Number.isInteger(point.step)) counts.clamped++;
+        else counts.fractional++;
         p.step = step;
       }
-      if (p.timestamp === undefined && !holds.pointsWithoutTimestamp) {
-        this.counts.noTimestamp++;
+      if (noTimestamp) {
+        counts.noTimestamp++;
         p.timestamp = defaultTimestamp;
       }
-      if (p.epoch !== undefined && !holds.epochs) {
-        this.counts.epochs++;
+      if (epoch) {
+        counts.epochs++;
         delete p.epoch;
       }
-      if (p.context !== undefined && !holds.contexts) {
-        this.counts.contexts++;
+      if (context) {
+        counts.contexts++;
         delete p.context;
       }
       return p;
@@ -325,8 +330,12 @@ export class RunEncoder {
     if (info.key !== original.key) {
       const why = chars(original.key) > (this.holds.maxKeyLength ?? Infinity) ? ` (${chars(original.key)} characters; the destination takes ${this.holds.maxKeyLength})` : original.system ? ' (a system series)' : '';
       this.how.push(`series ${name} written as ${quoted(info.key)}${why}`);
+    } else if (original.system) {
+      if (!info.system) this.how.push(`system series ${name} written as a series (the destination does not mark system series): marked in ${MANIFEST_PATH}`);
+    } else if (info.system) {
+      this.how.push(`series ${name} is no system series, though its key says so to the destination: marked in ${MANIFEST_PATH}`);
     } else if (info.system !== original.system) {
-      this.how.push(original.system ? `system series ${name} written as a series (the destination does not mark system series)` : `series ${name} is no system series, though its key says so to the destination: marked in ${MANIFEST_PATH}`);
+      this.how.push(`series ${name} is marked "system: false": kept in ${MANIFEST_PATH}`);
     }
   }
 

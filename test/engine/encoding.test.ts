@@ -131,6 +131,15 @@ describe('capability mapping into the .trackshift/ encoding', () => {
     ]);
   });
 
+  it('a long sidecar is read back a page at a time', async () => {
+    const points = Array.from({ length: 2500 }, (_, i) => float('loss', i / 2, i));
+    const dst = holding({ fractionalSteps: false });
+    await roundTrip(source(withFloats(baseRun('r'), points), 1000), dst);
+    const decoded = decodingSource(dst);
+    const [run] = await collect(decoded.listRuns(only(dst).run.experimentId, { includeDeleted: false }));
+    expect((await collect(decoded.readMetric(run!, 'loss'))).map((page) => page.length)).toEqual([1000, 1000, 500]);
+  });
+
   it('points without a timestamp: written at the run start, exact in the sidecar', async () => {
     const src = source(withFloats(baseRun('r'), [float('loss', 0, 1, { timestamp: undefined }), float('loss', 1, 2)]));
     const dst = holding({ pointsWithoutTimestamp: false });
@@ -163,6 +172,14 @@ describe('capability mapping into the .trackshift/ encoding', () => {
       { key: 'loss', type: 'float', native: 'loss' },
     ]);
     expect(result.encoded[0]!.how).toEqual(['series "cpu" written as "sys/cpu" (a system series)', 'series "sys/loss" is no system series, though its key says so to the destination: marked in .trackshift/run.json']);
+  });
+
+  it('system series where the destination marks none: the marking is kept in the manifest', async () => {
+    const src = source(withFloats(baseRun('r'), [float('cpu', 0, 1), float('loss', 0, 4)], ['cpu']));
+    const dst = holding({ systemSeries: false });
+    const result = await roundTrip(src, dst);
+    expect(only(dst).run.series.find((s) => s.key === 'cpu')).toEqual({ key: 'cpu', type: 'float' });
+    expect(result.encoded[0]!.how).toEqual([`system series "cpu" written as a series (the destination does not mark system series): marked in .trackshift/run.json`]);
   });
 
   it('a system series whose prefixed key is taken gets a key of its own', async () => {
