@@ -286,6 +286,26 @@ describe('capability mapping into the .trackshift/ encoding', () => {
     expect(readdirSync(tmpdir()).filter((f) => f.startsWith(`trackshift-sidecar-${process.pid}-`))).toEqual([]);
   });
 
+  it('a run cut off after its sidecars and manifest is redone whole: one set of them', async () => {
+    const src = source(withFloats(baseRun('r', { group: 'g' }), [float('loss', 0.5, 1)]));
+    let fail = true;
+    const dst = newStore({
+      holds: mlflowLike,
+      beforeWrite: (operation) => {
+        if (operation === 'finishRun' && fail) throw new Error('cut off');
+      },
+    });
+    const state = tempDir();
+    expect((await copy(src, dst, state)).failed).toHaveLength(1);
+    expect(only(dst).run.tags[ENCODED_TAG]).toBe('1'); // set, but the run is not complete: a re-run redoes it
+    fail = false;
+    const again = await copy(src, dst, state);
+    expect(again.failed).toEqual([]);
+    expect(again.copied.runs).toBe(1);
+    expect([...only(dst).artifacts.keys()].sort()).toEqual([MANIFEST_PATH, '.trackshift/series/0.jsonl']);
+    expect(await wholeRuns(decodingSource(dst))).toEqual(await wholeRuns(src));
+  });
+
   it('a malformed manifest fails that run alone, naming the run and the file', async () => {
     const dst = holding(mlflowLike);
     await copy(source({ run: baseRun('r', { group: 'g' }) }), dst);
