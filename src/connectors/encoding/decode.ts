@@ -146,11 +146,10 @@ class DecodingSource implements Source {
   }
 
   async *readSeries(run: Run, series: SeriesInfo): AsyncIterable<TypedPoint[]> {
+    const { type } = series;
+    if (type === 'float') throw new Error(`series "${series.key}" is a float series: read it with readMetric`);
     const entry = this.entry(run, series.key);
-    if (entry?.file !== undefined) {
-      const type = series.type === 'float' ? 'string' : series.type; // float series are read with readMetric
-      return yield* this.readSidecar(run, entry.file, (line) => lineToPoint(type, line));
-    }
+    if (entry?.file !== undefined) return yield* this.readSidecar(run, entry.file, (line) => lineToPoint(type, line));
     if (entry && entry.native === undefined) return;
     if (!this.inner.readSeries) throw new Error(`${this.uri} cannot read the ${series.type} series "${series.key}" of run ${run.id}`);
     yield* this.inner.readSeries(run, entry ? { ...series, key: entry.native! } : series);
