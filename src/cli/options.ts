@@ -86,7 +86,7 @@ export function addTransferOptions(command: Command): Command {
     .option('-n, --dry-run', 'print the plan (what would be copied, skipped or redone) and write nothing', false)
     .option('--state-dir <dir>', 'where the resume journal and id map are kept (default: one folder per source/destination pair under ~/.local/state/trackshift)')
     .option('--id-map <file>', 'also write the source id → destination id map (JSON) to this file')
-    .option('--report <file>', 'write a JSON report: planned, copied, skipped, failed with reasons, warnings; also written when Ctrl-C stops the command (interrupted: true) or an error ends it after it started (error)')
+    .option('--report <file>', 'write a JSON report: planned, copied, skipped, failed with reasons, warnings, encoded (per run: what the destination cannot hold natively and how it is kept under .trackshift/); also written when Ctrl-C stops the command (interrupted: true) or an error ends it after it started (error)')
     .addOption(new Option('--json', 'print the report as JSON on stdout instead of the summary').default(false));
 }
 

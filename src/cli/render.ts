@@ -189,6 +189,13 @@ export function summary(report: Report): string {
   }
   lines.push(`moved ${n(report.copied.metricPoints)} metric points, ${n(report.copied.artifacts)} artifact files (${n(report.copied.artifactBytes)} bytes) in ${seconds}s`);
   lines.push(...describeRetries(report.retries));
+  const encoded = report.encoded ?? [];
+  if (encoded.length > 0) {
+    lines.push(
+      `${n(encoded.length)} run(s) hold what the destination cannot hold natively: kept in each run's .trackshift/ encoding, which trackshift reads back ` +
+        '(docs/encoding.md; what and how, run by run: "encoded" in --report FILE)',
+    );
+  }
   for (const failure of report.failed) lines.push(`  failed ${failure.type} ${failure.sourceId}${failure.name ? ` (${failure.name})` : ''}: ${failure.reason}`);
   if (report.warnings.length > 0) lines.push(`${report.warnings.length} warning(s):`);
   for (const warning of report.warnings) lines.push(`  ${warning.object}: ${warning.message}`);

@@ -107,15 +107,17 @@ function matchesWindow(run: Run, selection: Selection): boolean {
   return true;
 }
 
-/** Parents first, keeping the source's order otherwise. */
+/** Parents (and the runs forks start from) first, keeping the source's order otherwise. */
 export function parentsFirst(runs: Run[]): Run[] {
   const byId = new Map(runs.map((r) => [r.id, r]));
   const placed = new Set<string>();
   const ordered: Run[] = [];
   const place = (run: Run, path: Set<string>) => {
     if (placed.has(run.id)) return;
-    const parent = run.parentId ? byId.get(run.parentId) : undefined;
-    if (parent && !path.has(parent.id)) place(parent, new Set(path).add(run.id)); // a cycle is cut, not followed
+    for (const before of [run.parentId, run.fork?.runId]) {
+      const parent = before ? byId.get(before) : undefined;
+      if (parent && !path.has(parent.id)) place(parent, new Set(path).add(run.id)); // a cycle is cut, not followed
+    }
     if (placed.has(run.id)) return;
     placed.add(run.id);
     ordered.push(run);

@@ -6,12 +6,13 @@
  */
 import { Readable, Transform } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
-import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelVersion, Run, SeriesFile } from '../model/index.js';
+import type { ArtifactFile, Experiment, ForkPoint, LoggedModel, MetricPoint, ModelVersion, Run, SeriesFile, SeriesInfo, TypedPoint } from '../model/index.js';
 import { MLFLOW_TAGS, SOURCE_TAGS } from '../model/index.js';
 import type { Destination, Source } from '../connectors/types.js';
 import { UsageError, errorMessage } from '../util/errors.js';
 import { DEFAULT_RETRY_POLICY, retryReasonOf, withRetry, type RetryContext, type RetryReason } from '../util/retry.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
+import { NativeSeries, RunEncoder, type EncodedRun, type EncodingIo } from './encoding.js';
 import { keyValueBatches, MetricBatcher } from './batching.js';
 import type { EventListener, TransferEvent } from './events.js';
 import type { Journal } from './journal.js';
@@ -53,6 +54,8 @@ export interface TransferResult {
   skipped: { runs: number; loggedModels: number; versions: number };
   failed: FailedObject[];
   warnings: Array<{ object: string; message: string }>;
+  /** runs whose copy keeps what the destination cannot hold natively in the `.trackshift/` encoding, and how */
+  encoded: EncodedRun[];
   /** each model handled, with how its version numbers map */
   models: Array<Omit<ModelOutcome, 'failed' | 'copied' | 'skipped'>>;
   /** dry run: what would be done to each run and model version */
@@ -150,6 +153,7 @@ export class Transfer {
       // what the source could not read fails alone, before anything is copied
       failed: [...(plan.unreadable ?? [])],
       warnings: [],
+      encoded: [],
       models: [],
     };
     this.artifactLimit = pLimit(Math.max(1, options.artifactWorkers));
@@ -372,11 +376,16 @@ export class Transfer {
     });
   }
 
+  /** The destination id of a source run: copied in this pass, or in an earlier one. */
+  private async destinationIdOf(sourceRunId: string, experimentId: string): Promise<string | undefined> {
+    const pending = this.created.get(sourceRunId);
+    return (await pending) ?? this.options.journal.doneRuns.get(sourceRunId) ?? (await this.destination.findRun(experimentId, sourceRunId))?.id;
+  }
+
   /** The destination id of a run's parent: copied in this pass, or in an earlier one. */
   private async parentDestinationId(run: Run, experimentId: string): Promise<string | undefined> {
     if (!run.parentId) return undefined;
-    const pending = this.created.get(run.parentId);
-    const id = (await pending) ?? this.options.journal.doneRuns.get(run.parentId) ?? (await this.destination.findRun(experimentId, run.parentId))?.id;
+    const id = await this.destinationIdOf(run.parentId, experimentId);
     if (!id) {
       this.emit({
         type: 'warning',
@@ -385,6 +394,20 @@ export class Transfer {
       });
     }
     return id;
+  }
+
+  /** A run's fork with the destination's id of the run it was forked from (the source's, with a warning, when that is not copied). */
+  private async forkInDestination(run: Run, experimentId: string): Promise<ForkPoint | undefined> {
+    if (!run.fork) return undefined;
+    const id = run.fork.runId === run.id ? undefined : await this.destinationIdOf(run.fork.runId, experimentId);
+    if (!id) {
+      this.emit({
+        type: 'warning',
+        object: `run ${run.id}`,
+        message: `the run it was forked from, ${run.fork.runId}, is not copied, so the copy's fork names the source's run id ${run.fork.runId}; select that run too`,
+      });
+    }
+    return { ...run.fork, runId: id ?? run.fork.runId };
   }
 
   /**
@@ -427,21 +450,32 @@ export class Transfer {
     this.emit({ type: 'run-started', sourceId: run.id, name: run.name });
     const parentId = await this.parentDestinationId(run, experimentId);
     const tags = destinationTags(run, this.source.uri, parentId);
-    const id = await this.destination.createRun(experimentId, { ...run, tags, parentId });
+    // what the destination cannot hold natively goes into the .trackshift/ encoding (engine/encoding.ts)
+    const encoder = new RunEncoder(run, this.destination.holds, await this.forkInDestination(run, experimentId));
+    const id = await this.destination.createRun(experimentId, encoder.createdRun({ ...run, tags, parentId }));
     if (!this.abandoned) this.inFlight.set(run.id, id);
     journal.runStarted(run.id, id);
     resolveId(id);
 
-    for (const batch of keyValueBatches(Object.entries(run.params).map(([key, value]) => ({ key, value })), [], this.destination.limits)) {
+    for (const batch of keyValueBatches(encoder.params(), [], this.destination.limits)) {
       await this.destination.writeBatch(id, batch);
     }
-    const points = (await this.copyMetrics(run, id)) + (await this.copyTypedSeries(run, id));
+    const io = this.encodingIo(run, id);
+    const points = (await this.copyMetrics(run, id, encoder, io)) + (await this.copyTypedSeries(run, id, encoder, io));
     if (run.inputs.length > 0) await this.destination.writeInputs(id, run.inputs);
-    const { artifacts, bytes } = await this.copyArtifacts(run, id);
+    const { artifacts, bytes } = await this.copyArtifacts(run, id, encoder);
     // a child is complete only once its parent is: if the parent failed, it will get a new id
-    // when redone, and this run must be redone with it
+    // when redone, and this run must be redone with it (a fork likewise)
     if (run.parentId && (await this.finished.get(run.parentId)) === false) {
       throw new Error(`its parent run ${run.parentId} failed, so it is left to be redone with its parent on the next run`);
+    }
+    if (run.fork && run.fork.runId !== run.id && (await this.finished.get(run.fork.runId)) === false) {
+      throw new Error(`the run it was forked from, ${run.fork.runId}, failed, so it is left to be redone with that run on the next run`);
+    }
+    const encoded = await encoder.finish(io);
+    if (encoded) {
+      await this.destination.writeBatch(id, { params: [], tags: encoded.tags, metrics: [] });
+      this.result.encoded.push({ sourceId: run.id, destinationId: id, how: encoded.how });
     }
     if (this.abandoned) throw new Error('abandoned after the interruption');
     const written = await this.destination.finishRun(id, run);
@@ -465,9 +499,9 @@ export class Transfer {
    * its pages into its own batcher and awaits its own writes, so a key's points keep their
    * order and no two writes of one run touch the same key at once.
    */
-  private async copyMetrics(run: Run, runId: string): Promise<number> {
+  private async copyMetrics(run: Run, runId: string, encoder: RunEncoder, io: EncodingIo): Promise<number> {
     let count = 0;
-    const keys = run.series.filter((s) => s.type === 'float').map((s) => s.key);
+    const keys = run.series.filter((s) => s.type === 'float' && encoder.isNative(s));
     const reader = async () => {
       const batcher = new MetricBatcher(this.destination.limits);
       const write = async (metrics: MetricPoint[]) => {
@@ -475,16 +509,19 @@ export class Transfer {
         count += metrics.length;
         this.emit({ type: 'points', count: metrics.length });
       };
-      for (let key = keys.shift(); key !== undefined; key = keys.shift()) {
-        const pages = this.source.readMetric(run, key)[Symbol.asyncIterator]();
+      for (let series = keys.shift(); series !== undefined; series = keys.shift()) {
+        const pages = this.source.readMetric(run, series.key)[Symbol.asyncIterator]();
+        const native = encoder.nativeSeries(series);
         try {
           for (;;) {
             const page = await this.metricReads.run((r) => (r.done ? 0 : r.value.length), () => pages.next());
             if (page.done) break;
-            for (const full of batcher.add(page.value)) await write(full);
+            for (const full of batcher.add(await native.map(page.value))) await write(full);
           }
+          await native.finish(io);
         } finally {
           await pages.return?.(); // a failed write: let the source release its connection or file
+          await native.dispose();
         }
       }
       const rest = batcher.flush();
@@ -497,35 +534,78 @@ export class Transfer {
   /**
    * A run's string, file and histogram series, one after another, page by page; a file series'
    * files are written before the page that names them, so a page never points at a missing file.
+   * A series of a type the destination does not hold goes into the encoding instead.
    */
-  private async copyTypedSeries(run: Run, runId: string): Promise<number> {
+  private async copyTypedSeries(run: Run, runId: string, encoder: RunEncoder, io: EncodingIo): Promise<number> {
     let count = 0;
     for (const series of run.series) {
-      if (series.type === 'float') continue;
-      const { source, destination } = this;
-      if (!source.readSeries) throw new Error(`${source.uri} lists the ${series.type} series "${series.key}" but cannot read it`);
+      if (series.type === 'float' && encoder.isNative(series)) continue;
+      const { destination } = this;
+      const pages = this.readSeries(run, series);
+      if (!encoder.isNative(series)) {
+        count += await encoder.encodeSeries(series, pages, io);
+        continue;
+      }
       if (!destination.writeSeries) throw new Error(`${destination.uri} cannot write the ${series.type} series "${series.key}"`);
-      for await (const page of source.readSeries(run, series)) {
-        if (series.type === 'file') {
-          for (const point of page) {
-            const file = point.value as SeriesFile;
-            if (!source.readSeriesFile || !destination.writeSeriesFile) throw new Error(`the files of series "${series.key}" cannot be copied from ${source.uri} into ${destination.uri}`);
-            const open = source.readSeriesFile.bind(source, run, file.path);
-            await this.copyFiles(oneFile(file), open, (f, body) => destination.writeSeriesFile!(runId, { ...file, ...(f.size !== undefined ? { size: f.size } : {}) }, body), new Map());
-          }
-        }
-        await destination.writeSeries(runId, series, page);
-        count += page.length;
-        this.emit({ type: 'points', count: page.length });
+      const native = encoder.nativeSeries(series);
+      try {
+        count += await this.copyNativeSeries(run, runId, native, pages);
+        await native.finish(io);
+      } finally {
+        await native.dispose();
       }
     }
     return count;
   }
 
-  private copyArtifacts(run: Run, runId: string): Promise<{ artifacts: number; bytes: number }> {
+  /** The pages of any series of a run. */
+  private readSeries(run: Run, series: SeriesInfo): AsyncIterable<MetricPoint[] | TypedPoint[]> {
+    if (series.type === 'float') return this.source.readMetric(run, series.key);
+    if (!this.source.readSeries) throw new Error(`${this.source.uri} lists the ${series.type} series "${series.key}" but cannot read it`);
+    return this.source.readSeries(run, series);
+  }
+
+  private async copyNativeSeries(run: Run, runId: string, native: NativeSeries, pages: AsyncIterable<MetricPoint[] | TypedPoint[]>): Promise<number> {
+    const { source, destination } = this;
+    const series = native.info;
+    let count = 0;
+    for await (const read of pages) {
+      const page = await native.map(read as TypedPoint[]);
+      if (series.type === 'file') {
+        for (const point of page) {
+          const file = point.value as SeriesFile;
+          if (!source.readSeriesFile || !destination.writeSeriesFile) throw new Error(`the files of series "${series.key}" cannot be copied from ${source.uri} into ${destination.uri}`);
+          const open = source.readSeriesFile.bind(source, run, file.path);
+          await this.copyFiles(oneFile(file), open, (f, body) => destination.writeSeriesFile!(runId, { ...file, ...(f.size !== undefined ? { size: f.size } : {}) }, body), new Map());
+        }
+      }
+      await destination.writeSeries!(runId, series, page);
+      count += page.length;
+      this.emit({ type: 'points', count: page.length });
+    }
+    return count;
+  }
+
+  /** How the encoding writes into the run: through copyFiles, so with its limit and retries. */
+  private encodingIo(run: Run, runId: string): EncodingIo {
+    const { source, destination } = this;
+    const write = (file: ArtifactFile, body: Readable) => destination.writeArtifact(runId, file, body);
+    return {
+      writeArtifact: async (path, open, size) => {
+        await this.copyFiles(oneFile({ path, size }), async () => open(), write, new Map());
+      },
+      copySeriesFile: async (file, path) => {
+        if (!source.readSeriesFile) throw new Error(`${source.uri} cannot read the files of file series`);
+        await this.copyFiles(oneFile({ ...file, path }), () => source.readSeriesFile!(run, file.path), write, new Map());
+      },
+      points: (count) => this.emit({ type: 'points', count }),
+    };
+  }
+
+  private copyArtifacts(run: Run, runId: string, encoder: RunEncoder): Promise<{ artifacts: number; bytes: number }> {
     const ids = new Map(run.id !== runId ? [[run.id, runId]] : []);
     return this.copyFiles(
-      this.source.listArtifacts(run),
+      encoder.watchArtifacts(this.source.listArtifacts(run)),
       (path) => this.source.readArtifact(run, path),
       (file, body) => this.destination.writeArtifact(runId, file, body),
       ids,

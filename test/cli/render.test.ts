@@ -1,6 +1,7 @@
 /** The progress display: a bar with counts, rates and an ETA on a terminal; plain lines otherwise. */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ProgressPrinter, formatBytes } from '../../src/cli/render.js';
+import { ProgressPrinter, formatBytes, summary } from '../../src/cli/render.js';
+import type { Report } from '../../src/engine/job.js';
 
 /** What a terminal would receive: isTTY and columns are all the printer looks at. */
 function fakeStream(isTTY: boolean) {
@@ -78,5 +79,27 @@ describe('progress display', () => {
     expect(formatBytes(0)).toBe('0 B');
     expect(formatBytes(1234)).toBe('1.2 kB');
     expect(formatBytes(5_600_000_000)).toBe('5.6 GB');
+  });
+
+  it('the closing summary says, in one line, how many runs hold encoded data', () => {
+    const report = {
+      command: 'copy',
+      source: 'memory:a',
+      destination: '/tmp/mlruns',
+      durationMs: 1000,
+      planned: { experiments: 1, runs: 2, models: 0, versions: 0 },
+      copied: { runs: 2, metricPoints: 10, artifacts: 0, artifactBytes: 0, loggedModels: 0, versions: 0 },
+      skipped: { runs: 0, loggedModels: 0, versions: 0 },
+      failed: [],
+      warnings: [],
+      models: [],
+      encoded: [{ sourceId: 'r1', destinationId: 'r1', how: ['string series "log" (3 points) kept as .trackshift/series/0.jsonl'] }],
+      idMapFile: '/tmp/id-map.json',
+    } as unknown as Report;
+    const lines = summary(report).split('\n');
+    expect(lines.filter((l) => l.includes('.trackshift/'))).toEqual([
+      `1 run(s) hold what the destination cannot hold natively: kept in each run's .trackshift/ encoding, which trackshift reads back (docs/encoding.md; what and how, run by run: "encoded" in --report FILE)`,
+    ]);
+    expect(summary({ ...report, encoded: [] }).split('\n').filter((l) => l.includes('.trackshift/'))).toEqual([]);
   });
 });

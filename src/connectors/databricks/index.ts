@@ -10,6 +10,7 @@ import { chunkSettings } from './artifacts.js';
 import { parseAddress, resolveConfig } from './config.js';
 import { DatabricksStore } from './store.js';
 import { UcRegistry } from './uc-registry.js';
+import { decodingSource } from '../encoding/decode.js';
 
 async function open(target: ConnectorTarget): Promise<DatabricksStore> {
   const address = parseAddress(target.location);
@@ -39,6 +40,6 @@ export const databricksConnector: ConnectorFactory = {
   name: 'databricks',
   description: 'a Databricks workspace: databricks://PROFILE, or databricks-uc://PROFILE for the Unity Catalog registry',
   detect: async (location) => parseAddress(location) !== undefined,
-  openSource: open,
+  openSource: async (target) => decodingSource(await open(target)),
   openDestination: open,
 };

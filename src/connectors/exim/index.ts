@@ -15,12 +15,13 @@ import { resolve } from 'node:path';
 import type { ConnectorFactory } from '../types.js';
 import { EximSource, looksLikeExim } from './read.js';
 import { EximDestination } from './write.js';
+import { decodingSource } from '../encoding/decode.js';
 
 export const eximConnector: ConnectorFactory = {
   name: 'exim',
   description: 'a directory of mlflow-export-import / mlflow-migration files (read and write)',
   detect: (location) => looksLikeExim(location),
-  openSource: async (target) => new EximSource(target.location),
+  openSource: async (target) => decodingSource(new EximSource(target.location)),
   openDestination: async (target) => {
     const root = resolve(target.location);
     if (!target.dryRun) await mkdir(root, { recursive: true });

@@ -5,6 +5,7 @@
 import type { ConnectorFactory, ConnectorTarget } from '../types.js';
 import { MlflowApi } from '../mlflow-common/client.js';
 import { MlflowStore } from '../mlflow-common/write.js';
+import { decodingSource } from '../encoding/decode.js';
 
 async function open(target: ConnectorTarget): Promise<MlflowStore> {
   const api = new MlflowApi(target);
@@ -21,7 +22,7 @@ export const mlflowConnector: ConnectorFactory = {
   name: 'mlflow',
   description: 'an MLflow tracking server, http(s)://host:port',
   detect: async (location) => /^https?:\/\//i.test(location),
-  openSource: open,
+  openSource: async (target) => decodingSource(await open(target)),
   openDestination: open,
 };
 

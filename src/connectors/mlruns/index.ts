@@ -13,6 +13,7 @@ import type { ConnectorFactory } from '../types.js';
 import { META, ROOT_RESERVED, TRASH } from './format.js';
 import { MlrunsSource } from './read.js';
 import { MlrunsDestination } from './write.js';
+import { decodingSource } from '../encoding/decode.js';
 
 export { MlrunsSource } from './read.js';
 
@@ -55,7 +56,7 @@ export const mlrunsConnector: ConnectorFactory = {
   openSource: async (target) => {
     const root = await storeRoot(target.location);
     if (!root) throw new UsageError(`${target.location} is not an MLflow file store (no <experiment id>/meta.yaml found)`);
-    return new MlrunsSource(root);
+    return decodingSource(new MlrunsSource(root));
   },
   openDestination: async (target) => {
     // an existing store, or a new (missing or empty) folder named with mlruns:PATH

@@ -9,6 +9,7 @@ import { retrySide, type ConnectorFactory, type ConnectorTarget } from '../types
 import { UsageError } from '../../util/errors.js';
 import { displayDbUri, retryingDatabase, splitArtifactsParam, type SqlDatabase } from './db.js';
 import { SqlStoreSource } from './read.js';
+import { decodingSource } from '../encoding/decode.js';
 
 const SCHEMES = /^(sqlite|postgres(?:ql)?(?:\+\w+)?|mysql(?:\+\w+)?|mariadb(?:\+\w+)?):\/\//i;
 
@@ -52,5 +53,5 @@ export const sqlStoreConnector: ConnectorFactory = {
   description:
     'an MLflow SQL database read directly: sqlite:///path/mlflow.db, postgresql://user:pw@host:port/db, mysql://user:pw@host:port/db, each with [?artifacts=DIR] (read)',
   detect: async (location) => SCHEMES.test(location),
-  openSource: (target) => openSqlStore(target.location, { target }),
+  openSource: async (target) => decodingSource(await openSqlStore(target.location, { target })),
 };
