@@ -37,7 +37,10 @@ import {
   type RunFile,
 } from './format.js';
 
+/** A page holds at most this many points, */
 export const PAGE_SIZE = 10_000;
+/** and about this many characters of lines at most (string and histogram points may be long). */
+export const PAGE_CHARS = 4 * 1024 * 1024;
 
 /** Reads and validates the root file: format name and version first. */
 export async function readRootFile(root: string): Promise<RootFile> {
@@ -184,15 +187,18 @@ export class BundleReader implements Source {
       throw new InvalidInputError(where, `cannot open its file ${entry.file}: ${errorMessage(err)}`);
     }
     let page: T[] = [];
+    let chars = 0;
     let count = 0;
     try {
       for await (const line of handle.readLines({ encoding: 'utf8' })) {
         count++;
         if (line.trim() === '') throw new InvalidInputError(`${file}:${count}`, 'empty line');
         page.push(parseLine(`${file}:${count}`, () => parse(line)));
-        if (page.length >= PAGE_SIZE) {
+        chars += line.length;
+        if (page.length >= PAGE_SIZE || chars >= PAGE_CHARS) {
           yield page;
           page = [];
+          chars = 0;
         }
       }
     } finally {
