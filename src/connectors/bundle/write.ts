@@ -220,7 +220,7 @@ export class BundleDestination extends BundleReader implements Destination {
     if (state) {
       await Promise.all([...state.series.values()].map((f) => closeStream(f)));
       // listed in the source's order (the engine writes several series at once)
-      const place = (s: SeriesEntry) => state.declared.get(s.key)?.index ?? Infinity;
+      const place = (s: SeriesEntry) => state.declared.get(s.key)?.index ?? state.declared.size;
       record = {
         ...state.record,
         series: [...state.record.series].sort((a, b) => place(a) - place(b)),
