@@ -7,7 +7,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, open, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import type { ArtifactFile, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, SeriesType, TypedPoint } from '../../model/index.js';
+import type { ArtifactFile, Experiment, FilePoint, MetricPoint, Run, SeriesInfo, SeriesType, TypedPoint } from '../../model/index.js';
 import { decodeEntry, lineToPoint } from '../../model/json.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { isDir, isFile, listDirs, refuseLink, walkFiles } from '../../util/fs.js';
@@ -140,7 +140,7 @@ export class BundleReader implements Source {
     const { dir } = await this.locate(run);
     for await (const page of this.pages(run, series, (line) => lineToPoint(type, line))) {
       // a file series' files are checked before its page is handed out: there, of the size its point says
-      if (type === 'file') for (const point of page) await this.seriesFileOf(dir, (point.value as SeriesFile).path, (point.value as SeriesFile).size);
+      if (type === 'file') for (const { value } of page as FilePoint[]) await this.seriesFileOf(dir, value.path, value.size);
       yield page;
     }
   }

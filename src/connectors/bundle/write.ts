@@ -188,14 +188,8 @@ export class BundleDestination extends BundleReader implements Destination {
 
   async writeSeriesFile(runId: string, file: SeriesFile, body: Readable): Promise<void> {
     const state = this.state(runId);
-    const target = safeJoin(join(state.dir, SERIES_FILES_DIR), file.path, `series file of run ${runId}`);
-    await mkdir(dirname(target), { recursive: true });
-    // piped, never buffered; a retried file starts again with a truncated file
-    const out = createWriteStream(target);
-    await pipeline(body, out);
-    if (file.size !== undefined && out.bytesWritten !== file.size) {
-      throw new Error(`bundle: series file ${quoted(file.path)} of run ${runId}: ${out.bytesWritten} bytes arrived, ${file.size} expected`);
-    }
+    const bytes = await pipeToFile(join(state.dir, SERIES_FILES_DIR), file.path, `series file of run ${runId}`, body);
+    if (file.size !== undefined && bytes !== file.size) throw new Error(`bundle: series file ${quoted(file.path)} of run ${runId}: ${bytes} bytes arrived, ${file.size} expected`);
   }
 
   async writeInputs(runId: string, inputs: DatasetInput[]): Promise<void> {
@@ -204,13 +198,8 @@ export class BundleDestination extends BundleReader implements Destination {
 
   async writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void> {
     const state = this.state(runId);
-    const target = safeJoin(join(state.dir, ARTIFACTS_DIR), file.path, `artifact of run ${runId}`);
-    await mkdir(dirname(target), { recursive: true });
-    // piped, never buffered; a retried artifact starts again with a truncated file
-    const out = createWriteStream(target);
-    await pipeline(body, out);
+    state.artifactBytes += await pipeToFile(join(state.dir, ARTIFACTS_DIR), file.path, `artifact of run ${runId}`, body);
     state.artifactFiles++;
-    state.artifactBytes += out.bytesWritten;
   }
 
   async finishRun(runId: string, run: Run): Promise<void> {
@@ -342,6 +331,18 @@ async function closeStream(file: SeriesLines): Promise<void> {
     stream.once('error', reject);
     stream.end(resolve);
   });
+}
+
+/**
+ * Pipes `body` into `root`/`path` (a checked relative path), never buffered; a retried file
+ * starts again with a truncated file. Returns the bytes written.
+ */
+async function pipeToFile(root: string, path: string, where: string, body: Readable): Promise<number> {
+  const target = safeJoin(root, path, where);
+  await mkdir(dirname(target), { recursive: true });
+  const out = createWriteStream(target);
+  await pipeline(body, out);
+  return out.bytesWritten;
 }
 
 /** A missing or empty folder may become a bundle; anything else that is not one is refused. */
