@@ -11,6 +11,7 @@
 import type { Readable } from 'node:stream';
 import type { RetryContext, Side } from '../util/retry.js';
 import type { ArtifactFile, DatasetInput, Experiment, LoggedModel, MetricPoint, ModelSource, ModelStage, ModelVersion, RegisteredModel, Run, SeriesFile, SeriesInfo, SeriesType, Tags, TypedPoint } from '../model/index.js';
+import { SERIES_TYPES } from '../model/index.js';
 
 export interface RunQuery {
   /** deleted runs are skipped unless this is set */
@@ -146,6 +147,22 @@ export interface DestinationHolds {
   /** creation times it can set exactly (the others are kept in tags) */
   creationTimes: { experiments: boolean; models: boolean; versions: boolean };
 }
+
+/** What a destination that keeps everything it is given holds (memory, the bundle). */
+export const HOLDS_EVERYTHING: DestinationHolds = {
+  seriesTypes: SERIES_TYPES,
+  fractionalSteps: true,
+  pointsWithoutTimestamp: true,
+  epochs: true,
+  contexts: true,
+  systemSeries: true,
+  typedConfig: true,
+  summaries: true,
+  forks: true,
+  groups: true,
+  sourceStates: true,
+  creationTimes: { experiments: true, models: true, versions: true },
+};
 
 export interface Destination {
   readonly uri: string;

@@ -127,7 +127,7 @@ describe('bundle round trip', () => {
   it('keeps the source ids, the new name, and records the source', async () => {
     expect(expId).toBe('17');
     const root = JSON.parse(await readFile(join(dir, 'trackshift-bundle.json'), 'utf8'));
-    expect(root).toMatchObject({ format: 'trackshift-bundle', version: 1, sources: [SRC] });
+    expect(root).toMatchObject({ format: 'trackshift-bundle', version: 2, sources: [SRC] });
     const src = await openBundleSource(dir);
     const [exp, ...more] = await collect(src.listExperiments());
     expect(more).toEqual([]);
@@ -174,8 +174,8 @@ describe('bundle round trip', () => {
       });
       if (key === 'loss') expect(pages).toBe(3);
     }
-    // metric files are portable names, one per key
-    const files = await readdir(join(dir, 'experiments', '17', 'runs', 'r-main', 'metrics'));
+    // series files are portable names, one per key
+    const files = await readdir(join(dir, 'experiments', '17', 'runs', 'r-main', 'series'));
     expect(files.length).toBe(Object.keys(points).length);
     for (const f of files) expect(f).toMatch(/^[A-Za-z0-9._-]+$/);
   });
@@ -311,11 +311,11 @@ describe('bundle folders and tampered bundles', () => {
   it('refuses a newer format version with a clear message', async () => {
     const { dir } = await freshBundle('newer');
     const file = join(dir, 'trackshift-bundle.json');
-    await writeFile(file, JSON.stringify({ format: 'trackshift-bundle', version: 2, created: 'x', future: true }));
+    await writeFile(file, JSON.stringify({ format: 'trackshift-bundle', version: 3, created: 'x', future: true }));
     const err = await errorOf(() => openBundleSource(dir));
     expect(err).toBeInstanceOf(InvalidInputError);
     expect(err.message).toContain(file);
-    expect(err.message).toMatch(/version 2.*newer.*upgrade trackshift/);
+    expect(err.message).toMatch(/version 3, newer than the version 2.*upgrade trackshift/);
     await expect(openBundleDestination(dir)).rejects.toThrow(/newer/);
   });
 
@@ -347,19 +347,19 @@ describe('bundle folders and tampered bundles', () => {
 
   it('refuses a metric file that escapes the run folder, or is missing, or cut short', async () => {
     const escape = await freshBundle('metricescape');
-    await editRunJson(escape.runDir, (j) => (j.metrics[0].file = '../../../../../etc/passwd'));
+    await editRunJson(escape.runDir, (j) => (j.series[0].file = '../../../../../etc/passwd'));
     let err = await errorOf(() => readAll(escape.dir));
     expect(err).toBeInstanceOf(InvalidInputError);
     expect(err.message).toMatch(/run\.json.*unsafe path.*\.\./);
 
     const outside = await freshBundle('metricoutside');
-    await editRunJson(outside.runDir, (j) => (j.metrics[0].file = 'artifacts/empty.txt'));
+    await editRunJson(outside.runDir, (j) => (j.series[0].file = 'artifacts/empty.txt'));
     err = await errorOf(() => readAll(outside.dir));
-    expect(err.message).toMatch(/outside metrics\//);
+    expect(err.message).toMatch(/outside series\//);
 
     const missing = await freshBundle('metricmissing');
     const fileOf = async (runDir: string, key: string): Promise<string> =>
-      (JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8')) as any).metrics.find((m: any) => m.key === key).file;
+      (JSON.parse(await readFile(join(runDir, 'run.json'), 'utf8')) as any).series.find((m: any) => m.key === key).file;
     const name = await fileOf(missing.runDir, 'special');
     await rm(join(missing.runDir, name));
     err = await errorOf(() => readAll(missing.dir));

@@ -42,6 +42,19 @@ async function okMlruns(dir: string): Promise<void> {
   await writeMlrunsRun(dir, '1', RUN_A);
 }
 
+/**
+ * Version 2: RUN_B holds one series `s` of `type` (lines in series/s.jsonl) and, for file
+ * series, what `files` puts under series-files/; `entry` changes its run.json entry.
+ */
+async function v2Bundle(d: string, type: string, lines: string[], extra: { entry?: Record<string, unknown>; run?: Record<string, unknown> } = {}): Promise<string> {
+  const entry = { key: 's', type, file: 'series/s.jsonl', points: lines.length, ...extra.entry };
+  await okBundle(d, [bundleRun(RUN_A, '1'), bundleRun(RUN_B, '1', { metrics: undefined, series: [entry], ...extra.run })]);
+  const runDir = bundleRunDir(d, '1', RUN_B);
+  await put(join(runDir, 'series', 's.jsonl'), lines.map((l) => l + '\n').join(''));
+  return runDir;
+}
+const filePoint = (path: string, size?: number) => JSON.stringify({ s: 0, t: 1, v: { path, ...(size !== undefined ? { size } : {}) } });
+
 const bundleCases: Case[] = [
   { name: 'bundle: empty root file', make: async (d) => (await okBundle(d), writeFile(join(d, 'trackshift-bundle.json'), '')), code: 2, says: /not valid JSON/, names: 'trackshift-bundle.json' },
   { name: 'bundle: truncated root file', make: async (d) => (await okBundle(d), writeFile(join(d, 'trackshift-bundle.json'), '{"format": "trackshift-bun')), code: 2, says: /not valid JSON/, names: 'trackshift-bundle.json' },
@@ -136,6 +149,74 @@ const bundleCases: Case[] = [
       await symlink(outside, join(bundleRunDir(d, '1', RUN_B), 'run.json'));
     },
     code: 1, says: /symbolic link/, names: `experiments/1/runs/${RUN_B}/run.json`, copied: 1,
+  },
+  {
+    name: 'bundle v2: file series point whose path climbs out of the run',
+    into: 'bundle',
+    make: (d) => v2Bundle(d, 'file', [filePoint('../../../../../outside.txt')]),
+    code: 1, says: /unexpected content: v\.path: must be a relative path inside the run/, names: `experiments/1/runs/${RUN_B}/series/s.jsonl:1`, copied: 1,
+  },
+  {
+    name: 'bundle v2: series file that is a link out of the bundle',
+    into: 'bundle',
+    make: async (d, outside) => {
+      const runDir = await v2Bundle(d, 'file', [filePoint('img.png')]);
+      await mkdir(join(runDir, 'series-files'), { recursive: true });
+      await symlink(outside, join(runDir, 'series-files', 'img.png'));
+    },
+    code: 1, says: /symbolic link/, names: `experiments/1/runs/${RUN_B}/series-files/img.png`, copied: 1,
+  },
+  {
+    name: 'bundle v2: series file reached through a folder that is a link',
+    into: 'bundle',
+    make: async (d, outside) => {
+      const runDir = await v2Bundle(d, 'file', [filePoint('up/outside.txt')]);
+      await mkdir(join(runDir, 'series-files'), { recursive: true });
+      await symlink(join(outside, '..'), join(runDir, 'series-files', 'up'));
+    },
+    code: 1, says: /symbolic link/, names: `experiments/1/runs/${RUN_B}/series-files/up`, copied: 1,
+  },
+  {
+    name: 'bundle v2: series file of another size than its point says',
+    into: 'bundle',
+    make: async (d) => put(join(await v2Bundle(d, 'file', [filePoint('img.png', 10)]), 'series-files', 'img.png'), 'abc'),
+    code: 1, says: /holds 3 bytes, but its point says 10/, names: `experiments/1/runs/${RUN_B}/series-files/img.png`, copied: 1,
+  },
+  {
+    name: 'bundle v2: series file listed outside series/',
+    into: 'bundle',
+    make: (d) => v2Bundle(d, 'string', ['{"s":0,"v":"x"}'], { entry: { file: 'artifacts/s.jsonl' } }),
+    code: 1, says: /outside series\//, names: `experiments/1/runs/${RUN_B}/run.json`, copied: 1,
+  },
+  {
+    name: 'bundle v2: series file that climbs out of the run',
+    into: 'bundle',
+    make: (d) => v2Bundle(d, 'string', ['{"s":0,"v":"x"}'], { entry: { file: '../../../../../outside.txt' } }),
+    code: 1, says: /unsafe path.*"\.\." segment/, names: `experiments/1/runs/${RUN_B}/run.json`, copied: 1,
+  },
+  {
+    name: 'bundle v2: run.json with a series of an unknown type and config of the wrong types',
+    into: 'bundle',
+    make: (d) => v2Bundle(d, 'video', ['{"s":0,"v":"x"}'], { run: { config: [{ path: 'a', value: { type: 'int', value: 'x' } }], fork: { step: 1 } } }),
+    code: 1, says: /unexpected content: series\.0\.type.*config\.0/, names: `experiments/1/runs/${RUN_B}/run.json`, copied: 1,
+  },
+  {
+    name: 'bundle v2: string series line of the wrong type',
+    into: 'bundle',
+    make: (d) => v2Bundle(d, 'string', ['{"s":0,"v":"ok"}', '{"s":1.5,"v":5}']),
+    code: 1, says: /unexpected content: v:/, names: `experiments/1/runs/${RUN_B}/series/s.jsonl:2`, copied: 1,
+  },
+  {
+    name: 'bundle v2: histogram with as many edges as values',
+    into: 'bundle',
+    make: (d) => v2Bundle(d, 'histogram', ['{"s":0,"v":{"edges":[0,1],"kind":"counts","values":[1,2]}}']),
+    code: 1, says: /one more edge than values/, names: `experiments/1/runs/${RUN_B}/series/s.jsonl:1`, copied: 1,
+  },
+  {
+    name: 'bundle: run.json with both series (version 2) and metrics (version 1)',
+    into: 'bundle',
+    make: (d) => v2Bundle(d, 'float', ['{"s":0,"v":1}'], { run: { metrics: [] } }),
+    code: 1, says: /exactly one of them/, names: `experiments/1/runs/${RUN_B}/run.json`, copied: 1,
   },
   {
     name: 'bundle: model version whose path climbs out of its run',

@@ -1,24 +1,30 @@
 /**
- * The trackshift bundle format, version 1 (docs/bundle-format.md is the reference):
+ * The trackshift bundle format, version 2 (docs/bundle-format.md is the reference):
  *
  *   trackshift-bundle.json                     { format, version, created, sources }
  *   experiments/<exp>/experiment.json          the experiment record
  *   experiments/<exp>/runs/<run>/run.partial.json   while the run is being written
  *   experiments/<exp>/runs/<run>/run.json      written last, atomically: the run is complete
- *   experiments/<exp>/runs/<run>/metrics/<file>.jsonl   one file per metric key
+ *   experiments/<exp>/runs/<run>/series/<file>.jsonl    one file per series (version 1: metrics/)
+ *   experiments/<exp>/runs/<run>/series-files/…         the files of file series' points
  *   experiments/<exp>/runs/<run>/artifacts/…   the run's files, as they are
  *
- * This module holds the names, the zod schemas of every JSON file, and the value encoding.
+ * This module holds the names and the zod schemas of every JSON file; typed values (points,
+ * config entries, forks) are in the model's one JSON codec (model/json.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { RUN_STATUSES } from '../../model/index.js';
+import { RUN_STATUSES, mlflowSeries, type SeriesInfo } from '../../model/index.js';
+import { configEntrySchema, forkSchema, seriesInfoSchema } from '../../model/json.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { refuseLink } from '../../util/fs.js';
 
 export const FORMAT_NAME = 'trackshift-bundle';
-/** the major version this code reads and writes; a reader refuses a newer one */
-export const FORMAT_VERSION = 1;
+/**
+ * The major version this code writes; it reads every version up to it and refuses a newer one.
+ * 2 added typed series, series files, config, summary, fork, group and source state to runs.
+ */
+export const FORMAT_VERSION = 2;
 
 export const ROOT_FILE = 'trackshift-bundle.json';
 export const EXPERIMENTS_DIR = 'experiments';
@@ -26,7 +32,12 @@ export const EXPERIMENT_FILE = 'experiment.json';
 export const RUNS_DIR = 'runs';
 export const RUN_FILE = 'run.json';
 export const PARTIAL_RUN_FILE = 'run.partial.json';
+/** version 1's folder of float series (metrics); read, never written */
 export const METRICS_DIR = 'metrics';
+/** version 2: one JSON-lines file per series of any type */
+export const SERIES_DIR = 'series';
+/** version 2: the files of file series' points, under their `SeriesFile.path` */
+export const SERIES_FILES_DIR = 'series-files';
 export const ARTIFACTS_DIR = 'artifacts';
 
 // ---- schemas ----
@@ -70,69 +81,67 @@ const datasetInput = z.object({
   tags,
 });
 
+/** version 1: a float series (an MLflow metric) */
 const metricEntry = z.object({
   key: z.string(),
   /** relative to the run folder: `metrics/<name>.jsonl` */
   file: z.string(),
   points: z.number().int().nonnegative(),
 });
-export type MetricEntry = z.infer<typeof metricEntry>;
 
-export const runSchema = z.object({
-  id: z.string().min(1),
-  experimentId: z.string().min(1),
-  name: z.string().optional(),
-  status: z.enum(RUN_STATUSES as [string, ...string[]]).transform((s) => s as (typeof RUN_STATUSES)[number]),
-  startTime: time.optional(),
-  endTime: time.optional(),
-  user: z.string().optional(),
-  lifecycle,
-  parentId: z.string().optional(),
-  params: z.record(z.string(), z.string()),
-  tags,
-  inputs: z.array(datasetInput),
-  /** in the order the keys were first written (an array: JSON objects reorder numeric keys) */
-  metrics: z.array(metricEntry),
-  artifacts: z.object({ files: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
-  /** MLflow 3: logged models the run produced (their ids in this bundle) */
-  modelOutputs: z.array(z.object({ modelId: z.string(), step: z.number().int() })).optional(),
-  source: provenance.optional(),
-  /** ISO time at which the run was completed in this bundle */
-  completed: z.string().optional(),
+/** version 2: a series of any type, where its points are and how many */
+const seriesEntry = seriesInfoSchema.extend({
+  /** relative to the run folder: `series/<name>.jsonl` */
+  file: z.string(),
+  points: z.number().int().nonnegative(),
 });
+export type SeriesEntry = z.infer<typeof seriesEntry>;
+
+export const runSchema = z
+  .object({
+    id: z.string().min(1),
+    experimentId: z.string().min(1),
+    name: z.string().optional(),
+    status: z.enum(RUN_STATUSES as [string, ...string[]]).transform((s) => s as (typeof RUN_STATUSES)[number]),
+    startTime: time.optional(),
+    endTime: time.optional(),
+    user: z.string().optional(),
+    lifecycle,
+    parentId: z.string().optional(),
+    params: z.record(z.string(), z.string()),
+    tags,
+    inputs: z.array(datasetInput),
+    /** version 2: every series, in the order the source lists them (an array: JSON objects reorder numeric keys) */
+    series: z.array(seriesEntry).optional(),
+    /** version 1: the float series, in the order the keys were first written */
+    metrics: z.array(metricEntry).optional(),
+    config: z.array(configEntrySchema).optional(),
+    summary: z.array(configEntrySchema).optional(),
+    fork: forkSchema.optional(),
+    group: z.string().optional(),
+    sourceState: z.string().optional(),
+    artifacts: z.object({ files: z.number().int().nonnegative(), bytes: z.number().int().nonnegative() }),
+    /** MLflow 3: logged models the run produced (their ids in this bundle) */
+    modelOutputs: z.array(z.object({ modelId: z.string(), step: z.number().int() })).optional(),
+    source: provenance.optional(),
+    /** ISO time at which the run was completed in this bundle */
+    completed: z.string().optional(),
+  })
+  .refine((r) => (r.series === undefined) !== (r.metrics === undefined), 'a run lists its series in "series" (version 2) or "metrics" (version 1), exactly one of them');
 export type RunFile = z.infer<typeof runSchema>;
 
-/** a metric point line: t timestamp, s step, v value (number, or "NaN" / "Infinity" / "-Infinity" / "-0") */
-export const pointSchema = z.object({
-  t: z.number(),
-  s: z.number(),
-  v: z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity', '-0'])]),
-});
-
-// ---- values ----
-
-/** JSON has no NaN or ±Infinity, and JSON.stringify(-0) is "0": those travel as strings. */
-export function encodeValue(v: number): number | string {
-  if (Number.isNaN(v)) return 'NaN';
-  if (v === Infinity) return 'Infinity';
-  if (v === -Infinity) return '-Infinity';
-  if (Object.is(v, -0)) return '-0';
-  return v;
+/**
+ * A run's series as its run.json lists them: version 2's `series`, or version 1's `metrics`
+ * (float series; those under MLflow's `system/` are system series, as MLflow marks them).
+ */
+export function seriesEntries(record: RunFile): SeriesEntry[] {
+  return record.series ?? (record.metrics ?? []).map((m) => ({ ...mlflowSeries(m.key), file: m.file, points: m.points }));
 }
 
-export function decodeValue(v: number | string): number {
-  if (typeof v === 'number') return v;
-  switch (v) {
-    case 'NaN':
-      return NaN;
-    case 'Infinity':
-      return Infinity;
-    case '-Infinity':
-      return -Infinity;
-    default:
-      return -0;
-  }
-}
+/** The folder a run's series files must be in: `series/`, or `metrics/` in a version 1 run.json. */
+export const seriesDirOf = (record: RunFile): string => (record.series ? SERIES_DIR : METRICS_DIR);
+
+export const seriesInfo = ({ key, type, system }: SeriesEntry): SeriesInfo => ({ key, type, ...(system !== undefined ? { system } : {}) });
 
 // ---- files ----
 
@@ -167,6 +176,17 @@ export function parseJson<T extends z.ZodType>(where: string, text: string, sche
   return parsed.data;
 }
 
+/** A line of a series file, parsed by `parse` (the model's codec); a bad line is an error naming `where` (file:line). */
+export function parseLine<T>(where: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (err) {
+    if (err instanceof z.ZodError) throw new InvalidInputError(where, `unexpected content: ${describeZodError(err)}`);
+    if (err instanceof SyntaxError) throw new InvalidInputError(where, `not valid JSON: ${err.message}`);
+    throw err;
+  }
+}
+
 /** The version check comes first, so that a newer bundle is refused for its version, not its fields. */
 export function checkVersion(file: string, text: string): void {
   let data: unknown;
@@ -184,7 +204,7 @@ export function checkVersion(file: string, text: string): void {
   }
 }
 
-// ---- the model registry and logged models (optional parts of version 1) ----
+// ---- the model registry and logged models (optional parts since version 1) ----
 
 export const MODELS_DIR = 'models';
 export const MODEL_FILE = 'model.json';

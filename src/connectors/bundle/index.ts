@@ -26,10 +26,16 @@ export async function openBundleSource(location: string): Promise<BundleReader> 
   return new BundleReader(location, resolve(location));
 }
 
-/** Opens a bundle for writing: an existing one is resumed, a missing or empty folder becomes one. */
+/**
+ * Opens a bundle for writing: an existing one is resumed, a missing or empty folder becomes one.
+ * An older version's bundle is upgraded (its root file says the current version): every reader
+ * of the current version reads the older runs it holds.
+ */
 export async function openBundleDestination(location: string, dryRun = false): Promise<BundleDestination> {
   if (await isBundle(location)) {
-    await readRootFile(location); // refuses a newer version before anything is written
+    const root = await readRootFile(location); // refuses a newer version before anything is written
+    // runs written now are of this version: an older trackshift must refuse the bundle, not misread it
+    if (root.version < FORMAT_VERSION && !dryRun) await writeJsonAtomic(join(location, ROOT_FILE), { ...root, version: FORMAT_VERSION });
   } else if (await isEmptyOrMissing(location)) {
     if (dryRun) return new BundleDestination(location, resolve(location)); // looked at, not made
     await mkdir(location, { recursive: true });

@@ -1,8 +1,9 @@
 /**
- * Writing a bundle. A run is written into its folder with a `run.partial.json` first; metric
- * points are appended to one JSON-lines file per key as they come; artifacts are piped to plain
- * files; `finishRun` closes everything and writes `run.json` last, atomically. A run folder
- * without run.json is therefore always recognisable as partial.
+ * Writing a bundle (format version 2). A run is written into its folder with a
+ * `run.partial.json` first; the points of every series (float, string, file, histogram) are
+ * appended to one JSON-lines file per series as they come; series files and artifacts are piped
+ * to plain files; `finishRun` closes everything and writes `run.json` last, atomically. A run
+ * folder without run.json is therefore always recognisable as partial.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, rm } from 'node:fs/promises';
@@ -10,71 +11,61 @@ import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { once } from 'node:events';
 import { pipeline } from 'node:stream/promises';
-import type { ArtifactFile, DatasetInput, Experiment, Run } from '../../model/index.js';
+import type { ArtifactFile, DatasetInput, Experiment, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
+import { encodeEntry, pointToLine } from '../../model/json.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { exists, writeJsonAtomic } from '../../util/fs.js';
-import { idToFolderName, keyToFileName, removeInside, safeJoin } from '../../util/paths.js';
-import type { Destination, DestinationHolds, ExistingRun, RunBatch, WriteLimits } from '../types.js';
+import { idToFolderName, keyToFileName, quoted, removeInside, safeJoin } from '../../util/paths.js';
+import { HOLDS_EVERYTHING, type Destination, type ExistingRun, type RunBatch, type WriteLimits } from '../types.js';
 import {
   ARTIFACTS_DIR,
   EXPERIMENTS_DIR,
   EXPERIMENT_FILE,
-  METRICS_DIR,
   PARTIAL_RUN_FILE,
   ROOT_FILE,
   RUNS_DIR,
   RUN_FILE,
-  encodeValue,
+  SERIES_DIR,
+  SERIES_FILES_DIR,
   experimentSchema,
   readJsonFile,
   rootSchema,
   runSchema,
   type ExperimentFile,
-  type MetricEntry,
   type RunFile,
+  type SeriesEntry,
 } from './format.js';
 import { BundleReader } from './read.js';
 
 /** A bundle is files: no request size to respect, only batches small enough to stream. */
 const LIMITS: WriteLimits = { metrics: 10_000, params: 1000, tags: 1000, entries: 20_000, bytes: 64 * 1024 * 1024 };
-/** open metric files per run; a run with more keys than this closes and reopens (append) */
+/** open series files per run; a run with more series than this closes and reopens (append) */
 const MAX_OPEN_FILES = 16;
 
-interface MetricFile {
-  entry: MetricEntry;
+interface SeriesLines {
+  entry: SeriesEntry;
   stream?: WriteStream;
   /** a write error (disk full…), kept to fail the next call instead of crashing the process */
   error?: Error;
 }
 
-/** What a run being written holds in memory: its record (small) and its open metric files. */
+/** What a run being written holds in memory: its record (small) and its open series files. */
 interface RunState {
   dir: string;
-  record: RunFile;
-  metrics: Map<string, MetricFile>;
+  record: RunFile & { series: SeriesEntry[] };
+  series: Map<string, SeriesLines>;
   open: string[];
+  /** the series createRun was told of, by key, with their place in the source's list */
+  declared: Map<string, { info: SeriesInfo; index: number }>;
   artifactFiles: number;
   artifactBytes: number;
 }
 
 export class BundleDestination extends BundleReader implements Destination {
   readonly limits = LIMITS;
-  /** version 1 holds what MLflow holds (bundle format version 2 will hold everything) */
-  readonly holds: DestinationHolds = {
-    seriesTypes: ['float'],
-    fractionalSteps: false,
-    pointsWithoutTimestamp: false,
-    epochs: false,
-    contexts: false,
-    systemSeries: { prefix: 'system/' },
-    typedConfig: false,
-    summaries: false,
-    forks: false,
-    groups: false,
-    sourceStates: false,
-    creationTimes: { experiments: true, models: true, versions: true },
-  };
+  /** format version 2 holds every part of the model natively */
+  readonly holds = HOLDS_EVERYTHING;
   private readonly writing = new Map<string, RunState>();
   /** destination run id → experiment id, for runs created or found in this session */
   private readonly runExperiment = new Map<string, string>();
@@ -133,9 +124,9 @@ export class BundleDestination extends BundleReader implements Destination {
     const id = run.id;
     const dir = this.runDir(experimentId, id);
     if (await exists(dir)) throw new Error(`bundle: run folder ${dir} already exists`);
-    await mkdir(join(dir, METRICS_DIR), { recursive: true });
+    await mkdir(join(dir, SERIES_DIR), { recursive: true });
     await mkdir(join(dir, ARTIFACTS_DIR), { recursive: true });
-    const record: RunFile = {
+    const record: RunState['record'] = {
       id,
       experimentId,
       name: run.name,
@@ -148,7 +139,12 @@ export class BundleDestination extends BundleReader implements Destination {
       params: {},
       tags: { ...run.tags },
       inputs: [],
-      metrics: [],
+      series: [],
+      ...(run.config ? { config: run.config.map(encodeEntry) } : {}),
+      ...(run.summary ? { summary: run.summary.map(encodeEntry) } : {}),
+      ...(run.fork ? { fork: { ...run.fork } } : {}),
+      ...(run.group !== undefined ? { group: run.group } : {}),
+      ...(run.sourceState !== undefined ? { sourceState: run.sourceState } : {}),
       artifacts: { files: 0, bytes: 0 },
       // logged model ids are kept in a bundle, so the links stay as they are
       ...(run.modelOutputs?.length ? { modelOutputs: run.modelOutputs } : {}),
@@ -156,7 +152,8 @@ export class BundleDestination extends BundleReader implements Destination {
     };
     // for a reader's eyes only (what was being written when a copy stopped); never read back
     await writeJsonAtomic(join(dir, PARTIAL_RUN_FILE), record);
-    this.writing.set(id, { dir, record, metrics: new Map(), open: [], artifactFiles: 0, artifactBytes: 0 });
+    const declared = new Map(run.series.map((info, index) => [info.key, { info, index }]));
+    this.writing.set(id, { dir, record, series: new Map(), open: [], declared, artifactFiles: 0, artifactBytes: 0 });
     this.runExperiment.set(id, experimentId);
     return id;
   }
@@ -174,14 +171,25 @@ export class BundleDestination extends BundleReader implements Destination {
     for (const p of batch.metrics) {
       let list = lines.get(p.key);
       if (!list) lines.set(p.key, (list = []));
-      list.push(JSON.stringify({ t: p.timestamp, s: p.step, v: encodeValue(p.value) }));
+      list.push(pointToLine('float', p));
     }
     for (const [key, list] of lines) {
-      const file = await this.metricFile(state, key);
-      if (file.error) throw file.error;
-      file.entry.points += list.length;
-      if (!file.stream!.write(list.join('\n') + '\n')) await once(file.stream!, 'drain');
+      // a float series is marked system (or not) as the source listed it
+      const declared = state.declared.get(key)?.info;
+      await this.append(state, declared?.type === 'float' ? declared : { key, type: 'float' }, list);
     }
+  }
+
+  async writeSeries(runId: string, series: SeriesInfo, points: TypedPoint[]): Promise<void> {
+    if (series.type === 'float') throw new Error(`bundle: the float series ${quoted(series.key)} is written with writeBatch`);
+    const type = series.type;
+    await this.append(this.state(runId), series, points.map((p) => pointToLine(type, p)));
+  }
+
+  async writeSeriesFile(runId: string, file: SeriesFile, body: Readable): Promise<void> {
+    const state = this.state(runId);
+    const bytes = await pipeToFile(join(state.dir, SERIES_FILES_DIR), file.path, `series file of run ${runId}`, body);
+    if (file.size !== undefined && bytes !== file.size) throw new Error(`bundle: series file ${quoted(file.path)} of run ${runId}: ${bytes} bytes arrived, ${file.size} expected`);
   }
 
   async writeInputs(runId: string, inputs: DatasetInput[]): Promise<void> {
@@ -190,13 +198,8 @@ export class BundleDestination extends BundleReader implements Destination {
 
   async writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void> {
     const state = this.state(runId);
-    const target = safeJoin(join(state.dir, ARTIFACTS_DIR), file.path, `artifact of run ${runId}`);
-    await mkdir(dirname(target), { recursive: true });
-    // piped, never buffered; a retried artifact starts again with a truncated file
-    const out = createWriteStream(target);
-    await pipeline(body, out);
+    state.artifactBytes += await pipeToFile(join(state.dir, ARTIFACTS_DIR), file.path, `artifact of run ${runId}`, body);
     state.artifactFiles++;
-    state.artifactBytes += out.bytesWritten;
   }
 
   async finishRun(runId: string, run: Run): Promise<void> {
@@ -204,9 +207,12 @@ export class BundleDestination extends BundleReader implements Destination {
     let record: RunFile;
     let dir: string;
     if (state) {
-      await Promise.all([...state.metrics.values()].map((f) => closeStream(f)));
+      await Promise.all([...state.series.values()].map((f) => closeStream(f)));
+      // listed in the source's order (the engine writes several series at once)
+      const place = (s: SeriesEntry) => state.declared.get(s.key)?.index ?? state.declared.size;
       record = {
         ...state.record,
+        series: [...state.record.series].sort((a, b) => place(a) - place(b)),
         artifacts: { files: state.artifactFiles, bytes: state.artifactBytes },
       };
       dir = state.dir;
@@ -233,7 +239,7 @@ export class BundleDestination extends BundleReader implements Destination {
   async discardRun(runId: string): Promise<void> {
     const state = this.writing.get(runId);
     if (state) {
-      for (const f of state.metrics.values()) f.stream?.destroy();
+      for (const f of state.series.values()) f.stream?.destroy();
       this.writing.delete(runId);
     }
     const experimentId = this.runExperiment.get(runId);
@@ -247,7 +253,7 @@ export class BundleDestination extends BundleReader implements Destination {
 
   async close(): Promise<void> {
     // runs never finished stay partial on disk (no run.json); just release the files
-    for (const state of this.writing.values()) for (const f of state.metrics.values()) f.stream?.destroy();
+    for (const state of this.writing.values()) for (const f of state.series.values()) f.stream?.destroy();
     this.writing.clear();
   }
 
@@ -259,18 +265,29 @@ export class BundleDestination extends BundleReader implements Destination {
     return state;
   }
 
-  /** The open append stream of a key's file, opening (or reopening) it and closing the oldest. */
-  private async metricFile(state: RunState, key: string): Promise<MetricFile> {
-    let file = state.metrics.get(key);
+  /** Appends lines to a series' file, waiting for the disk when it is behind. */
+  private async append(state: RunState, series: SeriesInfo, lines: string[]): Promise<void> {
+    const file = await this.seriesLines(state, series);
+    if (file.error) throw file.error;
+    file.entry.points += lines.length;
+    if (!file.stream!.write(lines.join('\n') + '\n')) await once(file.stream!, 'drain');
+  }
+
+  /** The open append stream of a series' file, opening (or reopening) it and closing the oldest. */
+  private async seriesLines(state: RunState, series: SeriesInfo): Promise<SeriesLines> {
+    const { key, type, system } = series;
+    let file = state.series.get(key);
     if (!file) {
-      const name = `${METRICS_DIR}/${keyToFileName(key, '.jsonl')}`;
-      file = { entry: { key, file: name, points: 0 } };
-      state.metrics.set(key, file);
-      state.record.metrics.push(file.entry);
+      const name = `${SERIES_DIR}/${keyToFileName(key, '.jsonl')}`;
+      file = { entry: { key, type, ...(system !== undefined ? { system } : {}), file: name, points: 0 } };
+      state.series.set(key, file);
+      state.record.series.push(file.entry);
+    } else if (file.entry.type !== type) {
+      throw new Error(`bundle: series ${quoted(key)} of run ${state.record.id} is a ${file.entry.type} series, not a ${type} series`);
     }
     if (!file.stream) {
       if (state.open.length >= MAX_OPEN_FILES) {
-        const oldest = state.metrics.get(state.open.shift()!)!;
+        const oldest = state.series.get(state.open.shift()!)!;
         await closeStream(oldest);
       }
       const stream = createWriteStream(safeJoin(state.dir, file.entry.file), { flags: 'a' });
@@ -305,7 +322,7 @@ export class BundleDestination extends BundleReader implements Destination {
   }
 }
 
-async function closeStream(file: MetricFile): Promise<void> {
+async function closeStream(file: SeriesLines): Promise<void> {
   const stream = file.stream;
   if (!stream) return;
   file.stream = undefined;
@@ -314,6 +331,18 @@ async function closeStream(file: MetricFile): Promise<void> {
     stream.once('error', reject);
     stream.end(resolve);
   });
+}
+
+/**
+ * Pipes `body` into `root`/`path` (a checked relative path), never buffered; a retried file
+ * starts again with a truncated file. Returns the bytes written.
+ */
+async function pipeToFile(root: string, path: string, where: string, body: Readable): Promise<number> {
+  const target = safeJoin(root, path, where);
+  await mkdir(dirname(target), { recursive: true });
+  const out = createWriteStream(target);
+  await pipeline(body, out);
+  return out.bytesWritten;
 }
 
 /** A missing or empty folder may become a bundle; anything else that is not one is refused. */

@@ -5,9 +5,9 @@
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
-import { SERIES_TYPES, SOURCE_TAGS } from '../../model/index.js';
+import { SOURCE_TAGS } from '../../model/index.js';
 import { MemoryRegistry } from './registry.js';
-import type { ConnectorFactory, Destination, DestinationHolds, ExistingRun, RunBatch, RunQuery, Source, UnreadableObject, WriteLimits } from '../types.js';
+import { HOLDS_EVERYTHING, type ConnectorFactory, type Destination, type DestinationHolds, type ExistingRun, type RunBatch, type RunQuery, type Source, type UnreadableObject, type WriteLimits } from '../types.js';
 
 export interface MemoryRun {
   run: Run;
@@ -40,21 +40,8 @@ export interface MemoryOptions {
 
 const DEFAULT_LIMITS: WriteLimits = { metrics: 1000, params: 100, tags: 100, entries: 1000, bytes: 1_000_000 };
 
-/** Everything the model has: the store keeps what it is given. */
-export const HOLDS_EVERYTHING: DestinationHolds = {
-  seriesTypes: SERIES_TYPES,
-  fractionalSteps: true,
-  pointsWithoutTimestamp: true,
-  epochs: true,
-  contexts: true,
-  systemSeries: true,
-  typedConfig: true,
-  summaries: true,
-  forks: true,
-  groups: true,
-  sourceStates: true,
-  creationTimes: { experiments: true, models: true, versions: true },
-};
+/** Everything the model has: the store keeps what it is given (the constant is the contract's, shared with the bundle). */
+export { HOLDS_EVERYTHING };
 
 export class MemoryStore implements Source, Destination {
   readonly kind = 'memory';
