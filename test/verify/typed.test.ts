@@ -139,7 +139,8 @@ describe('verify typed data', () => {
   });
 
   it('names a changed fork step', async () => {
-    expect(await changed((copy) => (copy.run.fork = { ...copy.run.fork!, step: 3 }))).toEqual({ fork: ['run base at step 2.5', 'run base at step 3'] });
+    // the engine gives the copy its parent's copy (m2 here) as fork parent
+    expect(await changed((copy) => (copy.run.fork = { ...copy.run.fork!, step: 3 }))).toEqual({ fork: ['run base at step 2.5', 'run m2 (the copy of base) at step 3'] });
   });
 
   it('names a changed string point', async () => {
