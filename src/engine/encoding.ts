@@ -5,9 +5,10 @@
  * here; deterministic (the same run gives the same encoding) and reversible. For a destination
  * that holds everything the mapping is the identity: no manifest, no tag.
  *
- * Sidecars are staged in a temporary file while the series streams (the destination's
- * artifact writers want a size, and a float series only turns out to need one once a point
- * says so), removed once written or when the series fails; memory stays one page per series.
+ * Sidecars are staged in a temporary file (the destination's artifact writers want a size),
+ * removed once written or when the series fails; memory stays one page per series. A natively
+ * written series only turns out to need a sidecar once a point says so: it is then read from
+ * the source a second time, so the common case (MLflow to MLflow) never touches the disk.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
@@ -90,11 +91,10 @@ interface PointCounts {
   contexts: number;
 }
 
-/** A series written natively: its points mapped to what the destination holds, the exact ones staged as a sidecar. */
+/** A series written natively: its points mapped to what the destination holds, the exact ones kept as a sidecar when needed. */
 export class NativeSeries {
   readonly counts: PointCounts = { fractional: 0, clamped: 0, noTimestamp: 0, epochs: 0, contexts: 0 };
   points = 0;
-  private staged?: Staged;
 
   constructor(
     private readonly encoder: RunEncoder,
@@ -104,14 +104,10 @@ export class NativeSeries {
     private readonly original: SeriesInfo,
   ) {}
 
-  /** The page as the destination can hold it; the exact points go to the staged sidecar. */
-  async map<P extends AnyPoint>(page: P[]): Promise<P[]> {
+  /** The page as the destination can hold it (what it changes is counted, for `finish`). */
+  map<P extends AnyPoint>(page: P[]): P[] {
     const { holds, defaultTimestamp } = this.encoder;
     const exact = !this.encoder.pointsLossy;
-    if (!exact) {
-      this.staged ??= await this.encoder.stage();
-      await this.staged.write(page.map((p) => pointToLine(this.original.type, p)));
-    }
     this.points += page.length;
     const key = this.info.key;
     const renamed = this.original.type === 'float' && key !== this.original.key;
@@ -151,20 +147,23 @@ export class NativeSeries {
     return c.fractional + c.clamped + c.noTimestamp + c.epochs + c.contexts > 0;
   }
 
-  /** Writes the sidecar when a point was not held exactly; records the series in the manifest. */
-  async finish(io: EncodingIo): Promise<void> {
+  /**
+   * When a point was not held exactly, writes the exact points (`reread`: the series read from
+   * the source again) as a sidecar; records the series in the manifest.
+   */
+  async finish(io: EncodingIo, reread: () => AsyncIterable<AnyPoint[]>): Promise<void> {
     let file: string | undefined;
     if (this.approximated) {
       file = sidecarName(this.index);
-      await this.staged!.upload(io, sidecarArtifact(file));
+      const staged = await this.encoder.stage();
+      try {
+        for await (const page of reread()) await staged.write(page.map((p) => pointToLine(this.original.type, p)));
+        await staged.upload(io, sidecarArtifact(file));
+      } finally {
+        await staged.remove();
+      }
     }
-    await this.dispose();
     this.encoder.recordNative(this.original, this.info, this.points, file, this.counts);
-  }
-
-  async dispose(): Promise<void> {
-    await this.staged?.remove();
-    this.staged = undefined;
   }
 }
 

@@ -516,12 +516,11 @@ export class Transfer {
           for (;;) {
             const page = await this.metricReads.run((r) => (r.done ? 0 : r.value.length), () => pages.next());
             if (page.done) break;
-            for (const full of batcher.add(await native.map(page.value))) await write(full);
+            for (const full of batcher.add(native.map(page.value))) await write(full);
           }
-          await native.finish(io);
+          await native.finish(io, () => this.readSeries(run, series));
         } finally {
           await pages.return?.(); // a failed write: let the source release its connection or file
-          await native.dispose();
         }
       }
       const rest = batcher.flush();
@@ -548,12 +547,8 @@ export class Transfer {
       }
       if (!destination.writeSeries) throw new Error(`${destination.uri} cannot write the ${series.type} series "${series.key}"`);
       const native = encoder.nativeSeries(series);
-      try {
-        count += await this.copyNativeSeries(run, runId, native, pages);
-        await native.finish(io);
-      } finally {
-        await native.dispose();
-      }
+      count += await this.copyNativeSeries(run, runId, native, pages);
+      await native.finish(io, () => this.readSeries(run, series));
     }
     return count;
   }
@@ -570,7 +565,7 @@ export class Transfer {
     const series = native.info;
     let count = 0;
     for await (const read of pages) {
-      const page = await native.map(read as TypedPoint[]);
+      const page = native.map(read as TypedPoint[]);
       if (series.type === 'file') {
         for (const point of page) {
           const file = point.value as SeriesFile;
