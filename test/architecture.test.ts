@@ -40,7 +40,7 @@ function layer(path: string): number {
   if (path.startsWith('cli/')) return 5;
   if (path.startsWith('verify/')) return 4;
   if (path.startsWith('engine/')) return 3;
-  if (path === 'connectors/registry.ts') return 2.5;
+  if (path === 'connectors/resolve.ts') return 2.5;
   if (path === 'connectors/types.ts') return 1;
   if (path.startsWith('connectors/')) return 2;
   return 0; // model/, util/
@@ -80,7 +80,7 @@ describe('import boundaries', () => {
   });
 
   it('ranks the layers as DESIGN.md draws them', () => {
-    const order = ['model/index.ts', 'connectors/types.ts', 'connectors/mlflow/read.ts', 'connectors/registry.ts', 'engine/job.ts', 'verify/index.ts', 'cli/main.ts', 'index.ts'];
+    const order = ['model/index.ts', 'connectors/types.ts', 'connectors/mlflow/read.ts', 'connectors/resolve.ts', 'engine/job.ts', 'verify/index.ts', 'cli/main.ts', 'index.ts'];
     const heights = order.map(layer);
     expect(heights).toEqual([...heights].sort((a, b) => a - b));
     expect(new Set(heights).size).toBe(order.length);

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { bundleConnector, eximConnector } from '../connectors/registry.js';
+import { bundleConnector, eximConnector } from '../connectors/resolve.js';
 import { UsageError } from '../util/errors.js';
 import { SOURCE_FORMS } from './locations.js';
 import { transferCommand } from './run-job.js';

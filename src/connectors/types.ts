@@ -272,7 +272,7 @@ export interface ConnectorFactory {
   /** the `FORMAT:` prefix that forces this connector, and its name in messages */
   readonly name: string;
   readonly description: string;
-  /** true when `location` (a path or URI) is this connector's; checked in registry order */
+  /** true when `location` (a path or URI) is this connector's; checked in the resolver's order (connectors/resolve.ts) */
   detect(location: string): Promise<boolean>;
   openSource?(target: ConnectorTarget): Promise<Source>;
   openDestination?(target: ConnectorTarget): Promise<Destination>;

@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ConnectorFactory, Destination, Source } from '../connectors/types.js';
-import { openDestination, openSource } from '../connectors/registry.js';
+import { openDestination, openSource } from '../connectors/resolve.js';
 import type { EventListener } from './events.js';
 import { Journal, type IdMap } from './journal.js';
 import { planTransfer, type Selection } from './plan.js';
