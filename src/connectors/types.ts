@@ -147,6 +147,18 @@ export interface DestinationHolds {
   creationTimes: { experiments: boolean; models: boolean; versions: boolean };
 }
 
+/**
+ * Files that name other objects by id (MLflow's `MLmodel` names its run and logged model). A
+ * copy that gives those objects new ids rewrites these files, and only the ids in them; the
+ * engine reads each such file whole, up to `maxBytes` (a larger one is copied as it is).
+ */
+export interface IdsInFiles {
+  readonly maxBytes: number;
+  holdsIds(path: string): boolean;
+  /** the text with each id of `ids` (source id → destination id) replaced by the new one */
+  rewriteIds(text: string, ids: ReadonlyMap<string, string>): string;
+}
+
 export interface Destination {
   readonly uri: string;
   readonly kind: string;
@@ -187,6 +199,8 @@ export interface Destination {
   discardRun(runId: string): Promise<void>;
   readonly registry?: RegistryWriter;
   readonly loggedModels?: LoggedModelWriter;
+  /** files of runs, logged models and versions whose ids the copy rewrites; without it, files are copied as they are */
+  readonly idsInFiles?: IdsInFiles;
   close?(): Promise<void>;
 }
 

@@ -8,8 +8,9 @@ import { Readable, Transform } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelVersion, Run, SeriesFile } from '../model/index.js';
 import { MLFLOW_TAGS, SOURCE_TAGS } from '../model/index.js';
-import type { Destination, Source } from '../connectors/types.js';
+import type { Destination, IdsInFiles, Source } from '../connectors/types.js';
 import { UsageError, errorMessage } from '../util/errors.js';
+import { readSmall } from '../util/streams.js';
 import { DEFAULT_RETRY_POLICY, retryReasonOf, withRetry, type RetryContext, type RetryReason } from '../util/retry.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
 import { keyValueBatches, MetricBatcher } from './batching.js';
@@ -17,7 +18,6 @@ import type { EventListener, TransferEvent } from './events.js';
 import type { Journal } from './journal.js';
 import type { ExperimentPlan, ModelPlan, Plan } from './plan.js';
 import { copyLoggedModel, isCopyOf, ModelTransfer, type ModelOutcome, type ModelTransferContext } from './models.js';
-import { isMlmodelFile, readSmall, rewriteMlmodel } from './mlmodel.js';
 
 export interface TransferOptions {
   workers: number;
@@ -533,8 +533,9 @@ export class Transfer {
   }
 
   /**
-   * Copies files under the artifact limit, each retried from a fresh source stream; `MLmodel`
-   * files get the new ids of the objects they name (`ids`: source id → destination id).
+   * Copies files under the artifact limit, each retried from a fresh source stream; files that
+   * name objects by id (the destination's `idsInFiles`: MLflow's `MLmodel`) get the new ids of
+   * those objects (`ids`: source id → destination id).
    */
   async copyFiles(
     files: AsyncIterable<ArtifactFile>,
@@ -543,12 +544,13 @@ export class Transfer {
     ids: ReadonlyMap<string, string>,
   ): Promise<{ artifacts: number; bytes: number }> {
     const copies: Promise<number>[] = [];
+    const rewriter = ids.size > 0 ? this.destination.idsInFiles : undefined;
     for await (const file of files) {
       copies.push(
         this.artifactLimit(() =>
           // a stream cannot be replayed by the HTTP layer: a failed file is read again from the start
           withRetry(this.options.retry?.policy ?? DEFAULT_RETRY_POLICY, async () => {
-            const rewritten = ids.size > 0 && isMlmodelFile(file.path) ? await this.rewritten(open, file.path, ids) : undefined;
+            const rewritten = rewriter?.holdsIds(file.path) ? await this.rewritten(open, file.path, ids, rewriter) : undefined;
             if (rewritten) {
               await write({ path: file.path, size: rewritten.length }, Readable.from([rewritten]));
               return rewritten.length;
@@ -573,11 +575,11 @@ export class Transfer {
     return { artifacts: sizes.length, bytes: sizes.reduce((a, b) => a + b, 0) };
   }
 
-  private async rewritten(open: (path: string) => Promise<Readable>, path: string, ids: ReadonlyMap<string, string>): Promise<Buffer | undefined> {
-    const bytes = await readSmall(await open(path));
+  private async rewritten(open: (path: string) => Promise<Readable>, path: string, ids: ReadonlyMap<string, string>, rewriter: IdsInFiles): Promise<Buffer | undefined> {
+    const bytes = await readSmall(await open(path), rewriter.maxBytes);
     if (!bytes) return undefined;
     const text = bytes.toString('utf8');
-    const changed = rewriteMlmodel(text, ids);
+    const changed = rewriter.rewriteIds(text, ids);
     return changed === text ? bytes : Buffer.from(changed);
   }
 

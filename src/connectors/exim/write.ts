@@ -36,6 +36,7 @@ import { exists, isFile, listDirs, writeJsonAtomic } from '../../util/fs.js';
 import { idToFolderName, keyToFileName, removeInside, safeJoin } from '../../util/paths.js';
 import type { Destination, ExistingRun, RunBatch, WriteLimits } from '../types.js';
 import { MLFLOW_HOLDS } from '../mlflow-common/holds.js';
+import { MLMODEL_IDS } from '../mlflow-common/mlmodel.js';
 import { LOGGED_MODELS, PARTIAL, system } from './export-files.js';
 import { parsePythonJson } from './format.js';
 import { EximLoggedModelWriter } from './logged-models.js';
@@ -67,6 +68,7 @@ export class EximDestination implements Destination {
   readonly kind = 'exim';
   readonly limits = LIMITS;
   readonly holds = MLFLOW_HOLDS;
+  readonly idsInFiles = MLMODEL_IDS;
   private readonly runs = new Map<string, RunState>();
   private readonly experimentsDir: string;
   /** experiment.json is read, changed and written again: one change at a time */

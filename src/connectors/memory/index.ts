@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
 import { SERIES_TYPES, SOURCE_TAGS } from '../../model/index.js';
+import { MLMODEL_IDS } from '../mlflow-common/mlmodel.js';
 import { MemoryRegistry } from './registry.js';
 import type { ConnectorFactory, Destination, DestinationHolds, ExistingRun, RunBatch, RunQuery, Source, UnreadableObject, WriteLimits } from '../types.js';
 
@@ -63,6 +64,8 @@ export class MemoryStore implements Source, Destination {
   readonly data: MemoryStoreData = { experiments: new Map(), runs: new Map() };
   /** the optional registry capability (./registry.ts) */
   readonly registry: MemoryRegistry;
+  /** the engine's tests copy MLflow's data: its MLmodel files name the copied runs, as in MLflow destinations */
+  readonly idsInFiles = MLMODEL_IDS;
   private nextId = 1;
   readonly unreadable: UnreadableObject[] = [];
   /**

@@ -11,6 +11,7 @@ import { HttpError } from '../../util/http.js';
 import { UsageError } from '../../util/errors.js';
 import { isNotFound } from './client.js';
 import { MLFLOW_HOLDS } from './holds.js';
+import { MLMODEL_IDS } from './mlmodel.js';
 import { INFINITE_KEYS_TAG } from './infinity.js';
 import { proxyPath } from './proxy.js';
 import { DISCARDED_TAG, MlflowSource } from './read.js';
@@ -41,6 +42,7 @@ interface RunState {
 export class MlflowStore extends MlflowSource implements Destination {
   readonly limits = LIMITS;
   readonly holds = MLFLOW_HOLDS;
+  readonly idsInFiles = MLMODEL_IDS;
   private readonly runs = new Map<string, RunState>();
 
   private state(runId: string): RunState {

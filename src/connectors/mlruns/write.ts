@@ -27,6 +27,7 @@ import { exists, isFile, listDirs } from '../../util/fs.js';
 import { joinSegment, quoted, relativePathProblem, removeInside, safeJoin } from '../../util/paths.js';
 import type { Destination, ExistingRun, ExistingVersion, RegistryWriter, RunBatch, VersionTarget, WriteLimits } from '../types.js';
 import { MLFLOW_HOLDS } from '../mlflow-common/holds.js';
+import { MLMODEL_IDS } from '../mlflow-common/mlmodel.js';
 import { readKeyValueFolder } from './files.js';
 import { EXPERIMENT_RESERVED, META, TRASH, experimentMetaSchema, readMeta } from './format.js';
 import { MlrunsLoggedModelWriter } from './logged-models.js';
@@ -66,6 +67,7 @@ export class MlrunsDestination implements Destination {
   readonly kind = 'mlruns';
   readonly limits = LIMITS;
   readonly holds = MLFLOW_HOLDS;
+  readonly idsInFiles = MLMODEL_IDS;
   private readonly runs = new Map<string, RunState>();
   private readonly runExperiment = new Map<string, string>();
   readonly registry: MlrunsRegistryWriter;
