@@ -7,7 +7,7 @@
 import { Readable, Transform } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { ArtifactFile, Experiment, LoggedModel, MetricPoint, ModelVersion, Run, SeriesFile } from '../model/index.js';
-import { MLFLOW_TAGS, SOURCE_TAGS } from '../model/index.js';
+import { SOURCE_TAGS } from '../model/index.js';
 import type { Destination, IdsInFiles, Source } from '../connectors/types.js';
 import { UsageError, errorMessage } from '../util/errors.js';
 import { readSmall } from '../util/streams.js';
@@ -99,14 +99,13 @@ interface RunOutcome {
   bytes: number;
 }
 
-/** Tags the copy carries: the source's own, the parent link remapped, and where it came from. */
-function destinationTags(run: Run, sourceUri: string, parentDestinationId: string | undefined): Record<string, string> {
+/**
+ * Tags the copy carries: the source's own and where it came from. How a destination names the
+ * parent (MLflow: a tag) is its own business: it is given the parent's destination id.
+ */
+function destinationTags(run: Run, sourceUri: string): Record<string, string> {
   const tags: Record<string, string> = { ...run.tags };
   delete tags[SOURCE_TAGS.complete];
-  if (run.parentId) {
-    if (parentDestinationId) tags[MLFLOW_TAGS.parentRunId] = parentDestinationId;
-    else delete tags[MLFLOW_TAGS.parentRunId];
-  }
   tags[SOURCE_TAGS.id] = run.id;
   tags[SOURCE_TAGS.uri] = sourceUri;
   return tags;
@@ -426,7 +425,7 @@ export class Transfer {
 
     this.emit({ type: 'run-started', sourceId: run.id, name: run.name });
     const parentId = await this.parentDestinationId(run, experimentId);
-    const tags = destinationTags(run, this.source.uri, parentId);
+    const tags = destinationTags(run, this.source.uri);
     const id = await this.destination.createRun(experimentId, { ...run, tags, parentId });
     if (!this.abandoned) this.inFlight.set(run.id, id);
     journal.runStarted(run.id, id);

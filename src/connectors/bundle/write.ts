@@ -34,6 +34,7 @@ import {
   type MetricEntry,
   type RunFile,
 } from './format.js';
+import { withParentTag } from '../mlflow-common/parent-tag.js';
 import { BundleReader } from './read.js';
 
 /** A bundle is files: no request size to respect, only batches small enough to stream. */
@@ -146,7 +147,8 @@ export class BundleDestination extends BundleReader implements Destination {
       lifecycle: 'active',
       parentId: run.parentId,
       params: {},
-      tags: { ...run.tags },
+      // MLflow's parent tag names the copy's parent, as in MLflow's own stores
+      tags: withParentTag(run.tags, run.parentId),
       inputs: [],
       metrics: [],
       artifacts: { files: 0, bytes: 0 },

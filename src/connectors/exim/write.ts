@@ -37,6 +37,7 @@ import { idToFolderName, keyToFileName, removeInside, safeJoin } from '../../uti
 import type { Destination, ExistingRun, RunBatch, WriteLimits } from '../types.js';
 import { MLFLOW_HOLDS } from '../mlflow-common/holds.js';
 import { MLMODEL_IDS } from '../mlflow-common/mlmodel.js';
+import { withParentTag } from '../mlflow-common/parent-tag.js';
 import { LOGGED_MODELS, PARTIAL, system } from './export-files.js';
 import { parsePythonJson } from './format.js';
 import { EximLoggedModelWriter } from './logged-models.js';
@@ -201,7 +202,7 @@ export class EximDestination implements Destination {
     const dir = this.runDir(experimentId, run.id);
     await removeInside(this.root, dir);
     await mkdir(join(dir, PARTIAL), { recursive: true });
-    this.runs.set(run.id, { dir, experimentId, run, params: {}, tags: { ...run.tags }, inputs: [], metrics: new Map() });
+    this.runs.set(run.id, { dir, experimentId, run, params: {}, tags: withParentTag(run.tags, run.parentId), inputs: [], metrics: new Map() });
     return run.id;
   }
 

@@ -7,6 +7,7 @@ import { buffer } from 'node:stream/consumers';
 import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
 import { SERIES_TYPES, SOURCE_TAGS } from '../../model/index.js';
 import { MLMODEL_IDS } from '../mlflow-common/mlmodel.js';
+import { withParentTag } from '../mlflow-common/parent-tag.js';
 import { MemoryRegistry } from './registry.js';
 import type { ConnectorFactory, Destination, DestinationHolds, ExistingRun, RunBatch, RunQuery, Source, UnreadableObject, WriteLimits } from '../types.js';
 
@@ -178,6 +179,8 @@ export class MemoryStore implements Source, Destination {
       ...structuredClone(run),
       id,
       experimentId,
+      // the engine's tests copy MLflow's data: its parent tag follows the copy's parent, as in MLflow destinations
+      tags: withParentTag(run.tags, run.parentId),
       status: 'RUNNING',
       endTime: undefined,
       lifecycle: 'active',

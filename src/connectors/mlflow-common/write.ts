@@ -12,6 +12,7 @@ import { UsageError } from '../../util/errors.js';
 import { isNotFound } from './client.js';
 import { MLFLOW_HOLDS } from './holds.js';
 import { MLMODEL_IDS } from './mlmodel.js';
+import { withParentTag } from './parent-tag.js';
 import { INFINITE_KEYS_TAG } from './infinity.js';
 import { proxyPath } from './proxy.js';
 import { DISCARDED_TAG, MlflowSource } from './read.js';
@@ -106,7 +107,8 @@ export class MlflowStore extends MlflowSource implements Destination {
   }
 
   async createRun(experimentId: string, run: Run): Promise<string> {
-    const createTags = Object.entries(run.tags)
+    const tags = withParentTag(run.tags, run.parentId);
+    const createTags = Object.entries(tags)
       .filter(([key, value]) => CREATE_TAGS.has(key) && value.length <= MAX_TAG_VALUE)
       .map(([key, value]) => ({ key, value }));
     const body = {
@@ -132,7 +134,7 @@ export class MlflowStore extends MlflowSource implements Destination {
       // the run may have been created before the answer was lost: its source tag finds it
       async () => (sourceId ? (await this.findRun(experimentId, sourceId))?.id : undefined),
     );
-    const rest = Object.entries(run.tags)
+    const rest = Object.entries(tags)
       .filter(([key]) => !createTags.some((t) => t.key === key))
       .map(([key, value]) => ({ key, value }));
     for (let i = 0; i < rest.length; i += LIMITS.tags) {

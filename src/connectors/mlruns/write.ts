@@ -28,6 +28,7 @@ import { joinSegment, quoted, relativePathProblem, removeInside, safeJoin } from
 import type { Destination, ExistingRun, ExistingVersion, RegistryWriter, RunBatch, VersionTarget, WriteLimits } from '../types.js';
 import { MLFLOW_HOLDS } from '../mlflow-common/holds.js';
 import { MLMODEL_IDS } from '../mlflow-common/mlmodel.js';
+import { withParentTag } from '../mlflow-common/parent-tag.js';
 import { readKeyValueFolder } from './files.js';
 import { EXPERIMENT_RESERVED, META, TRASH, experimentMetaSchema, readMeta } from './format.js';
 import { MlrunsLoggedModelWriter } from './logged-models.js';
@@ -215,7 +216,7 @@ export class MlrunsDestination implements Destination {
     await writeFile(join(dir, META), stringify(this.runMeta(run, experimentId, dir, 'RUNNING', undefined, 'active')));
     this.runs.set(run.id, { dir, metrics: new Map() });
     this.runExperiment.set(run.id, experimentId);
-    for (const [key, value] of Object.entries(run.tags)) if (key !== SOURCE_TAGS.complete) await this.writeValue(dir, 'tags', key, value);
+    for (const [key, value] of Object.entries(withParentTag(run.tags, run.parentId))) if (key !== SOURCE_TAGS.complete) await this.writeValue(dir, 'tags', key, value);
     return run.id;
   }
 
