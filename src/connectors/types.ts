@@ -23,6 +23,11 @@ export interface Source {
   /** the location, safe to print: never holds a secret */
   readonly uri: string;
   readonly kind: string;
+  /**
+   * The tracking store behind it, when `kind` says more than that (`databricks-uc` tracks runs in
+   * the same workspace as `databricks`): a copy from a store onto itself is refused.
+   */
+  readonly trackingStore?: string;
   /** every experiment, deleted ones included (their lifecycle says so) */
   listExperiments(): AsyncIterable<Experiment>;
   listRuns(experimentId: string, query: RunQuery): AsyncIterable<Run>;
@@ -162,6 +167,8 @@ export interface IdsInFiles {
 export interface Destination {
   readonly uri: string;
   readonly kind: string;
+  /** as Source.trackingStore */
+  readonly trackingStore?: string;
   readonly limits: WriteLimits;
   readonly holds: DestinationHolds;
   /** the experiment called `name`, or undefined: no write */
@@ -288,6 +295,8 @@ export interface ConnectorFactory {
   readonly description: string;
   /** true when `location` (a path or URI) is this connector's; checked in the resolver's order (connectors/resolve.ts) */
   detect(location: string): Promise<boolean>;
+  /** a folder of files that an export writes, which is what `import` reads (a bundle, an mlflow-export-import directory) */
+  readonly importable?: boolean;
   openSource?(target: ConnectorTarget): Promise<Source>;
   openDestination?(target: ConnectorTarget): Promise<Destination>;
 }

@@ -15,6 +15,8 @@ import { DatabricksLoggedModels } from './logged-models.js';
 
 export class DatabricksStore extends MlflowStore {
   override readonly kind: string;
+  /** with Unity Catalog as its registry (databricks-uc) or without, runs are tracked in the same workspace */
+  readonly trackingStore = 'databricks';
 
   constructor(
     api: MlflowApi,

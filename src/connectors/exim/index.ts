@@ -19,6 +19,7 @@ import { EximDestination } from './write.js';
 export const eximConnector: ConnectorFactory = {
   name: 'exim',
   description: 'a directory of mlflow-export-import / mlflow-migration files (read and write)',
+  importable: true,
   detect: (location) => looksLikeExim(location),
   openSource: async (target) => new EximSource(target.location),
   openDestination: async (target) => {
