@@ -1,6 +1,7 @@
 /**
- * The in-memory connector: the whole contract in one file, used by the engine's unit tests
- * and as the model for new connectors. `memory:NAME` addresses a store shared in this process.
+ * The in-memory connector: the whole contract in three short files (this one, ./registry.ts,
+ * ./logged-models.ts), used by the engine's unit tests and as the model for new connectors.
+ * `memory:NAME` addresses a store shared in this process.
  */
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -8,6 +9,7 @@ import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, SeriesFi
 import { SERIES_TYPES, SOURCE_TAGS } from '../../model/index.js';
 import { MLMODEL_IDS } from '../mlflow-common/mlmodel.js';
 import { withParentTag } from '../mlflow-common/parent-tag.js';
+import { MemoryLoggedModels } from './logged-models.js';
 import { MemoryRegistry } from './registry.js';
 import type { ConnectorFactory, Destination, DestinationHolds, ExistingRun, RunBatch, RunQuery, Source, UnreadableObject, WriteLimits } from '../types.js';
 
@@ -65,6 +67,8 @@ export class MemoryStore implements Source, Destination {
   readonly data: MemoryStoreData = { experiments: new Map(), runs: new Map() };
   /** the optional registry capability (./registry.ts) */
   readonly registry: MemoryRegistry;
+  /** MLflow 3 logged models, read and written (./logged-models.ts) */
+  readonly loggedModels: MemoryLoggedModels;
   /** the engine's tests copy MLflow's data: its MLmodel files name the copied runs, as in MLflow destinations */
   readonly idsInFiles = MLMODEL_IDS;
   private nextId = 1;
@@ -82,6 +86,7 @@ export class MemoryStore implements Source, Destination {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.holds = { ...HOLDS_EVERYTHING, ...options.holds };
     this.registry = new MemoryRegistry(options.stages ?? true);
+    this.loggedModels = new MemoryLoggedModels(() => this.newId(), (runId) => this.stored(runId).run);
   }
 
   // ---- Source ----
@@ -187,6 +192,8 @@ export class MemoryStore implements Source, Destination {
       params: {},
       inputs: [],
       series: [],
+      // the source's model ids: the copies' arrive with finishLoggedModel
+      modelOutputs: undefined,
     };
     this.data.runs.set(id, { run: created, metrics: new Map(), series: new Map(), seriesFiles: new Map(), artifacts: new Map(), declared: new Map(run.series.map((s) => [s.key, s])) });
     return id;
