@@ -3,7 +3,7 @@
  *
  * A connector is a Source (read), a Destination (write), or both. The required core is small;
  * the optional members are capabilities the engine uses when they are there. The memory
- * connector (./memory) implements all of it in one short file and is the reference.
+ * connector (./memory) implements all of it in three short files and is the reference.
  *
  * Ids given to a Source are the source's own; ids given to a Destination are the ones the
  * destination returned (`ensureExperiment`, `createRun`).
