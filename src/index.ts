@@ -1,7 +1,7 @@
 /** trackshift as a library: the neutral model, the connector contract, and the engine. */
 export * from './model/index.js';
 export type * from './connectors/types.js';
-export { CONNECTORS, openDestination, openSource } from './connectors/registry.js';
+export { CONNECTORS, openDestination, openSource } from './connectors/resolve.js';
 export { MemoryStore, memoryStore } from './connectors/memory/index.js';
 export { planTransfer, emptySelection, type Selection, type Plan } from './engine/plan.js';
 export { transfer, type TransferOptions, type TransferResult } from './engine/transfer.js';

@@ -1,90 +1,68 @@
 /**
- * The import boundaries of DESIGN.md, checked on the source text: imports only go down
- * (cli → verify → engine → connectors → model/util), and a connector imports the contract, the
- * model, util and its family's shared module, never another connector.
+ * The import boundaries of DESIGN.md, checked by dependency-cruiser with the project's
+ * .dependency-cruiser.cjs: imports only go down (cli → verify/engine → connectors → model/util),
+ * a connector imports the contract, the model, util and the shared modules, never another
+ * connector, and nothing imports in a circle.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { cruise, type ICruiseOptions, type ICruiseResult, type IForbiddenRuleType } from 'dependency-cruiser';
+import { afterAll, describe, expect, it } from 'vitest';
 
-const SRC = resolve(fileURLToPath(new URL('../src', import.meta.url)));
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+const config = createRequire(import.meta.url)(join(ROOT, '.dependency-cruiser.cjs')) as { forbidden: IForbiddenRuleType[]; options: ICruiseOptions };
 
-/** Folders a connector may import besides its own: code one family of connectors shares (MLflow's REST API and formats), and the `.trackshift/` encoding every reader may undo. */
-const SHARED_CONNECTOR_MODULES = new Set<string>(['mlflow-common', 'encoding']);
-
-/**
- * Imports that break a rule and are being moved away from. Empty now; an entry needs a reason
- * good enough to write beside it.
- */
-const KNOWN_EXCEPTIONS = new Set<string>([]);
-
-function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return sourceFiles(path);
-    return entry.name.endsWith('.ts') ? [path] : [];
-  });
+/** Every rule broken under `baseDir`/src, as `rule: from → to`. */
+async function violations(baseDir: string): Promise<string[]> {
+  const options: ICruiseOptions = { ...config.options, baseDir, validate: true, ruleSet: { forbidden: config.forbidden }, tsConfig: { fileName: join(ROOT, 'tsconfig.json') } };
+  const result = await cruise(['src'], options);
+  const output = result.output as ICruiseResult;
+  return output.summary.violations.map((v) => `${v.rule.name}: ${v.from} → ${v.to}`).sort();
 }
 
-/** Relative imports of a file, as paths under src/ ending in .ts. */
-function importsOf(file: string): string[] {
-  const text = readFileSync(file, 'utf8');
-  const found = [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'"]*?from\s+'(\.{1,2}\/[^']+)'/g), ...text.matchAll(/import\(\s*'(\.{1,2}\/[^']+)'\s*\)/g)];
-  return found.map((m) => relative(SRC, resolve(dirname(file), m[1]!)).replace(/\.js$/, '.ts'));
-}
+describe('import boundaries (dependency-cruiser)', () => {
+  it('src/ breaks none of them', async () => {
+    expect(await violations(ROOT), 'imports that break DESIGN.md\'s layering (move the shared code to util/ or a shared module)').toEqual([]);
+  }, 60_000);
 
-/** Height of a file in the layering; an import must not point higher than its own file. */
-function layer(path: string): number {
-  if (path === 'index.ts') return 6;
-  if (path.startsWith('cli/')) return 5;
-  if (path.startsWith('verify/')) return 4;
-  if (path.startsWith('engine/')) return 3;
-  if (path === 'connectors/registry.ts') return 2.5;
-  if (path === 'connectors/types.ts') return 1;
-  if (path.startsWith('connectors/')) return 2;
-  return 0; // model/, util/
-}
+  describe('fails on a forbidden import', () => {
+    const tree = mkdtempSync(join(tmpdir(), 'trackshift-architecture-'));
+    afterAll(() => rmSync(tree, { recursive: true, force: true }));
+    const write = (path: string, text: string) => {
+      mkdirSync(dirname(join(tree, path)), { recursive: true });
+      writeFileSync(join(tree, path), text);
+    };
+    write('src/model/x.ts', "import { y } from '../engine/y.js';\nexport const x = y;\n");
+    write('src/engine/y.ts', 'export const y = 1;\n');
+    // allowed: the shared modules and connectors/unreadable.ts; forbidden: another connector
+    write('src/connectors/a/index.ts', "import { b } from '../b/index.js';\nimport { common } from '../mlflow-common/common.js';\nimport { encoded } from '../encoding/encoded.js';\nimport { unreadable } from '../unreadable.js';\nexport const a = b + common + encoded + unreadable;\n");
+    write('src/connectors/unreadable.ts', 'export const unreadable = 1;\n');
+    write('src/connectors/b/read.ts', "import { open } from '../resolve.js';\nexport const read = open;\n");
+    write('src/connectors/resolve.ts', 'export const open = 1;\n');
+    write('src/engine/z.ts', "import { v } from '../verify/v.js';\nexport const z = v;\n");
+    write('src/verify/v.ts', "import { y } from '../engine/y.js';\nexport const v = y;\n");
+    write('src/connectors/b/index.ts', 'export const b = 1;\n');
+    write('src/connectors/mlflow-common/common.ts', 'export const common = 1;\n');
+    write('src/connectors/encoding/encoded.ts', 'export const encoded = 1;\n');
+    write('src/connectors/types.ts', "import { a } from './a/index.js';\nexport const contract = a;\n");
+    write('src/engine/p.ts', "import { q } from './q.js';\nexport const p = 1;\nexport const pq = q;\n");
+    write('src/engine/q.ts', "import { p } from './p.js';\nexport const q = p;\n");
 
-/** The connector folder a path is in (`connectors/mlflow`), or undefined. */
-const connectorOf = (path: string) => /^connectors\/([^/]+)\//.exec(path)?.[1];
-
-function violations(): string[] {
-  const out: string[] = [];
-  for (const file of sourceFiles(SRC)) {
-    const from = relative(SRC, file);
-    for (const to of importsOf(file)) {
-      const edge = `${from} -> ${to}`;
-      const goesUp = layer(to) > layer(from);
-      const fromConnector = connectorOf(from);
-      const toConnector = connectorOf(to);
-      const crossesConnectors = fromConnector !== undefined && toConnector !== undefined && fromConnector !== toConnector && !SHARED_CONNECTOR_MODULES.has(toConnector);
-      const utilUp = (from.startsWith('util/') || from.startsWith('model/')) && !(to.startsWith('util/') || to.startsWith('model/'));
-      if (goesUp || crossesConnectors || utilUp) out.push(edge);
-    }
-  }
-  return out.sort();
-}
-
-describe('import boundaries', () => {
-  it('imports only go down, and connectors do not import each other', () => {
-    const found = violations();
-    const fresh = found.filter((edge) => !KNOWN_EXCEPTIONS.has(edge));
-    expect(fresh, 'imports that break DESIGN.md\'s layering (move the shared code to util/ or a family module)').toEqual([]);
-  });
-
-  it('the list of known exceptions holds only imports that still exist', () => {
-    const found = new Set(violations());
-    const gone = [...KNOWN_EXCEPTIONS].filter((edge) => !found.has(edge));
-    expect(gone, 'remove these from KNOWN_EXCEPTIONS: they are fixed').toEqual([]);
-  });
-
-  it('ranks the layers as DESIGN.md draws them', () => {
-    const order = ['model/index.ts', 'connectors/types.ts', 'connectors/mlflow/read.ts', 'connectors/registry.ts', 'engine/job.ts', 'verify/index.ts', 'cli/main.ts', 'index.ts'];
-    const heights = order.map(layer);
-    expect(heights).toEqual([...heights].sort((a, b) => a - b));
-    expect(new Set(heights).size).toBe(order.length);
-    expect(connectorOf('connectors/mlflow/read.ts')).toBe('mlflow');
-    expect(connectorOf('connectors/types.ts')).toBeUndefined();
+    it('names each broken rule, and only those', async () => {
+      const found = await violations(tree);
+      expect(found).toEqual(
+        [
+          'connectors-do-not-import-each-other: src/connectors/a/index.ts → src/connectors/b/index.ts',
+          'contract-imports-only-model-and-util: src/connectors/types.ts → src/connectors/a/index.ts',
+          'model-and-util-import-nothing-above: src/model/x.ts → src/engine/y.ts',
+          'connectors-imports-only-down: src/connectors/b/read.ts → src/connectors/resolve.ts',
+          'engine-imports-only-down: src/engine/z.ts → src/verify/v.ts',
+          'no-circular: src/engine/p.ts → src/engine/q.ts',
+        ].sort(),
+      );
+    }, 60_000);
   });
 });

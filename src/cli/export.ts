@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { bundleConnector, eximConnector } from '../connectors/registry.js';
+import { bundleConnector, eximConnector } from '../connectors/resolve.js';
 import { UsageError } from '../util/errors.js';
 import { SOURCE_FORMS } from './locations.js';
 import { transferCommand } from './run-job.js';
@@ -26,11 +26,11 @@ export const exportCommand = (done: (code: number) => void): Command =>
         ),
       extra: (_src, dir, flags) => {
         const exim = flags.format === 'mlflow-export-import';
-        const kind = exim ? 'exim' : 'bundle';
+        const format = exim ? eximConnector : bundleConnector;
         return {
-          newFolderFormat: exim ? eximConnector : bundleConnector,
+          newFolderFormat: format,
           checkEnds: (_source, destination) => {
-            if (destination.kind !== kind) throw new UsageError(`export --format ${String(flags.format)} writes ${exim ? 'an mlflow-export-import directory' : 'a trackshift bundle'}, but ${dir} is ${destination.kind}; choose an empty folder`);
+            if (destination.kind !== format.name) throw new UsageError(`export --format ${String(flags.format)} writes ${exim ? 'an mlflow-export-import directory' : 'a trackshift bundle'}, but ${dir} is ${destination.kind}; choose an empty folder`);
           },
         };
       },

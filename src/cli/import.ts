@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { connectorFor } from '../connectors/resolve.js';
 import { UsageError } from '../util/errors.js';
 import { DESTINATION_FORMS } from './locations.js';
 import { transferCommand } from './run-job.js';
@@ -18,8 +19,8 @@ export const importCommand = (done: (code: number) => void): Command =>
         'trackshift import ./out mlruns:./restored-mlruns',
       ],
       extra: (dir) => ({
-        checkEnds: (source) => {
-          if (source.kind !== 'bundle' && source.kind !== 'exim') {
+        checkEnds: async (source) => {
+          if (!(await connectorFor(dir)).importable) {
             throw new UsageError(`import reads a folder of files (a bundle, or an mlflow-export-import export), but ${dir} is ${source.kind}; use copy to read it`);
           }
         },

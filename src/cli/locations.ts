@@ -1,6 +1,6 @@
 /**
  * How the verbs' help names the systems they read and write, in one place so that every verb
- * says the same (src/connectors/registry.ts decides; each connector's index.ts says which side).
+ * says the same (src/connectors/resolve.ts decides; each connector's index.ts says which side).
  */
 
 /** every kind that can be read */

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { openSource } from '../connectors/registry.js';
+import { openSource } from '../connectors/resolve.js';
 import { jobRetries } from '../util/retry.js';
 import { SOURCE_FORMS } from './locations.js';
 import { addRetryOptions, retryPolicyFrom, type RetryFlags } from './options.js';

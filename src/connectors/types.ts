@@ -3,7 +3,7 @@
  *
  * A connector is a Source (read), a Destination (write), or both. The required core is small;
  * the optional members are capabilities the engine uses when they are there. The memory
- * connector (./memory) implements all of it in one short file and is the reference.
+ * connector (./memory) implements all of it in three short files and is the reference.
  *
  * Ids given to a Source are the source's own; ids given to a Destination are the ones the
  * destination returned (`ensureExperiment`, `createRun`).
@@ -24,6 +24,11 @@ export interface Source {
   /** the location, safe to print: never holds a secret */
   readonly uri: string;
   readonly kind: string;
+  /**
+   * The tracking store behind it, when `kind` says more than that (`databricks-uc` tracks runs in
+   * the same workspace as `databricks`): a copy from a store onto itself is refused.
+   */
+  readonly trackingStore?: string;
   /** every experiment, deleted ones included (their lifecycle says so) */
   listExperiments(): AsyncIterable<Experiment>;
   listRuns(experimentId: string, query: RunQuery): AsyncIterable<Run>;
@@ -164,9 +169,23 @@ export const HOLDS_EVERYTHING: DestinationHolds = {
   creationTimes: { experiments: true, models: true, versions: true },
 };
 
+/**
+ * Files that name other objects by id (MLflow's `MLmodel` names its run and logged model). A
+ * copy that gives those objects new ids rewrites these files, and only the ids in them; the
+ * engine reads each such file whole, up to `maxBytes` (a larger one is copied as it is).
+ */
+export interface IdsInFiles {
+  readonly maxBytes: number;
+  holdsIds(path: string): boolean;
+  /** the text with each id of `ids` (source id → destination id) replaced by the new one */
+  rewriteIds(text: string, ids: ReadonlyMap<string, string>): string;
+}
+
 export interface Destination {
   readonly uri: string;
   readonly kind: string;
+  /** as Source.trackingStore */
+  readonly trackingStore?: string;
   readonly limits: WriteLimits;
   readonly holds: DestinationHolds;
   /** the experiment called `name`, or undefined: no write */
@@ -204,6 +223,8 @@ export interface Destination {
   discardRun(runId: string): Promise<void>;
   readonly registry?: RegistryWriter;
   readonly loggedModels?: LoggedModelWriter;
+  /** files of runs, logged models and versions whose ids the copy rewrites; without it, files are copied as they are */
+  readonly idsInFiles?: IdsInFiles;
   close?(): Promise<void>;
 }
 
@@ -289,8 +310,10 @@ export interface ConnectorFactory {
   /** the `FORMAT:` prefix that forces this connector, and its name in messages */
   readonly name: string;
   readonly description: string;
-  /** true when `location` (a path or URI) is this connector's; checked in registry order */
+  /** true when `location` (a path or URI) is this connector's; checked in the resolver's order (connectors/resolve.ts) */
   detect(location: string): Promise<boolean>;
+  /** a folder of files that an export writes, which is what `import` reads (a bundle, an mlflow-export-import directory) */
+  readonly importable?: boolean;
   openSource?(target: ConnectorTarget): Promise<Source>;
   openDestination?(target: ConnectorTarget): Promise<Destination>;
 }

@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { ConnectorFactory, Destination, Source } from '../connectors/types.js';
-import { openDestination, openSource } from '../connectors/registry.js';
+import { openDestination, openSource } from '../connectors/resolve.js';
 import type { EventListener } from './events.js';
 import { Journal, type IdMap } from './journal.js';
 import { planTransfer, type Selection } from './plan.js';
@@ -40,7 +40,7 @@ export interface JobOptions {
   /** how calls to either end are retried (`--retries`, `--retry-window`); the default rides out a restart */
   retry?: RetryPolicy;
   /** checks on the opened ends before anything is planned (import: the source must be a bundle) */
-  checkEnds?: (source: Source, destination: Destination) => void;
+  checkEnds?: (source: Source, destination: Destination) => void | Promise<void>;
   /** aborted (Ctrl-C): the transfer stops taking work, and the report says `interrupted` */
   signal?: AbortSignal;
 }
@@ -110,7 +110,7 @@ async function runOpenedJob(options: JobOptions, started: number): Promise<Repor
     // plan first: a selection mistake is reported before anything (a new bundle folder) is made
     const plan = await planTransfer(source, options.selection);
     destination = await openDestination(options.destination, env, options.newFolderFormat, options.dryRun, retry);
-    options.checkEnds?.(source, destination);
+    await options.checkEnds?.(source, destination);
     refuseSelfCopy(source, destination, plan, options.command);
     const notes: Array<{ object: string; message: string }> = [];
     const loggedModels = plan.experiments.reduce((n, e) => n + e.loggedModels.length, 0);

@@ -26,11 +26,11 @@ export function normalizeLocation(uri: string): string {
   return existsSync(path) ? realpathSync(path) : path;
 }
 
-/** Databricks with the Unity Catalog registry tracks runs in the same workspace as without. */
-const trackingKind = (kind: string) => (kind === 'databricks-uc' ? 'databricks' : kind);
+type End = Pick<Source & Destination, 'kind' | 'uri' | 'trackingStore'>;
+const trackingStore = (end: End) => end.trackingStore ?? end.kind;
 
-export function sameSystem(source: Pick<Source, 'kind' | 'uri'>, destination: Pick<Destination, 'kind' | 'uri'>): boolean {
-  return trackingKind(source.kind) === trackingKind(destination.kind) && normalizeLocation(source.uri) === normalizeLocation(destination.uri);
+export function sameSystem(source: End, destination: End): boolean {
+  return trackingStore(source) === trackingStore(destination) && normalizeLocation(source.uri) === normalizeLocation(destination.uri);
 }
 
 /**

@@ -7,9 +7,10 @@
 import { Readable, Transform } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
 import type { ArtifactFile, Experiment, ForkPoint, LoggedModel, MetricPoint, ModelVersion, Run, SeriesFile, SeriesInfo, TypedPoint } from '../model/index.js';
-import { MLFLOW_TAGS, SOURCE_TAGS } from '../model/index.js';
-import type { Destination, Source } from '../connectors/types.js';
+import { SOURCE_TAGS } from '../model/index.js';
+import type { Destination, IdsInFiles, Source } from '../connectors/types.js';
 import { UsageError, errorMessage } from '../util/errors.js';
+import { readSmall } from '../util/streams.js';
 import { DEFAULT_RETRY_POLICY, retryReasonOf, withRetry, type RetryContext, type RetryReason } from '../util/retry.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
 import { NativeSeries, RunEncoder, type EncodedRun, type EncodingIo } from './encoding.js';
@@ -18,7 +19,6 @@ import type { EventListener, TransferEvent } from './events.js';
 import type { Journal } from './journal.js';
 import type { ExperimentPlan, ModelPlan, Plan } from './plan.js';
 import { copyLoggedModel, isCopyOf, ModelTransfer, type ModelOutcome, type ModelTransferContext } from './models.js';
-import { isMlmodelFile, readSmall, rewriteMlmodel } from './mlmodel.js';
 
 export interface TransferOptions {
   workers: number;
@@ -102,14 +102,13 @@ interface RunOutcome {
   bytes: number;
 }
 
-/** Tags the copy carries: the source's own, the parent link remapped, and where it came from. */
-function destinationTags(run: Run, sourceUri: string, parentDestinationId: string | undefined): Record<string, string> {
+/**
+ * Tags the copy carries: the source's own and where it came from. How a destination names the
+ * parent (MLflow: a tag) is its own business: it is given the parent's destination id.
+ */
+function destinationTags(run: Run, sourceUri: string): Record<string, string> {
   const tags: Record<string, string> = { ...run.tags };
   delete tags[SOURCE_TAGS.complete];
-  if (run.parentId) {
-    if (parentDestinationId) tags[MLFLOW_TAGS.parentRunId] = parentDestinationId;
-    else delete tags[MLFLOW_TAGS.parentRunId];
-  }
   tags[SOURCE_TAGS.id] = run.id;
   tags[SOURCE_TAGS.uri] = sourceUri;
   return tags;
@@ -449,7 +448,7 @@ export class Transfer {
 
     this.emit({ type: 'run-started', sourceId: run.id, name: run.name });
     const parentId = await this.parentDestinationId(run, experimentId);
-    const tags = destinationTags(run, this.source.uri, parentId);
+    const tags = destinationTags(run, this.source.uri);
     // what the destination cannot hold natively goes into the .trackshift/ encoding (engine/encoding.ts)
     const encoder = new RunEncoder(run, this.destination.holds, await this.forkInDestination(run, experimentId));
     const id = await this.destination.createRun(experimentId, encoder.createdRun({ ...run, tags, parentId }));
@@ -608,8 +607,9 @@ export class Transfer {
   }
 
   /**
-   * Copies files under the artifact limit, each retried from a fresh source stream; `MLmodel`
-   * files get the new ids of the objects they name (`ids`: source id → destination id).
+   * Copies files under the artifact limit, each retried from a fresh source stream; files that
+   * name objects by id (the destination's `idsInFiles`: MLflow's `MLmodel`) get the new ids of
+   * those objects (`ids`: source id → destination id).
    */
   async copyFiles(
     files: AsyncIterable<ArtifactFile>,
@@ -618,12 +618,13 @@ export class Transfer {
     ids: ReadonlyMap<string, string>,
   ): Promise<{ artifacts: number; bytes: number }> {
     const copies: Promise<number>[] = [];
+    const rewriter = ids.size > 0 ? this.destination.idsInFiles : undefined;
     for await (const file of files) {
       copies.push(
         this.artifactLimit(() =>
           // a stream cannot be replayed by the HTTP layer: a failed file is read again from the start
           withRetry(this.options.retry?.policy ?? DEFAULT_RETRY_POLICY, async () => {
-            const rewritten = ids.size > 0 && isMlmodelFile(file.path) ? await this.rewritten(open, file.path, ids) : undefined;
+            const rewritten = rewriter?.holdsIds(file.path) ? await this.rewritten(open, file.path, ids, rewriter) : undefined;
             if (rewritten) {
               await write({ path: file.path, size: rewritten.length }, Readable.from([rewritten]));
               return rewritten.length;
@@ -648,11 +649,11 @@ export class Transfer {
     return { artifacts: sizes.length, bytes: sizes.reduce((a, b) => a + b, 0) };
   }
 
-  private async rewritten(open: (path: string) => Promise<Readable>, path: string, ids: ReadonlyMap<string, string>): Promise<Buffer | undefined> {
-    const bytes = await readSmall(await open(path));
+  private async rewritten(open: (path: string) => Promise<Readable>, path: string, ids: ReadonlyMap<string, string>, rewriter: IdsInFiles): Promise<Buffer | undefined> {
+    const bytes = await readSmall(await open(path), rewriter.maxBytes);
     if (!bytes) return undefined;
     const text = bytes.toString('utf8');
-    const changed = rewriteMlmodel(text, ids);
+    const changed = rewriter.rewriteIds(text, ids);
     return changed === text ? bytes : Buffer.from(changed);
   }
 

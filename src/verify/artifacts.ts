@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { LimitFunction } from 'p-limit';
 import type { ArtifactFile } from '../model/index.js';
-import { isMlmodelFile, readSmall, rewriteMlmodel } from '../engine/mlmodel.js';
+import { isMlmodelFile, readSmall, rewriteMlmodel } from '../connectors/mlflow-common/mlmodel.js';
 import type { DifferenceList } from './report.js';
 
 export interface ArtifactSide {

@@ -2,7 +2,7 @@
  * The library entry point of `verify`: opens both ends (the destination read as a source, with
  * the destination's credentials), compares them, and writes the report where asked.
  */
-import { openSource } from '../connectors/registry.js';
+import { openSource } from '../connectors/resolve.js';
 import type { Source } from '../connectors/types.js';
 import { verifySources, type VerifyOptions } from './compare.js';
 import type { VerifyReport } from './report.js';

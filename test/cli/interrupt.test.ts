@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSource } from '../../src/connectors/registry.js';
+import { openSource } from '../../src/connectors/resolve.js';
 import { startMlflowServer, freePort, type MlflowServer } from '../harness/mlflow-server.js';
 import { cli, startCli } from './run-cli.js';
 import { makeSlowBundle } from './slow-bundle.js';

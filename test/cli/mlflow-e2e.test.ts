@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, existsSync, writeFileSync, readdirSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSource } from '../../src/connectors/registry.js';
+import { openSource } from '../../src/connectors/resolve.js';
 import { startMlflowServer, runPython, type MlflowServer } from '../harness/mlflow-server.js';
 import { snapshot } from '../helpers/snapshot.js';
 import { cli, startCli } from './run-cli.js';

@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSource } from '../../src/connectors/registry.js';
+import { openSource } from '../../src/connectors/resolve.js';
 import { startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
 import { cli } from './run-cli.js';
 

@@ -1,7 +1,7 @@
 /** A bundle with enough runs (metric histories and artifacts of some size) for a copy to be stopped part way. */
 import { randomBytes } from 'node:crypto';
 import { memoryStore, memoryRun } from '../../src/connectors/memory/index.js';
-import { bundleConnector } from '../../src/connectors/registry.js';
+import { bundleConnector } from '../../src/connectors/resolve.js';
 import { runJob } from '../../src/engine/job.js';
 import { emptySelection } from '../../src/engine/plan.js';
 import type { MetricPoint } from '../../src/model/index.js';

@@ -65,6 +65,13 @@ describe('command line', () => {
     expect(existsSync(join(dir, 'busy', 'notes.txt'))).toBe(true);
   });
 
+  it('imports only what an export writes: an mlruns folder is refused, with copy named instead', async () => {
+    const dst = join(temp(), 'restored');
+    const result = await cli(['import', SAMPLE, `mlruns:${dst}`]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/import reads a folder of files .* is mlruns; use copy to read it/);
+  });
+
   it('exports the bundled sample, then finds everything already there', async () => {
     const out = join(temp(), 'bundle');
     const state = temp();

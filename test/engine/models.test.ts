@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { MemoryStore } from '../../src/connectors/memory/index.js';
 import { Journal } from '../../src/engine/journal.js';
-import { rewriteMlmodel } from '../../src/engine/mlmodel.js';
+import { rewriteMlmodel } from '../../src/connectors/mlflow-common/mlmodel.js';
 import { chooseVersions, emptySelection, planTransfer, type Selection } from '../../src/engine/plan.js';
 import { transfer } from '../../src/engine/transfer.js';
 import type { ModelVersion } from '../../src/model/index.js';

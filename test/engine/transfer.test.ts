@@ -205,6 +205,10 @@ describe('objects the source cannot read', () => {
     ]);
     // the parent and the grandchild (whose parent is unreadable, so it is not nested) are copied
     expect([...destination.data.runs.values()].map((r) => r.run.tags['trackshift.source.id']).sort()).toEqual(['grandchild', 'parent']);
+    // its copy names no parent, neither as a field nor in MLflow's parent tag
+    const grandchild = [...destination.data.runs.values()].find((r) => r.run.tags['trackshift.source.id'] === 'grandchild')!.run;
+    expect(grandchild.parentId).toBeUndefined();
+    expect(grandchild.tags).not.toHaveProperty('mlflow.parentRunId');
     expect([...destination.data.experiments.values()].map((e) => e.name)).toEqual(['alpha']);
   });
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryStore, memoryRun } from '../../src/connectors/memory/index.js';
-import { openDestination, openSource } from '../../src/connectors/registry.js';
+import { openDestination, openSource } from '../../src/connectors/resolve.js';
 import { Journal } from '../../src/engine/journal.js';
 import type { Report } from '../../src/engine/job.js';
 import { emptySelection, planTransfer } from '../../src/engine/plan.js';

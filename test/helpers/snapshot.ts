@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Source } from '../../src/connectors/types.js';
-import { isMlmodelFile } from '../../src/engine/mlmodel.js';
+import { isMlmodelFile } from '../../src/connectors/mlflow-common/mlmodel.js';
 import { MLFLOW_TAGS, SOURCE_TAG_PREFIX, type DatasetInput, type Tags } from '../../src/model/index.js';
 
 export interface RunSnapshot {

@@ -12,7 +12,7 @@ import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openSource } from '../../src/connectors/registry.js';
+import { openSource } from '../../src/connectors/resolve.js';
 import type { VerifyReport } from '../../src/verify/report.js';
 import { runPython, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
 import { cli } from '../cli/run-cli.js';

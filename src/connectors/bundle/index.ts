@@ -50,6 +50,7 @@ export async function openBundleDestination(location: string, dryRun = false): P
 export const bundleConnector: ConnectorFactory = {
   name: 'bundle',
   description: `a trackshift bundle folder (holds ${ROOT_FILE}); export creates one`,
+  importable: true,
   detect: isBundle,
   openSource: async (target) => openBundleSource(target.location),
   openDestination: async (target) => openBundleDestination(target.location, target.dryRun),

@@ -36,6 +36,7 @@ import {
   type RunFile,
   type SeriesEntry,
 } from './format.js';
+import { withParentTag } from '../mlflow-common/parent-tag.js';
 import { BundleReader } from './read.js';
 
 /** A bundle is files: no request size to respect, only batches small enough to stream. */
@@ -137,7 +138,8 @@ export class BundleDestination extends BundleReader implements Destination {
       lifecycle: 'active',
       parentId: run.parentId,
       params: {},
-      tags: { ...run.tags },
+      // MLflow's parent tag names the copy's parent, as in MLflow's own stores
+      tags: withParentTag(run.tags, run.parentId),
       inputs: [],
       series: [],
       ...(run.config ? { config: run.config.map(encodeEntry) } : {}),

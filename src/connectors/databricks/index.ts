@@ -8,8 +8,8 @@ import { MlflowApi } from '../mlflow-common/client.js';
 import { SignedUrlClient } from '../../util/signed-url.js';
 import { chunkSettings } from './artifacts.js';
 import { parseAddress, resolveConfig } from './config.js';
-import { DatabricksStore } from './store.js';
-import { UcRegistry } from './uc-registry.js';
+import { DatabricksStore } from './write.js';
+import { UcRegistry } from './registry.js';
 import { decodingSource } from '../encoding/decode.js';
 
 async function open(target: ConnectorTarget): Promise<DatabricksStore> {

@@ -20,6 +20,7 @@ import { decodingSource } from '../encoding/decode.js';
 export const eximConnector: ConnectorFactory = {
   name: 'exim',
   description: 'a directory of mlflow-export-import / mlflow-migration files (read and write)',
+  importable: true,
   detect: (location) => looksLikeExim(location),
   openSource: async (target) => decodingSource(new EximSource(target.location)),
   openDestination: async (target) => {

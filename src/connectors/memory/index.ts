@@ -1,11 +1,15 @@
 /**
- * The in-memory connector: the whole contract in one file, used by the engine's unit tests
- * and as the model for new connectors. `memory:NAME` addresses a store shared in this process.
+ * The in-memory connector: the whole contract in three short files (this one, ./registry.ts,
+ * ./logged-models.ts), used by the engine's unit tests and as the model for new connectors.
+ * `memory:NAME` addresses a store shared in this process.
  */
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
+import { MLMODEL_IDS } from '../mlflow-common/mlmodel.js';
+import { withParentTag } from '../mlflow-common/parent-tag.js';
+import { MemoryLoggedModels } from './logged-models.js';
 import { MemoryRegistry } from './registry.js';
 import { HOLDS_EVERYTHING, type ConnectorFactory, type Destination, type DestinationHolds, type ExistingRun, type RunBatch, type RunQuery, type Source, type UnreadableObject, type WriteLimits } from '../types.js';
 
@@ -50,6 +54,10 @@ export class MemoryStore implements Source, Destination {
   readonly data: MemoryStoreData = { experiments: new Map(), runs: new Map() };
   /** the optional registry capability (./registry.ts) */
   readonly registry: MemoryRegistry;
+  /** MLflow 3 logged models, read and written (./logged-models.ts) */
+  readonly loggedModels: MemoryLoggedModels;
+  /** the engine's tests copy MLflow's data: its MLmodel files name the copied runs, as in MLflow destinations */
+  readonly idsInFiles = MLMODEL_IDS;
   private nextId = 1;
   readonly unreadable: UnreadableObject[] = [];
   /**
@@ -65,6 +73,7 @@ export class MemoryStore implements Source, Destination {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.holds = { ...HOLDS_EVERYTHING, ...options.holds };
     this.registry = new MemoryRegistry(options.stages ?? true);
+    this.loggedModels = new MemoryLoggedModels(() => this.newId(), (runId) => this.stored(runId).run);
   }
 
   // ---- Source ----
@@ -162,12 +171,16 @@ export class MemoryStore implements Source, Destination {
       ...structuredClone(run),
       id,
       experimentId,
+      // the engine's tests copy MLflow's data: its parent tag follows the copy's parent, as in MLflow destinations
+      tags: withParentTag(run.tags, run.parentId),
       status: 'RUNNING',
       endTime: undefined,
       lifecycle: 'active',
       params: {},
       inputs: [],
       series: [],
+      // the source's model ids: the copies' arrive with finishLoggedModel
+      modelOutputs: undefined,
     };
     this.data.runs.set(id, { run: created, metrics: new Map(), series: new Map(), seriesFiles: new Map(), artifacts: new Map(), declared: new Map(run.series.map((s) => [s.key, s])) });
     return id;

@@ -11,6 +11,8 @@ import { HttpError } from '../../util/http.js';
 import { UsageError } from '../../util/errors.js';
 import { isNotFound } from './client.js';
 import { MLFLOW_HOLDS } from './holds.js';
+import { MLMODEL_IDS } from './mlmodel.js';
+import { withParentTag } from './parent-tag.js';
 import { INFINITE_KEYS_TAG } from './infinity.js';
 import { proxyPath } from './proxy.js';
 import { DISCARDED_TAG, MlflowSource } from './read.js';
@@ -41,6 +43,7 @@ interface RunState {
 export class MlflowStore extends MlflowSource implements Destination {
   readonly limits = LIMITS;
   readonly holds = MLFLOW_HOLDS;
+  readonly idsInFiles = MLMODEL_IDS;
   private readonly runs = new Map<string, RunState>();
 
   private state(runId: string): RunState {
@@ -104,7 +107,8 @@ export class MlflowStore extends MlflowSource implements Destination {
   }
 
   async createRun(experimentId: string, run: Run): Promise<string> {
-    const createTags = Object.entries(run.tags)
+    const tags = withParentTag(run.tags, run.parentId);
+    const createTags = Object.entries(tags)
       .filter(([key, value]) => CREATE_TAGS.has(key) && value.length <= MAX_TAG_VALUE)
       .map(([key, value]) => ({ key, value }));
     const body = {
@@ -130,7 +134,7 @@ export class MlflowStore extends MlflowSource implements Destination {
       // the run may have been created before the answer was lost: its source tag finds it
       async () => (sourceId ? (await this.findRun(experimentId, sourceId))?.id : undefined),
     );
-    const rest = Object.entries(run.tags)
+    const rest = Object.entries(tags)
       .filter(([key]) => !createTags.some((t) => t.key === key))
       .map(([key, value]) => ({ key, value }));
     for (let i = 0; i < rest.length; i += LIMITS.tags) {

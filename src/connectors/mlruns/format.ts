@@ -37,6 +37,24 @@ const id = z.union([z.string().min(1), z.number().int().nonnegative()]).transfor
 const time = z.number().int().nullish().transform((t) => t ?? undefined);
 const lifecycle = z.enum(['active', 'deleted']);
 
+const optionalText = z.string().nullish().transform((t) => t ?? undefined);
+
+/** LoggedModelStatus enum values */
+export const LOGGED_MODEL_STATUS: Record<number, string> = { 0: 'LOGGED_MODEL_STATUS_UNSPECIFIED', 1: 'LOGGED_MODEL_PENDING', 2: 'LOGGED_MODEL_READY', 3: 'LOGGED_MODEL_UPLOAD_FAILED' };
+
+/** a logged model's meta.yaml (MLflow 3) */
+export const loggedModelMetaSchema = z.object({
+  model_id: z.string().min(1),
+  experiment_id: z.union([z.string(), z.number()]).transform(String),
+  name: z.string().nullish().transform((s) => s ?? ''),
+  source_run_id: optionalText,
+  model_type: optionalText,
+  status: z.union([z.number().int(), z.string()]).nullish(),
+  status_message: optionalText,
+  creation_timestamp: time,
+  last_updated_timestamp: time,
+});
+
 export const experimentMetaSchema = z.object({
   experiment_id: id,
   name: z.string(),

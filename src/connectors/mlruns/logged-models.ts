@@ -1,5 +1,6 @@
 /**
- * Writing MLflow 3 logged models into a file store, as mlflow 3.17's FileStore writes them
+ * MLflow 3 logged models of a file store, read (MlrunsLoggedModels) and written, as mlflow
+ * 3.17's FileStore writes them
  * (create_logged_model, log_logged_model_params, set_logged_model_tags, finalize_logged_model,
  * log_outputs):
  *
@@ -24,8 +25,8 @@
  * carries none.
  */
 import { randomUUID } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -33,11 +34,13 @@ import { pathToFileURL } from 'node:url';
 import { parse, stringify } from 'yaml';
 import type { ArtifactFile, LoggedModel } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
-import { exists, isFile, listDirs } from '../../util/fs.js';
+import { InvalidInputError, errorMessage } from '../../util/errors.js';
+import { exists, isDir, isFile, listDirs, walkFiles } from '../../util/fs.js';
 import { removeInside, safeJoin } from '../../util/paths.js';
-import type { LoggedModelWriter } from '../types.js';
-import { META } from './format.js';
-import { LOGGED_MODEL_STATUS } from './registry.js';
+import type { LoggedModelReader, LoggedModelWriter, UnreadableObject } from '../types.js';
+import { readOrRecord } from '../unreadable.js';
+import { LOGGED_MODEL_STATUS, META, loggedModelMetaSchema, readMeta } from './format.js';
+import { readKeyValueFolder } from './files.js';
 
 const MODELS = 'models';
 const STATUS_NUMBER: Record<string, number> = Object.fromEntries(Object.entries(LOGGED_MODEL_STATUS).map(([n, s]) => [s, Number(n)]));
@@ -228,5 +231,65 @@ export class MlrunsLoggedModelWriter implements LoggedModelWriter {
     if (!dir || !(await isFile(join(dir, META)))) return undefined;
     const meta = await readYaml(join(dir, META));
     return typeof meta.source_run_id === 'string' ? meta.source_run_id : undefined;
+  }
+}
+
+export class MlrunsLoggedModels implements LoggedModelReader {
+  /** model id → its folder */
+  private readonly dirs = new Map<string, string>();
+
+  constructor(
+    private readonly experimentDir: (experimentId: string) => Promise<string>,
+    private readonly unreadable: UnreadableObject[] = [],
+  ) {}
+
+  async *listLoggedModels(experimentId: string): AsyncIterable<LoggedModel> {
+    const base = join(await this.experimentDir(experimentId), MODELS);
+    for (const folder of await listDirs(base)) {
+      const file = join(base, folder, META);
+      if (!(await isFile(file))) continue;
+      const meta = await readOrRecord(this.unreadable, { type: 'logged-model', file }, async () => {
+        const read = await readMeta(file, loggedModelMetaSchema);
+        if (read.model_id !== folder) throw new InvalidInputError(file, `says model_id ${read.model_id}, but its folder is ${folder}`);
+        return read;
+      });
+      if (!meta) continue;
+      this.dirs.set(meta.model_id, join(base, folder));
+      const status = typeof meta.status === 'number' ? LOGGED_MODEL_STATUS[meta.status] : meta.status;
+      yield {
+        id: meta.model_id,
+        experimentId,
+        name: meta.name,
+        ...(meta.source_run_id ? { sourceRunId: meta.source_run_id } : {}),
+        ...(meta.model_type ? { modelType: meta.model_type } : {}),
+        status: status ?? 'LOGGED_MODEL_READY',
+        ...(meta.status_message ? { statusMessage: meta.status_message } : {}),
+        params: await readKeyValueFolder(join(base, folder, 'params')),
+        tags: await readKeyValueFolder(join(base, folder, 'tags')),
+        creationTime: meta.creation_timestamp,
+        lastUpdatedTime: meta.last_updated_timestamp,
+      };
+    }
+  }
+
+  private async artifacts(model: LoggedModel): Promise<string> {
+    if (!this.dirs.has(model.id)) for await (const _ of this.listLoggedModels(model.experimentId));
+    const dir = this.dirs.get(model.id);
+    if (!dir) throw new InvalidInputError(model.experimentId, `no logged model ${model.id}`);
+    return join(dir, 'artifacts');
+  }
+
+  async *listLoggedModelArtifacts(model: LoggedModel): AsyncIterable<ArtifactFile> {
+    const dir = await this.artifacts(model);
+    if (await isDir(dir)) yield* walkFiles(dir, 'follow');
+  }
+
+  async readLoggedModelArtifact(model: LoggedModel, path: string): Promise<Readable> {
+    const file = safeJoin(await this.artifacts(model), path, `artifact of logged model ${model.id}`);
+    const info = await stat(file).catch((err: unknown) => {
+      throw new InvalidInputError(file, `cannot read artifact: ${errorMessage(err)}`);
+    });
+    if (!info.isFile()) throw new InvalidInputError(file, 'is not a file');
+    return createReadStream(file);
   }
 }

@@ -15,7 +15,8 @@ import { relativePathProblem, safeJoin } from '../../util/paths.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
 import { listFilesDeep, readKeyValueFolder } from './files.js';
-import { MlrunsLoggedModels, MlrunsRegistry } from './registry.js';
+import { MlrunsLoggedModels } from './logged-models.js';
+import { MlrunsRegistry } from './registry.js';
 import {
   EXPERIMENT_RESERVED,
   META,

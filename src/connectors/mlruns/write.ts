@@ -9,27 +9,29 @@
  * as it is: one that is not a single plain name (`..`, `a/b`, an absolute path, NUL) or that is a
  * name the store uses itself (`tags`, `meta.yaml`, …) is refused, and only that run fails. A run is complete when its `trackshift.complete` tag
  * file exists (written last); a partial one is removed and written again. The registry is
- * written below (MlrunsRegistryWriter), MLflow 3 logged models in ./logged-models.ts.
+ * written by ./registry.ts, MLflow 3 logged models by ./logged-models.ts.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import { parse, stringify } from 'yaml';
-import type { ArtifactFile, DatasetInput, Experiment, ModelStage, ModelVersion, RegisteredModel, Run, RunStatus } from '../../model/index.js';
+import { stringify } from 'yaml';
+import type { ArtifactFile, DatasetInput, Experiment, Run, RunStatus } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { exists, isFile, listDirs } from '../../util/fs.js';
 import { joinSegment, quoted, relativePathProblem, removeInside, safeJoin } from '../../util/paths.js';
-import type { Destination, ExistingRun, ExistingVersion, RegistryWriter, RunBatch, VersionTarget, WriteLimits } from '../types.js';
+import type { Destination, ExistingRun, RunBatch, WriteLimits } from '../types.js';
 import { MLFLOW_HOLDS } from '../mlflow-common/holds.js';
-import { readKeyValueFolder } from './files.js';
+import { MLMODEL_IDS } from '../mlflow-common/mlmodel.js';
+import { withParentTag } from '../mlflow-common/parent-tag.js';
 import { EXPERIMENT_RESERVED, META, TRASH, experimentMetaSchema, readMeta } from './format.js';
 import { MlrunsLoggedModelWriter } from './logged-models.js';
+import { MlrunsRegistryWriter } from './registry.js';
 
 const LIMITS: WriteLimits = { metrics: 10_000, params: 1000, tags: 1000, entries: 20_000, bytes: 64 * 1024 * 1024 };
 const STATUS_NUMBER: Record<RunStatus, number> = { RUNNING: 1, SCHEDULED: 2, FINISHED: 3, FAILED: 4, KILLED: 5 };
@@ -66,6 +68,7 @@ export class MlrunsDestination implements Destination {
   readonly kind = 'mlruns';
   readonly limits = LIMITS;
   readonly holds = MLFLOW_HOLDS;
+  readonly idsInFiles = MLMODEL_IDS;
   private readonly runs = new Map<string, RunState>();
   private readonly runExperiment = new Map<string, string>();
   readonly registry: MlrunsRegistryWriter;
@@ -213,7 +216,7 @@ export class MlrunsDestination implements Destination {
     await writeFile(join(dir, META), stringify(this.runMeta(run, experimentId, dir, 'RUNNING', undefined, 'active')));
     this.runs.set(run.id, { dir, metrics: new Map() });
     this.runExperiment.set(run.id, experimentId);
-    for (const [key, value] of Object.entries(run.tags)) if (key !== SOURCE_TAGS.complete) await this.writeValue(dir, 'tags', key, value);
+    for (const [key, value] of Object.entries(withParentTag(run.tags, run.parentId))) if (key !== SOURCE_TAGS.complete) await this.writeValue(dir, 'tags', key, value);
     return run.id;
   }
 
@@ -299,163 +302,5 @@ export class MlrunsDestination implements Destination {
   async close(): Promise<void> {
     for (const state of this.runs.values()) for (const stream of state.metrics.values()) stream.destroy();
     this.runs.clear();
-  }
-}
-
-/**
- * The registry of a file store (`models/<name>/…`), as FileStore writes it. A file store keeps
- * version numbers as given, and each version's source is the copied run's artifact folder.
- */
-export class MlrunsRegistryWriter implements RegistryWriter {
-  readonly hasStages = true;
-  readonly keepsVersionNumbers = true;
-
-  constructor(
-    private readonly root: string,
-    private readonly runFolder: (runId: string) => Promise<string | undefined>,
-    private readonly loggedModels: MlrunsLoggedModelWriter,
-  ) {}
-
-  private modelDir(name: string): string {
-    return safeJoin(join(this.root, 'models'), name, `model ${name}`);
-  }
-
-  private versionDir(name: string, number: string): string {
-    if (!/^\d+$/.test(number)) throw new InvalidInputError(`model ${name}`, `"${number}" is not a version number`);
-    return join(this.modelDir(name), `version-${number}`);
-  }
-
-  private async readYaml(file: string): Promise<Record<string, unknown>> {
-    return (parse(await readFile(file, 'utf8')) as Record<string, unknown> | null) ?? {};
-  }
-
-  private async writeTags(dir: string, tags: Record<string, string>): Promise<void> {
-    for (const [key, value] of Object.entries(tags)) {
-      const file = keyPath(join(dir, 'tags'), key, `tag of ${dir}`);
-      await mkdir(dirname(file), { recursive: true });
-      await writeFile(file, value);
-    }
-  }
-
-  async findModel(name: string): Promise<{ tags: Record<string, string> } | undefined> {
-    if (!(await isFile(join(this.modelDir(name), META)))) return undefined;
-    return { tags: await readKeyValueFolder(join(this.modelDir(name), 'tags')) };
-  }
-
-  async ensureModel(model: RegisteredModel, name: string): Promise<void> {
-    const dir = this.modelDir(name);
-    const file = join(dir, META);
-    const held = (await isFile(file)) ? await this.readYaml(file) : undefined;
-    const now = Date.now();
-    await mkdir(dir, { recursive: true });
-    await writeFile(
-      file,
-      stringify({
-        ...held,
-        creation_timestamp: held?.creation_timestamp ?? model.creationTime ?? now,
-        description: model.description ?? null,
-        last_updated_timestamp: model.lastUpdatedTime ?? now,
-        name,
-      }),
-    );
-    await this.writeTags(dir, model.tags);
-  }
-
-  async deleteModel(name: string): Promise<void> {
-    await removeInside(join(this.root, 'models'), this.modelDir(name));
-  }
-
-  async *listExistingVersions(modelName: string): AsyncIterable<ExistingVersion> {
-    for (const folder of await listDirs(this.modelDir(modelName))) {
-      const match = /^version-(\d+)$/.exec(folder);
-      if (!match) continue;
-      const meta = await this.readYaml(join(this.modelDir(modelName), folder, META));
-      if (meta.current_stage === 'Deleted_Internal') continue;
-      yield { version: match[1]!, tags: await readKeyValueFolder(join(this.modelDir(modelName), folder, 'tags')) };
-    }
-  }
-
-  async createVersion(modelName: string, version: ModelVersion, target: VersionTarget): Promise<string> {
-    let source: string;
-    let storageLocation: string;
-    let runId = target.runId;
-    if (target.location.type === 'run') {
-      const runDir = await this.runFolder(target.location.runId);
-      if (!runDir) throw new InvalidInputError(this.root, `version ${version.version} of ${modelName} points at run ${target.location.runId}, which is not in this store`);
-      const artifacts = join(runDir, 'artifacts');
-      const where = `version ${version.version} of ${modelName}`;
-      source = storageLocation = pathToFileURL(target.location.path ? safeJoin(artifacts, target.location.path.replace(/\/+$/, ''), where) : artifacts).href;
-    } else if (target.location.type === 'logged-model') {
-      // as FileStore registers models:/<id>: downloaded from the logged model's artifact folder, run from the model
-      source = `models:/${target.location.modelId}`;
-      const location = await this.loggedModels.artifactLocation(target.location.modelId);
-      if (!location) throw new InvalidInputError(this.root, `version ${version.version} of ${modelName} points at logged model ${target.location.modelId}, which is not in this store`);
-      storageLocation = location;
-      runId ??= await this.loggedModels.sourceRun(target.location.modelId);
-    } else source = storageLocation = target.location.uri;
-    const dir = this.versionDir(modelName, version.version);
-    const now = Date.now();
-    await mkdir(dir, { recursive: true });
-    await writeFile(
-      join(dir, META),
-      stringify({
-        creation_timestamp: version.creationTime ?? now,
-        current_stage: 'None',
-        description: version.description ?? null,
-        last_updated_timestamp: version.lastUpdatedTime ?? now,
-        model_id: target.loggedModelId ?? null,
-        name: modelName,
-        run_id: runId ?? null,
-        run_link: target.runLink ?? null,
-        source,
-        status: 'READY',
-        status_message: null,
-        storage_location: storageLocation,
-        user_id: version.user ?? null,
-        version: Number(version.version),
-      }),
-    );
-    await this.writeTags(dir, version.tags);
-    // mlflow.register_model lists the version on the logged model it came from
-    if (target.location.type === 'logged-model') await this.loggedModels.addModelVersion(target.location.modelId, modelName, version.version);
-    return version.version;
-  }
-
-  private async updateMeta(modelName: string, number: string, change: Record<string, unknown>): Promise<void> {
-    const file = join(this.versionDir(modelName, number), META);
-    await writeFile(file, stringify({ ...(await this.readYaml(file)), ...change }));
-  }
-
-  async updateVersion(modelName: string, number: string, version: ModelVersion): Promise<void> {
-    await this.updateMeta(modelName, number, { description: version.description ?? null });
-    await this.writeTags(this.versionDir(modelName, number), version.tags);
-  }
-
-  async deleteVersion(modelName: string, number: string): Promise<void> {
-    // as FileStore: the number stays taken
-    if (await isFile(join(this.versionDir(modelName, number), META))) await this.updateMeta(modelName, number, { current_stage: 'Deleted_Internal' });
-  }
-
-  async setStage(modelName: string, number: string, stage: ModelStage, archiveOthers = false): Promise<void> {
-    if (archiveOthers && (stage === 'Staging' || stage === 'Production')) {
-      for await (const other of this.listExistingVersions(modelName)) {
-        const meta = await this.readYaml(join(this.versionDir(modelName, other.version), META));
-        if (other.version !== number && meta.current_stage === stage) await this.updateMeta(modelName, other.version, { current_stage: 'Archived' });
-      }
-    }
-    await this.updateMeta(modelName, number, { current_stage: stage });
-  }
-
-  async setAlias(modelName: string, alias: string, number: string): Promise<void> {
-    const dir = join(this.modelDir(modelName), 'aliases');
-    await mkdir(dir, { recursive: true });
-    await writeFile(safeJoin(dir, alias, `alias of ${modelName}`), number);
-    const file = join(this.modelDir(modelName), META);
-    const meta = await this.readYaml(file);
-    await writeFile(file, stringify({ ...meta, aliases: { ...((meta.aliases as Record<string, string> | null) ?? {}), [alias]: number } }));
-  }
-
-  async setVersionTag(modelName: string, number: string, key: string, value: string): Promise<void> {
-    await this.writeTags(this.versionDir(modelName, number), { [key]: value });
   }
 }

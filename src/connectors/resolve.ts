@@ -65,6 +65,11 @@ async function resolve(input: string, role: 'source' | 'destination', fallback?:
   );
 }
 
+/** The connector `input` resolves to as a source (what a verb asks its capabilities of). */
+export async function connectorFor(input: string): Promise<ConnectorFactory> {
+  return (await resolve(input, 'source')).factory;
+}
+
 function target(location: string, side: ConnectorTarget['side'], env: NodeJS.ProcessEnv, dryRun = false, retry?: RetryContext): ConnectorTarget {
   return { location, side, env, dryRun, ...(retry ? { retry } : {}) };
 }

@@ -4,7 +4,8 @@
  * so that the copied model names the copied run; every other byte stays as it was.
  */
 import type { Readable } from 'node:stream';
-import { readSmall as readAtMost } from '../util/streams.js';
+import { readSmall as readAtMost } from '../../util/streams.js';
+import type { IdsInFiles } from '../types.js';
 
 /** MLmodel files are a few kB; a larger one is not a model description and is copied as is. */
 export const MLMODEL_MAX_BYTES = 1_000_000;
@@ -33,3 +34,6 @@ export function rewriteMlmodel(text: string, ids: ReadonlyMap<string, string>): 
 
 /** An MLmodel file read whole; undefined (and the stream destroyed) when it is too large to be one. */
 export const readSmall = (body: Readable, max = MLMODEL_MAX_BYTES): Promise<Buffer | undefined> => readAtMost(body, max);
+
+/** What MLflow-family destinations declare (`Destination.idsInFiles`): their MLmodel files name the copied run and logged model. */
+export const MLMODEL_IDS: IdsInFiles = { maxBytes: MLMODEL_MAX_BYTES, holdsIds: isMlmodelFile, rewriteIds: rewriteMlmodel };

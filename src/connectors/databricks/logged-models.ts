@@ -1,19 +1,15 @@
 /**
- * A Databricks workspace's tracking server: the MLflow REST API under the workspace host with
- * a token, except for files. Databricks keeps run artifacts in cloud storage and hands out
- * signed URLs for them (`artifacts/credentials-for-read` / `-for-write`), so files go straight
- * between trackshift and the storage.
+ * MLflow 3 logged models of a Databricks workspace: mlflow-common's, with their files through
+ * signed URLs (`logged-models/{id}/artifacts/credentials-for-download` / `-for-upload`).
  */
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import type { ArtifactFile, Run } from '../../model/index.js';
+import type { ArtifactFile } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
-import { SignedUrlClient } from '../../util/signed-url.js';
+import type { SignedUrlClient } from '../../util/signed-url.js';
 import type { MlflowApi } from '../mlflow-common/client.js';
-import { MlflowStore } from '../mlflow-common/write.js';
-import type { RegistryReader, RegistryWriter } from '../types.js';
 import { MlflowLoggedModels } from '../mlflow-common/logged-models.js';
-import { credentialInfo, headersOf, putSigned, runCredential, type CredentialInfo } from './artifacts.js';
+import { credentialInfo, headersOf, putSigned, type CredentialInfo } from './artifacts.js';
 
 const loggedModelCredentials = z.object({ credentials: z.array(z.object({ credential_info: credentialInfo })).default([]) });
 
@@ -40,34 +36,5 @@ export class DatabricksLoggedModels extends MlflowLoggedModels {
 
   override async writeLoggedModelArtifact(modelId: string, file: ArtifactFile, body: Readable): Promise<void> {
     await putSigned(this.signed, await this.credential('upload', modelId, file.path), file, body);
-  }
-}
-
-export class DatabricksStore extends MlflowStore {
-  override readonly kind: string;
-
-  constructor(
-    api: MlflowApi,
-    unityCatalog: boolean,
-    registry: (RegistryReader & RegistryWriter) | undefined,
-    private readonly signed: SignedUrlClient = new SignedUrlClient(),
-  ) {
-    super(api, registry, new DatabricksLoggedModels(api, signed));
-    this.kind = unityCatalog ? 'databricks-uc' : 'databricks';
-  }
-
-  override async readArtifact(run: Run, path: string): Promise<Readable> {
-    const info = await runCredential(this.api, 'read', run.id, path);
-    return this.signed.download(info.signed_uri, headersOf(info));
-  }
-
-  override async writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void> {
-    const info = await runCredential(this.api, 'write', runId, file.path);
-    await putSigned(this.signed, info, file, body, { api: this.api, runId });
-  }
-
-  override async close(): Promise<void> {
-    await this.signed.close();
-    await super.close();
   }
 }
