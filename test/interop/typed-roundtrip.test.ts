@@ -3,7 +3,8 @@
  * config, a group, a summary and system series goes from memory into each destination and on
  * into a bundle, and `verify` finds both equal to the original each time. MLflow-family
  * destinations hold it through the `.trackshift/` encoding, which their readers undo; the
- * bundle holds it natively; the servers are real MLflow servers.
+ * bundle holds it natively; the servers are real MLflow servers. A copy of a copy names the
+ * middle system's runs as its source, so verify compares each step of such a chain.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -110,7 +111,8 @@ describe('every series type, fractional steps, a fork, typed config, group, summ
       expectEqual(await verify(src, server.url));
       const bundle = join(tmp, 'bundle-from-server');
       await job('export', server.url, bundle);
-      expectEqual(await verify(src, `bundle:${bundle}`));
+      // the bundle's runs name the server's runs as their source: equal to those, so to the original
+      expectEqual(await verify(server.url, `bundle:${bundle}`));
     });
 
     it('memory → MLflow SQL store (written through the server, read directly) → bundle', async () => {
@@ -118,7 +120,7 @@ describe('every series type, fractional steps, a fork, typed config, group, summ
       expectEqual(await verify(src, sql));
       const bundle = join(tmp, 'bundle-from-sql');
       await job('export', sql, bundle);
-      expectEqual(await verify(src, `bundle:${bundle}`));
+      expectEqual(await verify(sql, `bundle:${bundle}`));
     });
 
     it('a re-run copies nothing again and leaves the encoding as it was', async () => {
