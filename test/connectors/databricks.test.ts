@@ -438,7 +438,7 @@ describe('a Databricks workspace (recorded-style answers on a local server, not 
     const runDir = join(out, 'experiments', '3410573947160281', 'runs', '9f1c2e0d4b7a4c1e8e5f6a7b8c9d0e1f');
     const run = JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8'));
     expect(run).toMatchObject({ name: 'xgb-baseline', status: 'FINISHED', startTime: 1717200000000, endTime: 1717200600000, user: 'ana@example.com', params: { max_depth: '6' } });
-    const auc = readFileSync(join(runDir, run.metrics[0].file), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const auc = readFileSync(join(runDir, run.series[0].file), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(auc).toEqual([{ t: 1717200100000, s: 0, v: 0.85 }, { t: 1717200200000, s: 1, v: 'NaN' }, { t: 1717200300000, s: 2, v: 0.91 }]);
     // report.txt came through an Azure SAS URL, model.json through an AWS presigned one
     expect(readFileSync(join(runDir, 'artifacts', 'report.txt'), 'utf8')).toBe('report');
