@@ -1,22 +1,23 @@
 /**
- * The transfer: moves a plan from a source to a destination. Runs go in parallel (`workers`),
- * artifacts under their own limit; metric histories stream page by page into batches that fit
- * the destination. Every finished run is journaled; a re-run skips what is done and redoes
- * what was cut off.
+ * The transfer: moves a plan from a source to a destination. Runs go in parallel (`workers`);
+ * each run's series stream page by page into what the destination holds (series-copy.ts,
+ * encoding.ts), files go under their own limit (file-copy.ts). Every finished run is
+ * journaled; a re-run skips what is done and redoes what was cut off.
  */
-import { Readable, Transform } from 'node:stream';
+import type { Readable } from 'node:stream';
 import pLimit, { type LimitFunction } from 'p-limit';
-import type { ArtifactFile, Experiment, ForkPoint, LoggedModel, MetricPoint, ModelVersion, Run, SeriesFile, SeriesInfo, TypedPoint } from '../model/index.js';
+import type { ArtifactFile, Experiment, ForkPoint, LoggedModel, ModelVersion, Run } from '../model/index.js';
 import { SOURCE_TAGS } from '../model/index.js';
-import type { Destination, IdsInFiles, Source } from '../connectors/types.js';
+import type { Destination, Source } from '../connectors/types.js';
 import { UsageError, errorMessage } from '../util/errors.js';
-import { readSmall } from '../util/streams.js';
-import { DEFAULT_RETRY_POLICY, retryReasonOf, withRetry, type RetryContext, type RetryReason } from '../util/retry.js';
+import type { RetryContext } from '../util/retry.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
-import { NativeSeries, RunEncoder, type EncodedRun, type EncodingIo } from './encoding.js';
-import { keyValueBatches, MetricBatcher } from './batching.js';
+import { RunEncoder, type EncodedRun } from './encoding.js';
+import { keyValueBatches } from './batching.js';
 import type { EventListener, TransferEvent } from './events.js';
+import { FileCopier } from './file-copy.js';
 import type { Journal } from './journal.js';
+import { METRIC_READERS, SeriesCopy, type SeriesCopyContext } from './series-copy.js';
 import type { ExperimentPlan, ModelPlan, Plan } from './plan.js';
 import { copyLoggedModel, isCopyOf, ModelTransfer, type ModelOutcome, type ModelTransferContext } from './models.js';
 
@@ -67,34 +68,12 @@ export interface TransferResult {
   runsAbandoned?: number;
 }
 
-/** Passes a stream through, counting its bytes (a 'data' listener would start it flowing early). */
-function countBytes(body: Readable): { stream: Readable; bytes: () => number } {
-  let bytes = 0;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      bytes += chunk.length;
-      done(null, chunk);
-    },
-  });
-  body.on('error', (err) => counter.destroy(err));
-  return { stream: body.pipe(counter), bytes: () => bytes };
-}
-
-async function* oneFile(file: SeriesFile): AsyncIterable<ArtifactFile> {
-  yield { path: file.path, ...(file.size !== undefined ? { size: file.size } : {}) };
-}
-
 /** how long work in flight may go on after a stop (Ctrl-C) before it is abandoned */
 const STOP_GRACE_MS = 5_000;
 /** how long discarding one abandoned run may take: a stop must not hang on a slow destination */
 const DISCARD_TIMEOUT_MS = 3_000;
-/** metric keys of one run read (and written) at once */
-const METRIC_READERS = 4;
 /** history pages smaller than this say little about the source's speed (fixed costs dominate) */
 const READ_TIMED_POINTS = 500;
-
-/** A failed artifact transfer is worth another try from the start when its error is retriable; a broken source stream too. */
-const artifactRetryReason = (err: unknown): RetryReason | undefined => retryReasonOf(err) ?? (err instanceof Error && /premature close|aborted|socket hang up|other side closed/i.test(err.message) ? { kind: 'connection reset' } : undefined);
 
 interface RunOutcome {
   points: number;
@@ -116,7 +95,8 @@ function destinationTags(run: Run, sourceUri: string): Record<string, string> {
 
 export class Transfer {
   private readonly result: TransferResult;
-  private readonly artifactLimit: LimitFunction;
+  private readonly files: FileCopier;
+  private readonly seriesContext: SeriesCopyContext;
   /**
    * metric batches written at once, across all runs: at most as many as runs in flight, fewer
    * when the destination only queues them (a saturated server gets slower with more at once).
@@ -155,10 +135,11 @@ export class Transfer {
       encoded: [],
       models: [],
     };
-    this.artifactLimit = pLimit(Math.max(1, options.artifactWorkers));
+    this.files = new FileCopier(destination, options.artifactWorkers, options.retry, (count) => this.emit({ type: 'bytes', count }));
     const batchMax = Math.min(destination.limits.metrics, destination.limits.entries);
     this.metricWrites = new AdaptiveLimit(options.workers, Math.ceil(batchMax / 2));
     this.metricReads = new AdaptiveLimit(options.workers * METRIC_READERS, READ_TIMED_POINTS);
+    this.seriesContext = { source, destination, metricWrites: this.metricWrites, metricReads: this.metricReads, files: this.files, emit: (event) => this.emit(event) };
     this.graceOver = new Promise((resolve) => {
       const { signal } = options;
       const start = () => setTimeout(() => resolve(false), options.stopGraceMs ?? STOP_GRACE_MS).unref();
@@ -254,12 +235,12 @@ export class Transfer {
       const files = (async function* () {
         for await (const file of source.listArtifacts(run)) if (file.path.startsWith(prefix)) yield { ...file, path: file.path.slice(prefix.length) };
       })();
-      return this.copyFiles(files, (path) => source.readArtifact(run, prefix + path), write, ids);
+      return this.files.copy(files, (path) => source.readArtifact(run, prefix + path), write, ids);
     }
     if (location.type === 'logged-model' && run && this.source.loggedModels) {
       const reader = this.source.loggedModels;
       for await (const model of reader.listLoggedModels(run.experimentId)) {
-        if (model.id === location.modelId) return this.copyFiles(reader.listLoggedModelArtifacts(model), (path) => reader.readLoggedModelArtifact(model, path), write, ids);
+        if (model.id === location.modelId) return this.files.copy(reader.listLoggedModelArtifacts(model), (path) => reader.readLoggedModelArtifact(model, path), write, ids);
       }
     }
     throw new UsageError(`the files of version ${version.version} of "${version.modelName}" (${version.source}) are not in ${this.source.uri}, so they cannot be copied into ${this.destination.uri}, which keeps each version's files itself`);
@@ -273,7 +254,7 @@ export class Transfer {
         if (m.id !== destinationId) ids.set(m.id, destinationId);
         const runCopy = m.sourceRunId ? this.options.journal.doneRuns.get(m.sourceRunId) : undefined;
         if (m.sourceRunId && runCopy && runCopy !== m.sourceRunId) ids.set(m.sourceRunId, runCopy);
-        return this.copyFiles(
+        return this.files.copy(
           reader.listLoggedModelArtifacts(m),
           (path) => reader.readLoggedModelArtifact(m, path),
           (file, body) => this.destination.loggedModels!.writeLoggedModelArtifact(destinationId, file, body),
@@ -459,8 +440,8 @@ export class Transfer {
     for (const batch of keyValueBatches(encoder.params(), [], this.destination.limits)) {
       await this.destination.writeBatch(id, batch);
     }
-    const io = this.encodingIo(run, id);
-    const points = (await this.copyMetrics(run, id, encoder, io)) + (await this.copyTypedSeries(run, id, encoder, io));
+    const series = new SeriesCopy(this.seriesContext, run, id, encoder);
+    const points = await series.copyAll();
     if (run.inputs.length > 0) await this.destination.writeInputs(id, run.inputs);
     const { artifacts, bytes } = await this.copyArtifacts(run, id, encoder);
     // a child is complete only once its parent is: if the parent failed, it will get a new id
@@ -471,7 +452,7 @@ export class Transfer {
     if (run.fork && run.fork.runId !== run.id && (await this.finished.get(run.fork.runId)) === false) {
       throw new Error(`the run it was forked from, ${run.fork.runId}, failed, so it is left to be redone with that run on the next run`);
     }
-    const encoded = await encoder.finish(io);
+    const encoded = await encoder.finish(series.io);
     if (encoded) {
       await this.destination.writeBatch(id, { params: [], tags: encoded.tags, metrics: [] });
       this.result.encoded.push({ sourceId: run.id, destinationId: id, how: encoded.how });
@@ -493,168 +474,14 @@ export class Transfer {
     this.emit({ type: 'run-skipped', sourceId: run.id, destinationId, reason });
   }
 
-  /**
-   * A run's metric histories, several keys at a time: each reader takes the next key, streams
-   * its pages into its own batcher and awaits its own writes, so a key's points keep their
-   * order and no two writes of one run touch the same key at once.
-   */
-  private async copyMetrics(run: Run, runId: string, encoder: RunEncoder, io: EncodingIo): Promise<number> {
-    let count = 0;
-    const keys = run.series.filter((s) => s.type === 'float' && encoder.isNative(s));
-    const reader = async () => {
-      const batcher = new MetricBatcher(this.destination.limits);
-      const write = async (metrics: MetricPoint[]) => {
-        await this.metricWrites.run(metrics.length, () => this.destination.writeBatch(runId, { params: [], tags: [], metrics }));
-        count += metrics.length;
-        this.emit({ type: 'points', count: metrics.length });
-      };
-      for (let series = keys.shift(); series !== undefined; series = keys.shift()) {
-        const pages = this.source.readMetric(run, series.key)[Symbol.asyncIterator]();
-        const native = encoder.nativeSeries(series);
-        try {
-          for (;;) {
-            const page = await this.metricReads.run((r) => (r.done ? 0 : r.value.length), () => pages.next());
-            if (page.done) break;
-            for (const full of batcher.add(native.map(page.value))) await write(full);
-          }
-          await native.finish(io, () => this.readSeries(run, series));
-        } finally {
-          await pages.return?.(); // a failed write: let the source release its connection or file
-        }
-      }
-      const rest = batcher.flush();
-      if (rest) await write(rest);
-    };
-    await Promise.all(Array.from({ length: Math.min(METRIC_READERS, keys.length) }, reader));
-    return count;
-  }
-
-  /**
-   * A run's string, file and histogram series, one after another, page by page; a file series'
-   * files are written before the page that names them, so a page never points at a missing file.
-   * A series of a type the destination does not hold goes into the encoding instead.
-   */
-  private async copyTypedSeries(run: Run, runId: string, encoder: RunEncoder, io: EncodingIo): Promise<number> {
-    let count = 0;
-    for (const series of run.series) {
-      if (series.type === 'float' && encoder.isNative(series)) continue;
-      const { destination } = this;
-      const pages = this.readSeries(run, series);
-      if (!encoder.isNative(series)) {
-        count += await encoder.encodeSeries(series, pages, io);
-        continue;
-      }
-      if (!destination.writeSeries) throw new Error(`${destination.uri} cannot write the ${series.type} series "${series.key}"`);
-      const native = encoder.nativeSeries(series);
-      count += await this.copyNativeSeries(run, runId, native, pages);
-      await native.finish(io, () => this.readSeries(run, series));
-    }
-    return count;
-  }
-
-  /** The pages of any series of a run. */
-  private readSeries(run: Run, series: SeriesInfo): AsyncIterable<MetricPoint[] | TypedPoint[]> {
-    if (series.type === 'float') return this.source.readMetric(run, series.key);
-    if (!this.source.readSeries) throw new Error(`${this.source.uri} lists the ${series.type} series "${series.key}" but cannot read it`);
-    return this.source.readSeries(run, series);
-  }
-
-  private async copyNativeSeries(run: Run, runId: string, native: NativeSeries, pages: AsyncIterable<MetricPoint[] | TypedPoint[]>): Promise<number> {
-    const { source, destination } = this;
-    const series = native.info;
-    let count = 0;
-    for await (const read of pages) {
-      const page = native.map(read as TypedPoint[]);
-      if (series.type === 'file') {
-        for (const point of page) {
-          const file = point.value as SeriesFile;
-          if (!source.readSeriesFile || !destination.writeSeriesFile) throw new Error(`the files of series "${series.key}" cannot be copied from ${source.uri} into ${destination.uri}`);
-          const open = source.readSeriesFile.bind(source, run, file.path);
-          await this.copyFiles(oneFile(file), open, (f, body) => destination.writeSeriesFile!(runId, { ...file, ...(f.size !== undefined ? { size: f.size } : {}) }, body), new Map());
-        }
-      }
-      await destination.writeSeries!(runId, series, page);
-      count += page.length;
-      this.emit({ type: 'points', count: page.length });
-    }
-    return count;
-  }
-
-  /** How the encoding writes into the run: through copyFiles, so with its limit and retries. */
-  private encodingIo(run: Run, runId: string): EncodingIo {
-    const { source, destination } = this;
-    const write = (file: ArtifactFile, body: Readable) => destination.writeArtifact(runId, file, body);
-    return {
-      writeArtifact: async (path, open, size) => {
-        await this.copyFiles(oneFile({ path, size }), async () => open(), write, new Map());
-      },
-      copySeriesFile: async (file, path) => {
-        if (!source.readSeriesFile) throw new Error(`${source.uri} cannot read the files of file series`);
-        await this.copyFiles(oneFile({ ...file, path }), () => source.readSeriesFile!(run, file.path), write, new Map());
-      },
-      points: (count) => this.emit({ type: 'points', count }),
-    };
-  }
-
   private copyArtifacts(run: Run, runId: string, encoder: RunEncoder): Promise<{ artifacts: number; bytes: number }> {
     const ids = new Map(run.id !== runId ? [[run.id, runId]] : []);
-    return this.copyFiles(
+    return this.files.copy(
       encoder.watchArtifacts(this.source.listArtifacts(run)),
       (path) => this.source.readArtifact(run, path),
       (file, body) => this.destination.writeArtifact(runId, file, body),
       ids,
     );
-  }
-
-  /**
-   * Copies files under the artifact limit, each retried from a fresh source stream; files that
-   * name objects by id (the destination's `idsInFiles`: MLflow's `MLmodel`) get the new ids of
-   * those objects (`ids`: source id → destination id).
-   */
-  async copyFiles(
-    files: AsyncIterable<ArtifactFile>,
-    open: (path: string) => Promise<Readable>,
-    write: (file: ArtifactFile, body: Readable) => Promise<void>,
-    ids: ReadonlyMap<string, string>,
-  ): Promise<{ artifacts: number; bytes: number }> {
-    const copies: Promise<number>[] = [];
-    const rewriter = ids.size > 0 ? this.destination.idsInFiles : undefined;
-    for await (const file of files) {
-      copies.push(
-        this.artifactLimit(() =>
-          // a stream cannot be replayed by the HTTP layer: a failed file is read again from the start
-          withRetry(this.options.retry?.policy ?? DEFAULT_RETRY_POLICY, async () => {
-            const rewritten = rewriter?.holdsIds(file.path) ? await this.rewritten(open, file.path, ids, rewriter) : undefined;
-            if (rewritten) {
-              await write({ path: file.path, size: rewritten.length }, Readable.from([rewritten]));
-              return rewritten.length;
-            }
-            const body = await open(file.path);
-            const counted = countBytes(body);
-            try {
-              await write(file, counted.stream);
-            } catch (err) {
-              body.destroy(); // release the source's file or connection before trying again
-              throw err;
-            }
-            return counted.bytes();
-          }, { side: 'destination', stats: this.options.retry?.stats, classify: artifactRetryReason }),
-        ).then((size) => {
-          this.emit({ type: 'bytes', count: size });
-          return size;
-        }),
-      );
-    }
-    const sizes = await Promise.all(copies);
-    return { artifacts: sizes.length, bytes: sizes.reduce((a, b) => a + b, 0) };
-  }
-
-  private async rewritten(open: (path: string) => Promise<Readable>, path: string, ids: ReadonlyMap<string, string>, rewriter: IdsInFiles): Promise<Buffer | undefined> {
-    const bytes = await readSmall(await open(path), rewriter.maxBytes);
-    if (!bytes) return undefined;
-    const text = bytes.toString('utf8');
-    const changed = rewriter.rewriteIds(text, ids);
-    return changed === text ? bytes : Buffer.from(changed);
   }
 
   private async dryRun(): Promise<TransferResult> {
