@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decodingSource } from '../../src/connectors/encoding/decode.js';
 import { ENCODED_TAG, MANIFEST_PATH } from '../../src/connectors/encoding/format.js';
-import { HOLDS_EVERYTHING, memoryRun, type MemoryRun, type MemoryStore } from '../../src/connectors/memory/index.js';
+import { memoryRun, type MemoryRun, type MemoryStore } from '../../src/connectors/memory/index.js';
+import { MLFLOW_HOLDS } from '../../src/connectors/mlflow-common/holds.js';
 import type { Destination, DestinationHolds, Source } from '../../src/connectors/types.js';
 import { fitKey } from '../../src/engine/encoding.js';
 import { Journal } from '../../src/engine/journal.js';
@@ -325,22 +326,8 @@ describe('capability mapping into the .trackshift/ encoding', () => {
   });
 });
 
-/** MLFLOW_HOLDS, as the MLflow family declares it (this test stays within the engine's layer). */
-const mlflowLike: Partial<DestinationHolds> = {
-  ...HOLDS_EVERYTHING,
-  seriesTypes: ['float'],
-  fractionalSteps: false,
-  pointsWithoutTimestamp: false,
-  epochs: false,
-  contexts: false,
-  systemSeries: { prefix: 'system/' },
-  typedConfig: false,
-  summaries: false,
-  forks: false,
-  groups: false,
-  sourceStates: false,
-  maxKeyLength: 250,
-};
+/** what the MLflow family holds: the destination every encoding rule is written for */
+const mlflowLike: Partial<DestinationHolds> = MLFLOW_HOLDS;
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
