@@ -263,3 +263,8 @@ export const loggedModelSchema = z.object({
   lastUpdatedTime: time.optional(),
 });
 export type LoggedModelFile = z.infer<typeof loggedModelSchema>;
+
+/** The value without its undefined fields, so that JSON files hold only what is known. */
+export function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}

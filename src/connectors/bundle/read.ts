@@ -14,7 +14,8 @@ import { isDir, isFile, listDirs, refuseLink, walkFiles } from '../../util/fs.js
 import { idToFolderName, quoted, safeJoin } from '../../util/paths.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
-import { BundleLoggedModels, BundleRegistry } from './registry.js';
+import { BundleLoggedModels } from './logged-models.js';
+import { BundleRegistry } from './registry.js';
 import {
   ARTIFACTS_DIR,
   EXPERIMENTS_DIR,

@@ -1,48 +1,25 @@
 /**
- * The model registry and MLflow 3 logged models in a bundle (docs/bundle-format.md):
+ * The model registry in a bundle (docs/bundle-format.md):
  *
  *   models/<model>/model.json                         name, description, tags, aliases, times
  *   models/<model>/versions/<n>.json                  one file per version, rewritten whole
- *   experiments/<exp>/logged-models/<id>/logged-model.json    written last: complete
- *   experiments/<exp>/logged-models/<id>/artifacts/…
  *
  * A bundle keeps the source's version numbers and times. A version is complete when its tags
  * hold `trackshift.complete` (set last by the engine); readers skip the others.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import type { ArtifactFile, LoggedModel, ModelStage, ModelVersion, RegisteredModel } from '../../model/index.js';
+import type { ModelStage, ModelVersion, RegisteredModel } from '../../model/index.js';
 import { SOURCE_TAGS } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
-import { exists, isFile, listDirs, walkFiles, writeJsonAtomic } from '../../util/fs.js';
-import { idToFolderName, relativePathProblem, removeInside, safeJoin } from '../../util/paths.js';
-import type { ExistingVersion, LoggedModelReader, LoggedModelWriter, RegistryReader, RegistryWriter, UnreadableObject, VersionTarget } from '../types.js';
+import { exists, isFile, listDirs, writeJsonAtomic } from '../../util/fs.js';
+import { idToFolderName, relativePathProblem, removeInside } from '../../util/paths.js';
+import type { ExistingVersion, RegistryReader, RegistryWriter, UnreadableObject, VersionTarget } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
-import {
-  ARTIFACTS_DIR,
-  EXPERIMENTS_DIR,
-  LOGGED_MODELS_DIR,
-  LOGGED_MODEL_FILE,
-  MODELS_DIR,
-  MODEL_FILE,
-  PARTIAL_LOGGED_MODEL_FILE,
-  VERSIONS_DIR,
-  loggedModelSchema,
-  modelSchema,
-  readJsonFile,
-  versionSchema,
-  type ModelFile,
-  type VersionFile,
-} from './format.js';
+import { MODELS_DIR, MODEL_FILE, VERSIONS_DIR, modelSchema, readJsonFile, versionSchema, withoutUndefined, type ModelFile, type VersionFile } from './format.js';
 
 const isComplete = (tags: Record<string, string>) => tags[SOURCE_TAGS.complete] === 'true';
 
-function withoutUndefined<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
-}
 
 export class BundleRegistry implements RegistryReader, RegistryWriter {
   readonly hasStages = true;
@@ -222,93 +199,5 @@ export class BundleRegistry implements RegistryReader, RegistryWriter {
 
   async setVersionTag(modelName: string, number: string, key: string, value: string): Promise<void> {
     await this.updateFile(modelName, number, (record) => ({ ...record, tags: { ...record.tags, [key]: value } }));
-  }
-}
-
-export class BundleLoggedModels implements LoggedModelReader, LoggedModelWriter {
-  /** logged model id → its experiment in the bundle */
-  private readonly experimentOf = new Map<string, string>();
-
-  constructor(
-    private readonly root: string,
-    private readonly unreadable: UnreadableObject[] = [],
-  ) {}
-
-  private dir(experimentId: string, modelId: string): string {
-    return join(this.root, EXPERIMENTS_DIR, idToFolderName(experimentId), LOGGED_MODELS_DIR, idToFolderName(modelId));
-  }
-
-  private dirOf(model: { id: string; experimentId: string }): string {
-    return this.dir(model.experimentId, model.id);
-  }
-
-  async *listLoggedModels(experimentId: string): AsyncIterable<LoggedModel> {
-    const base = join(this.root, EXPERIMENTS_DIR, idToFolderName(experimentId), LOGGED_MODELS_DIR);
-    for (const folder of await listDirs(base)) {
-      const file = join(base, folder, LOGGED_MODEL_FILE);
-      if (!(await isFile(file))) continue; // partial
-      const model = await readOrRecord(this.unreadable, { type: 'logged-model', file }, async () => {
-        const read = await readJsonFile(file, loggedModelSchema);
-        if (idToFolderName(read.id) !== folder || read.experimentId !== experimentId) {
-          throw new InvalidInputError(file, `holds logged model "${read.id}" of experiment "${read.experimentId}", which does not belong in this folder`);
-        }
-        return read;
-      });
-      if (model) yield model;
-    }
-  }
-
-  listLoggedModelArtifacts(model: LoggedModel): AsyncIterable<ArtifactFile> {
-    return walkFiles(join(this.dirOf(model), ARTIFACTS_DIR), 'refuse');
-  }
-
-  async readLoggedModelArtifact(model: LoggedModel, path: string): Promise<Readable> {
-    const file = safeJoin(join(this.dirOf(model), ARTIFACTS_DIR), path, `artifact of logged model ${model.id}`);
-    const info = await lstat(file).catch((err: unknown) => {
-      throw new InvalidInputError(file, `cannot read artifact: ${errorMessage(err)}`);
-    });
-    if (!info.isFile()) throw new InvalidInputError(file, 'is not a regular file (symbolic links and folders are not artifacts)');
-    return createReadStream(file);
-  }
-
-  async findLoggedModel(experimentId: string, sourceModelId: string): Promise<{ id: string; complete: boolean } | undefined> {
-    // a bundle keeps source ids: the copy of model m is folder m
-    const dir = this.dir(experimentId, sourceModelId);
-    if (!(await exists(dir))) return undefined;
-    this.experimentOf.set(sourceModelId, experimentId);
-    return { id: sourceModelId, complete: await isFile(join(dir, LOGGED_MODEL_FILE)) };
-  }
-
-  async createLoggedModel(experimentId: string, model: LoggedModel, sourceRunId: string | undefined): Promise<string> {
-    const dir = this.dir(experimentId, model.id);
-    await mkdir(join(dir, ARTIFACTS_DIR), { recursive: true });
-    await writeJsonAtomic(join(dir, PARTIAL_LOGGED_MODEL_FILE), withoutUndefined({ ...model, experimentId, sourceRunId }));
-    this.experimentOf.set(model.id, experimentId);
-    return model.id;
-  }
-
-  private known(modelId: string): string {
-    const experimentId = this.experimentOf.get(modelId);
-    if (experimentId === undefined) throw new Error(`bundle: logged model ${modelId} is not being written (createLoggedModel first)`);
-    return this.dir(experimentId, modelId);
-  }
-
-  async writeLoggedModelArtifact(modelId: string, file: ArtifactFile, body: Readable): Promise<void> {
-    const target = safeJoin(join(this.known(modelId), ARTIFACTS_DIR), file.path, `artifact of logged model ${modelId}`);
-    await mkdir(dirname(target), { recursive: true });
-    await pipeline(body, createWriteStream(target));
-  }
-
-  async finishLoggedModel(modelId: string, model: LoggedModel): Promise<void> {
-    const dir = this.known(modelId);
-    const partial = await readJsonFile(join(dir, PARTIAL_LOGGED_MODEL_FILE), loggedModelSchema);
-    await writeJsonAtomic(join(dir, LOGGED_MODEL_FILE), withoutUndefined({ ...partial, status: model.status }));
-    await rm(join(dir, PARTIAL_LOGGED_MODEL_FILE), { force: true });
-  }
-
-  async discardLoggedModel(modelId: string): Promise<void> {
-    const dir = this.known(modelId);
-    await rm(join(dir, LOGGED_MODEL_FILE), { force: true });
-    await removeInside(this.root, dir);
   }
 }
