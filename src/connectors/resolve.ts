@@ -13,6 +13,7 @@ import { memoryConnector } from './memory/index.js';
 import { mlflowConnector } from './mlflow/index.js';
 import { mlrunsConnector } from './mlruns/index.js';
 import type { RetryContext } from '../util/retry.js';
+import { CombinedSource } from './combined.js';
 import type { ConnectorFactory, ConnectorTarget, Destination, Source } from './types.js';
 
 /** In detection order: the first whose detect() says yes wins. */
@@ -21,6 +22,8 @@ export const CONNECTORS: readonly ConnectorFactory[] = [databricksConnector, mlf
 interface Resolved {
   factory: ConnectorFactory;
   location: string;
+  /** other connectors that read their own runs from the same folder (`sharesFolders`) */
+  alongside?: ConnectorFactory[];
 }
 
 function splitForced(input: string): Resolved | undefined {
@@ -51,7 +54,11 @@ async function resolve(input: string, role: 'source' | 'destination', fallback?:
   if (forced) return forced;
   const detected: ConnectorFactory[] = [];
   for (const factory of CONNECTORS) if (await factory.detect(input)) detected.push(factory);
-  if (detected.length > 0) return { factory: detected[0]!, location: input };
+  if (detected.length > 0) {
+    const [first, ...others] = detected;
+    const alongside = first!.sharesFolders ? others.filter((f) => f.sharesFolders && f.openSource) : [];
+    return { factory: first!, location: input, ...(alongside.length > 0 ? { alongside } : {}) };
+  }
   // `s3://bucket/x` is no folder name: made into one, it would be written as ./s3:/bucket/x
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(input)?.[1];
   if (scheme) {
@@ -76,9 +83,18 @@ function target(location: string, side: ConnectorTarget['side'], env: NodeJS.Pro
 
 /** `side` picks the credentials: verify reads its destination as a source, with the destination's. */
 export async function openSource(input: string, env: NodeJS.ProcessEnv = process.env, side: ConnectorTarget['side'] = 'src', retry?: RetryContext): Promise<Source> {
-  const { factory, location } = await resolve(input, side === 'src' ? 'source' : 'destination');
+  const { factory, location, alongside } = await resolve(input, side === 'src' ? 'source' : 'destination');
   if (!factory.openSource) throw new UsageError(`${factory.name} cannot be read from (it is a destination only): ${input}`);
-  return factory.openSource(target(location, side, env, false, retry));
+  const open = (f: ConnectorFactory) => f.openSource!(target(location, side, env, false, retry));
+  if (!alongside) return open(factory);
+  const parts: Array<{ name: string; source: Source }> = [];
+  try {
+    for (const f of [factory, ...alongside]) parts.push({ name: f.name, source: await open(f) });
+  } catch (err) {
+    await Promise.all(parts.map((p) => p.source.close?.()));
+    throw err;
+  }
+  return new CombinedSource(input, parts);
 }
 
 /**

@@ -314,6 +314,11 @@ export interface ConnectorFactory {
   detect(location: string): Promise<boolean>;
   /** a folder of files that an export writes, which is what `import` reads (a bundle, an mlflow-export-import directory) */
   readonly importable?: boolean;
+  /**
+   * Its folders may hold another format's runs beside its own (a `.neptune` folder holds both
+   * Neptune clients'): when several such connectors recognise one path, all are read as one source.
+   */
+  readonly sharesFolders?: boolean;
   openSource?(target: ConnectorTarget): Promise<Source>;
   openDestination?(target: ConnectorTarget): Promise<Destination>;
 }
