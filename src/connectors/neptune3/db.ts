@@ -4,10 +4,11 @@
  * close; a read-only connection still sees what a `-wal` file next to it holds.
  */
 import { readdir, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
+import { joinSegment } from '../../util/paths.js';
 
 export const DATABASE_FILE = 'run_operations.sqlite3';
 /** the only layout this reader knows: the one neptune-scale 0.30 writes (its DB_VERSION) */
@@ -52,11 +53,18 @@ export interface OperationRow {
 const OperationRowSchema = z.object({ sequence_id: z.number(), timestamp: z.number(), operation_type: z.number(), operation: z.instanceof(Buffer) });
 
 export interface FileUpload {
+  /** where the bytes are: see `localCopy` */
   sourcePath: string;
   mimeType?: string;
   size?: number;
 }
-const FileUploadRow = z.object({ source_path: z.string(), destination: z.string(), mime_type: z.string().nullable(), size_bytes: z.number().nullable() });
+const FileUploadRow = z.object({
+  source_path: z.string(),
+  destination: z.string(),
+  mime_type: z.string().nullable(),
+  size_bytes: z.number().nullable(),
+  is_temporary: z.union([z.number(), z.boolean()]).nullable(),
+});
 
 /** Operations read per query: a page, so that a database of millions is never held whole. */
 const PAGE = 2000;
@@ -125,13 +133,27 @@ export class RunDatabase {
   /** The local copies of logged files, by the `file_ref` path (destination) they were logged under. */
   fileUploads(): Map<string, FileUpload> {
     const uploads = new Map<string, FileUpload>();
-    for (const raw of this.db.prepare('SELECT source_path, destination, mime_type, size_bytes FROM file_upload_requests ORDER BY id').all()) {
+    for (const raw of this.db.prepare('SELECT source_path, destination, mime_type, size_bytes, is_temporary FROM file_upload_requests ORDER BY id').all()) {
       const parsed = FileUploadRow.safeParse(raw);
       if (!parsed.success) throw new InvalidInputError(this.file, `malformed row in file_upload_requests: ${parsed.error.issues[0]?.message ?? ''}`);
-      const { source_path, destination, mime_type, size_bytes } = parsed.data;
-      uploads.set(destination, { sourcePath: source_path, ...(mime_type ? { mimeType: mime_type } : {}), ...(size_bytes !== null ? { size: size_bytes } : {}) });
+      const { source_path, destination, mime_type, size_bytes, is_temporary } = parsed.data;
+      const sourcePath = is_temporary ? this.ownCopy(source_path) : source_path;
+      uploads.set(destination, { sourcePath, ...(mime_type ? { mimeType: mime_type } : {}), ...(size_bytes !== null ? { size: size_bytes } : {}) });
     }
     return uploads;
+  }
+
+  /**
+   * Files logged from bytes are written by the client into the run's folder, and recorded by
+   * absolute path: read from the folder the database is in now, so a moved or copied log folder
+   * (carried across an air gap) keeps its files. A name that is not a plain file name is refused.
+   */
+  private ownCopy(sourcePath: string): string {
+    try {
+      return joinSegment(dirname(this.file), basename(sourcePath), this.file);
+    } catch {
+      return sourcePath;
+    }
   }
 
   close(): void {
