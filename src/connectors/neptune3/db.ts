@@ -17,13 +17,14 @@ export const SUPPORTED_VERSION = 'v5';
 const isFile = async (path: string) => (await stat(path).catch(() => undefined))?.isFile() === true;
 const isDir = async (path: string) => (await stat(path).catch(() => undefined))?.isDirectory() === true;
 
-/** Run folders directly under `dir` (sorted, so the order never depends on the file system). */
-async function databasesIn(dir: string): Promise<string[]> {
+/** Databases of the run folders directly under `dir` (sorted, so the order never depends on the file system); `first`: stop at one. */
+async function databasesIn(dir: string, first: boolean): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
   const found: string[] = [];
   for (const e of entries.filter((e) => e.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const file = join(dir, e.name, DATABASE_FILE);
     if (await isFile(file)) found.push(file);
+    if (first && found.length > 0) break;
   }
   return found;
 }
@@ -33,12 +34,12 @@ async function databasesIn(dir: string): Promise<string[]> {
  * (`.neptune`), or the folder holding `.neptune`. Other things there (Neptune 2.x `offline/`
  * folders) are not this reader's and are left alone.
  */
-export async function findDatabases(location: string): Promise<string[]> {
+export async function findDatabases(location: string, { first = false } = {}): Promise<string[]> {
   if (await isFile(location)) return [location];
   if (!(await isDir(location))) return [];
   if (await isFile(join(location, DATABASE_FILE))) return [join(location, DATABASE_FILE)];
-  const here = await databasesIn(location);
-  return here.length > 0 ? here : databasesIn(join(location, '.neptune'));
+  const here = await databasesIn(location, first);
+  return here.length > 0 ? here : databasesIn(join(location, '.neptune'), first);
 }
 
 const MetadataRow = z.object({ version: z.string(), project: z.string(), run_id: z.string() });
