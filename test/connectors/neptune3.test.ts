@@ -46,6 +46,8 @@ interface Logged {
     groupTags: string[];
     loss: Array<{ step: number; value: number | string; timestamp: number }>;
     notes: Array<{ step: number; value: string }>;
+    acc: Array<{ step: number; value: number }>;
+    stderr: string;
     histograms: Array<{ step: number; counts: [number[], number[]]; densities: [number[], number[]] }>;
     readme: string;
     fileSeries: Array<{ step: number; bytes: string; mimeType: string; size: number }>;
@@ -155,7 +157,15 @@ describe('neptune3 reader', () => {
       expect(parent.group!.split(',').sort()).toEqual(logged.parent.groupTags);
 
       // the float series, point by point: fractional steps, NaN and ±Infinity, timestamps
-      expect(parent.series.map((s) => `${s.key}:${s.type}`).sort()).toEqual(['dist/counts:histogram', 'dist/densities:histogram', 'samples/text:file', 'train/loss:float', 'train/notes:string']);
+      expect(parent.series.map((s) => `${s.key}:${s.type}${s.system ? ':system' : ''}`).sort()).toEqual([
+        'dist/counts:histogram',
+        'dist/densities:histogram',
+        'runtime/stderr:string:system',
+        'samples/text:file',
+        'train/acc:float',
+        'train/loss:float',
+        'train/notes:string',
+      ]);
       const loss: MetricPoint[] = await collect(source.readMetric(parent, 'train/loss'));
       expect(loss).toHaveLength(logged.parent.loss.length);
       loss.forEach((point, i) => {
@@ -165,6 +175,12 @@ describe('neptune3 reader', () => {
         expect(Object.is(point.value, num(want.value)) || point.value === num(want.value)).toBe(true);
       });
       expect(loss.at(-1)!.step % 1).toBe(0.5);
+
+      // a preview is left out (with a warning): only the committed value is read
+      expect((await collect(source.readMetric(parent, 'train/acc'))).map((p) => ({ step: p.step, value: p.value }))).toEqual(logged.parent.acc);
+      expect(source.warnings).toEqual([{ object: `run ${logged.parent.id}`, message: expect.stringMatching(/^1 preview point\(s\) left out/) }]);
+      const stderr = await collect(source.readSeries!(parent, { key: 'runtime/stderr', type: 'string', system: true }));
+      expect(stderr.map((p) => p.value).join('')).toContain(logged.parent.stderr);
 
       const notes = await collect(source.readSeries!(parent, { key: 'train/notes', type: 'string' }));
       expect(notes.map((n) => ({ step: n.step, value: n.value }))).toEqual(logged.parent.notes);
@@ -203,7 +219,8 @@ describe('neptune3 → bundle → MLflow server', () => {
     const bundle = join(tmp, 'bundle');
     const exported = await job('export', src, bundle);
     expect(exported.failed).toEqual([]);
-    expect(exported.warnings).toEqual([]);
+    // the fork's parent is found (no warning about it); the preview left out is said
+    expect(exported.warnings.map((w) => w.message)).toEqual([expect.stringMatching(/^1 preview point\(s\) left out/)]);
     expectEqual(await verify(src, `bundle:${bundle}`));
 
     server = await startMlflowServer();
