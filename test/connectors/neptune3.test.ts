@@ -272,6 +272,20 @@ describe('neptune3 refuses what it cannot read, run by run', () => {
     expect(report.copied.runs).toBe(1);
   });
 
+  it('reads a run found twice once, with a warning naming both databases', async () => {
+    const folder = alteredCopy('twice', () => {});
+    const logs = join(folder, '.neptune');
+    const child = runFolders(logs).find((f) => f.includes(logged.child.id))!;
+    cpSync(join(logs, child), join(logs, `${child}9`), { recursive: true });
+    const source = await openSource(`neptune3:${folder}`);
+    try {
+      expect((await allRuns(source)).map((r) => r.id).sort()).toEqual([logged.child.id, logged.parent.id]);
+      expect(source.warnings).toContainEqual({ object: `run ${logged.child.id}`, message: expect.stringMatching(new RegExp(`found twice, in .*${child}/run_operations.sqlite3 and .*${child}9/run_operations.sqlite3`)) });
+    } finally {
+      await source.close?.();
+    }
+  });
+
   it('fails the run of a corrupt operation alone', async () => {
     const folder = alteredCopy('corrupt', (db) => db.prepare('UPDATE run_operations SET operation = ? WHERE sequence_id = 2').run(Buffer.from([0x0f, 0xff, 0xff])));
     const report = await job('export', `neptune3:${folder}`, join(tmp, 'bundle-corrupt'));
