@@ -82,6 +82,7 @@ export const timestampMs = (t: Timestamp): number => Number(t.seconds) * 1000 + 
  * the result is the double nearest the exact decimal (1000.5 stays 1000.5, 0.1 stays 0.1).
  */
 export function stepValue(step: Step): number {
-  if (step.whole >= 0n && step.micro >= 0n) return Number(`${step.whole}.${step.micro.toString().padStart(6, '0')}`);
+  // micro is < 1e6 in every well-formed step; a crafted one is added as it is
+  if (step.micro < 1_000_000n) return Number(`${step.whole}.${step.micro.toString().padStart(6, '0')}`);
   return Number(step.whole) + Number(step.micro) / 1e6;
 }
