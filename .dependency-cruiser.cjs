@@ -71,5 +71,7 @@ module.exports = {
     // `import type` counts: a type import ties the layers together as much as a value import
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
+    // packages' subpath exports (`@bufbuild/protobuf/wkt`) resolve as Node resolves them
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
   },
 };
