@@ -28,6 +28,12 @@ const MAX_EXACT = 2n ** 53n;
 /** A decimal's unscaled two's-complement big-endian bytes, or an int, as the nearest double of value / 10^scale. */
 export function decimalToNumber(raw: unknown, scale: number): number | null {
   if (raw === null || raw === undefined) return null;
+  if (raw instanceof Uint8Array && raw.length === 8) {
+    // the common case without BigInt: the high word small enough that hi * 2^32 + lo is exact
+    const view = new DataView(raw.buffer, raw.byteOffset, 8);
+    const hi = view.getInt32(0);
+    if (hi >= -0x200000 && hi < 0x200000) return (hi * 0x1_0000_0000 + view.getUint32(4)) / 10 ** scale;
+  }
   let unscaled: bigint;
   if (raw instanceof Uint8Array) {
     unscaled = 0n;
@@ -99,12 +105,23 @@ export class ParquetPart {
    * (min/max compared as parquet does, by UTF-8 bytes); true when it may, or nothing is known.
    */
   mayHold(index: number, column: ColumnName, value: string): boolean {
-    const chunk = this.metadata.row_groups[index]!.columns.find((c) => c.meta_data?.path_in_schema.length === 1 && c.meta_data.path_in_schema[0] === column);
-    const stats = chunk?.meta_data?.statistics;
+    const stats = this.statistics(index, column);
     if (!stats || typeof stats.min_value !== 'string' || typeof stats.max_value !== 'string') return true;
     if (stats.is_min_value_exact === false || stats.is_max_value_exact === false) return true;
     const key = Buffer.from(value);
     return Buffer.compare(key, Buffer.from(stats.min_value)) >= 0 && Buffer.compare(key, Buffer.from(stats.max_value)) <= 0;
+  }
+
+  /** The one value `column` has in every row of row group `index`, when its statistics say so. */
+  constantIn(index: number, column: ColumnName): string | undefined {
+    const stats = this.statistics(index, column);
+    if (!stats || stats.null_count !== 0n || typeof stats.min_value !== 'string' || stats.min_value !== stats.max_value) return undefined;
+    return stats.is_min_value_exact === false || stats.is_max_value_exact === false ? undefined : stats.min_value;
+  }
+
+  private statistics(index: number, column: ColumnName) {
+    const chunk = this.metadata.row_groups[index]!.columns.find((c) => c.meta_data?.path_in_schema.length === 1 && c.meta_data.path_in_schema[0] === column);
+    return chunk?.meta_data?.statistics;
   }
 
   /** The asked-for columns of row group `index`, decoded (steps as doubles, times as ms). */

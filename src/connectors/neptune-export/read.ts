@@ -243,12 +243,29 @@ export class NeptuneExportSource implements Source {
     const artifacts: StoredFile[] = [];
     const seriesFolders = new Map<string, string>();
     const typesOf = new Map<string, string>();
-    let generation: 2 | 3 = 2;
+    let generation = 2 as 2 | 3;
+    /** what every row (or row group of one series) says of its run: the same ids, one type per attribute */
+    const note = (where: string, project: string, run: string, path: string, type: string): void => {
+      ids ??= { project, run };
+      if (ids.project !== project || ids.run !== run) throw new InvalidInputError(where, `holds run ${quoted(project)}/${quoted(run)}, but the run's parts are of ${quoted(ids.project)}/${quoted(ids.run)} (one run per file)`);
+      const known = typesOf.get(path);
+      if (known !== undefined && known !== type) throw new InvalidInputError(where, `attribute ${quoted(path)} is both ${known} and ${type}`);
+      typesOf.set(path, type);
+      if (isGeneration3Attribute(path, type)) generation = 3;
+    };
     for (const file of files.parts) {
       await refuseLink(file, 'a neptune-exporter export');
       const part = await ParquetPart.open(file);
       try {
         for (let g = 0; g < part.rowGroups; g++) {
+          // a row group of one series' points (most of a long history): its statistics say all there is to know
+          const constant = SCAN_COLUMNS.map((c) => part.constantIn(g, c));
+          if (constant.every((v) => v !== undefined) && constant[3]! in SERIES_TYPE && constant[3] !== 'file_series') {
+            const [project, run, path, type] = constant as [string, string, string, string];
+            note(`${file}: row group ${g}`, project, run, path, type);
+            if (!series.has(path)) series.set(path, neptuneSeries(path, SERIES_TYPE[type]!));
+            continue;
+          }
           const { rows, columns } = await part.readRowGroup(g, SCAN_COLUMNS);
           const types = columns.attribute_type!;
           const needsValues = types.some((t) => typeof t === 'string' && (t in PARAM_COLUMN || FILE_TYPES.has(t) || t === 'file_series'));
@@ -262,12 +279,7 @@ export class NeptuneExportSource implements Source {
             if (typeof project !== 'string' || typeof run !== 'string' || typeof path !== 'string' || typeof type !== 'string') {
               throw new InvalidInputError(where, 'project_id, run_id, attribute_path and attribute_type must all be strings');
             }
-            ids ??= { project, run };
-            if (ids.project !== project || ids.run !== run) throw new InvalidInputError(where, `holds run ${quoted(project)}/${quoted(run)}, but the run's parts are of ${quoted(ids.project)}/${quoted(ids.run)} (one run per file)`);
-            const known = typesOf.get(path);
-            if (known !== undefined && known !== type) throw new InvalidInputError(where, `attribute ${quoted(path)} is both ${known} and ${type}`);
-            typesOf.set(path, type);
-            if (isGeneration3Attribute(path, type)) generation = 3;
+            note(where, project, run, path, type);
             if (type in PARAM_COLUMN) {
               const value = paramValue(type, values[PARAM_COLUMN[type]!]![i]);
               if (typeof value === 'string') throw new InvalidInputError(where, `attribute ${quoted(path)}: ${value}`);
