@@ -141,13 +141,14 @@ export class NeptuneExportSource implements Source {
       try {
         for (let g = 0; g < part.rowGroups; g++) {
           if (!part.mayHold(g, 'attribute_path', series.key)) continue;
-          const { rows, columns } = await part.readRowGroup(g, ['attribute_path', 'attribute_type', 'step', 'timestamp', valueColumn]);
-          const paths = columns.attribute_path!;
-          const types = columns.attribute_type!;
+          // a row group of this series alone (by its statistics) needs no key and type columns
+          const alone = part.constantIn(g, 'attribute_path') === series.key && part.constantIn(g, 'attribute_type') === type;
+          const { rows, columns } = await part.readRowGroup(g, alone ? ['step', 'timestamp', valueColumn] : ['attribute_path', 'attribute_type', 'step', 'timestamp', valueColumn]);
+          const paths = columns.attribute_path;
+          const types = columns.attribute_type;
           for (let i = 0; i < rows; i++) {
-            if (paths[i] !== series.key || types[i] !== type) continue;
-            const where = `${file}: row group ${g}, row ${i}`;
-            page.push(this.point(scanned, series, columns.step![i], columns.timestamp![i], columns[valueColumn]![i], where));
+            if (!alone && (paths![i] !== series.key || types![i] !== type)) continue;
+            page.push(this.point(scanned, series, columns.step![i], columns.timestamp![i], columns[valueColumn]![i], () => `${file}: row group ${g}, row ${i}`));
             if (page.length >= PAGE_SIZE) {
               yield page;
               page = [];
@@ -161,24 +162,27 @@ export class NeptuneExportSource implements Source {
     if (page.length > 0) yield page;
   }
 
-  private point(scanned: ScannedRun, series: Pick<SeriesInfo, 'key' | 'type'>, step: unknown, timestamp: unknown, raw: unknown, where: string): MetricPoint | TypedPoint {
+  private point(scanned: ScannedRun, series: Pick<SeriesInfo, 'key' | 'type'>, step: unknown, timestamp: unknown, raw: unknown, where: () => string): MetricPoint | TypedPoint {
     // a point without a step is at step 0, as the exporter's own loaders read it
-    const base = { step: typeof step === 'number' ? step : 0, ...(typeof timestamp === 'number' ? { timestamp } : {}) };
+    const at = typeof step === 'number' ? step : 0;
+    if (series.type === 'float') {
+      // the hot path (millions of points): objects built whole, no spreads
+      if (typeof raw !== 'number') throw new InvalidInputError(where(), `float_value of ${quoted(series.key)} is not a double`);
+      return typeof timestamp === 'number' ? { key: series.key, step: at, timestamp, value: raw } : { key: series.key, step: at, value: raw };
+    }
+    const base = { step: at, ...(typeof timestamp === 'number' ? { timestamp } : {}) };
     switch (series.type) {
-      case 'float':
-        if (typeof raw !== 'number') throw new InvalidInputError(where, `float_value of ${quoted(series.key)} is not a double`);
-        return { key: series.key, ...base, value: raw };
       case 'string':
-        if (typeof raw !== 'string') throw new InvalidInputError(where, `string_value of ${quoted(series.key)} is not a string`);
+        if (typeof raw !== 'string') throw new InvalidInputError(where(), `string_value of ${quoted(series.key)} is not a string`);
         return { ...base, value: raw };
       case 'histogram': {
         const value = histogramValue(raw);
-        if (typeof value === 'string') throw new InvalidInputError(where, value);
+        if (typeof value === 'string') throw new InvalidInputError(where(), value);
         return { ...base, value };
       }
       case 'file': {
-        const stored = storedPath(raw, where);
-        if (dirname(stored) !== scanned.seriesFolders.get(series.key)) throw new InvalidInputError(where, `the files of file series ${quoted(series.key)} are in more than one folder (${quoted(stored)})`);
+        const stored = storedPath(raw, where());
+        if (dirname(stored) !== scanned.seriesFolders.get(series.key)) throw new InvalidInputError(where(), `the files of file series ${quoted(series.key)} are in more than one folder (${quoted(stored)})`);
         const name = basename(stored);
         return { ...base, value: { path: `${series.key}/${name}`, name } };
       }
