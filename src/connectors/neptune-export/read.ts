@@ -3,6 +3,15 @@
  * group. Listing reads each run once for its attributes, the list of its series and where its
  * files are; a series is read again, in pages, filtering its key (row groups whose statistics
  * rule the key out are skipped). Read only: nothing under the export is written.
+ *
+ * Each run is a NeptuneRun (../neptune-common/run.ts) of generation 3 when it holds an attribute
+ * only 3.x has (format.ts), else 2; the experiment is then the 3.x experiment name, else the
+ * project (`project_id`). Files, where `file_value.path` says (relative to the project's files
+ * folder, checked to stay inside it):
+ * - `file` → the artifact `<attribute path><the stored file's extension>` (2.x stores none);
+ * - `file_set` → every file of its folder under `<attribute path>/` (2.x keeps the server's ZIP there);
+ * - `artifact` (2.x) → `<attribute path>/files_list.json`, the listing the exporter keeps;
+ * - a `file_series` point → the series file `<attribute path>/<stored file name>`.
  */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
