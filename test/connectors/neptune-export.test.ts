@@ -4,7 +4,7 @@
  * wrote: read back value by value, then copied into a bundle and a real MLflow server with
  * `verify` equal at each hop; hostile parts fail their run alone, naming the file.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -107,8 +107,12 @@ describe('reading a neptune-exporter export', () => {
     await runPython('test/fixtures/neptune_export_spoil.py', [part('LEG-2', 0), 'step']);
     // LEG-1's files are listed in its second part
     await runPython('test/fixtures/neptune_export_spoil.py', [part('LEG-1', 1), 'file_value']);
+    // a run whose part_0 is missing was cut off by the exporter: left out with a warning
+    const scale = join(dir, 'data', readdirSync(join(dir, 'data')).find((d) => d.startsWith('ws_scale'))!);
+    copyFileSync(join(scale, readdirSync(scale).find((f) => f.startsWith('fork-run'))!), join(scale, 'cut-off-0123456789abcdef_part_1.parquet'));
     const source = await openSource(`neptune-export:${dir}`);
     const runs = await allRuns(source);
+    expect(source.warnings).toEqual([{ object: join(scale, 'cut-off-0123456789abcdef'), message: expect.stringContaining('has no part_0') }]);
     expect(runs.map((r) => r.id).sort()).toEqual(['fork-run', 'parent-run']);
     const unreadable = source.unreadable ?? [];
     expect(unreadable).toHaveLength(2);
