@@ -13,12 +13,23 @@ import { memoryConnector } from './memory/index.js';
 import { mlflowConnector } from './mlflow/index.js';
 import { mlrunsConnector } from './mlruns/index.js';
 import { neptune3Connector } from './neptune3/index.js';
+import { neptuneExportConnector } from './neptune-export/index.js';
 import type { RetryContext } from '../util/retry.js';
 import { CombinedSource } from './combined.js';
 import type { ConnectorFactory, ConnectorTarget, Destination, Source } from './types.js';
 
 /** In detection order: the first whose detect() says yes wins. */
-export const CONNECTORS: readonly ConnectorFactory[] = [databricksConnector, mlflowConnector, sqlStoreConnector, neptune3Connector, bundleConnector, mlrunsConnector, eximConnector, memoryConnector];
+export const CONNECTORS: readonly ConnectorFactory[] = [
+  databricksConnector,
+  mlflowConnector,
+  sqlStoreConnector,
+  neptune3Connector,
+  neptuneExportConnector,
+  bundleConnector,
+  mlrunsConnector,
+  eximConnector,
+  memoryConnector,
+];
 
 interface Resolved {
   factory: ConnectorFactory;

@@ -333,7 +333,10 @@ export class Verifier {
     compareMaps('param', run.params, there.params, prefix, diffs);
     compareEntries('config', run.config, there.config, prefix, diffs);
     compareEntries('summary', run.summary, there.summary, prefix, diffs);
-    compareMaps('tag', userTags(run.tags, [MLFLOW_TAGS.parentRunId]), userTags(there.tags, [MLFLOW_TAGS.parentRunId]), prefix, diffs);
+    // MLflow keeps the name in `mlflow.runName` too: a side without that tag (a Neptune run) is not missing it when the names agree
+    const nameTagOnOneSide = (run.tags[MLFLOW_TAGS.runName] === undefined) !== (there.tags[MLFLOW_TAGS.runName] === undefined) && (run.tags[MLFLOW_TAGS.runName] ?? there.tags[MLFLOW_TAGS.runName]) === run.name;
+    const derived = nameTagOnOneSide ? [MLFLOW_TAGS.parentRunId, MLFLOW_TAGS.runName] : [MLFLOW_TAGS.parentRunId];
+    compareMaps('tag', userTags(run.tags, derived), userTags(there.tags, derived), prefix, diffs);
     compareInputs(run.inputs, there.inputs, prefix, diffs);
 
     const charts: MetricChart[] = [];
