@@ -12,7 +12,7 @@ import { Neptune3Source } from './read.js';
 
 export { Neptune3Source } from './read.js';
 
-const factory = {
+export const neptune3Connector: ConnectorFactory = {
   name: 'neptune3',
   description: `Neptune 3.x (neptune-scale) offline runs: a ${DATABASE_FILE}, a run folder or a .neptune folder (read only)`,
   /** a `.neptune` folder may hold Neptune 2.x offline runs too (`offline/`), which another connector reads */
@@ -24,5 +24,3 @@ const factory = {
     return Neptune3Source.open(target.location, files);
   },
 };
-// not an annotated literal: `sharesFolders` is a newer member of ConnectorFactory than this branch's contract
-export const neptune3Connector: ConnectorFactory = factory;
