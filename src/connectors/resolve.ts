@@ -12,11 +12,14 @@ import { sqlStoreConnector } from './sqlstore/index.js';
 import { memoryConnector } from './memory/index.js';
 import { mlflowConnector } from './mlflow/index.js';
 import { mlrunsConnector } from './mlruns/index.js';
+import { neptune2Connector } from './neptune2/index.js';
 import type { RetryContext } from '../util/retry.js';
 import type { ConnectorFactory, ConnectorTarget, Destination, Source } from './types.js';
 
 /** In detection order: the first whose detect() says yes wins. */
-export const CONNECTORS: readonly ConnectorFactory[] = [databricksConnector, mlflowConnector, sqlStoreConnector, bundleConnector, mlrunsConnector, eximConnector, memoryConnector];
+export const CONNECTORS: readonly ConnectorFactory[] = [databricksConnector, mlflowConnector, sqlStoreConnector, bundleConnector, mlrunsConnector, eximConnector,
+  neptune2Connector,
+  memoryConnector];
 
 interface Resolved {
   factory: ConnectorFactory;
