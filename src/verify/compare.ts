@@ -333,7 +333,9 @@ export class Verifier {
     compareMaps('param', run.params, there.params, prefix, diffs);
     compareEntries('config', run.config, there.config, prefix, diffs);
     compareEntries('summary', run.summary, there.summary, prefix, diffs);
-    compareMaps('tag', userTags(run.tags, [MLFLOW_TAGS.parentRunId]), userTags(there.tags, [MLFLOW_TAGS.parentRunId]), prefix, diffs);
+    // MLflow keeps the run name in a tag as well: one that repeats the name is the name (compared above)
+    const nameTag = (r: Run) => (r.tags[MLFLOW_TAGS.runName] === r.name ? [MLFLOW_TAGS.runName] : []);
+    compareMaps('tag', userTags(run.tags, [MLFLOW_TAGS.parentRunId, ...nameTag(run)]), userTags(there.tags, [MLFLOW_TAGS.parentRunId, ...nameTag(there)]), prefix, diffs);
     compareInputs(run.inputs, there.inputs, prefix, diffs);
 
     const charts: MetricChart[] = [];
