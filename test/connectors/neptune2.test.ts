@@ -169,6 +169,49 @@ describe('Neptune 2.x offline folders written by the real client', () => {
     }, 300_000);
   });
 
+  it('reads a log split over several data-<N>.log files, in the older exec-… layouts, and operations older clients wrote', async () => {
+    const root = join(tmp, 'layouts', '.neptune');
+    const rich = runFolders(data).find((d) => readFileSync(join(d, 'data-1.log'), 'utf8').includes('"rich run"'))!;
+    const id = rich.split('/').pop()!.split('__')[1]!;
+    // run__<uuid>/exec-…/ with the log split in the middle of train/loss, as the client rolls files
+    const exec = join(root, 'offline', `run__${id}`, 'exec-0-2023-11-14_22.13.20.000000-1');
+    cpSync(rich, exec, { recursive: true });
+    const lines = readFileSync(join(exec, 'data-1.log'), 'utf8').trimEnd().split('\n');
+    const cut = 2500;
+    const firstOfSecond = (JSON.parse(lines[cut]!) as { version: number }).version;
+    writeFileSync(join(exec, 'data-1.log'), lines.slice(0, cut).join('\n') + '\n');
+    writeFileSync(join(exec, `data-${firstOfSecond}.log`), lines.slice(cut).join('\n') + '\n');
+    // <uuid>/exec-…/ (the oldest layout), with operations the 1.14 client no longer writes:
+    // a file's bytes inline, a raw control character, NaN, a copy within the run
+    const old = join(root, 'offline', '0b0e6b5a-95a1-4e5c-9a59-3a7b7b2a1f00', 'exec-1');
+    mkdirSync(old, { recursive: true });
+    const record = (version: number, obj: object) => JSON.stringify({ obj, version, at: 1_700_000_000 + version });
+    writeFileSync(
+      join(old, 'data-1.log'),
+      [
+        record(1, { type: 'AssignString', path: ['sys', 'name'], value: 'old run' }),
+        record(2, { type: 'UploadFileContent', path: ['files', 'inline'], ext: 'txt', file_content: Buffer.from('inline bytes').toString('base64') }),
+        record(3, { type: 'AssignFloat', path: ['lr'], value: 0.5 }),
+        record(4, { type: 'CopyAttribute', path: ['lr_copy'], container_id: '0b0e6b5a-95a1-4e5c-9a59-3a7b7b2a1f00', container_type: 'run', source_path: ['lr'], source_attr_name: 'Float' }),
+        record(5, { type: 'AssignString', path: ['note'], value: 'TAB' }).replace('TAB', 'a\tb'),
+        record(6, { type: 'LogFloats', path: ['m'], values: [{ value: 1, step: null, ts: 1_700_000_000.5 }] }).replace('"value":1', '"value":NaN'),
+      ].join('\n') + '\n',
+    );
+    const source = await openSource(root);
+    const runs = await runsOf(source);
+    expect(source.unreadable).toEqual([]);
+    expect(runs.map((r) => r.name).sort()).toEqual(['old run', 'rich run']);
+    await expectSeries(source, byName(runs, 'rich run'), logged.series);
+    const oldRun = byName(runs, 'old run');
+    const config = new Map(oldRun.config!.map((c) => [c.path.join('/'), c.value]));
+    expect(config.get('lr_copy')).toEqual({ type: 'float', value: 0.5 });
+    expect(config.get('note')).toEqual({ type: 'string', value: 'a\tb' });
+    const points = [];
+    for await (const page of source.readMetric(oldRun, 'm')) points.push(...page);
+    expect(points).toEqual([{ key: 'm', step: 0, timestamp: 1_700_000_000_500, value: Number.NaN }]);
+    expect((await buffer(await source.readArtifact(oldRun, 'files/inline.txt'))).toString()).toBe('inline bytes');
+  });
+
   describe('hostile and damaged folders: one bad run fails alone, naming its file', () => {
     /** a `.neptune` copy with the rich run changed by `damage` (given its folder) */
     function damaged(name: string, damage: (runDir: string) => void): { root: string; runDir: string } {
