@@ -9,7 +9,7 @@
  * sync skips them): such a run is partial, and says so in the warnings.
  */
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, MetricPoint, Run, SeriesInfo, TypedPoint } from '../../model/index.js';
@@ -22,7 +22,6 @@ import { containersIn, type Container } from './folders.js';
 import { logFilesOf, type LogFile, type Position } from './lines.js';
 import { fileArtifactPath, replay, type FileSource, type RunState } from './oplog.js';
 import { bytesAt, imageFile, seriesPages } from './points.js';
-import { readFile } from 'node:fs/promises';
 
 interface ReadRun {
   run: Run;
@@ -30,6 +29,8 @@ interface ReadRun {
   state: RunState;
   /** file series points' bytes: SeriesFile.path → the line and value holding them */
   seriesFiles: Map<string, { at: Position; item: number }>;
+  /** artifact path → where its bytes are (found when listing, so that missing files are warned about before a copy starts) */
+  artifacts: Map<string, FileSource>;
 }
 
 /** The one experiment of a folder's runs: offline and async folders never name their project. */
@@ -101,7 +102,7 @@ export class Neptune2Source implements Source {
     // the log has no sys/creation_time (the server sets it): the folder's creation, else the first operation
     const startTime = container.dirs[0]!.createdAt ?? state.firstAt;
     if (run.startTime === undefined && startTime !== undefined) run.startTime = startTime;
-    const read: ReadRun = { run, files, state, seriesFiles: new Map() };
+    const read: ReadRun = { run, files, state, seriesFiles: new Map(), artifacts: await this.artifacts(object, state) };
     this.runs.set(id, read);
     return read;
   }
@@ -145,9 +146,8 @@ export class Neptune2Source implements Source {
   }
 
   /** Every artifact of a run with where its bytes are; files that no longer exist are warned about and left out. */
-  private async artifacts(read: ReadRun): Promise<Map<string, FileSource>> {
+  private async artifacts(object: string, state: RunState): Promise<Map<string, FileSource>> {
     const out = new Map<string, FileSource>();
-    const object = `run ${read.run.id}`;
     const add = async (path: string, source: FileSource) => {
       if (out.has(path)) return this.warn(object, `two files would be artifact ${quoted(path)}: the first is kept`);
       if (source.kind === 'path' && !(await stat(source.file).catch(() => undefined))?.isFile()) {
@@ -155,14 +155,14 @@ export class Neptune2Source implements Source {
       }
       out.set(path, source);
     };
-    for (const [key, file] of read.state.files) await add(fileArtifactPath(key, file.ext), file.source);
-    for (const [key, set] of read.state.fileSets) for (const [name, file] of set) await add(`${key}/${name}`, { kind: 'path', file });
+    for (const [key, file] of state.files) await add(fileArtifactPath(key, file.ext), file.source);
+    for (const [key, set] of state.fileSets) for (const [name, file] of set) await add(`${key}/${name}`, { kind: 'path', file });
     return out;
   }
 
   async *listArtifacts(run: Run): AsyncIterable<ArtifactFile> {
     const read = await this.located(run);
-    for (const [path, source] of await this.artifacts(read)) {
+    for (const [path, source] of read.artifacts) {
       if (source.kind === 'path') yield { path, size: (await stat(source.file)).size };
       else yield { path };
     }
@@ -170,7 +170,7 @@ export class Neptune2Source implements Source {
 
   async readArtifact(run: Run, path: string): Promise<Readable> {
     const read = await this.located(run);
-    const source = (await this.artifacts(read)).get(path);
+    const source = read.artifacts.get(path);
     if (!source) throw new InvalidInputError(this.uri, `run ${run.id} has no artifact ${quoted(path)}`);
     if (source.kind === 'content') return Readable.from([await bytesAt(read.files, source.at)]);
     return createReadStream(source.file);
