@@ -17,9 +17,10 @@ import type { RetryContext } from '../util/retry.js';
 import type { ConnectorFactory, ConnectorTarget, Destination, Source } from './types.js';
 
 /** In detection order: the first whose detect() says yes wins. */
-export const CONNECTORS: readonly ConnectorFactory[] = [databricksConnector, mlflowConnector, sqlStoreConnector, bundleConnector, mlrunsConnector, eximConnector,
+export const CONNECTORS: readonly ConnectorFactory[] = [
+  databricksConnector, mlflowConnector, sqlStoreConnector,
   neptune2Connector,
-  memoryConnector];
+  bundleConnector, mlrunsConnector, eximConnector, memoryConnector];
 
 interface Resolved {
   factory: ConnectorFactory;
