@@ -14,7 +14,6 @@ export interface Position {
   file: number;
   offset: number;
 }
-export const before = (a: Position, b: Position): boolean => a.file < b.file || (a.file === b.file && a.offset < b.offset);
 
 export interface LogFile {
   path: string;

@@ -95,7 +95,8 @@ export class Neptune2Source implements Source {
     const id = sysId?.type === 'string' ? sysId.value : container.id;
     const object = `run ${id}`;
     for (const message of state.warnings) this.warn(object, message);
-    if (files.some((f) => f.acked > 0)) this.warn(object, `${container.dirs.map((d) => d.dir).join(', ')}: an async folder holds only the operations not yet sent to the server; what was sent is not in it`);
+    const async = container.dirs.filter((d) => d.mode === 'async');
+    if (async.length > 0) this.warn(object, `${async.map((d) => d.dir).join(', ')}: an async folder holds only the operations its process had not yet sent to the server; what was sent (or logged by other processes) is not in it`);
     const series: SeriesInfo[] = [...state.series].filter(([, s]) => s.points > 0).map(([key, s]) => neptuneSeries(key, s.type));
     const neptuneRun: NeptuneRun = { id, generation: 2, attributes: state.attributes, series, ...(state.lastAt !== undefined ? { lastOperationTime: state.lastAt } : {}) };
     const run = toModelRun(neptuneRun, EXPERIMENT_ID);
