@@ -41,7 +41,9 @@ export class Neptune2Source implements Source {
   readonly uri: string;
   readonly unreadable: UnreadableObject[] = [];
   readonly warnings: Array<{ object: string; message: string }> = [];
+  /** runs read, by run id and by their container's id (the same unless the log has a sys/id) */
   private readonly runs = new Map<string, ReadRun>();
+  private readonly byContainer = new Map<string, ReadRun>();
   private readonly experimentName: string;
 
   /** `root`: a `.neptune` folder; `single`: one run folder given directly */
@@ -70,7 +72,7 @@ export class Neptune2Source implements Source {
         this.warn(`${container.type} ${container.id}`, `${where} holds a Neptune ${container.type}, not a run: skipped`);
         continue;
       }
-      const read = this.runs.get(container.id) ?? (await readOrRecord(this.unreadable, { type: 'run', file: join(where, 'data-1.log'), sourceId: container.id }, () => this.readRun(container)));
+      const read = this.byContainer.get(container.id) ?? (await readOrRecord(this.unreadable, { type: 'run', file: join(where, 'data-1.log'), sourceId: container.id }, () => this.readRun(container)));
       if (read) yield structuredClone(read.run);
     }
   }
@@ -105,6 +107,7 @@ export class Neptune2Source implements Source {
     if (run.startTime === undefined && startTime !== undefined) run.startTime = startTime;
     const read: ReadRun = { run, files, state, seriesFiles: new Map(), artifacts: await this.artifacts(object, state) };
     this.runs.set(id, read);
+    this.byContainer.set(container.id, read);
     return read;
   }
 
