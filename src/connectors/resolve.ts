@@ -12,6 +12,7 @@ import { sqlStoreConnector } from './sqlstore/index.js';
 import { memoryConnector } from './memory/index.js';
 import { mlflowConnector } from './mlflow/index.js';
 import { mlrunsConnector } from './mlruns/index.js';
+import { neptune2Connector } from './neptune2/index.js';
 import { neptune3Connector } from './neptune3/index.js';
 import { neptuneExportConnector } from './neptune-export/index.js';
 import type { RetryContext } from '../util/retry.js';
@@ -23,6 +24,7 @@ export const CONNECTORS: readonly ConnectorFactory[] = [
   databricksConnector,
   mlflowConnector,
   sqlStoreConnector,
+  neptune2Connector,
   neptune3Connector,
   neptuneExportConnector,
   bundleConnector,

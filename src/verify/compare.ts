@@ -333,10 +333,9 @@ export class Verifier {
     compareMaps('param', run.params, there.params, prefix, diffs);
     compareEntries('config', run.config, there.config, prefix, diffs);
     compareEntries('summary', run.summary, there.summary, prefix, diffs);
-    // MLflow keeps the name in `mlflow.runName` too: a side without that tag (a Neptune run) is not missing it when the names agree
-    const nameTagOnOneSide = (run.tags[MLFLOW_TAGS.runName] === undefined) !== (there.tags[MLFLOW_TAGS.runName] === undefined) && (run.tags[MLFLOW_TAGS.runName] ?? there.tags[MLFLOW_TAGS.runName]) === run.name;
-    const derived = nameTagOnOneSide ? [MLFLOW_TAGS.parentRunId, MLFLOW_TAGS.runName] : [MLFLOW_TAGS.parentRunId];
-    compareMaps('tag', userTags(run.tags, derived), userTags(there.tags, derived), prefix, diffs);
+    // MLflow keeps the run name in a tag as well: one that repeats the name is the name (compared above)
+    const nameTag = (r: Run) => (r.tags[MLFLOW_TAGS.runName] === r.name ? [MLFLOW_TAGS.runName] : []);
+    compareMaps('tag', userTags(run.tags, [MLFLOW_TAGS.parentRunId, ...nameTag(run)]), userTags(there.tags, [MLFLOW_TAGS.parentRunId, ...nameTag(there)]), prefix, diffs);
     compareInputs(run.inputs, there.inputs, prefix, diffs);
 
     const charts: MetricChart[] = [];

@@ -1,0 +1,81 @@
+/**
+ * A series' points, read again from the log between the first and last line the replay found
+ * for it, in pages: memory holds one page, whatever the series' length.
+ *
+ * Steps: a point logged without one gets the previous point's step + 1 (the first 0), which is
+ * how a Neptune 2.x server numbers them (the client sends null; its own mock numbers 0, 1, 2 …).
+ * Timestamps: the client sends `int(ts * 1000)` ms, and so does this.
+ */
+import type { SeriesFile } from '../../model/index.js';
+import { InvalidInputError } from '../../util/errors.js';
+import { LOG_TYPES, type Fields, type Operation } from './format.js';
+import { readRecords, type LogFile, type Position } from './lines.js';
+import type { SeriesState } from './oplog.js';
+
+export const PAGE_SIZE = 10_000;
+
+export interface RawPoint {
+  step: number;
+  timestamp: number;
+  /** a float, a string, or (file series) the image's base64 data with its name */
+  value: number | string | { data: string; name?: string };
+  /** the line holding it, and its index among the line's values (to read a file point's bytes again) */
+  at: Position;
+  item: number;
+}
+
+/** The points of series `key` as the replay located them, page by page. */
+export async function* seriesPages(files: LogFile[], key: string, series: SeriesState): AsyncGenerator<RawPoint[]> {
+  if (!series.start || !series.end) return;
+  let page: RawPoint[] = [];
+  let previous: number | undefined;
+  for await (const { record, position } of readRecords(files, series.start, series.end)) {
+    const op = record.obj;
+    if (LOG_TYPES[op.type as keyof typeof LOG_TYPES] !== series.type || op.path.join('/') !== key) continue;
+    const values = (op as Operation<'LogFloats'>).values as Array<{ value: unknown; step?: number | null; ts: number }>;
+    for (const [item, point] of values.entries()) {
+      const step = point.step ?? (previous === undefined ? 0 : previous + 1);
+      previous = step;
+      page.push({ step, timestamp: Math.trunc(point.ts * 1000), value: pointValue(point.value), at: position, item });
+      if (page.length >= PAGE_SIZE) {
+        yield page;
+        page = [];
+      }
+    }
+  }
+  if (page.length > 0) yield page;
+}
+
+function pointValue(value: unknown): RawPoint['value'] {
+  if (typeof value === 'number' || typeof value === 'string') return value;
+  // an image: `{data, name, description}`, or the bare base64 of older clients
+  if (value === null) return { data: '' };
+  const image = value as { data?: string | null; name?: string | null };
+  return { data: image.data ?? '', ...(image.name ? { name: image.name } : {}) };
+}
+
+const IMAGE_KINDS: Array<{ magic: number[]; ext: string; mimeType: string }> = [
+  { magic: [0x89, 0x50, 0x4e, 0x47], ext: 'png', mimeType: 'image/png' },
+  { magic: [0xff, 0xd8, 0xff], ext: 'jpg', mimeType: 'image/jpeg' },
+  { magic: [0x47, 0x49, 0x46, 0x38], ext: 'gif', mimeType: 'image/gif' },
+  { magic: [0x42, 0x4d], ext: 'bmp', mimeType: 'image/bmp' },
+  { magic: [0x52, 0x49, 0x46, 0x46], ext: 'webp', mimeType: 'image/webp' },
+  { magic: [0x49, 0x49, 0x2a, 0x00], ext: 'tiff', mimeType: 'image/tiff' },
+];
+
+/** The file of an image point: named `<key>/<index>.<ext>` (ext from the bytes: the log does not say). */
+export function imageFile(key: string, index: number, bytes: Buffer, name?: string): SeriesFile {
+  const kind = IMAGE_KINDS.find((k) => k.magic.every((b, i) => bytes[i] === b));
+  return { path: `${key}/${index}${kind ? `.${kind.ext}` : ''}`, ...(name ? { name } : {}), size: bytes.length, ...(kind ? { mimeType: kind.mimeType } : {}) };
+}
+
+/** The bytes a line holds in base64: an `UploadFileContent`'s file, or the `item`-th image of a `LogImages`. */
+export async function bytesAt(files: LogFile[], at: Position, item?: number): Promise<Buffer> {
+  for await (const { record } of readRecords(files, at, at)) {
+    const op = record.obj as unknown as Partial<Fields<'UploadFileContent'> & Fields<'LogImages'>>;
+    const data = item === undefined ? op.file_content : pointValue(op.values?.[item]?.value ?? null);
+    if (typeof data === 'string') return Buffer.from(data, 'base64');
+    if (typeof data === 'object') return Buffer.from(data.data, 'base64');
+  }
+  throw new InvalidInputError(files[at.file]!.path, `no file bytes at byte ${at.offset}`);
+}
