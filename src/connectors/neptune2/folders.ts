@@ -13,7 +13,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { listDirs } from '../../util/fs.js';
+import { isDir, listDirs } from '../../util/fs.js';
 import { metadataSchema } from './format.js';
 import { logFilesOf } from './lines.js';
 
@@ -89,6 +89,7 @@ export async function singleContainer(dir: string): Promise<Container | undefine
 
 /** The `.neptune` folder a path is or holds, when it has at least one 2.x container. */
 export async function dataRoot(path: string): Promise<string | undefined> {
+  if (!(await isDir(path))) return undefined;
   for (const candidate of [path, join(path, '.neptune')]) if ((await containersIn(candidate)).length > 0) return candidate;
   return undefined;
 }

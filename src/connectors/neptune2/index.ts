@@ -17,7 +17,7 @@ export const neptune2Connector: ConnectorFactory = {
   description: 'the Neptune 2.x client\'s .neptune folder (offline and async runs), or one run__… folder in it',
   /** a `.neptune` folder may hold neptune-scale (3.x) runs too, which another connector reads */
   sharesFolders: true,
-  detect: async (location) => (await dataRoot(location)) !== undefined || (await singleContainer(location)) !== undefined,
+  detect: async (location) => ((await dataRoot(location)) ?? (await singleContainer(location))) !== undefined,
   openSource: async (target) => {
     const root = await dataRoot(target.location);
     if (root) return new Neptune2Source(root);
