@@ -82,7 +82,8 @@ async function resolve(input: string, role: 'source' | 'destination', fallback?:
   const what = existsSync(input) ? 'exists but is not a format trackshift recognises' : 'does not exist';
   throw new UsageError(
     `${role} "${input}" ${what}. Give an MLflow server URL (http://host:port), a trackshift bundle, ` +
-      `an mlruns folder or an mlflow-export-import directory, or force a format with FORMAT:PATH. Formats: ${formatList()}.`,
+      `an mlruns folder, an mlflow-export-import directory, a .neptune folder or a neptune-exporter export, ` +
+      `or force a format with FORMAT:PATH. Formats: ${formatList()}.`,
   );
 }
 

@@ -14,7 +14,7 @@ export { Neptune2Source } from './read.js';
 
 export const neptune2Connector: ConnectorFactory = {
   name: 'neptune2',
-  description: 'the Neptune 2.x client\'s .neptune folder (offline and async runs), or one run__… folder in it',
+  description: 'the Neptune 2.x client\'s .neptune folder (offline and async runs), or one run__… folder in it (read only)',
   /** a `.neptune` folder may hold neptune-scale (3.x) runs too, which another connector reads */
   sharesFolders: true,
   detect: async (location) => ((await dataRoot(location)) ?? (await singleContainer(location))) !== undefined,
