@@ -126,6 +126,29 @@ export function parentsFirst(runs: Run[]): Run[] {
   return ordered;
 }
 
+/**
+ * Experiments one after another, those holding runs that runs of others were forked from first
+ * (W&B forks cross projects): the transfer names a fork's parent by its copy, which must exist.
+ * Otherwise in the source's order; a cycle is cut.
+ */
+export function forkParentsFirst(plans: ExperimentPlan[]): ExperimentPlan[] {
+  const home = new Map(plans.flatMap((plan) => plan.runs.map((run) => [run.id, plan] as const)));
+  const placed = new Set<ExperimentPlan>();
+  const ordered: ExperimentPlan[] = [];
+  const place = (plan: ExperimentPlan, path: Set<ExperimentPlan>) => {
+    if (placed.has(plan)) return;
+    for (const run of plan.runs) {
+      const parent = run.fork && home.get(run.fork.runId);
+      if (parent && parent !== plan && !path.has(parent)) place(parent, new Set(path).add(plan));
+    }
+    if (placed.has(plan)) return;
+    placed.add(plan);
+    ordered.push(plan);
+  };
+  for (const plan of plans) place(plan, new Set([plan]));
+  return ordered;
+}
+
 function addDescendants(selected: Run[], all: Run[]): Run[] {
   const chosen = new Map(selected.map((r) => [r.id, r]));
   let grew = true;
@@ -183,7 +206,7 @@ async function planRuns(source: Source, selection: Selection): Promise<Experimen
   if (missing.length > 0) {
     throw new UsageError(`run${missing.length > 1 ? 's' : ''} not found in ${source.uri}: ${missing.join(', ')}${selection.includeDeleted ? '' : ' (deleted runs need --include-deleted)'}`);
   }
-  return plans;
+  return forkParentsFirst(plans);
 }
 
 /** Versions of one model that the selection asks for. */

@@ -307,6 +307,15 @@ export class Verifier {
     }
   }
 
+  /**
+   * The source run a destination run stands for when it is in another experiment (a fork's
+   * parent may be): its provenance tag, looked up directly where the destination can.
+   */
+  private async originOfElsewhere(id: string): Promise<string> {
+    const found = this.dst.getRun ? await this.dst.getRun(id).catch(() => undefined) : undefined;
+    return found?.tags[SOURCE_TAGS.id] ?? id;
+  }
+
   private async compareRun(experimentName: string, run: Run, there: Run | undefined, index: RunIndex): Promise<void> {
     const path = `${experimentName}/${run.id}`;
     const prefix = `${path}/`;
@@ -326,7 +335,7 @@ export class Verifier {
     // the parent as the source id it stands for: a copy's parent is the copy of the source's parent
     compareField('parent', run.parentId, there.parentId === undefined ? undefined : index.originOf(there.parentId), prefix, diffs);
     // the fork's parent too: the source run the destination's parent is the copy of
-    const forkOrigin = there.fork && index.originOf(there.fork.runId);
+    const forkOrigin = there.fork && (index.byId.has(there.fork.runId) ? index.originOf(there.fork.runId) : await this.originOfElsewhere(there.fork.runId));
     if (run.fork?.runId !== forkOrigin || run.fork?.step !== there.fork?.step) diffs.add(`${prefix}fork`, forkText(run.fork), forkText(there.fork, forkOrigin));
     compareField('group', run.group, there.group, prefix, diffs);
     compareField('source_state', run.sourceState, there.sourceState, prefix, diffs);
