@@ -21,6 +21,7 @@ export function addSelectionOptions(command: Command): Command {
     .option('--start-after <time>', 'only runs started at or after this time (ISO date/time or epoch ms)')
     .option('--start-before <time>', 'only runs started at or before this time (ISO date/time or epoch ms)')
     .option('--status <statuses>', `only runs with these statuses, comma-separated (${RUN_STATUSES.join(', ')})`)
+    .option('--tag <key[=value]>', 'only runs holding this tag (with this value, when given); repeat: runs holding all of them. A Neptune tag is a key: --tag best', collect)
     .option('--include-deleted', 'also take deleted experiments and runs (they stay deleted)', false)
     .option('--include-nested', 'also take the child runs (at any depth) of the selected runs', false)
     .option('--filter <expr>', 'the source\'s own run filter, passed through (MLflow search syntax, e.g. "metrics.acc > 0.9")')
@@ -103,6 +104,7 @@ export interface SelectionFlags {
   startAfter?: string;
   startBefore?: string;
   status?: string;
+  tag?: string[];
   includeDeleted?: boolean;
   includeNested?: boolean;
   filter?: string;
@@ -129,6 +131,12 @@ export function selectionFrom(flags: SelectionFlags): Selection {
       return status as RunStatus;
     });
   }
+  selection.tags = (flags.tag ?? []).map((t) => {
+    const at = t.indexOf('=');
+    const key = at < 0 ? t : t.slice(0, at);
+    if (!key) throw new UsageError(`--tag: "${t}" names no tag; use --tag KEY or --tag KEY=VALUE`);
+    return at < 0 ? { key } : { key, value: t.slice(at + 1) };
+  });
   selection.includeDeleted = Boolean(flags.includeDeleted);
   selection.includeNested = Boolean(flags.includeNested);
   selection.filter = flags.filter;

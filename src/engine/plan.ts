@@ -14,6 +14,8 @@ export interface Selection {
   startAfter?: number;
   startBefore?: number;
   statuses: RunStatus[];
+  /** only runs holding every one of these tags (with this value, when one is given) */
+  tags: Array<{ key: string; value?: string }>;
   includeDeleted: boolean;
   /** add the children (and their children) of the selected runs */
   includeNested: boolean;
@@ -39,6 +41,7 @@ export const emptySelection = (): Selection => ({
   experiments: [],
   runIds: [],
   statuses: [],
+  tags: [],
   includeDeleted: false,
   includeNested: false,
   models: [],
@@ -104,7 +107,7 @@ function matchesWindow(run: Run, selection: Selection): boolean {
   if (selection.statuses.length > 0 && !selection.statuses.includes(run.status)) return false;
   if (selection.startAfter !== undefined && (run.startTime ?? -Infinity) < selection.startAfter) return false;
   if (selection.startBefore !== undefined && (run.startTime ?? Infinity) > selection.startBefore) return false;
-  return true;
+  return selection.tags.every(({ key, value }) => (value === undefined ? key in run.tags : run.tags[key] === value));
 }
 
 /** Parents (and the runs forks start from) first, keeping the source's order otherwise. */
