@@ -9,14 +9,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleConnector, openSource } from '../../src/connectors/resolve.js';
+import { openSource } from '../../src/connectors/resolve.js';
 import { decimalToNumber } from '../../src/connectors/neptune-export/parquet.js';
 import type { Source } from '../../src/connectors/types.js';
 import type { Run } from '../../src/model/index.js';
-import { runJob } from '../../src/engine/job.js';
-import { emptySelection } from '../../src/engine/plan.js';
-import { runVerify } from '../../src/verify/index.js';
 import { runPython, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
+import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../helpers/jobs.js';
 
 interface Written {
   project: string;
@@ -30,7 +28,6 @@ interface Written {
 let tmp: string;
 let exportsDir: string;
 let written: { neptune2: Written[]; neptune3: Written[] };
-let jobs = 0;
 
 const modelNumber = (v: unknown): unknown => (v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : v);
 
@@ -129,27 +126,8 @@ describe('reading a neptune-exporter export', () => {
       await server?.stop();
     });
 
-    const job = async (command: 'copy' | 'export', source: string, destination: string) => {
-      const report = await runJob({
-        command,
-        source,
-        destination,
-        selection: emptySelection(),
-        workers: 2,
-        artifactWorkers: 2,
-        dryRun: false,
-        stateDir: join(tmp, `state-${jobs++}`),
-        newFolderFormat: command === 'export' ? bundleConnector : undefined,
-        env: {},
-      });
-      expect(report.failed).toEqual([]);
-    };
-    const expectEqual = async (source: string, destination: string) => {
-      const report = await runVerify({ source, destination, selection: emptySelection(), workers: 2, artifactWorkers: 2, maxDifferences: 50, env: {} });
-      expect(report.objects).toEqual([]);
-      expect(report.equal).toBe(true);
-      expect(report.summary.run).toMatchObject({ compared: 4, equal: 4 });
-    };
+    const job = (command: 'copy' | 'export', source: string, destination: string) => runJobIn(tmp, command, source, destination);
+    const expectEqual = async (source: string, destination: string) => expectEqualRuns(await verify(source, destination), 4);
 
     it('export → bundle → MLflow server, verify equal at each hop', async () => {
       const bundle = join(tmp, 'bundle');

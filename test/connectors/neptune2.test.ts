@@ -14,10 +14,10 @@ import type { Source } from '../../src/connectors/types.js';
 import type { FilePoint, Run, StringPoint, TypedValue } from '../../src/model/index.js';
 import { runJob, type JobOptions } from '../../src/engine/job.js';
 import { emptySelection } from '../../src/engine/plan.js';
-import { runVerify } from '../../src/verify/index.js';
 import type { VerifyReport } from '../../src/verify/report.js';
 import { runTool, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
 import { cli } from '../cli/run-cli.js';
+import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../helpers/jobs.js';
 
 interface Logged {
   attributes: Record<string, TypedValue>;
@@ -53,29 +53,8 @@ async function runsOf(source: Source): Promise<Run[]> {
 const byName = (runs: Run[], name: string): Run => runs.find((r) => r.name === name)!;
 const runFolders = (root: string): string[] => readdirSync(join(root, 'offline')).map((n) => join(root, 'offline', n));
 
-async function job(command: JobOptions['command'], source: string, destination: string) {
-  const report = await runJob({
-    command,
-    source,
-    destination,
-    selection: emptySelection(),
-    workers: 2,
-    artifactWorkers: 2,
-    dryRun: false,
-    stateDir: join(tmp, `state-${jobs++}`),
-    newFolderFormat: command === 'export' ? bundleConnector : undefined,
-    env: {},
-  });
-  expect(report.failed).toEqual([]);
-  return report;
-}
-const verify = (source: string, destination: string): Promise<VerifyReport> =>
-  runVerify({ source, destination, selection: emptySelection(), workers: 2, artifactWorkers: 2, maxDifferences: 50, env: {} });
-function expectEqual(report: VerifyReport): void {
-  expect(report.objects).toEqual([]);
-  expect(report.equal).toBe(true);
-  expect(report.summary.run).toMatchObject({ compared: 2, equal: 2 });
-}
+const job = (command: JobOptions['command'], source: string, destination: string) => runJobIn(tmp, command, source, destination);
+const expectEqual = (report: VerifyReport) => expectEqualRuns(report, 2);
 
 async function expectSeries(source: Source, run: Run, expected: Logged['series']): Promise<void> {
   for (const [key, { type, points }] of Object.entries(expected)) {

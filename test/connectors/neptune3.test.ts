@@ -15,14 +15,13 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleConnector, connectorFor, openSource } from '../../src/connectors/resolve.js';
+import { connectorFor, openSource } from '../../src/connectors/resolve.js';
 import type { Source } from '../../src/connectors/types.js';
 import type { ConfigEntry, MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
-import { runJob, type JobOptions } from '../../src/engine/job.js';
-import { emptySelection } from '../../src/engine/plan.js';
-import { runVerify } from '../../src/verify/index.js';
+import type { JobOptions } from '../../src/engine/job.js';
 import type { VerifyReport } from '../../src/verify/report.js';
 import { pythonEnv, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
+import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../helpers/jobs.js';
 
 const execFileAsync = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../..');
@@ -61,32 +60,10 @@ let tmp: string;
 /** the folder above `.neptune`, as a user would name it */
 let projectDir: string;
 let logged: Logged;
-let jobs = 0;
 
-async function job(command: JobOptions['command'], source: string, destination: string) {
-  return runJob({
-    command,
-    source,
-    destination,
-    selection: emptySelection(),
-    workers: 2,
-    artifactWorkers: 2,
-    dryRun: false,
-    stateDir: join(tmp, `state-${jobs++}`),
-    newFolderFormat: command === 'export' ? bundleConnector : undefined,
-    env: {},
-  });
-}
-
-async function verify(source: string, destination: string): Promise<VerifyReport> {
-  return runVerify({ source, destination, selection: emptySelection(), workers: 2, artifactWorkers: 2, maxDifferences: 50, env: {} });
-}
-
-function expectEqual(report: VerifyReport): void {
-  expect(report.objects).toEqual([]);
-  expect(report.equal).toBe(true);
-  expect(report.summary.run).toMatchObject({ compared: 2, equal: 2 });
-}
+/** the failures are the test's to check: some copies here fail runs on purpose */
+const job = (command: JobOptions['command'], source: string, destination: string) => runJobIn(tmp, command, source, destination, true);
+const expectEqual = (report: VerifyReport) => expectEqualRuns(report, 2);
 
 async function allRuns(source: Source): Promise<Run[]> {
   const runs: Run[] = [];

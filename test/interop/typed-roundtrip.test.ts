@@ -10,45 +10,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleConnector } from '../../src/connectors/resolve.js';
 import { memoryStore } from '../../src/connectors/memory/index.js';
-import { runJob, type JobOptions } from '../../src/engine/job.js';
-import { emptySelection } from '../../src/engine/plan.js';
-import { runVerify } from '../../src/verify/index.js';
+import type { JobOptions } from '../../src/engine/job.js';
 import type { VerifyReport } from '../../src/verify/report.js';
 import { startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
+import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../helpers/jobs.js';
 import { richStore } from '../helpers/rich-run.js';
 
 let tmp: string;
-let jobs = 0;
-
-async function job(command: JobOptions['command'], source: string, destination: string) {
-  const report = await runJob({
-    command,
-    source,
-    destination,
-    selection: emptySelection(),
-    workers: 2,
-    artifactWorkers: 2,
-    dryRun: false,
-    stateDir: join(tmp, `state-${jobs++}`),
-    newFolderFormat: command === 'export' ? bundleConnector : undefined,
-    env: {},
-  });
-  expect(report.failed).toEqual([]);
-  return report;
-}
-
-async function verify(source: string, destination: string): Promise<VerifyReport> {
-  return runVerify({ source, destination, selection: emptySelection(), workers: 2, artifactWorkers: 2, maxDifferences: 50, env: {} });
-}
-
+const job = (command: JobOptions['command'], source: string, destination: string) => runJobIn(tmp, command, source, destination);
 /** Equal, or the differences, named: a failure shows what was lost. */
-function expectEqual(report: VerifyReport): void {
-  expect(report.objects).toEqual([]);
-  expect(report.equal).toBe(true);
-  expect(report.summary.run).toMatchObject({ compared: 2, equal: 2 });
-}
+const expectEqual = (report: VerifyReport) => expectEqualRuns(report, 2);
 
 let sourceName = 0;
 /** A fresh memory source with the rich runs (a memory store is shared by name in this process). */
