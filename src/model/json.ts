@@ -5,7 +5,7 @@
  * as the strings "NaN", "Infinity", "-Infinity", "-0".
  */
 import { z } from 'zod';
-import type { ConfigEntry, ForkPoint, Histogram, MetricPoint, SeriesFile, SeriesInfo, SeriesType, TypedPoint, TypedValue } from './index.js';
+import type { ConfigEntry, ForkPoint, Histogram, MetricPoint, SeriesFile, SeriesType, TypedPoint, TypedValue } from './index.js';
 
 export const jsonNumber = z.union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity', '-0'])]);
 export type JsonNumber = z.infer<typeof jsonNumber>;
@@ -126,4 +126,3 @@ export const decodeEntry = (e: z.infer<typeof configEntrySchema>): ConfigEntry =
 });
 
 export const forkSchema = z.object({ runId: z.string().min(1), step: finite.optional() }) satisfies z.ZodType<ForkPoint>;
-export const seriesInfoList = z.array(seriesInfoSchema) satisfies z.ZodType<SeriesInfo[]>;

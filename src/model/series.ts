@@ -93,9 +93,3 @@ export interface ForkPoint {
   runId: string;
   step?: number;
 }
-
-/** Orders entries by path, so that two sides compare and encode the same way. */
-export const comparePaths = (a: string[], b: string[]): number => {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
-  return a.length - b.length;
-};

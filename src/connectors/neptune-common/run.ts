@@ -12,7 +12,7 @@
  * - every attribute → a typed config entry at its path (segments split on "/"), `sys/…` too;
  * - series keep their paths as keys; `monitoring/…` (2.x) and `runtime/…` (3.x) are system series.
  */
-import type { ConfigEntry, MetricPoint, Run, RunStatus, SeriesInfo, TypedValue } from '../../model/index.js';
+import type { ConfigEntry, Run, RunStatus, SeriesInfo, TypedValue } from '../../model/index.js';
 
 /** A Neptune attribute that is not a series, with its value in the model's typed form. */
 export type NeptuneAttribute = TypedValue;
@@ -93,7 +93,3 @@ export function toModelRun(run: NeptuneRun, experimentId: string): Run {
     ...(state !== undefined ? { sourceState: state } : {}),
   };
 }
-
-/** A page of a float series, as the model streams it. */
-export const floatPoints = (key: string, points: Array<{ step: number; value: number; timestamp?: number }>): MetricPoint[] => points.map((p) => ({ key, ...p }));
-
