@@ -44,9 +44,6 @@ export interface MemoryOptions {
 
 const DEFAULT_LIMITS: WriteLimits = { metrics: 1000, params: 100, tags: 100, entries: 1000, bytes: 1_000_000 };
 
-/** Everything the model has: the store keeps what it is given (the constant is the contract's, shared with the bundle). */
-export { HOLDS_EVERYTHING };
-
 export class MemoryStore implements Source, Destination {
   readonly kind = 'memory';
   readonly limits: WriteLimits;
@@ -71,6 +68,7 @@ export class MemoryStore implements Source, Destination {
     private readonly options: MemoryOptions = {},
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    // everything the model has: the store keeps what it is given
     this.holds = { ...HOLDS_EVERYTHING, ...options.holds };
     this.registry = new MemoryRegistry(options.stages ?? true);
     this.loggedModels = new MemoryLoggedModels(() => this.newId(), (runId) => this.stored(runId).run);
