@@ -21,6 +21,8 @@ const SEED = 14;
 const RUN_KILLS = 8;
 const REGISTRY_KILLS = 3;
 const KILLS = RUN_KILLS + REGISTRY_KILLS;
+/** versions added to the registry fixture's five, so that the registry outlasts its kills */
+const EXTRA_VERSIONS = 6;
 
 type Trigger = 'run-started' | 'version-done' | 'entries';
 interface Kill {
@@ -102,6 +104,13 @@ describe('kill -9 at random points of a copy, then re-run', () => {
     // several runs with histories and artifacts (one of 5 MB), nested and deleted ones; registered models with versions from logged models and from run files
     await runPython('test/fixtures/write_rich_fixture.py', [], { MLFLOW_TRACKING_URI: source.url });
     await runPython('test/fixtures/registry_fixture.py', [], { MLFLOW_TRACKING_URI: source.url });
+    // more versions than registry kills can use up: each kill lets a version or two finish before it lands
+    // (from version 5's files in its run: the MLflow 2 way, which needs no logged model)
+    const { model_version: files } = await rest<{ model_version: { source: string; run_id: string } }>(source.url, 'GET', 'model-versions/get', { name: 'fraud-classifier', version: '5' });
+    await rest(source.url, 'POST', 'registered-models/create', { name: 'retrained' });
+    for (let i = 0; i < EXTRA_VERSIONS; i++) {
+      await rest(source.url, 'POST', 'model-versions/create', { name: 'retrained', source: files.source, run_id: files.run_id, description: `retrain ${i + 1}` });
+    }
   });
   afterAll(async () => {
     await Promise.all(servers.map((s) => s.stop()));
