@@ -10,9 +10,12 @@
  *   `sys/state` (2.x: running / idle) and `sys/failed` → status, the state itself kept verbatim;
  * - `sys/tags` → a tag per Neptune tag (value ""), `sys/group_tags` → group (joined with ",");
  * - every attribute → a typed config entry at its path (segments split on "/"), `sys/…` too;
- * - series keep their paths as keys; `monitoring/…` (2.x) and `runtime/…` (3.x) are system series.
+ * - series keep their paths as keys; `monitoring/…` (2.x) and `runtime/…` (3.x) are system series;
+ * - the layout Neptune's MLflow exporter (neptune-mlflow) and trackshift's Neptune writers give a
+ *   run from elsewhere (target.ts) is read back: `run_data/params/<key>` → params,
+ *   `run_data/tags/<key>` → tags, `run_info/…` → name, status, times, user, lifecycle, parent.
  */
-import type { ConfigEntry, Run, RunStatus, SeriesInfo, TypedValue } from '../../model/index.js';
+import { RUN_STATUSES, type ConfigEntry, type Run, type RunStatus, type SeriesInfo, type TypedValue } from '../../model/index.js';
 
 /** A Neptune attribute that is not a series, with its value in the model's typed form. */
 export type NeptuneAttribute = TypedValue;
@@ -56,6 +59,8 @@ function statusOf(attributes: Map<string, NeptuneAttribute>): RunStatus {
 
 /** The experiment a run belongs to in the model: the 3.x experiment name, else the project (or "neptune"). */
 export function experimentNameOf(run: NeptuneRun): string {
+  const written = str(run.attributes.get('run_info/experiment_name'));
+  if (written) return written;
   if (run.generation === 3) {
     const experiment = str(run.attributes.get('sys/name'));
     if (experiment) return experiment;
@@ -63,27 +68,57 @@ export function experimentNameOf(run: NeptuneRun): string {
   return run.project ?? 'neptune';
 }
 
+/** What a run from elsewhere keeps in `run_info/` and `run_data/` (target.ts), taken out of its attributes. */
+interface WrittenRun {
+  params: Record<string, string>;
+  tags: Record<string, string>;
+  info: Map<string, TypedValue>;
+}
+
+const PARAMS = 'run_data/params/';
+const TAGS = 'run_data/tags/';
+const INFO = 'run_info/';
+
+function takeWritten(attributes: Map<string, NeptuneAttribute>): [Map<string, NeptuneAttribute>, WrittenRun] {
+  const rest = new Map<string, NeptuneAttribute>();
+  const written: WrittenRun = { params: {}, tags: {}, info: new Map() };
+  for (const [path, value] of attributes) {
+    if (value.type === 'string' && path.startsWith(PARAMS)) written.params[path.slice(PARAMS.length)] = value.value;
+    else if (value.type === 'string' && path.startsWith(TAGS)) written.tags[path.slice(TAGS.length)] = value.value;
+    else if (path.startsWith(INFO) && !path.slice(INFO.length).includes('/')) written.info.set(path.slice(INFO.length), value);
+    else rest.set(path, value);
+  }
+  return [rest, written];
+}
+
+const writtenStatus = (v: NeptuneAttribute | undefined): RunStatus | undefined => RUN_STATUSES.find((s) => s === str(v));
+
 /** The model's run for a Neptune run; `experimentId` is the id the source gave its experiment. */
 export function toModelRun(run: NeptuneRun, experimentId: string): Run {
-  const { attributes } = run;
-  const tags: Record<string, string> = {};
+  const [attributes, written] = takeWritten(run.attributes);
+  const { info } = written;
+  const tags: Record<string, string> = { ...written.tags };
   for (const tag of set(attributes.get('sys/tags'))) tags[tag] = '';
   const groupTags = set(attributes.get('sys/group_tags'));
   const state = str(attributes.get('sys/state'));
   const config: ConfigEntry[] = [...attributes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([path, value]) => ({ path: path.split('/'), value }));
-  const startTime = time(attributes.get('sys/creation_time'));
-  const endTime = time(attributes.get('sys/modification_time')) ?? run.lastOperationTime;
-  const name = run.generation === 2 ? (str(attributes.get('sys/name')) ?? run.id) : run.id;
+  const startTime = time(info.get('start_time')) ?? time(attributes.get('sys/creation_time'));
+  const endTime = time(info.get('end_time')) ?? time(attributes.get('sys/modification_time')) ?? run.lastOperationTime;
+  const name = str(info.get('run_name')) ?? (run.generation === 2 ? (str(attributes.get('sys/name')) ?? run.id) : run.id);
+  const user = str(info.get('user_id')) ?? str(attributes.get('sys/owner'));
+  const deleted = str(info.get('lifecycle_stage')) === 'deleted' || attributes.get('sys/trashed')?.value === true;
+  const parentId = str(info.get('parent_run_id'));
   return {
     id: run.id,
     experimentId,
     name,
-    status: statusOf(attributes),
+    status: writtenStatus(info.get('status')) ?? statusOf(attributes),
     ...(startTime !== undefined ? { startTime } : {}),
     ...(endTime !== undefined ? { endTime } : {}),
-    ...(str(attributes.get('sys/owner')) ? { user: str(attributes.get('sys/owner')) } : {}),
-    lifecycle: attributes.get('sys/trashed')?.value === true ? 'deleted' : 'active',
-    params: {},
+    ...(user ? { user } : {}),
+    lifecycle: deleted ? 'deleted' : 'active',
+    ...(parentId ? { parentId } : {}),
+    params: written.params,
     tags,
     inputs: [],
     series: run.series,
