@@ -5,7 +5,8 @@
  * Here the wire format is walked in place: the operation's step, timestamp and preview fields and
  * the append entries of that one key are kept as bytes, as they are — so protobuf's merge rules
  * still apply — and only they are decoded. Anything unusual (a group, a bad tag, a truncated
- * field) is left to the full decoder, which gives the exact result or protobuf's own error.
+ * field) is left to the full decoder, which gives the exact result or protobuf's own error
+ * (every operation was decoded whole once already, when the database was opened: scan.ts).
  */
 import { decodeUpdate, type UpdateRunSnapshot } from './proto.js';
 
@@ -43,6 +44,13 @@ class Cursor {
     throw new Unusual();
   }
 
+  /** A field's tag: anything protobuf refuses (field 0, beyond uint32) is Unusual. */
+  tag(): number {
+    const tag = this.varint();
+    if (tag < 8 || tag > 0xffffffff) throw new Unusual();
+    return tag;
+  }
+
   /** Past the value of a field of this wire type; a length-delimited one's start is returned. */
   skip(wireType: number): number {
     let start = this.pos;
@@ -67,9 +75,9 @@ function entryKeyIs(buf: Uint8Array, start: number, end: number, key: Uint8Array
   let keyStart = 0;
   let keyEnd = 0;
   while (cursor.pos < end) {
-    const tag = cursor.varint();
-    const from = cursor.skip(tag & 7);
-    if (tag >>> 3 === MAP_KEY && (tag & 7) === LENGTH_DELIMITED) [keyStart, keyEnd] = [from, cursor.pos];
+    const tag = cursor.tag();
+    const from = cursor.skip(tag % 8);
+    if (tag === MAP_KEY * 8 + LENGTH_DELIMITED) [keyStart, keyEnd] = [from, cursor.pos];
   }
   if (keyEnd - keyStart !== key.length) return false;
   for (let i = 0; i < key.length; i++) if (buf[keyStart + i] !== key[i]) return false;
@@ -82,10 +90,9 @@ function reduced(bytes: Uint8Array, key: Uint8Array): Uint8Array[] | undefined {
   let appends = false;
   while (cursor.pos < bytes.length) {
     const start = cursor.pos;
-    const tag = cursor.varint();
+    const tag = cursor.tag();
     const field = Math.floor(tag / 8);
-    const wireType = tag & 7;
-    if (field === 0) throw new Unusual();
+    const wireType = tag % 8;
     const from = cursor.skip(wireType);
     if (field === APPEND && wireType === LENGTH_DELIMITED) {
       if (!entryKeyIs(bytes, from, cursor.pos, key)) continue;
