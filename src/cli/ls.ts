@@ -38,9 +38,10 @@ const runListing = (run: Run): RunListing => ({
   tags: run.tags,
 });
 
-/** `best, team=vision`: a tag without a value (Neptune's labels) is its key alone */
+/** `best, team=vision`, sorted (a source's tag order may be a set's): a tag without a value (Neptune's labels) is its key alone */
 const tagList = (tags: Record<string, string>): string =>
   Object.entries(tags)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([key, value]) => (value === '' ? key : `${key}=${value}`))
     .join(', ');
 

@@ -95,7 +95,7 @@ describe('ls on Neptune sources', () => {
     expect(text.stdout).toMatch(/\(neptune\d\+neptune\d\)/);
     expect(text.stdout).toMatch(/exp-scale\n(    run .*\n){2}/);
     expect(text.stdout).toContain(`    run ${runs.get('rich run')!.id}  rich run  FINISHED`);
-    expect(text.stdout).toContain('tags: team=vision, baseline');
+    expect(text.stdout).toContain('tagged-run  FINISHED  started 2025-06-01T00:00:00.000Z  tags: baseline, team=vision\n');
   });
 
   it('lists a neptune-exporter export: projects and experiments, runs with their names and ids', async () => {
