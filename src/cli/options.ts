@@ -21,7 +21,7 @@ export function addSelectionOptions(command: Command): Command {
     .option('--start-after <time>', 'only runs started at or after this time (ISO date/time or epoch ms)')
     .option('--start-before <time>', 'only runs started at or before this time (ISO date/time or epoch ms)')
     .option('--status <statuses>', `only runs with these statuses, comma-separated (${RUN_STATUSES.join(', ')})`)
-    .option('--tag <key[=value]>', 'only runs holding this tag (with this value, when given); repeat: runs holding all of them. A Neptune tag is a key: --tag best', collect)
+    .option('--tag <key[=value]>', 'only runs holding this tag (with this value, when given); repeat: runs holding all of them. Neptune\'s tags are labels: --tag best; a label written key=value also matches --tag key=value', collect)
     .option('--include-deleted', 'also take deleted experiments and runs (they stay deleted)', false)
     .option('--include-nested', 'also take the child runs (at any depth) of the selected runs', false)
     .option('--filter <expr>', 'the source\'s own run filter, passed through (MLflow search syntax, e.g. "metrics.acc > 0.9")')

@@ -17,14 +17,17 @@ interface Part {
 }
 
 export class CombinedSource implements Source {
-  readonly kind = 'combined';
+  /** the parts' formats, `neptune2+neptune3`: what a message about this source names */
+  readonly kind: string;
   /** combined experiment id → the part and its own id for it */
   private readonly experiments = new Map<string, { part: Part; id: string }>();
 
   constructor(
     readonly uri: string,
     private readonly parts: Part[],
-  ) {}
+  ) {
+    this.kind = parts.map((p) => p.name).join('+');
+  }
 
   get unreadable(): UnreadableObject[] {
     return this.parts.flatMap((p) => p.source.unreadable ?? []);

@@ -113,6 +113,12 @@ async function runOpenedJob(options: JobOptions, started: number): Promise<Repor
     await options.checkEnds?.(source, destination);
     refuseSelfCopy(source, destination, plan, options.command);
     const notes: Array<{ object: string; message: string }> = [];
+    if (plan.runCount === 0 && plan.versionCount === 0) {
+      // not an error: a scheduled copy of what is new (--start-after) often finds nothing
+      const warning = { object: source.uri, message: `the selection matches no run and no model version: nothing to copy (\`trackshift ls ${source.uri} --runs\` lists what it holds)` };
+      notes.push(warning);
+      options.onEvent?.({ type: 'warning', ...warning });
+    }
     const loggedModels = plan.experiments.reduce((n, e) => n + e.loggedModels.length, 0);
     if (loggedModels > 0 && !destination.loggedModels) {
       const warning = { object: destination.uri, message: `${destination.kind} destinations hold no MLflow 3 logged models: ${loggedModels} logged model(s) not copied` };

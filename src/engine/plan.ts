@@ -107,7 +107,16 @@ function matchesWindow(run: Run, selection: Selection): boolean {
   if (selection.statuses.length > 0 && !selection.statuses.includes(run.status)) return false;
   if (selection.startAfter !== undefined && (run.startTime ?? -Infinity) < selection.startAfter) return false;
   if (selection.startBefore !== undefined && (run.startTime ?? Infinity) > selection.startBefore) return false;
-  return selection.tags.every(({ key, value }) => (value === undefined ? key in run.tags : run.tags[key] === value));
+  return selection.tags.every((tag) => holdsTag(run, tag));
+}
+
+/**
+ * `--tag KEY` takes a run holding tag KEY, whatever its value; `--tag KEY=VALUE` one holding KEY
+ * with that value, or a label written `KEY=VALUE` (Neptune's tags are labels: tags without a value).
+ */
+function holdsTag(run: Run, { key, value }: Selection['tags'][number]): boolean {
+  if (value === undefined) return key in run.tags;
+  return run.tags[key] === value || run.tags[`${key}=${value}`] === '';
 }
 
 /** Parents (and the runs forks start from) first, keeping the source's order otherwise. */
@@ -169,7 +178,10 @@ function addDescendants(selected: Run[], all: Run[]): Run[] {
 
 async function planRuns(source: Source, selection: Selection): Promise<ExperimentPlan[]> {
   if (selection.filter && !source.capabilities?.filter) {
-    throw new UsageError(`--filter is not supported by ${source.kind} sources (${source.uri}); select with --experiment, --run-id, --status and the start-time window`);
+    throw new UsageError(
+      `--filter is not supported by ${source.kind} sources (${source.uri}): it passes an expression to a source's own run search, and they have none; ` +
+        'select with --experiment, --run-id, --tag, --status, --start-after and --start-before instead',
+    );
   }
   const all = await collect(source.listExperiments());
   let experiments = chooseExperiments(all, selection, source.uri);

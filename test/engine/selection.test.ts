@@ -29,6 +29,17 @@ describe('selection by tags', () => {
     expect(await chosen('a=b=c')).toEqual([]);
   });
 
+  it('takes a label written KEY=VALUE (a Neptune tag) for --tag KEY=VALUE', async () => {
+    const labels = newStore();
+    labels.data.experiments.set('1', { id: '1', name: 'e', tags: {}, lifecycle: 'active' });
+    labels.data.runs.set('n', memoryRun({ run: run('n', { 'team=nlp': '' }) }));
+    labels.data.runs.set('m', memoryRun({ run: run('m', { team: 'nlp' }) }));
+    const ids = async (tag: string) => (await planTransfer(labels, selectionFrom({ tag: [tag] }))).experiments.flatMap((e) => e.runs.map((r) => r.id)).sort();
+    expect(await ids('team=nlp')).toEqual(['m', 'n']);
+    expect(await ids('team')).toEqual(['m']);
+    expect(await ids('team=vision')).toEqual([]);
+  });
+
   it('refuses a tag without a key', () => {
     expect(() => selectionFrom({ tag: ['=x'] })).toThrow(UsageError);
   });

@@ -12,7 +12,8 @@ import { experimentNameOf, toModelRun } from '../neptune-common/run.js';
 import { readOrRecord } from '../unreadable.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { RunDatabase } from './db.js';
-import { OPERATION_UPDATE, decodeUpdate, stepValue, timestampMs, type Value } from './proto.js';
+import { decodeAppendOf } from './append.js';
+import { OPERATION_UPDATE, stepValue, timestampMs, type Value } from './proto.js';
 import { decodeOperation, scanRun, type ScannedRun } from './scan.js';
 
 /** points per page given to the engine */
@@ -104,10 +105,9 @@ export class Neptune3Source implements Source {
     for (const page of open.db.operations(keyBytes)) {
       for (const row of page) {
         if (row.operation_type !== OPERATION_UPDATE) continue;
-        const update = decodeOperation(open.db, row.sequence_id, decodeUpdate, row.operation);
-        if (update.preview?.isPreview) continue;
-        const value = update.append[key];
-        if (!value) continue;
+        const update = decodeOperation(open.db, row.sequence_id, (bytes) => decodeAppendOf(bytes, keyBytes), row.operation);
+        const value = update?.append[key];
+        if (!value || update.preview?.isPreview) continue;
         yield {
           step: update.step ? stepValue(update.step) : 0,
           ...(update.timestamp ? { timestamp: timestampMs(update.timestamp) } : {}),

@@ -8,7 +8,7 @@ import type { SeriesInfo, TypedValue } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { neptuneSeries, type NeptuneRun } from '../neptune-common/run.js';
 import type { FileUpload, RunDatabase } from './db.js';
-import { OPERATION_CREATE, OPERATION_UPDATE, SET_ADD, SET_REMOVE, decodeCreateRun, decodeUpdate, stepValue, timestampMs, type CreateRun, type UpdateRunSnapshot, type Value } from './proto.js';
+import { OPERATION_CREATE, OPERATION_UPDATE, SET_ADD, SET_REMOVE, decodeCreateRun, decodeUpdate, stepValue, timestampMs, type CreateRun, type Value } from './proto.js';
 
 export interface ScannedRun {
   neptune: NeptuneRun;
@@ -30,7 +30,7 @@ const SERIES_TYPE: Partial<Record<NonNullable<Value['value']['case']>, SeriesInf
 };
 
 /** A decoded operation, or an InvalidInputError naming the database and the operation. */
-export function decodeOperation<T extends CreateRun | UpdateRunSnapshot>(db: RunDatabase, sequenceId: number, decode: (b: Uint8Array) => T, bytes: Uint8Array): T {
+export function decodeOperation<T>(db: RunDatabase, sequenceId: number, decode: (b: Uint8Array) => T, bytes: Uint8Array): T {
   try {
     return decode(bytes);
   } catch (err) {
