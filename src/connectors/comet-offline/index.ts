@@ -1,0 +1,52 @@
+/**
+ * Comet offline archives (`<key>.zip`, as comet_ml's OfflineExperiment writes them and
+ * `comet upload` sends them): one archive is one experiment run; a folder of archives is a project.
+ *
+ * Detection: a `.zip` file holding `experiment.json`, or a folder whose `.zip` files hold one.
+ * Forced with `comet-offline:PATH`. The mapping onto the model is in ./layout.ts.
+ */
+import { join } from 'node:path';
+import { UsageError } from '../../util/errors.js';
+import { isDir, isFile, listFiles } from '../../util/fs.js';
+import type { ConnectorFactory } from '../types.js';
+import { Archive } from './archive.js';
+import { EXPERIMENT_FILE } from './format.js';
+import { CometOfflineSource } from './read.js';
+
+export { CometOfflineSource } from './read.js';
+
+const isZipName = (name: string): boolean => /\.zip$/i.test(name);
+
+async function isArchive(file: string): Promise<boolean> {
+  try {
+    return await Archive.using(file, async (archive) => archive.has(EXPERIMENT_FILE));
+  } catch {
+    return false;
+  }
+}
+
+/** The archives at `location`: itself, or the `.zip` files of the folder (sorted) that are archives. */
+async function archivesAt(location: string, first = false): Promise<string[]> {
+  if (isZipName(location) && (await isFile(location))) return (await isArchive(location)) ? [location] : [];
+  if (!(await isDir(location))) return [];
+  const found: string[] = [];
+  for (const name of (await listFiles(location)).filter(isZipName)) {
+    const file = join(location, name);
+    if (await isArchive(file)) {
+      found.push(file);
+      if (first) break;
+    }
+  }
+  return found;
+}
+
+export const cometOfflineConnector: ConnectorFactory = {
+  name: 'comet-offline',
+  description: 'Comet offline archives: one <key>.zip, or a folder of them (a project)',
+  detect: async (location) => (await archivesAt(location, true)).length > 0,
+  openSource: async (target) => {
+    const files = await archivesAt(target.location);
+    if (files.length === 0) throw new UsageError(`${target.location} holds no Comet offline archive (a .zip file holding ${EXPERIMENT_FILE}, or a folder of them)`);
+    return CometOfflineSource.open(target.location, files);
+  },
+};

@@ -1,0 +1,188 @@
+/**
+ * Comet offline archives, written during the test by the real comet_ml client (pinned in
+ * python/requirements-comet.txt) from test/fixtures/comet_offline.py, which prints what it logged:
+ * the reader gives back every value; the archive goes into a bundle and into a real MLflow server
+ * with `verify` equal at each hop.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buffer } from 'node:stream/consumers';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectorFor, openSource } from '../../src/connectors/resolve.js';
+import type { Source } from '../../src/connectors/types.js';
+import type { ConfigEntry, Histogram, MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
+import type { JobOptions } from '../../src/engine/job.js';
+import type { VerifyReport } from '../../src/verify/report.js';
+import { pythonEnv, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
+import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../helpers/jobs.js';
+
+const execFileAsync = promisify(execFile);
+const ROOT = join(import.meta.dirname, '../..');
+
+async function python(script: string, args: string[]): Promise<string> {
+  const venv = await pythonEnv('comet');
+  const env = { ...process.env, PYTHONUNBUFFERED: '1', MPLCONFIGDIR: join(tmp, 'mpl') };
+  const { stdout } = await execFileAsync(join(venv, 'bin', 'python'), [join(ROOT, script), ...args], { cwd: tmp, maxBuffer: 100_000_000, env });
+  // the client echoes what the script prints: the JSON is the last line
+  return stdout.trim().split('\n').at(-1)!;
+}
+
+/** JSON numbers as the fixture prints them: NaN and ±Infinity as strings */
+const num = (v: number | string): number => (v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : (v as number));
+
+interface Logged {
+  key: string;
+  workspace: string;
+  project: string;
+  name: string;
+  tags: string[];
+  params: Record<string, unknown>;
+  loss: Array<{ step: number; epoch: number; value: number | string }>;
+  texts: Array<{ step: number; value: string }>;
+  histograms: Array<{ step: number; values: number[] }>;
+}
+
+let tmp: string;
+let archives: string;
+let logged: Logged;
+
+const job = (command: JobOptions['command'], source: string, destination: string) => runJobIn(tmp, command, source, destination);
+const expectEqual = (report: VerifyReport) => expectEqualRuns(report, 1);
+
+async function list<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
+const collect = async <T>(pages: AsyncIterable<T[]>): Promise<T[]> => (await list(pages)).flat() as T[];
+const configAt = (entries: ConfigEntry[] | undefined, path: string): ConfigEntry['value'] | undefined => entries?.find((e) => e.path.join('/') === path)?.value;
+
+async function onlyRun(source: Source): Promise<Run> {
+  const [exp] = await list(source.listExperiments());
+  const runs = await list(source.listRuns(exp!.id, { includeDeleted: true }));
+  expect(runs).toHaveLength(1);
+  return runs[0]!;
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'trackshift-comet-'));
+  archives = join(tmp, 'archives');
+  logged = JSON.parse(await python('test/fixtures/comet_offline.py', [archives, '3000'])) as Logged;
+}, 120_000);
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('comet-offline reader', () => {
+  it('is detected from the archive or its folder; forced with comet-offline:', async () => {
+    const zip = join(archives, readdirSync(archives)[0]!);
+    for (const location of [archives, zip, `comet-offline:${archives}`]) expect((await connectorFor(location)).name).toBe('comet-offline');
+  });
+
+  it('gives back every value the client logged', async () => {
+    const source = await openSource(archives);
+    try {
+      expect(source.unreadable).toEqual([]);
+      expect(source.warnings).toEqual([]);
+      expect(await list(source.listExperiments())).toEqual([{ id: logged.project, name: logged.project, tags: { 'comet.workspace': logged.workspace }, lifecycle: 'active' }]);
+      const run = await onlyRun(source);
+      expect(run).toMatchObject({ id: logged.key, name: logged.name, experimentId: logged.project, status: 'FINISHED' });
+      expect(run.endTime).toBeGreaterThan(run.startTime!);
+      expect(Object.entries(run.tags).sort()).toEqual(logged.tags.map((t) => [t, '']).sort());
+
+      // parameters typed, nested ones rebuilt from `|`; those the client logs itself under their source
+      expect(configAt(run.config, 'lr')).toEqual({ type: 'float', value: 0.001 });
+      expect(configAt(run.config, 'epochs')).toEqual({ type: 'int', value: 12 });
+      expect(configAt(run.config, 'use_bn')).toEqual({ type: 'bool', value: true });
+      expect(configAt(run.config, 'optimizer')).toEqual({ type: 'string', value: 'adam' });
+      expect(configAt(run.config, 'model/dropout/p')).toEqual({ type: 'float', value: 0.25 });
+      expect(configAt(run.config, 'model/name')).toEqual({ type: 'string', value: 'resnet' });
+      expect(['int', 'float']).toContain(configAt(run.config, 'auto-logged/curr_step')?.type);
+      expect(configAt(run.config, 'cli/run_arg_0')).toEqual({ type: 'string', value: archives });
+      // others: the summary
+      expect(configAt(run.summary, 'dataset')).toEqual({ type: 'string', value: 'mnist' });
+      expect(configAt(run.summary, 'seed')).toEqual({ type: 'int', value: 42 });
+      expect(configAt(run.summary, 'hasNestedParams')).toEqual({ type: 'bool', value: true });
+
+      const series = new Map(run.series.map((s) => [s.key, s]));
+      expect(series.get('loss')).toEqual({ key: 'loss', type: 'float' });
+      expect(series.get('sys.ram.total')).toEqual({ key: 'sys.ram.total', type: 'float', system: true });
+      for (const key of ['stdout', 'stderr', 'text']) expect(series.get(key)?.type).toBe('string');
+      expect(series.get('histogram3d/weights')?.type).toBe('histogram');
+      expect(series.get('visualization/dot.png')?.type).toBe('file');
+
+      // the float series point by point: fractional steps, epochs, NaN and ±Infinity, two points at one step
+      const loss: MetricPoint[] = await collect(source.readMetric(run, 'loss'));
+      expect(loss).toHaveLength(logged.loss.length);
+      loss.forEach((point, i) => {
+        const want = logged.loss[i]!;
+        expect([point.step, point.epoch]).toEqual([want.step, want.epoch]);
+        expect(Object.is(point.value, num(want.value)) || point.value === num(want.value)).toBe(true);
+        expect(point.timestamp).toBeGreaterThanOrEqual(run.startTime!);
+      });
+      const acc = await collect(source.readMetric(run, 'acc'));
+      expect(acc.map((p) => [p.step, p.value, p.context])).toEqual([
+        [0, 0.5, 'train'],
+        [1, 0.6, 'train'],
+        [2, 0.7, 'train'],
+      ]);
+
+      const texts = await collect(source.readSeries!(run, { key: 'text', type: 'string' }));
+      expect(texts.map((t) => ({ step: t.step, value: t.value }))).toEqual(logged.texts);
+      const stdout = await collect(source.readSeries!(run, { key: 'stdout', type: 'string' }));
+      expect(stdout.map((p) => p.value).join('')).toContain('hello from stdout\n');
+      expect(stdout.every((p) => typeof p.timestamp === 'number')).toBe(true);
+      const stderr = await collect(source.readSeries!(run, { key: 'stderr', type: 'string' }));
+      expect(stderr.map((p) => p.value).join('')).toContain('hello from stderr\n');
+
+      // histograms: Comet's buckets; each value counted in the bucket that holds it
+      const histograms = await collect(source.readSeries!(run, { key: 'histogram3d/weights', type: 'histogram' }));
+      expect(histograms.map((h) => h.step)).toEqual(logged.histograms.map((h) => h.step));
+      histograms.forEach((point, i) => {
+        const h = point.value as Histogram;
+        const values = logged.histograms[i]!.values;
+        expect(h.values.reduce((a, b) => a + b, 0)).toBe(values.length);
+        for (const v of new Set(values)) {
+          const bucket = h.edges.findIndex((edge, j) => j < h.values.length && (v === 0 ? edge <= v && v < h.edges[j + 1]! : edge < v && v <= h.edges[j + 1]!));
+          expect(h.values[bucket]).toBe(values.filter((x) => x === v).length);
+        }
+      });
+
+      // a stepped image: a file series
+      const images = (await collect(source.readSeries!(run, { key: 'visualization/dot.png', type: 'file' }))) as Array<TypedPoint & { value: { path: string; name?: string } }>;
+      expect(images.map((p) => [p.step, p.value.name])).toEqual([
+        [0, 'dot.png'],
+        [1, 'dot.png'],
+      ]);
+      expect((await buffer(await source.readSeriesFile!(run, images[1]!.value.path))).subarray(1, 4).toString()).toBe('PNG');
+
+      // assets and the other messages: artifacts
+      const artifacts = new Map((await list(source.listArtifacts(run))).map((a) => [a.path, a]));
+      expect([...artifacts.keys()]).toEqual(expect.arrayContaining(['assets/asset/notes.txt', 'assets/asset/data.json', 'assets/curve/roc', 'assets/source_code/train.py', 'comet/assets.json', 'comet/html.json', 'comet/installed_packages.json']));
+      expect((await buffer(await source.readArtifact(run, 'assets/asset/notes.txt'))).toString()).toBe('hello asset\n');
+      expect(JSON.parse((await buffer(await source.readArtifact(run, 'comet/html.json'))).toString())).toEqual([{ html: '<h1>report</h1>' }]);
+      const manifest = JSON.parse((await buffer(await source.readArtifact(run, 'comet/assets.json'))).toString()) as Array<{ path: string; metadata: unknown; additional_params: { step: number; epoch?: number } }>;
+      expect(manifest.find((m) => m.path === 'assets/asset/data.json')?.additional_params).toMatchObject({ step: 3, epoch: 1 });
+      expect(manifest.find((m) => m.path === 'assets/asset/notes.txt')?.metadata).toEqual({ kind: 'notes' });
+    } finally {
+      await source.close?.();
+    }
+  });
+});
+
+describe('comet-offline → bundle → MLflow server', () => {
+  let server: MlflowServer | undefined;
+  afterAll(async () => server?.stop());
+
+  it('copies with verify equal at each hop; a re-run copies nothing', async () => {
+    const bundle = join(tmp, 'bundle');
+    await job('export', archives, bundle);
+    expectEqual(await verify(archives, `bundle:${bundle}`));
+
+    server = await startMlflowServer();
+    await job('copy', archives, server.url);
+    expectEqual(await verify(archives, server.url));
+    expect((await job('copy', archives, server.url)).copied.runs).toBe(0);
+  }, 600_000);
+});
