@@ -5,22 +5,32 @@
  * with `verify` equal at each hop.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keyFor } from '../../src/connectors/comet-offline/index.js';
 import { connectorFor, openSource } from '../../src/connectors/resolve.js';
 import type { Source } from '../../src/connectors/types.js';
 import type { ConfigEntry, Histogram, MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
-import type { JobOptions } from '../../src/engine/job.js';
+import { runJob, type JobOptions } from '../../src/engine/job.js';
+import { emptySelection } from '../../src/engine/plan.js';
+import { runVerify } from '../../src/verify/index.js';
 import type { VerifyReport } from '../../src/verify/report.js';
 import { pythonEnv, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
 import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../helpers/jobs.js';
 
 const execFileAsync = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../..');
+
+/** What comet_ml's own validation (test/fixtures/comet_validate.py) says of the archives in `dir`. */
+async function validated(dir: string): Promise<{ archives: number; messages: number; types: Record<string, number>; errors: string[] }> {
+  const zips = readdirSync(dir).filter((n) => n.endsWith('.zip')).map((n) => join(dir, n));
+  return JSON.parse(await python('test/fixtures/comet_validate.py', zips)) as { archives: number; messages: number; types: Record<string, number>; errors: string[] };
+}
 
 async function python(script: string, args: string[]): Promise<string> {
   const venv = await pythonEnv('comet');
@@ -171,18 +181,76 @@ describe('comet-offline reader', () => {
   });
 });
 
-describe('comet-offline → bundle → MLflow server', () => {
-  let server: MlflowServer | undefined;
-  afterAll(async () => server?.stop());
+describe('comet-offline writer', () => {
+  it('keeps a valid Comet key, and derives one from any other id as the SDK does (sha1)', () => {
+    expect(keyFor('a0f8ef4f1b7a423f93c36344dbe3049a')).toBe('a0f8ef4f1b7a423f93c36344dbe3049a');
+    expect(keyFor('run-1')).toBe(createHash('sha1').update('run-1').digest('hex'));
+    expect(keyFor('short1')).toMatch(/^[0-9a-f]{40}$/);
+  });
 
-  it('copies with verify equal at each hop; a re-run copies nothing', async () => {
-    const bundle = join(tmp, 'bundle');
+  it('archive → bundle → archive with verify equal at each hop; comet_ml\'s own schemas pass; a re-run adds nothing', async () => {
+    const bundle = join(tmp, 'bundle-w');
     await job('export', archives, bundle);
     expectEqual(await verify(archives, `bundle:${bundle}`));
 
+    const out = join(tmp, 'written');
+    await job('copy', `bundle:${bundle}`, `comet-offline:${out}?workspace=ws`);
+    expect(readdirSync(out).filter((n) => n.endsWith('.zip'))).toEqual([`${logged.key}.zip`]);
+    expectEqual(await verify(`bundle:${bundle}`, `comet-offline:${out}`));
+    expectEqual(await verify(archives, `comet-offline:${out}`));
+
+    const checked = await validated(out);
+    expect(checked.errors).toEqual([]);
+    expect(checked.types).toMatchObject({ metric_msg: expect.any(Number), parameter_msg: expect.any(Number), log_other: expect.any(Number), file_upload: expect.any(Number), standard_output: expect.any(Number), html: 1, installed_packages: 1 });
+    expect(checked.types.metric_msg).toBe((await validated(archives)).types.metric_msg);
+
+    // a re-run finds the archive complete and adds nothing
+    const before = statSync(join(out, `${logged.key}.zip`)).mtimeMs;
+    expect((await job('copy', `bundle:${bundle}`, `comet-offline:${out}`)).copied.runs).toBe(0);
+    expect(statSync(join(out, `${logged.key}.zip`)).mtimeMs).toBe(before);
+
+    // a copy killed part way leaves only its staging folder, which the next run discards and redoes
+    rmSync(join(out, `${logged.key}.zip`));
+    const staging = join(out, '.trackshift-staging', logged.key);
+    mkdirSync(staging, { recursive: true });
+    writeFileSync(join(staging, 'messages.json'), '{"type": "metric_msg", "payload": {');
+    expect((await job('copy', `bundle:${bundle}`, `comet-offline:${out}`)).copied.runs).toBe(1);
+    expect(readdirSync(join(out, '.trackshift-staging'))).toEqual([]);
+    expectEqual(await verify(archives, `comet-offline:${out}`));
+  }, 600_000);
+});
+
+describe('comet-offline ↔ MLflow server', () => {
+  let server: MlflowServer | undefined;
+  afterAll(async () => server?.stop());
+
+  it('archive → MLflow → archive with verify equal at each hop; a re-run copies nothing', async () => {
     server = await startMlflowServer();
     await job('copy', archives, server.url);
     expectEqual(await verify(archives, server.url));
     expect((await job('copy', archives, server.url)).copied.runs).toBe(0);
+
+    // and back: MLflow's run (string params, tags with values, its own run id as the key) into an
+    // archive; only experiment "proj": MLflow's empty Default experiment has no archive to be
+    const out = join(tmp, 'from-mlflow');
+    const selection = { ...emptySelection(), experiments: [logged.project] };
+    const copy = async () => {
+      const report = await runJob({ command: 'copy', source: server!.url, destination: `comet-offline:${out}`, selection, workers: 2, artifactWorkers: 2, dryRun: false, stateDir: join(tmp, `state-mlflow-${Date.now()}`), env: {} });
+      expect(report.failed).toEqual([]);
+      return report;
+    };
+    expect((await copy()).copied.runs).toBe(1);
+    const mlflow = await openSource(server.url);
+    try {
+      const proj = (await list(mlflow.listExperiments())).find((e) => e.name === logged.project)!;
+      const [run] = await list(mlflow.listRuns(proj.id, { includeDeleted: false }));
+      // an MLflow run id (32 hex digits) is a valid Comet key: the archive is named after it
+      expect(readdirSync(out).filter((n) => n.endsWith('.zip'))).toEqual([`${run!.id}.zip`]);
+    } finally {
+      await mlflow.close?.();
+    }
+    expectEqual(await runVerify({ source: server.url, destination: `comet-offline:${out}`, selection, workers: 2, artifactWorkers: 2, maxDifferences: 50, env: {} }));
+    expect((await validated(out)).errors).toEqual([]);
+    expect((await copy()).copied.runs).toBe(0);
   }, 600_000);
 });

@@ -92,3 +92,26 @@ export const MESSAGE_TYPES = {
   standardOutput: 'standard_output',
   fileUpload: 'file_upload',
 } as const;
+
+/**
+ * The log_other `trackshift.run` (layout.ts RUN_OTHER): what a run from elsewhere has that Comet
+ * cannot say: its string params (names of the parameters that are MLflow params), tags with
+ * values, dataset inputs, user, status, lifecycle, parent.
+ */
+export const runExtrasSchema = z.object({
+  params: z.array(z.string()).optional(),
+  tags: z.record(z.string(), z.string()).optional(),
+  inputs: z
+    .array(
+      z.object({
+        dataset: z.object({ name: z.string(), digest: z.string(), sourceType: z.string(), source: z.string(), schema: z.string().optional(), profile: z.string().optional() }),
+        tags: z.record(z.string(), z.string()),
+      }),
+    )
+    .optional(),
+  user: z.string().optional(),
+  status: z.enum(['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED']).optional(),
+  lifecycle: z.enum(['active', 'deleted']).optional(),
+  parentId: z.string().optional(),
+});
+export type RunExtras = z.infer<typeof runExtrasSchema>;

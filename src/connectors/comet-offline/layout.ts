@@ -5,7 +5,8 @@
  * - parameters → typed config at the path their `|`-flattened name spells; parameters the client
  *   logged itself (`source` auto-logged: curr_step, curr_epoch; cli: run_arg_N) go under a first
  *   segment naming that source (`["auto-logged", "curr_step"]`);
- * - log_other → summary entries (`Name` is the run's name);
+ * - log_other → summary entries (`Name` is the run's name; `trackshift.run` holds what a run from
+ *   elsewhere has that Comet cannot say: string params, tags with values, inputs, user, status);
  * - metrics → float series (`sys.*` are system series);
  * - `standard_output` → the string series `stdout` / `stderr`, one point per chunk, step = its index;
  * - text samples → the string series `text`; histogram3d → histogram series `histogram3d/<name>`;
@@ -24,6 +25,7 @@ export const STDOUT_KEY = 'stdout';
 export const STDERR_KEY = 'stderr';
 export const TEXT_KEY = 'text';
 export const NAME_OTHER = 'Name';
+export const RUN_OTHER = 'trackshift.run';
 /** the upload metadata field that keeps a series' key when it is not the one its upload type gives */
 export const SERIES_META = 'trackshift_series';
 export const MANUAL_SOURCE = 'manual';
@@ -34,6 +36,10 @@ export const UPLOAD = { text: 'text-sample', histogram: 'histogram3d', image: 'v
 /** upload types that are series even when logged once */
 export const SERIES_UPLOADS = new Set(['visualization', 'audio', 'video']);
 
+/** the upload metadata field that keeps an artifact's path when it is not `assets/<type>/<name>` */
+export const PATH_META = 'trackshift_path';
+/** the upload metadata field that keeps a histogram Comet's buckets cannot hold exactly */
+export const HISTOGRAM_META = 'trackshift_histogram';
 export const ASSETS_MANIFEST = 'comet/assets.json';
 export const otherMessagesPath = (type: string): string => `comet/${/^[A-Za-z0-9_-]{1,100}$/.test(type) ? `${type}.json` : keyToFileName(type, '.json')}`;
 

@@ -5,13 +5,14 @@
  */
 import { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, Histogram, MetricPoint, PointBase, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
+import { decodeNumber, histogramSchema } from '../../model/json.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { keyToFileName, quoted, relativePathProblem } from '../../util/paths.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
 import { Archive } from './archive.js';
 import { MESSAGES_FILE, MESSAGE_TYPES, histogramBlob, metricPayload, standardOutputPayload } from './format.js';
-import { STDERR_KEY, STDOUT_KEY, bucketEdges } from './layout.js';
+import { HISTOGRAM_META, STDERR_KEY, STDOUT_KEY, bucketEdges } from './layout.js';
 import { scanArchive, type ScannedRun, type Upload } from './scan.js';
 
 const POINTS_PAGE = 1000;
@@ -42,6 +43,16 @@ export function histogramOf(blob: unknown, where: string): Histogram {
   const values = new Array<number>(hi - lo + 1).fill(0);
   for (const [i, count] of index_values) if (i <= hi) values[i - lo]! += count;
   return { edges: edges.slice(lo, hi + 2), kind: 'counts', values };
+}
+
+/** A histogram written from elsewhere whose edges are not Comet's: the exact one, kept in the upload's metadata. */
+function keptHistogram(upload: Upload, where: string): Histogram | undefined {
+  const kept = upload.payload.metadata?.[HISTOGRAM_META];
+  if (kept === undefined) return undefined;
+  const parsed = histogramSchema.safeParse(kept);
+  if (!parsed.success) throw new InvalidInputError(where, `metadata ${HISTOGRAM_META} is not a histogram (${parsed.error.issues[0]?.message})`);
+  const h = parsed.data;
+  return { edges: h.edges.map(decodeNumber), kind: h.kind, values: h.values.map(decodeNumber) };
 }
 
 interface OpenRun {
@@ -116,21 +127,24 @@ export class CometOfflineSource implements Source {
     for (const key of [STDOUT_KEY, STDERR_KEY] as const) if (scanned.output[key] > 0) series.push({ key, type: 'string' });
     for (const [key, s] of scanned.series) series.push({ key, type: s.type });
     const failed = file.customer_error_reported === true;
+    const { extras } = scanned;
     return {
       id: scanned.key,
       experimentId: experiment,
       ...(scanned.name !== undefined ? { name: scanned.name } : {}),
-      status: failed ? 'FAILED' : 'FINISHED',
+      status: extras.status ?? (failed ? 'FAILED' : 'FINISHED'),
       startTime: file.start_time,
       endTime: file.stop_time,
-      lifecycle: 'active',
-      params: {},
-      tags: Object.fromEntries(file.tags.map((t) => [t, ''])),
-      inputs: [],
+      ...(extras.user !== undefined ? { user: extras.user } : {}),
+      lifecycle: extras.lifecycle ?? 'active',
+      ...(extras.parentId !== undefined ? { parentId: extras.parentId } : {}),
+      params: { ...scanned.params },
+      tags: { ...Object.fromEntries(file.tags.map((t) => [t, ''])), ...extras.tags },
+      inputs: structuredClone(extras.inputs ?? []),
       series,
       ...(scanned.config.length > 0 ? { config: structuredClone(scanned.config) } : {}),
       ...(scanned.summary.length > 0 ? { summary: structuredClone(scanned.summary) } : {}),
-      ...(failed && file.customer_error_message ? { sourceState: file.customer_error_message } : {}),
+      ...(failed && file.customer_error_message && !extras.status ? { sourceState: file.customer_error_message } : {}),
     };
   }
 
@@ -193,7 +207,7 @@ export class CometOfflineSource implements Source {
           const base = pointBase(extra?.step, upload.payload.local_timestamp, extra?.epoch, extra?.context);
           const where = `${open.scanned.file}:${upload.blob}`;
           if (series.type === 'string') page.push({ ...base, value: (await archive.read(upload.blob)).toString('utf8') });
-          else if (series.type === 'histogram') page.push({ ...base, value: histogramOf(parseJson(await archive.read(upload.blob), where), where) });
+          else if (series.type === 'histogram') page.push({ ...base, value: keptHistogram(upload, where) ?? histogramOf(parseJson(await archive.read(upload.blob), where), where) });
           else {
             const file: SeriesFile = { path: this.seriesFilePath(info.key, i + n, upload), name: upload.name };
             const size = archive.size(upload.blob);

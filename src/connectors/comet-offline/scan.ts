@@ -7,10 +7,10 @@
 import { basename } from 'node:path';
 import type { ConfigEntry, SeriesType, TypedValue } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
-import { quoted } from '../../util/paths.js';
+import { quoted, relativePathProblem } from '../../util/paths.js';
 import { Archive } from './archive.js';
-import { EXPERIMENT_FILE, MESSAGES_FILE, MESSAGE_TYPES, envelopeSchema, experimentSchema, fileUploadPayload, logOtherPayload, parameterPayload, standardOutputPayload, type ExperimentFile, type FileUpload } from './format.js';
-import { ASSETS_MANIFEST, NAME_OTHER, SERIES_META, SERIES_UPLOADS, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, otherMessagesPath, paramPath, uploadName } from './layout.js';
+import { EXPERIMENT_FILE, MESSAGES_FILE, MESSAGE_TYPES, envelopeSchema, experimentSchema, fileUploadPayload, logOtherPayload, parameterPayload, runExtrasSchema, standardOutputPayload, type ExperimentFile, type FileUpload, type RunExtras } from './format.js';
+import { ASSETS_MANIFEST, NAME_OTHER, PATH_META, RUN_OTHER, SERIES_META, SERIES_UPLOADS, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, otherMessagesPath, paramPath, uploadName } from './layout.js';
 
 /** A file the archive holds, as a `file_upload` message describes it. */
 export interface Upload {
@@ -31,6 +31,10 @@ export interface ScannedRun {
   key: string;
   experiment: ExperimentFile;
   name?: string;
+  /** what a run written by trackshift from elsewhere keeps in the other `trackshift.run` */
+  extras: RunExtras;
+  /** MLflow params (named in `extras.params`) */
+  params: Record<string, string>;
   config: ConfigEntry[];
   summary: ConfigEntry[];
   /** metric names, and whether each is a system series */
@@ -96,6 +100,8 @@ export async function scanArchive(file: string): Promise<ScannedRun> {
       file,
       key: experiment.offline_id || keyOfFileName(file),
       experiment,
+      extras: {},
+      params: {},
       config: [],
       summary: [],
       metrics: new Map(),
@@ -109,6 +115,7 @@ export async function scanArchive(file: string): Promise<ScannedRun> {
     const uploads: Upload[] = [];
     const otherMessages = new Map<string, Array<{ order: number; payload: Record<string, unknown> }>>();
     let name: { order: number; value: string } | undefined;
+    let extras: { order: number; value: unknown } | undefined;
     if (!archive.has(MESSAGES_FILE)) run.warnings.push(`${file} has no ${MESSAGES_FILE}: the experiment has no data`);
     else {
       for await (const { text, lineNo } of archive.lines(MESSAGES_FILE)) {
@@ -150,6 +157,8 @@ export async function scanArchive(file: string): Promise<ScannedRun> {
             const key = typeof o.data.key === 'string' ? o.data.key : JSON.stringify(o.data.key);
             if (key === NAME_OTHER && typeof o.data.value === 'string') {
               if (!name || name.order <= order) name = { order, value: o.data.value };
+            } else if (key === RUN_OTHER && typeof o.data.value === 'string') {
+              if (!extras || extras.order <= order) extras = { order, value: o.data.value };
             } else keepLatest(others, key, order, { path: [key], value: typedValue(o.data.value, rawNumber(text, 'value')) });
           }
         } else if (type === MESSAGE_TYPES.standardOutput) {
@@ -173,6 +182,14 @@ export async function scanArchive(file: string): Promise<ScannedRun> {
       }
     }
     if (name) run.name = name.value;
+    if (extras) run.extras = parseExtras(extras.value as string, `${file}:${MESSAGES_FILE}: the other ${RUN_OTHER}`);
+    for (const name of run.extras.params ?? []) {
+      const param = params.get(name);
+      if (param?.entry.value.type === 'string') {
+        run.params[name] = param.entry.value.value;
+        params.delete(name);
+      }
+    }
     run.config = [...params.values()].map((l) => l.entry).sort(byPath);
     run.summary = [...others.values()].map((l) => l.entry).sort(byPath);
     placeUploads(run, uploads);
@@ -182,6 +199,18 @@ export async function scanArchive(file: string): Promise<ScannedRun> {
     }
     return run;
   });
+}
+
+function parseExtras(text: string, where: string): RunExtras {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new InvalidInputError(where, 'is not JSON');
+  }
+  const parsed = runExtrasSchema.safeParse(json);
+  if (!parsed.success) throw new InvalidInputError(where, `${parsed.error.issues[0]?.message} at ${parsed.error.issues[0]?.path.join('.')}`);
+  return parsed.data;
 }
 
 /** Uploads into series and artifacts (layout.ts), each series in message order. */
@@ -199,7 +228,7 @@ function placeUploads(run: ScannedRun, uploads: Upload[]): void {
     const type = group[0]!.payload.upload_type;
     for (const upload of group) {
       const named = upload.payload.metadata?.[SERIES_META];
-      const seriesType = type === UPLOAD.text ? 'string' : type === UPLOAD.histogram ? 'histogram' : SERIES_UPLOADS.has(type) || group.length > 1 ? 'file' : undefined;
+      const seriesType = type === UPLOAD.text ? 'string' : type === UPLOAD.histogram ? 'histogram' : SERIES_UPLOADS.has(type) || group.length > 1 || typeof named === 'string' ? 'file' : undefined;
       if (seriesType) {
         const key = typeof named === 'string' ? named : type === UPLOAD.text ? TEXT_KEY : id;
         let series = run.series.get(key);
@@ -208,9 +237,10 @@ function placeUploads(run: ScannedRun, uploads: Upload[]): void {
         else run.warnings.push(`${run.file}: ${quoted(key)} names uploads of two kinds: the ${type} upload ${upload.blob} is left out`);
         continue;
       }
-      const path = `assets/${id}`;
+      const kept = upload.payload.metadata?.[PATH_META];
+      const path = typeof kept === 'string' && relativePathProblem(kept) === undefined ? kept : `assets/${id}`;
       run.artifacts.set(path, { blob: upload.blob });
-      const { file_path: _blob, clean: _clean, ...rest } = upload.payload;
+      const { file_path: _blob, clean: _clean, message_id: _id, ...rest } = upload.payload;
       manifest.push({ path, ...rest });
     }
   }
