@@ -35,7 +35,7 @@ async function validated(dir: string): Promise<{ archives: number; messages: num
 async function python(script: string, args: string[]): Promise<string> {
   const venv = await pythonEnv('comet');
   const env = { ...process.env, PYTHONUNBUFFERED: '1', MPLCONFIGDIR: join(tmp, 'mpl') };
-  const { stdout } = await execFileAsync(join(venv, 'bin', 'python'), [join(ROOT, script), ...args], { cwd: tmp, maxBuffer: 100_000_000, env });
+  const { stdout } = await execFileAsync(join(venv, 'bin', 'python'), [join(ROOT, script), ...args], { cwd: repo, maxBuffer: 100_000_000, env });
   // the client echoes what the script prints: the JSON is the last line
   return stdout.trim().split('\n').at(-1)!;
 }
@@ -56,6 +56,8 @@ interface Logged {
 }
 
 let tmp: string;
+/** a git repository with an uncommitted change, where the fixture runs: the client logs its git metadata and patch */
+let repo: string;
 let archives: string;
 let logged: Logged;
 
@@ -80,6 +82,14 @@ async function onlyRun(source: Source): Promise<Run> {
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'trackshift-comet-'));
   archives = join(tmp, 'archives');
+  repo = join(tmp, 'repo');
+  mkdirSync(repo);
+  const git = (...args: string[]) => execFileAsync('git', ['-c', 'user.name=fixture', '-c', 'user.email=fixture@example.com', ...args], { cwd: repo });
+  await git('init', '-q');
+  writeFileSync(join(repo, 'train.txt'), 'one\n');
+  await git('add', 'train.txt');
+  await git('commit', '-q', '-m', 'first');
+  writeFileSync(join(repo, 'train.txt'), 'one\ntwo\n');
   logged = JSON.parse(await python('test/fixtures/comet_offline.py', [archives, '3000'])) as Logged;
 }, 120_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -169,7 +179,29 @@ describe('comet-offline reader', () => {
 
       // assets and the other messages: artifacts
       const artifacts = new Map((await list(source.listArtifacts(run))).map((a) => [a.path, a]));
-      expect([...artifacts.keys()]).toEqual(expect.arrayContaining(['assets/asset/notes.txt', 'assets/asset/data.json', 'assets/curve/roc', 'assets/source_code/train.py', 'comet/assets.json', 'comet/html.json', 'comet/installed_packages.json']));
+      expect([...artifacts.keys()]).toEqual(
+        expect.arrayContaining([
+          'assets/asset/notes.txt',
+          'assets/asset/data.json',
+          'assets/curve/roc',
+          'assets/source_code/train.py',
+          'comet/assets.json',
+          'comet/html.json',
+          'comet/htmlOverride.json',
+          'comet/installed_packages.json',
+          'comet/os_packages.json',
+          'comet/file_name.json',
+          'comet/git_metadata.json',
+          'comet/graph.json',
+          'comet/log_dependency.json',
+          'comet/system_info.json',
+          'comet/remote_file.json',
+        ]),
+      );
+      const patch = [...artifacts.keys()].find((path) => path.startsWith('assets/git-patch/'))!;
+      expect((await buffer(await source.readArtifact(run, patch))).subarray(0, 2).toString()).toBe('PK'); // the client zips the patch
+      expect(JSON.parse((await buffer(await source.readArtifact(run, 'comet/graph.json'))).toString())).toEqual([{ graph: 'Sequential(Linear(4, 2))' }]);
+      expect(JSON.parse((await buffer(await source.readArtifact(run, 'comet/remote_file.json'))).toString())).toEqual([expect.objectContaining({ remote_uri: 's3://bucket/data.csv' })]);
       expect((await buffer(await source.readArtifact(run, 'assets/asset/notes.txt'))).toString()).toBe('hello asset\n');
       expect(JSON.parse((await buffer(await source.readArtifact(run, 'comet/html.json'))).toString())).toEqual([{ html: '<h1>report</h1>' }]);
       const manifest = JSON.parse((await buffer(await source.readArtifact(run, 'comet/assets.json'))).toString()) as Array<{ path: string; metadata: unknown; additional_params: { step: number; epoch?: number } }>;

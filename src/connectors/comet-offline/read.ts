@@ -254,11 +254,10 @@ export class CometOfflineSource implements Source {
 
   async *listArtifacts(run: Run): AsyncIterable<ArtifactFile> {
     const open = this.open(run);
-    const sizes = await Archive.using(open.scanned.file, async (archive) => (blob: string) => archive.size(blob));
-    for (const [path, where] of open.artifacts) {
-      const size = 'content' in where ? where.content.length : sizes(where.blob);
-      yield { path, ...(size !== undefined ? { size } : {}) };
-    }
+    const files = await Archive.using(open.scanned.file, async (archive) =>
+      [...open.artifacts].map(([path, where]) => ({ path, size: 'content' in where ? where.content.length : archive.size(where.blob) })),
+    );
+    for (const { path, size } of files) yield { path, ...(size !== undefined ? { size } : {}) };
   }
 
   async readArtifact(run: Run, path: string): Promise<Readable> {

@@ -43,7 +43,8 @@ interface Staged {
   run: Run;
   lines: WriteStream;
   nextId: number;
-  blobs: number;
+  /** the files staged beside messages.json, by their name in the archive */
+  blobs: string[];
   extras: RunExtras;
   /** SeriesFile.path → blob */
   seriesFiles: Map<string, string>;
@@ -131,7 +132,7 @@ export class CometOfflineDestination implements Destination {
       run,
       lines,
       nextId: 1,
-      blobs: 0,
+      blobs: [],
       extras: {},
       seriesFiles: new Map(),
       artifacts: [],
@@ -166,9 +167,10 @@ export class CometOfflineDestination implements Destination {
     if (!staged.lines.write(messageLine(type, payload, staged.nextId++) + '\n')) await once(staged.lines, 'drain');
   }
 
-  /** A new blob file in the staging folder, named like the client's temporary files. */
+  /** A new blob file in the staging folder (named apart from the client's `tmpXXXXXXXX`). */
   private async blob(staged: Staged, body: Readable | Buffer | string): Promise<string> {
-    const name = `tmp${String(staged.blobs++).padStart(8, '0')}`;
+    const name = `trackshift-${String(staged.blobs.length).padStart(8, '0')}`;
+    staged.blobs.push(name);
     const file = join(staged.dir, name);
     if (typeof body === 'string' || Buffer.isBuffer(body)) await writeFile(file, body, { flag: 'wx' });
     else await pipeline(body, createWriteStream(file, { flags: 'wx' }));
@@ -224,6 +226,19 @@ export class CometOfflineDestination implements Destination {
     return { type, fileName, metadata: named(series.key === `${type}/${fileName}`), ...(extra ? { extra } : {}) };
   }
 
+  /**
+   * An upload named by neither fileName nor figName (a git patch) is named by its blob: the blob
+   * takes the name it had, so that the asset reads back under the same path.
+   */
+  private async keepBlobName(staged: Staged, blob: string, kept: ManifestEntry): Promise<string> {
+    const extra = kept.additional_params;
+    const name = kept.path.split('/').pop()!;
+    if (typeof extra?.fileName === 'string' || typeof extra?.figName === 'string' || !/^tmp[^/\\]*$/.test(name) || staged.blobs.includes(name)) return blob;
+    await rename(join(staged.dir, blob), joinSegment(staged.dir, name));
+    staged.blobs[staged.blobs.indexOf(blob)] = name;
+    return name;
+  }
+
   async writeSeriesFile(runId: string, file: SeriesFile, body: Readable): Promise<void> {
     const staged = this.open(runId);
     staged.seriesFiles.set(file.path, await this.blob(staged, body));
@@ -254,8 +269,10 @@ export class CometOfflineDestination implements Destination {
       return i < 0 ? staged.manifest.length : i;
     };
     staged.artifacts.sort((a, b) => rank(a.path) - rank(b.path));
-    for (const { path, blob } of staged.artifacts) {
+    for (const artifact of staged.artifacts) {
+      const { path } = artifact;
       const kept = staged.manifest.find((m) => m.path === path);
+      const blob = kept ? await this.keepBlobName(staged, artifact.blob, kept) : artifact.blob;
       const { path: _path, ...payload } = kept ?? { path, upload_type: UPLOAD.asset, local_timestamp: run.startTime ?? 0, metadata: { [PATH_META]: path }, additional_params: { context: null, step: null, fileName: path, overwrite: false } };
       await this.emit(staged, MESSAGE_TYPES.fileUpload, { ...payload, file_path: blob, clean: true });
     }
@@ -292,10 +309,7 @@ export class CometOfflineDestination implements Destination {
     const zip = new yazl.ZipFile();
     zip.addFile(join(staged.dir, EXPERIMENT_FILE), EXPERIMENT_FILE);
     zip.addFile(join(staged.dir, MESSAGES_FILE), MESSAGES_FILE);
-    for (let i = 0; i < staged.blobs; i++) {
-      const name = `tmp${String(i).padStart(8, '0')}`;
-      zip.addFile(join(staged.dir, name), name, { compress: false });
-    }
+    for (const name of staged.blobs) zip.addFile(join(staged.dir, name), name, { compress: false });
     zip.end();
     const tmp = join(this.dir, STAGING, `${staged.key}.zip.tmp`);
     await pipeline(zip.outputStream, createWriteStream(tmp));
