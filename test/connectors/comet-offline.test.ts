@@ -213,6 +213,31 @@ describe('comet-offline reader', () => {
   });
 });
 
+describe('comet-offline reads what it can, archive by archive', () => {
+  it('leaves out a zip that is no archive (failed alone) and the lines Comet\'s uploader would skip (warned)', async () => {
+    const folder = join(tmp, 'spoiled');
+    mkdirSync(folder);
+    const original = join(archives, `${logged.key}.zip`);
+    const spoiledKey = 'b'.repeat(32);
+    await python('test/fixtures/comet_spoil.py', [original, join(folder, `${spoiledKey}.zip`), spoiledKey]);
+    writeFileSync(join(folder, 'broken.zip'), 'not a zip');
+    const source = await openSource(folder);
+    try {
+      expect(source.unreadable).toEqual([{ type: 'run', sourceId: 'broken', reason: expect.stringMatching(/broken\.zip: is not a readable zip archive/) }]);
+      const run = await onlyRun(source);
+      expect(run.id).toBe(spoiledKey);
+      expect(source.warnings!.map((w) => w.message)).toEqual([
+        expect.stringMatching(/messages\.json:6: not JSON: skipped/),
+        expect.stringMatching(/messages\.json:7: a metric without a name: skipped/),
+        expect.stringMatching(/messages\.json:8: its file "tmpmissing" is not in the archive: skipped/),
+      ]);
+      expect(await collect(source.readMetric(run, 'loss'))).toHaveLength(logged.loss.length);
+    } finally {
+      await source.close?.();
+    }
+  });
+});
+
 describe('comet-offline writer', () => {
   it('keeps a valid Comet key, and derives one from any other id as the SDK does (sha1)', () => {
     expect(keyFor('a0f8ef4f1b7a423f93c36344dbe3049a')).toBe('a0f8ef4f1b7a423f93c36344dbe3049a');

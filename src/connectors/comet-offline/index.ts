@@ -43,27 +43,26 @@ async function isArchive(file: string): Promise<boolean> {
   }
 }
 
-/** The archives at `location`: itself, or the `.zip` files of the folder (sorted) that are archives. */
-async function archivesAt(location: string, first = false): Promise<string[]> {
-  if (isZipName(location) && (await isFile(location))) return (await isArchive(location)) ? [location] : [];
+/** The `.zip` files at `location`: itself, or those of the folder (sorted). */
+async function zipsAt(location: string): Promise<string[]> {
+  if (isZipName(location) && (await isFile(location))) return [location];
   if (!(await isDir(location))) return [];
-  const found: string[] = [];
-  for (const name of (await listFiles(location)).filter(isZipName)) {
-    const file = join(location, name);
-    if (await isArchive(file)) {
-      found.push(file);
-      if (first) break;
-    }
-  }
-  return found;
+  return (await listFiles(location)).filter(isZipName).map((name) => join(location, name));
+}
+
+/** Whether one of them is an archive (a folder of other zips is not this format's). */
+async function holdsArchive(location: string): Promise<boolean> {
+  for (const file of await zipsAt(location)) if (await isArchive(file)) return true;
+  return false;
 }
 
 export const cometOfflineConnector: ConnectorFactory = {
   name: 'comet-offline',
   description: 'Comet offline archives: one <key>.zip, or a folder of them (a project); written as comet-offline:DIR?workspace=WS&project=PROJ',
-  detect: async (location) => (await archivesAt(location, true)).length > 0,
+  detect: holdsArchive,
   openSource: async (target) => {
-    const files = await archivesAt(target.location);
+    // every zip of the folder is read: one that is not an archive fails alone, named in the report
+    const files = (await holdsArchive(target.location)) ? await zipsAt(target.location) : [];
     if (files.length === 0) throw new UsageError(`${target.location} holds no Comet offline archive (a .zip file holding ${EXPERIMENT_FILE}, or a folder of them)`);
     return CometOfflineSource.open(target.location, files);
   },

@@ -13,7 +13,7 @@ import { readOrRecord } from '../unreadable.js';
 import { Archive } from './archive.js';
 import { MESSAGES_FILE, MESSAGE_TYPES, histogramBlob, metricPayload, standardOutputPayload } from './format.js';
 import { HISTOGRAM_META, STDERR_KEY, STDOUT_KEY, bucketEdges } from './layout.js';
-import { scanArchive, type ScannedRun, type Upload } from './scan.js';
+import { keyOfFileName, scanArchive, type ScannedRun, type Upload } from './scan.js';
 
 const POINTS_PAGE = 1000;
 /** the project of archives whose experiment.json names none */
@@ -79,7 +79,7 @@ export class CometOfflineSource implements Source {
   }
 
   private async add(file: string): Promise<void> {
-    const scanned = await readOrRecord(this.unreadable, { type: 'run', file, sourceId: file }, () => scanArchive(file));
+    const scanned = await readOrRecord(this.unreadable, { type: 'run', file, sourceId: keyOfFileName(file) }, () => scanArchive(file));
     if (!scanned) return;
     const other = this.runs.get(scanned.key);
     if (other) {
