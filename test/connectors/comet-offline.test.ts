@@ -22,6 +22,8 @@ import { runVerify } from '../../src/verify/index.js';
 import type { VerifyReport } from '../../src/verify/report.js';
 import { pythonEnv, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
 import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../helpers/jobs.js';
+import { richStore } from '../helpers/rich-run.js';
+import { memoryStore } from '../../src/connectors/memory/index.js';
 
 const execFileAsync = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../..');
@@ -275,6 +277,22 @@ describe('comet-offline writer', () => {
     expect(readdirSync(join(out, '.trackshift-staging'))).toEqual([]);
     expectEqual(await verify(archives, `comet-offline:${out}`));
   }, 600_000);
+});
+
+describe('comet-offline from elsewhere', () => {
+  it('memory (every series type, fractional steps, forks, typed config, summary) → archives → bundle, verify equal; schemas pass', async () => {
+    const src = richStore(memoryStore(`rich-comet-${process.pid}`)).uri;
+    const out = join(tmp, 'from-memory');
+    await job('copy', src, `comet-offline:${out}?workspace=team`);
+    expectEqualRuns(await verify(src, `comet-offline:${out}`), 2);
+    const checked = await validated(out);
+    expect(checked.errors).toEqual([]);
+    expect(checked.archives).toBe(2);
+    // a copy of the copy names the archives' runs as its source: each step of the chain is compared
+    const bundle = join(tmp, 'bundle-from-comet');
+    await job('export', `comet-offline:${out}`, bundle);
+    expectEqualRuns(await verify(`comet-offline:${out}`, `bundle:${bundle}`), 2);
+  }, 300_000);
 });
 
 describe('comet-offline ↔ MLflow server', () => {

@@ -96,7 +96,7 @@ export const MESSAGE_TYPES = {
 /**
  * The log_other `trackshift.run` (layout.ts RUN_OTHER): what a run from elsewhere has that Comet
  * cannot say: its string params (names of the parameters that are MLflow params), tags with
- * values, dataset inputs, user, status, lifecycle, parent.
+ * values, dataset inputs, user, status, lifecycle, parent, and its experiment's tags.
  */
 export const runExtrasSchema = z.object({
   params: z.array(z.string()).optional(),
@@ -113,5 +113,15 @@ export const runExtrasSchema = z.object({
   status: z.enum(['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED']).optional(),
   lifecycle: z.enum(['active', 'deleted']).optional(),
   parentId: z.string().optional(),
+  /** parameters (by name) and others (by key) whose path is not the name split on `|` */
+  paramPaths: z.record(z.string(), z.array(z.string()).min(1)).optional(),
+  otherPaths: z.record(z.string(), z.array(z.string()).min(1)).optional(),
+  /** parameters and others written as strings that stand for a datetime (ISO) or a float (NaN, ±Infinity) */
+  paramTypes: z.record(z.string(), z.enum(['datetime', 'float'])).optional(),
+  otherTypes: z.record(z.string(), z.enum(['datetime', 'float'])).optional(),
+  /** the run had no end time (stop_time is its start) */
+  noEndTime: z.literal(true).optional(),
+  /** the experiment's tags, when they are not what the archive says (`comet.workspace`) */
+  experimentTags: z.record(z.string(), z.string()).optional(),
 });
 export type RunExtras = z.infer<typeof runExtrasSchema>;

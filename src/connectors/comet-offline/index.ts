@@ -13,6 +13,7 @@
 import { join } from 'node:path';
 import { UsageError } from '../../util/errors.js';
 import { isDir, isFile, listFiles } from '../../util/fs.js';
+import { decodingSource } from '../encoding/decode.js';
 import type { ConnectorFactory } from '../types.js';
 import { Archive } from './archive.js';
 import { EXPERIMENT_FILE } from './format.js';
@@ -64,7 +65,8 @@ export const cometOfflineConnector: ConnectorFactory = {
     // every zip of the folder is read: one that is not an archive fails alone, named in the report
     const files = (await holdsArchive(target.location)) ? await zipsAt(target.location) : [];
     if (files.length === 0) throw new UsageError(`${target.location} holds no Comet offline archive (a .zip file holding ${EXPERIMENT_FILE}, or a folder of them)`);
-    return CometOfflineSource.open(target.location, files);
+    // what the writer was given beyond what Comet holds (forks, groups…) is in the `.trackshift/` encoding
+    return decodingSource(await CometOfflineSource.open(target.location, files));
   },
   openDestination: async (target) => {
     const destination = destinationOf(target.location, target.dryRun);

@@ -21,6 +21,10 @@
 import { keyToFileName, relativePathProblem } from '../../util/paths.js';
 
 export const SYSTEM_PREFIX = 'sys.';
+/** the experiment (project) tag that names the archive's workspace */
+export const WORKSPACE_TAG = 'comet.workspace';
+/** An experiment's tags as an archive says them: its workspace. */
+export const projectTags = (workspace: string | null | undefined): Record<string, string> => (workspace ? { [WORKSPACE_TAG]: workspace } : {});
 export const STDOUT_KEY = 'stdout';
 export const STDERR_KEY = 'stderr';
 export const TEXT_KEY = 'text';
@@ -38,6 +42,8 @@ export const SERIES_UPLOADS = new Set(['visualization', 'audio', 'video']);
 
 /** the upload metadata field that keeps an artifact's path when it is not `assets/<type>/<name>` */
 export const PATH_META = 'trackshift_path';
+/** the upload metadata field that keeps a file series point's SeriesFile (path, name, mime type) from elsewhere */
+export const FILE_META = 'trackshift_file';
 /** the upload metadata field that keeps a histogram Comet's buckets cannot hold exactly */
 export const HISTOGRAM_META = 'trackshift_histogram';
 export const ASSETS_MANIFEST = 'comet/assets.json';

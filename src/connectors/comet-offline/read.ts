@@ -4,6 +4,7 @@
  * series at a time, by passing over messages.json again, so memory does not grow with history length.
  */
 import { Readable } from 'node:stream';
+import { z } from 'zod';
 import type { ArtifactFile, Experiment, Histogram, MetricPoint, PointBase, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
 import { decodeNumber, histogramSchema } from '../../model/json.js';
 import { InvalidInputError } from '../../util/errors.js';
@@ -12,16 +13,13 @@ import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
 import { Archive } from './archive.js';
 import { MESSAGES_FILE, MESSAGE_TYPES, histogramBlob, metricPayload, standardOutputPayload } from './format.js';
-import { HISTOGRAM_META, STDERR_KEY, STDOUT_KEY, bucketEdges } from './layout.js';
-import { keyOfFileName, scanArchive, type ScannedRun, type Upload } from './scan.js';
+import { FILE_META, HISTOGRAM_META, STDERR_KEY, STDOUT_KEY, bucketEdges, projectTags } from './layout.js';
+import { keyOfFileName, metricNumber, scanArchive, type ScannedRun, type Upload } from './scan.js';
 
 const POINTS_PAGE = 1000;
 /** the project of archives whose experiment.json names none */
 export const NO_PROJECT = 'comet-offline';
 
-const NUMBER_WORDS: Record<string, number> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, '-Infinity': Number.NEGATIVE_INFINITY };
-/** A metric value: a number, the client's NaN / Infinity strings, or a number written as text. */
-export const metricNumber = (value: number | string): number => (typeof value === 'number' ? value : (NUMBER_WORDS[value] ?? Number(value)));
 
 const safePath = (path: string): string => (relativePathProblem(path) === undefined ? path : `comet-files/${keyToFileName(path)}`);
 
@@ -44,6 +42,8 @@ export function histogramOf(blob: unknown, where: string): Histogram {
   for (const [i, count] of index_values) if (i <= hi) values[i - lo]! += count;
   return { edges: edges.slice(lo, hi + 2), kind: 'counts', values };
 }
+
+const keptFile = z.object({ path: z.string(), name: z.string().optional(), mimeType: z.string().optional() });
 
 /** A histogram written from elsewhere whose edges are not Comet's: the exact one, kept in the upload's metadata. */
 function keptHistogram(upload: Upload, where: string): Histogram | undefined {
@@ -90,24 +90,27 @@ export class CometOfflineSource implements Source {
     const seriesFiles = new Map<string, Upload>();
     for (const [key, series] of scanned.series) {
       if (series.type !== 'file') continue;
-      series.uploads.forEach((upload, i) => seriesFiles.set(this.seriesFilePath(key, i, upload), upload));
+      series.uploads.forEach((upload, i) => seriesFiles.set(this.seriesFile(key, i, upload).path, upload));
     }
     const artifacts = new Map<string, { blob: string } | { content: Buffer }>();
     for (const [path, where] of scanned.artifacts) artifacts.set(safePath(path), where);
     this.runs.set(scanned.key, { scanned, experiment: scanned.experiment.project_name || NO_PROJECT, seriesFiles, artifacts });
   }
 
-  private seriesFilePath(key: string, index: number, upload: Upload): string {
-    return safePath(`${key}/${index}/${upload.name}`);
+  /** A file series point's file: as the writer was given it (kept in the upload's metadata), else named by series, index and name. */
+  private seriesFile(key: string, index: number, upload: Upload): SeriesFile {
+    const kept = keptFile.safeParse(upload.payload.metadata?.[FILE_META]);
+    if (kept.success && relativePathProblem(kept.data.path) === undefined) {
+      const { path, name, mimeType } = kept.data;
+      return { path, ...(name ? { name } : {}), ...(mimeType ? { mimeType } : {}) };
+    }
+    return { path: safePath(`${key}/${index}/${upload.name}`), name: upload.name };
   }
 
   async *listExperiments(): AsyncIterable<Experiment> {
-    const byName = new Map<string, string | null>();
-    for (const run of this.runs.values()) byName.set(run.experiment, run.scanned.experiment.workspace);
-    for (const name of [...byName.keys()].sort()) {
-      const workspace = byName.get(name);
-      yield { id: name, name, tags: workspace ? { 'comet.workspace': workspace } : {}, lifecycle: 'active' };
-    }
+    const tags = new Map<string, Record<string, string>>();
+    for (const { experiment, scanned } of this.runs.values()) if (!tags.has(experiment)) tags.set(experiment, scanned.extras.experimentTags ?? projectTags(scanned.experiment.workspace));
+    for (const name of [...tags.keys()].sort()) yield { id: name, name, tags: { ...tags.get(name) }, lifecycle: 'active' };
   }
 
   async *listRuns(experimentId: string, query: RunQuery): AsyncIterable<Run> {
@@ -134,7 +137,7 @@ export class CometOfflineSource implements Source {
       ...(scanned.name !== undefined ? { name: scanned.name } : {}),
       status: extras.status ?? (failed ? 'FAILED' : 'FINISHED'),
       startTime: file.start_time,
-      endTime: file.stop_time,
+      ...(extras.noEndTime ? {} : { endTime: file.stop_time }),
       ...(extras.user !== undefined ? { user: extras.user } : {}),
       lifecycle: extras.lifecycle ?? 'active',
       ...(extras.parentId !== undefined ? { parentId: extras.parentId } : {}),
@@ -209,7 +212,7 @@ export class CometOfflineSource implements Source {
           if (series.type === 'string') page.push({ ...base, value: (await archive.read(upload.blob)).toString('utf8') });
           else if (series.type === 'histogram') page.push({ ...base, value: keptHistogram(upload, where) ?? histogramOf(parseJson(await archive.read(upload.blob), where), where) });
           else {
-            const file: SeriesFile = { path: this.seriesFilePath(info.key, i + n, upload), name: upload.name };
+            const file = this.seriesFile(info.key, i + n, upload);
             const size = archive.size(upload.blob);
             page.push({ ...base, value: size !== undefined ? { ...file, size } : file });
           }

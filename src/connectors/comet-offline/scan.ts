@@ -10,7 +10,7 @@ import { InvalidInputError } from '../../util/errors.js';
 import { quoted, relativePathProblem } from '../../util/paths.js';
 import { Archive } from './archive.js';
 import { EXPERIMENT_FILE, MESSAGES_FILE, MESSAGE_TYPES, envelopeSchema, experimentSchema, fileUploadPayload, logOtherPayload, parameterPayload, runExtrasSchema, standardOutputPayload, type ExperimentFile, type FileUpload, type RunExtras } from './format.js';
-import { ASSETS_MANIFEST, NAME_OTHER, PATH_META, RUN_OTHER, SERIES_META, SERIES_UPLOADS, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, otherMessagesPath, paramPath, uploadName } from './layout.js';
+import { ASSETS_MANIFEST, MANUAL_SOURCE, NAME_OTHER, PATH_META, RUN_OTHER, SERIES_META, SERIES_UPLOADS, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, otherMessagesPath, paramPath, uploadName } from './layout.js';
 
 /** A file the archive holds, as a `file_upload` message describes it. */
 export interface Upload {
@@ -68,15 +68,30 @@ export function typedValue(value: unknown, raw?: string): TypedValue {
 /** The raw text of `"field": <number>` in a line, to tell ints from floats. */
 const rawNumber = (line: string, field: string): string | undefined => new RegExp(`"${field}":\\s*(-?[0-9][0-9.eE+-]*)`).exec(line)?.[1];
 
+/** The last value of a parameter (by name and source) or other (by key). */
 interface Latest {
   order: number;
-  entry: ConfigEntry;
+  name: string;
+  source?: string | null | undefined;
+  value: TypedValue;
 }
 
-function keepLatest(into: Map<string, Latest>, id: string, order: number, entry: ConfigEntry): void {
+function keepLatest(into: Map<string, Latest>, latest: Latest): void {
+  const id = `${latest.source ?? ''}\u0000${latest.name}`;
   const old = into.get(id);
-  if (!old || old.order <= order) into.set(id, { order, entry });
+  if (!old || old.order <= latest.order) into.set(id, latest);
 }
+
+/** A value the writer had to write as a string (a datetime, a NaN float) given back its type. */
+function retyped(value: TypedValue, type: 'datetime' | 'float' | undefined): TypedValue {
+  if (type === undefined || value.type !== 'string') return value;
+  if (type === 'datetime') return { type, value: Date.parse(value.value) };
+  return { type, value: metricNumber(value.value) };
+}
+
+const NUMBER_WORDS: Record<string, number> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, '-Infinity': Number.NEGATIVE_INFINITY };
+/** A metric value: a number, the client's NaN / Infinity strings, or a number written as text. */
+export const metricNumber = (value: number | string): number => (typeof value === 'number' ? value : (NUMBER_WORDS[value] ?? Number(value)));
 
 const byPath = (a: ConfigEntry, b: ConfigEntry): number => {
   const x = a.path.join('\u0000');
@@ -115,7 +130,7 @@ export async function scanArchive(file: string): Promise<ScannedRun> {
     const uploads: Upload[] = [];
     const otherMessages = new Map<string, Array<{ order: number; payload: Record<string, unknown> }>>();
     let name: { order: number; value: string } | undefined;
-    let extras: { order: number; value: unknown } | undefined;
+    let runOther: { order: number; value: string } | undefined;
     if (!archive.has(MESSAGES_FILE)) run.warnings.push(`${file} has no ${MESSAGES_FILE}: the experiment has no data`);
     else {
       for await (const { text, lineNo } of archive.lines(MESSAGES_FILE)) {
@@ -144,11 +159,10 @@ export async function scanArchive(file: string): Promise<ScannedRun> {
           if (!p.success) skip('a malformed parameter');
           else if (p.data.param) {
             const { paramName, paramValue, source } = p.data.param;
-            const path = paramPath(paramName, source);
-            keepLatest(params, path.join('|'), order, { path, value: typedValue(paramValue, rawNumber(text, 'paramValue')) });
+            keepLatest(params, { order, name: paramName, source, value: typedValue(paramValue, rawNumber(text, 'paramValue')) });
           } else if (p.data.params) {
-            const path = paramPath(p.data.params.paramName, p.data.params.source);
-            keepLatest(params, path.join('|'), order, { path, value: typedValue(p.data.params.paramValue) });
+            const { paramName, paramValue, source } = p.data.params;
+            keepLatest(params, { order, name: paramName, source, value: typedValue(paramValue) });
           }
         } else if (type === MESSAGE_TYPES.logOther) {
           const o = logOtherPayload.safeParse(payload);
@@ -158,8 +172,8 @@ export async function scanArchive(file: string): Promise<ScannedRun> {
             if (key === NAME_OTHER && typeof o.data.value === 'string') {
               if (!name || name.order <= order) name = { order, value: o.data.value };
             } else if (key === RUN_OTHER && typeof o.data.value === 'string') {
-              if (!extras || extras.order <= order) extras = { order, value: o.data.value };
-            } else keepLatest(others, key, order, { path: [key], value: typedValue(o.data.value, rawNumber(text, 'value')) });
+              if (!runOther || runOther.order <= order) runOther = { order, value: o.data.value };
+            } else keepLatest(others, { order, name: key, value: typedValue(o.data.value, rawNumber(text, 'value')) });
           }
         } else if (type === MESSAGE_TYPES.standardOutput) {
           const o = standardOutputPayload.safeParse(payload);
@@ -182,16 +196,15 @@ export async function scanArchive(file: string): Promise<ScannedRun> {
       }
     }
     if (name) run.name = name.value;
-    if (extras) run.extras = parseExtras(extras.value as string, `${file}:${MESSAGES_FILE}: the other ${RUN_OTHER}`);
-    for (const name of run.extras.params ?? []) {
-      const param = params.get(name);
-      if (param?.entry.value.type === 'string') {
-        run.params[name] = param.entry.value.value;
-        params.delete(name);
-      }
+    if (runOther) run.extras = parseExtras(runOther.value, `${file}:${MESSAGES_FILE}: the other ${RUN_OTHER}`);
+    const { extras } = run;
+    const mlflowParams = new Set(extras.params ?? []);
+    for (const p of params.values()) {
+      if (mlflowParams.has(p.name) && (p.source ?? MANUAL_SOURCE) === MANUAL_SOURCE && p.value.type === 'string') run.params[p.name] = p.value.value;
+      else run.config.push({ path: extras.paramPaths?.[p.name] ?? paramPath(p.name, p.source), value: retyped(p.value, extras.paramTypes?.[p.name]) });
     }
-    run.config = [...params.values()].map((l) => l.entry).sort(byPath);
-    run.summary = [...others.values()].map((l) => l.entry).sort(byPath);
+    run.config.sort(byPath);
+    run.summary = [...others.values()].map((o) => ({ path: extras.otherPaths?.[o.name] ?? [o.name], value: retyped(o.value, extras.otherTypes?.[o.name]) })).sort(byPath);
     placeUploads(run, uploads);
     for (const [type, list] of otherMessages) {
       list.sort((a, b) => a.order - b.order);
@@ -238,7 +251,12 @@ function placeUploads(run: ScannedRun, uploads: Upload[]): void {
         continue;
       }
       const kept = upload.payload.metadata?.[PATH_META];
-      const path = typeof kept === 'string' && relativePathProblem(kept) === undefined ? kept : `assets/${id}`;
+      if (typeof kept === 'string' && relativePathProblem(kept) === undefined) {
+        // an artifact from elsewhere: how it is uploaded follows from its path alone
+        run.artifacts.set(kept, { blob: upload.blob });
+        continue;
+      }
+      const path = `assets/${id}`;
       run.artifacts.set(path, { blob: upload.blob });
       const { file_path: _blob, clean: _clean, message_id: _id, ...rest } = upload.payload;
       manifest.push({ path, ...rest });

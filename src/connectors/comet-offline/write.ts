@@ -18,13 +18,13 @@ import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import yazl from 'yazl';
-import type { ArtifactFile, DatasetInput, Experiment, Histogram, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
+import type { ArtifactFile, DatasetInput, Experiment, Histogram, Run, SeriesFile, SeriesInfo, TypedPoint, TypedValue } from '../../model/index.js';
 import { encodeNumber } from '../../model/json.js';
 import { isDir, isFile } from '../../util/fs.js';
 import { joinSegment, quoted, removeInside } from '../../util/paths.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, WriteLimits } from '../types.js';
 import { EXPERIMENT_FILE, EXPERIMENT_KEY, MESSAGES_FILE, MESSAGE_TYPES, type RunExtras } from './format.js';
-import { DEFAULT_BUCKETS, HISTOGRAM_META, MANUAL_SOURCE, NAME_OTHER, PATH_META, RUN_OTHER, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, bucketEdges, paramOf } from './layout.js';
+import { DEFAULT_BUCKETS, FILE_META, HISTOGRAM_META, MANUAL_SOURCE, NAME_OTHER, PATH_META, RUN_OTHER, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, WORKSPACE_TAG, bucketEdges, paramOf, paramPath, projectTags } from './layout.js';
 import { messageLine, metricValue, scalarOf } from './messages.js';
 import { manifestOf, otherMessagesOf, type ManifestEntry } from './replay.js';
 
@@ -48,6 +48,8 @@ interface Staged {
   extras: RunExtras;
   /** SeriesFile.path → blob */
   seriesFiles: Map<string, string>;
+  /** points written so far, by series key */
+  seriesPoints: Map<string, number>;
   /** artifacts not yet uploaded (they wait for comet/assets.json, which says how) */
   artifacts: Array<{ path: string; blob: string }>;
   manifest: ManifestEntry[];
@@ -80,7 +82,8 @@ export class CometOfflineDestination implements Destination {
     creationTimes: { experiments: false, models: false, versions: false },
   };
   private readonly dir: string;
-  private readonly workspaces = new Map<string, string | null>();
+  /** by project: its workspace and the tags of the experiment written into it */
+  private readonly projects = new Map<string, { workspace: string | null; tags: Record<string, string> }>();
   private readonly staged = new Map<string, Staged>();
 
   constructor(private readonly target: CometOfflineTarget) {
@@ -103,7 +106,7 @@ export class CometOfflineDestination implements Destination {
 
   async ensureExperiment(exp: Experiment, name: string): Promise<string> {
     const project = this.target.project ?? name;
-    this.workspaces.set(project, this.target.workspace ?? exp.tags['comet.workspace'] ?? null);
+    this.projects.set(project, { workspace: this.target.workspace ?? exp.tags[WORKSPACE_TAG] ?? null, tags: { ...exp.tags } });
     if (!this.target.dryRun) await mkdir(this.dir, { recursive: true });
     return project;
   }
@@ -128,28 +131,41 @@ export class CometOfflineDestination implements Destination {
       key,
       dir,
       project: experimentId,
-      workspace: this.workspaces.get(experimentId) ?? this.target.workspace ?? null,
+      workspace: this.projects.get(experimentId)?.workspace ?? this.target.workspace ?? null,
       run,
       lines,
       nextId: 1,
       blobs: [],
       extras: {},
       seriesFiles: new Map(),
+      seriesPoints: new Map(),
       artifacts: [],
       manifest: [],
     };
     this.staged.set(key, staged);
     const at = run.startTime ?? 0;
     if (run.name !== undefined) await this.emit(staged, MESSAGE_TYPES.logOther, { key: NAME_OTHER, value: run.name });
+    const { extras } = staged;
     for (const entry of run.config ?? []) {
       const { name, source } = paramOf(entry.path);
+      if (!samePath(paramPath(name, source), entry.path)) (extras.paramPaths ??= {})[name] = entry.path;
+      const type = stringFor(entry.value);
+      if (type) (extras.paramTypes ??= {})[name] = type;
       if (entry.value.type === 'stringSet') await this.emit(staged, MESSAGE_TYPES.parameter, { local_timestamp: at, params: { paramName: name, paramValue: entry.value.value, source, step: null } });
       else await this.emit(staged, MESSAGE_TYPES.parameter, { local_timestamp: at, param: { paramName: name, paramValue: scalarOf(entry.value), source, step: null } });
     }
-    for (const entry of run.summary ?? []) await this.emit(staged, MESSAGE_TYPES.logOther, { key: entry.path.join('|'), value: scalarOf(entry.value) });
+    for (const entry of run.summary ?? []) {
+      const key = entry.path.join('|');
+      if (!samePath([key], entry.path)) (extras.otherPaths ??= {})[key] = entry.path;
+      const type = stringFor(entry.value);
+      if (type) (extras.otherTypes ??= {})[key] = type;
+      await this.emit(staged, MESSAGE_TYPES.logOther, { key, value: scalarOf(entry.value) });
+    }
     this.addTags(staged, run.tags);
     if (run.user !== undefined) staged.extras.user = run.user;
     if (run.parentId !== undefined) staged.extras.parentId = run.parentId;
+    const project = this.projects.get(experimentId);
+    if (project && !sameTags(project.tags, projectTags(staged.workspace))) staged.extras.experimentTags = project.tags;
     return key;
   }
 
@@ -199,7 +215,9 @@ export class CometOfflineDestination implements Destination {
         await this.emit(staged, MESSAGE_TYPES.standardOutput, { output: point.value as string, stderr: series.key === STDERR_KEY, local_timestamp: at, context: point.context ?? null });
         continue;
       }
-      const upload = this.uploadOf(series, point);
+      const index = staged.seriesPoints.get(series.key) ?? 0;
+      staged.seriesPoints.set(series.key, index + 1);
+      const upload = this.uploadOf(series, point, index);
       const blob = series.type === 'file' ? staged.seriesFiles.get((point.value as SeriesFile).path) : await this.blob(staged, upload.body!);
       if (blob === undefined) throw new Error(`comet-offline: the file of ${quoted(series.key)} at step ${point.step} was not given before its point`);
       const additional = { context: point.context ?? null, step: point.step, ...(point.epoch !== undefined ? { epoch: point.epoch } : {}), fileName: upload.fileName, overwrite: false, ...upload.extra };
@@ -208,7 +226,7 @@ export class CometOfflineDestination implements Destination {
   }
 
   /** How a point of a string, histogram or file series is uploaded (layout.ts), and the blob it makes. */
-  private uploadOf(series: SeriesInfo, point: TypedPoint): { type: string; fileName: string; metadata: Record<string, unknown>; extra?: Record<string, unknown>; body?: string } {
+  private uploadOf(series: SeriesInfo, point: TypedPoint, index: number): { type: string; fileName: string; metadata: Record<string, unknown>; extra?: Record<string, unknown>; body?: string } {
     const named = (isDefault: boolean): Record<string, unknown> => (isDefault ? {} : { [SERIES_META]: series.key });
     if (series.type === 'string') return { type: UPLOAD.text, fileName: 'auto-generated-in-the-backend', metadata: named(series.key === TEXT_KEY), body: point.value as string };
     if (series.type === 'histogram') {
@@ -223,7 +241,10 @@ export class CometOfflineDestination implements Destination {
     const type = slash > 0 && FILE_UPLOAD_TYPES.has(series.key.slice(0, slash)) ? series.key.slice(0, slash) : UPLOAD.asset;
     const fileName = file.name ?? file.path.split('/').pop()!;
     const extra = type === UPLOAD.image ? { figName: fileName } : undefined;
-    return { type, fileName, metadata: named(series.key === `${type}/${fileName}`), ...(extra ? { extra } : {}) };
+    // the reader names a Comet file by series, index and name: a file named otherwise keeps its own
+    const derived = file.name !== undefined && file.mimeType === undefined && file.path === `${series.key}/${index}/${file.name}`;
+    const kept = derived ? {} : { [FILE_META]: { path: file.path, ...(file.name !== undefined ? { name: file.name } : {}), ...(file.mimeType !== undefined ? { mimeType: file.mimeType } : {}) } };
+    return { type, fileName, metadata: { ...named(series.key === `${type}/${fileName}`), ...kept }, ...(extra ? { extra } : {}) };
   }
 
   /**
@@ -282,6 +303,7 @@ export class CometOfflineDestination implements Destination {
     if (Object.keys(extras.tags).length === 0) delete extras.tags;
     if (run.status !== 'FINISHED') extras.status = run.status;
     if (run.lifecycle !== 'active') extras.lifecycle = run.lifecycle;
+    if (run.endTime === undefined) extras.noEndTime = true;
     if (Object.keys(extras).length > 0) await this.emit(staged, MESSAGE_TYPES.logOther, { key: RUN_OTHER, value: JSON.stringify(extras) });
     staged.lines.end();
     await once(staged.lines, 'close');
@@ -330,6 +352,13 @@ export class CometOfflineDestination implements Destination {
     for (const key of [...this.staged.keys()]) await this.discardRun(key);
   }
 }
+
+const samePath = (a: string[], b: string[]): boolean => a.length === b.length && a.every((segment, i) => segment === b[i]);
+
+/** The type a value written as a string stands for (scalarOf writes datetimes and NaN / ±Infinity floats as strings). */
+const stringFor = (value: TypedValue): 'datetime' | 'float' | undefined => (value.type === 'datetime' ? 'datetime' : value.type === 'float' && !Number.isFinite(value.value) ? 'float' : undefined);
+
+const sameTags = (a: Record<string, string>, b: Record<string, string>): boolean => JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
 
 /** A histogram as Comet's histogram3d blob: exact when its edges are Comet's default buckets and it holds counts. */
 function histogramBlobOf(h: Histogram): { blob: Record<string, unknown>; exact: boolean } {
