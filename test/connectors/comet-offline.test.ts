@@ -1,8 +1,10 @@
 /**
  * Comet offline archives, written during the test by the real comet_ml client (pinned in
  * python/requirements-comet.txt) from test/fixtures/comet_offline.py, which prints what it logged:
- * the reader gives back every value; the archive goes into a bundle and into a real MLflow server
- * with `verify` equal at each hop.
+ * the reader gives back every value; archives trackshift writes pass comet_ml's own schema
+ * validation (test/fixtures/comet_validate.py) and read back equal — from the client's archive,
+ * through a bundle, from a real MLflow server and from the rich memory run; a re-run adds
+ * nothing, a copy cut off part way is redone; 50,000 points are read in flat memory.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -11,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyFor } from '../../src/connectors/comet-offline/index.js';
 import { connectorFor, openSource } from '../../src/connectors/resolve.js';
@@ -327,5 +331,53 @@ describe('comet-offline ↔ MLflow server', () => {
     expectEqual(await runVerify({ source: server.url, destination: `comet-offline:${out}`, selection, workers: 2, artifactWorkers: 2, maxDifferences: 50, env: {} }));
     expect((await validated(out)).errors).toEqual([]);
     expect((await copy()).copied.runs).toBe(0);
+  }, 600_000);
+});
+
+setFlagsFromString('--expose-gc');
+const collectGarbage = runInNewContext('gc') as () => void;
+
+describe('comet-offline memory and long histories', () => {
+  /** An archive of `points` loss points written by the real client, and the heap the reader grows by while reading them all. */
+  async function peakHeapReading(points: number): Promise<{ dir: string; peak: number; read: number; maxPage: number }> {
+    const dir = join(tmp, `big-${points}`);
+    await python('test/fixtures/comet_offline.py', [dir, String(points)]);
+    collectGarbage();
+    const base = process.memoryUsage().heapUsed;
+    let peak = 0;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().heapUsed - base);
+    }, 5);
+    const source = await openSource(dir);
+    let read = 0;
+    let maxPage = 0;
+    try {
+      const run = await onlyRun(source);
+      for await (const page of source.readMetric(run, 'loss')) {
+        read += page.length;
+        maxPage = Math.max(maxPage, page.length);
+      }
+    } finally {
+      clearInterval(sampler);
+      await source.close?.();
+    }
+    peak = Math.max(peak, process.memoryUsage().heapUsed - base);
+    return { dir, peak, read, maxPage };
+  }
+
+  it('reads 50,000 points page by page in flat memory, and copies every one into an archive', async () => {
+    const small = await peakHeapReading(5_000);
+    const large = await peakHeapReading(50_000);
+    // every point, and the one logged twice at step 7
+    expect([small.read, large.read]).toEqual([5_001, 50_001]);
+    expect(large.maxPage).toBeLessThanOrEqual(1000);
+    console.log(`comet-offline: peak heap growth ${(small.peak / 2 ** 20).toFixed(1)} MB for 5,000 points, ${(large.peak / 2 ** 20).toFixed(1)} MB for 50,000`);
+    // messages.json of 50,000 points is ~36 MB of text: it is never held
+    expect(large.peak).toBeLessThan(Math.max(small.peak, 0) + 16 * 1024 * 1024);
+
+    const out = join(tmp, 'big-written');
+    await job('copy', large.dir, `comet-offline:${out}`);
+    expectEqual(await verify(large.dir, `comet-offline:${out}`));
+    expect((await validated(out)).errors).toEqual([]);
   }, 600_000);
 });
