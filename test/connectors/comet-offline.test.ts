@@ -4,11 +4,12 @@
  * the reader gives back every value; archives trackshift writes pass comet_ml's own schema
  * validation (test/fixtures/comet_validate.py) and read back equal — from the client's archive,
  * through a bundle, from a real MLflow server and from the rich memory run; a re-run adds
- * nothing, a copy cut off part way is redone; 50,000 points are read in flat memory.
+ * nothing, a copy killed part way (kill -9) leaves no archive and is redone; 50,000 points are
+ * read in flat memory.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -24,6 +25,7 @@ import { runJob, type JobOptions } from '../../src/engine/job.js';
 import { emptySelection } from '../../src/engine/plan.js';
 import { runVerify } from '../../src/verify/index.js';
 import type { VerifyReport } from '../../src/verify/report.js';
+import { startCli } from '../cli/run-cli.js';
 import { pythonEnv, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
 import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../helpers/jobs.js';
 import { richStore } from '../helpers/rich-run.js';
@@ -387,5 +389,20 @@ describe('comet-offline memory and long histories', () => {
     await job('copy', large.dir, `comet-offline:${out}`);
     expectEqual(await verify(large.dir, `comet-offline:${out}`));
     expect((await validated(out)).errors).toEqual([]);
+
+    // kill -9 while the archive is being written: no archive at all, and a re-run writes it whole
+    const killed = join(tmp, 'big-killed');
+    const { child, done } = startCli(['copy', large.dir, `comet-offline:${killed}`, '--state-dir', join(tmp, 'state-killed')]);
+    const staging = join(killed, '.trackshift-staging');
+    for (let waited = 0; !existsSync(staging) || readdirSync(staging).length === 0; waited += 10) {
+      if (waited > 60_000) throw new Error('the copy never started writing');
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    child.kill('SIGKILL');
+    expect((await done).signal).toBe('SIGKILL');
+    expect(readdirSync(killed).filter((n) => n.endsWith('.zip'))).toEqual([]);
+    expect((await job('copy', large.dir, `comet-offline:${killed}`)).copied.runs).toBe(1);
+    expect(readdirSync(staging)).toEqual([]);
+    expectEqual(await verify(large.dir, `comet-offline:${killed}`));
   }, 600_000);
 });
