@@ -20,7 +20,6 @@ const POINTS_PAGE = 1000;
 /** the project of archives whose experiment.json names none */
 export const NO_PROJECT = 'comet-offline';
 
-
 const safePath = (path: string): string => (relativePathProblem(path) === undefined ? path : `comet-files/${keyToFileName(path)}`);
 
 /** Step, epoch, context and time of a message, as the model's point has them (a step the client left null is 0). */
@@ -58,6 +57,7 @@ function keptHistogram(upload: Upload, where: string): Histogram | undefined {
 interface OpenRun {
   scanned: ScannedRun;
   experiment: string;
+  series: SeriesInfo[];
   /** SeriesFile.path → the upload */
   seriesFiles: Map<string, Upload>;
   /** artifact path (safe) → where its bytes are */
@@ -94,7 +94,21 @@ export class CometOfflineSource implements Source {
     }
     const artifacts = new Map<string, { blob: string } | { content: Buffer }>();
     for (const [path, where] of scanned.artifacts) artifacts.set(safePath(path), where);
-    this.runs.set(scanned.key, { scanned, experiment: scanned.experiment.project_name || NO_PROJECT, seriesFiles, artifacts });
+    this.runs.set(scanned.key, { scanned, experiment: scanned.experiment.project_name || NO_PROJECT, series: this.seriesOf(scanned), seriesFiles, artifacts });
+  }
+
+  /** The run's series, keys unique: a key met again (a metric named `stdout`) is left out, with a warning. */
+  private seriesOf(scanned: ScannedRun): SeriesInfo[] {
+    const all: SeriesInfo[] = [];
+    for (const [key, system] of scanned.metrics) all.push(system ? { key, type: 'float', system } : { key, type: 'float' });
+    for (const key of [STDOUT_KEY, STDERR_KEY] as const) if (scanned.output[key] > 0 && !scanned.series.has(key)) all.push({ key, type: 'string' });
+    for (const [key, s] of scanned.series) all.push({ key, type: s.type });
+    const seen = new Set<string>();
+    return all.filter((series) => {
+      if (!seen.has(series.key)) return seen.add(series.key);
+      this.warnings.push({ object: `run ${scanned.key}`, message: `${scanned.file}: two series are named ${quoted(series.key)}: the ${series.type} one is left out` });
+      return false;
+    });
   }
 
   /** A file series point's file: as the writer was given it (kept in the upload's metadata), else named by series, index and name. */
@@ -115,7 +129,10 @@ export class CometOfflineSource implements Source {
 
   async *listRuns(experimentId: string, query: RunQuery): AsyncIterable<Run> {
     if (query.filter) throw new InvalidInputError(this.uri, 'Comet offline archives cannot be filtered with a search expression');
-    for (const run of this.runs.values()) if (run.experiment === experimentId) yield this.modelRun(run);
+    for (const run of this.runs.values()) {
+      if (run.experiment !== experimentId || (run.scanned.extras.lifecycle === 'deleted' && !query.includeDeleted)) continue;
+      yield this.modelRun(run);
+    }
   }
 
   async getRun(runId: string): Promise<Run | undefined> {
@@ -123,12 +140,8 @@ export class CometOfflineSource implements Source {
     return run && this.modelRun(run);
   }
 
-  private modelRun({ scanned, experiment }: OpenRun): Run {
+  private modelRun({ scanned, experiment, series }: OpenRun): Run {
     const { experiment: file } = scanned;
-    const series: SeriesInfo[] = [];
-    for (const [key, system] of scanned.metrics) series.push(system ? { key, type: 'float', system } : { key, type: 'float' });
-    for (const key of [STDOUT_KEY, STDERR_KEY] as const) if (scanned.output[key] > 0) series.push({ key, type: 'string' });
-    for (const [key, s] of scanned.series) series.push({ key, type: s.type });
     const failed = file.customer_error_reported === true;
     const { extras } = scanned;
     return {
@@ -144,7 +157,7 @@ export class CometOfflineSource implements Source {
       params: { ...scanned.params },
       tags: { ...Object.fromEntries(file.tags.map((t) => [t, ''])), ...extras.tags },
       inputs: structuredClone(extras.inputs ?? []),
-      series,
+      series: series.map((info) => ({ ...info })),
       ...(scanned.config.length > 0 ? { config: structuredClone(scanned.config) } : {}),
       ...(scanned.summary.length > 0 ? { summary: structuredClone(scanned.summary) } : {}),
       ...(failed && file.customer_error_message && !extras.status ? { sourceState: file.customer_error_message } : {}),
