@@ -220,7 +220,9 @@ export class CometOfflineDestination implements Destination {
       const upload = this.uploadOf(series, point, index);
       const blob = series.type === 'file' ? staged.seriesFiles.get((point.value as SeriesFile).path) : await this.blob(staged, upload.body!);
       if (blob === undefined) throw new Error(`comet-offline: the file of ${quoted(series.key)} at step ${point.step} was not given before its point`);
-      const additional = { context: point.context ?? null, step: point.step, ...(point.epoch !== undefined ? { epoch: point.epoch } : {}), fileName: upload.fileName, overwrite: false, ...upload.extra };
+      // the client names the asset type in the upload's parameters, except for plain assets and images
+      const typed = upload.type === UPLOAD.asset || upload.type === UPLOAD.image ? {} : { type: upload.type };
+      const additional = { context: point.context ?? null, step: point.step, ...(point.epoch !== undefined ? { epoch: point.epoch } : {}), fileName: upload.fileName, overwrite: false, ...typed, ...upload.extra };
       await this.emit(staged, MESSAGE_TYPES.fileUpload, { file_path: blob, upload_type: upload.type, local_timestamp: at, metadata: upload.metadata, additional_params: additional, clean: true });
     }
   }
