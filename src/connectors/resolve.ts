@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { UsageError } from '../util/errors.js';
 import { bundleConnector } from './bundle/index.js';
+import { cometOfflineConnector } from './comet-offline/index.js';
 import { databricksConnector } from './databricks/index.js';
 import { eximConnector } from './exim/index.js';
 import { sqlStoreConnector } from './sqlstore/index.js';
@@ -24,6 +25,8 @@ export const CONNECTORS: readonly ConnectorFactory[] = [
   databricksConnector,
   mlflowConnector,
   sqlStoreConnector,
+  // before neptune3, which takes any file for a database
+  cometOfflineConnector,
   neptune2Connector,
   neptune3Connector,
   neptuneExportConnector,
@@ -82,7 +85,7 @@ async function resolve(input: string, role: 'source' | 'destination', fallback?:
   const what = existsSync(input) ? 'exists but is not a format trackshift recognises' : 'does not exist';
   throw new UsageError(
     `${role} "${input}" ${what}. Give an MLflow server URL (http://host:port), a trackshift bundle, ` +
-      `an mlruns folder, an mlflow-export-import directory, a .neptune folder or a neptune-exporter export, ` +
+      `an mlruns folder, an mlflow-export-import directory, a .neptune folder, a neptune-exporter export, Comet offline archives, ` +
       `or force a format with FORMAT:PATH. Formats: ${formatList()}.`,
   );
 }
