@@ -17,7 +17,7 @@
  * exporter (neptune-mlflow) lays them out, and run.ts reads that layout back:
  * `run_data/params/<key>`, `run_data/tags/<key>` (tags with a value; a tag without one is a
  * Neptune tag), `run_info/{run_name, status, start_time, end_time, user_id, lifecycle_stage,
- * parent_run_id, experiment_name}`. The provenance tags of a copy go to `run_data/tags/` too.
+ * parent_run_id, experiment_name}`, and `run_info/source_state` (a W&B exit code, …; trackshift's own). The provenance tags of a copy go to `run_data/tags/` too.
  */
 import type { Run, TypedValue } from '../../model/index.js';
 
@@ -113,6 +113,7 @@ export function neptuneTarget(run: Run, experimentName: string, generation: Nept
     if (run.endTime !== undefined) attributes.set('run_info/end_time', { type: 'datetime', value: run.endTime });
     if (run.user !== undefined) attributes.set('run_info/user_id', { type: 'string', value: run.user });
     if (run.parentId !== undefined) attributes.set('run_info/parent_run_id', { type: 'string', value: run.parentId });
+    if (run.sourceState !== undefined) attributes.set('run_info/source_state', { type: 'string', value: run.sourceState });
     for (const [key, value] of Object.entries(run.params)) attributes.set(`run_data/params/${key}`, { type: 'string', value });
   }
 
