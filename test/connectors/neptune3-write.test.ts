@@ -12,13 +12,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSource } from '../../src/connectors/resolve.js';
 import type { Source } from '../../src/connectors/types.js';
-import type { Run } from '../../src/model/index.js';
+import { memoryRun, memoryStore, type MemoryStore } from '../../src/connectors/memory/index.js';
+import type { MetricPoint, Run, TypedPoint, TypedValue } from '../../src/model/index.js';
 import type { JobOptions } from '../../src/engine/job.js';
 import { emptySelection } from '../../src/engine/plan.js';
 import { runVerify } from '../../src/verify/index.js';
 import type { VerifyReport } from '../../src/verify/report.js';
 import { runPython, runTool, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
 import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../helpers/jobs.js';
+import { wholeRuns } from '../helpers/whole-run.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -300,4 +302,112 @@ describe('Neptune 2.x → neptune3: with seed 001', () => {
       await source.close?.();
     }
   }, 300_000);
+});
+
+describe('what Neptune 3.x cannot hold, through the encoding', () => {
+  const T0 = 1_700_000_000_000;
+  const float = (key: string, step: number, value: number, extra: Partial<MetricPoint> = {}): MetricPoint => ({ key, step, value, timestamp: T0 + Math.round(step * 1000), ...extra });
+
+  function awkwardStore(): MemoryStore {
+    const store = memoryStore(`neptune3-awkward-${process.pid}`);
+    store.data.experiments.set('1', { id: '1', name: 'exp', tags: {}, lifecycle: 'active' });
+    const base = { experimentId: '1', status: 'FINISHED' as const, startTime: T0, endTime: T0 + 60_000, lifecycle: 'active' as const, inputs: [] };
+    const metrics = [
+      float('loss', 0, NaN), float('loss', 1, Infinity), float('loss', 1, -Infinity), float('loss', 1, -0), float('loss', 2, 0.5), float('loss', 2, 0.5), float('loss', 1.5, 0.25),
+      float('range', -1, 1), float('range', 0.000001, 2), float('range', 1e12, 3),
+      float('untimed', 1, 1, { timestamp: undefined }), float('comet', 2, 2, { epoch: 3, context: 'train' }),
+    ];
+    const byKey = new Map<string, MetricPoint[]>();
+    for (const p of metrics) byKey.set(p.key, [...(byKey.get(p.key) ?? []), p]);
+    const log: TypedPoint[] = [{ step: 0, timestamp: T0, value: 'first ✓' }, { step: 0, timestamp: T0 + 1, value: 'same step' }];
+    const hist: TypedPoint[] = [{ step: 1, timestamp: T0, value: { edges: [0, 1, 2], kind: 'counts', values: [3, 4] } }, { step: 2, timestamp: T0 + 5, value: { edges: [-1, 0], kind: 'densities', values: [0.5] } }];
+    const samples: TypedPoint[] = [0, 1].map((i) => ({ step: i + 0.5, timestamp: T0 + i, value: { path: `samples/${i}.txt`, name: `${i}.txt`, size: 7, mimeType: 'text/plain' } }));
+    const run: Run = {
+      ...base,
+      id: 'awkward',
+      name: 'awkward run',
+      user: 'ada',
+      params: { lr: '0.1' },
+      tags: { team: 'x', reviewed: '' },
+      series: [...[...byKey.keys()].map((key) => ({ key, type: 'float' as const })), { key: 'log', type: 'string' }, { key: 'hist', type: 'histogram' }, { key: 'samples', type: 'file' }, { key: 'system/cpu', type: 'float', system: true }],
+      // in path order: Neptune's attributes are a map, read back sorted
+      config: [
+        { path: ['betas', 'b1'], value: { type: 'float', value: 0.9 } },
+        { path: ['epochs'], value: { type: 'int', value: 10 } },
+        { path: ['labels'], value: { type: 'stringSet', value: ['a', 'b'] } },
+        { path: ['optimizer', 'name'], value: { type: 'string', value: 'adam' } },
+        { path: ['use_bn'], value: { type: 'bool', value: true } },
+        { path: ['when'], value: { type: 'datetime', value: T0 + 5 } },
+      ],
+      summary: [{ path: ['best', 'loss'], value: { type: 'float', value: NaN } }],
+      group: 'sweep-7',
+      sourceState: 'exit 3',
+    };
+    byKey.set('system/cpu', [float('system/cpu', 0, 12.5)]);
+    store.data.runs.set('awkward', memoryRun({
+      run,
+      metrics: byKey,
+      series: new Map([['log', log], ['hist', hist], ['samples', samples]]),
+      seriesFiles: new Map([['samples/0.txt', Buffer.from('zero 0\n')], ['samples/1.txt', Buffer.from('one  1\n')]]),
+      artifacts: new Map([['model/w.bin', Buffer.from([0, 1, 2, 255])], ['notes.txt', Buffer.from('notes')]]),
+    }));
+    const fork: Run = { ...base, id: 'forked', name: 'forked', params: {}, tags: {}, series: [{ key: 'loss', type: 'float' }], fork: { runId: 'awkward', step: 2.5 } };
+    store.data.runs.set('forked', memoryRun({ run: fork, metrics: new Map([['loss', [float('loss', 3, 0.1)]]]) }));
+    return store;
+  }
+
+  it('keeps every value of a run from elsewhere: the neptune3 source gives back exactly what was copied', async () => {
+    const src = awkwardStore();
+    const out = join(tmp, 'awkward');
+    const report = await job('copy', src.uri, destination(out));
+    expect(report.copied.runs).toBe(2);
+    expect(report.encoded.map((e) => e.sourceId)).toEqual(['awkward']);
+    const back = await openSource(destination(out));
+    try {
+      expect(await wholeRuns(back)).toEqual(await wholeRuns(src));
+    } finally {
+      await back.close?.();
+    }
+    // what Neptune's own code sees: only points its server takes
+    const written = (await readBack(out)).find((r) => r.runId === 'awkward')!;
+    expect(written.series.loss!.map((p) => [p.step, p.value])).toEqual([[1, -0], [2, 0.5]]);
+    expect(written.series.range!.map((p) => p.step)).toEqual([0.000001]);
+    expect(written.attributes['epochs']).toEqual({ type: 'int', value: 10 });
+    expect(written.attributes['run_info/source_state']).toEqual({ type: 'string', value: 'exit 3' });
+    expect(written.attributes['sys/group_tags']).toEqual({ type: 'stringSet', value: ['sweep-7'] });
+  }, 120_000);
+
+  it('applies seed 001 to a Neptune 2.x run: legacy_sys with float running and monitoring time and an int size', async () => {
+    const store = memoryStore(`neptune3-legacy-${process.pid}`);
+    store.data.experiments.set('ws/legacy', { id: 'ws/legacy', name: 'ws/legacy', tags: {}, lifecycle: 'active' });
+    const sys = (name: string, value: TypedValue) => ({ path: ['sys', name], value });
+    const run: Run = {
+      id: 'SAN-7', experimentId: 'ws/legacy', name: 'baseline', status: 'FINISHED', startTime: T0, endTime: T0 + 9000, lifecycle: 'active', params: {}, tags: { best: '' }, inputs: [], sourceState: 'idle',
+      series: [{ key: 'monitoring/abc/cpu', type: 'float', system: true }],
+      config: [
+        sys('id', { type: 'string', value: 'SAN-7' }), sys('name', { type: 'string', value: 'baseline' }), sys('state', { type: 'string', value: 'idle' }),
+        sys('creation_time', { type: 'datetime', value: T0 - 5 }), sys('running_time', { type: 'int', value: 42 }), sys('monitoring_time', { type: 'int', value: 7 }),
+        sys('size', { type: 'float', value: 1024 }), sys('owner', { type: 'string', value: 'ada' }), sys('tags', { type: 'stringSet', value: ['best'] }),
+        { path: ['monitoring', 'abc', 'hostname'], value: { type: 'string', value: 'gpu-1' } },
+      ],
+    };
+    store.data.runs.set('SAN-7', memoryRun({ run, metrics: new Map([['monitoring/abc/cpu', [float('monitoring/abc/cpu', 0, 3.5), float('monitoring/abc/cpu', 1, 4.5)]]]) }));
+    const out = join(tmp, 'legacy');
+    await job('copy', store.uri, destination(out));
+    const [written] = await readBack(out);
+    expect(written!.runId).toBe('SAN-7');
+    expect(written!.create).toMatchObject({ experiment: 'baseline', creationTime: T0 - 5, family: 'SAN-7' });
+    expect(written!.attributes).toMatchObject({
+      'legacy_sys/id': { type: 'string', value: 'SAN-7' },
+      'legacy_sys/running_time': { type: 'float', value: 42 },
+      'legacy_sys/monitoring_time': { type: 'float', value: 7 },
+      'legacy_sys/size': { type: 'int', value: 1024 },
+      'legacy_sys/owner': { type: 'string', value: 'ada' },
+      'sys/tags': { type: 'stringSet', value: ['best'] },
+      'runtime/abc/hostname': { type: 'string', value: 'gpu-1' },
+    });
+    expect(Object.keys(written!.attributes).filter((k) => /state|^monitoring\//.test(k))).toEqual([]);
+    expect(written!.series['runtime/abc/cpu']!.map((p) => [p.step, p.value, p.timestamp])).toEqual([[0, 3.5, T0], [1, 4.5, T0 + 1000]]);
+    expect(written!.lastOperationTime).toBe(T0 + 9000);
+  }, 120_000);
 });
