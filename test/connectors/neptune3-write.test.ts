@@ -411,3 +411,34 @@ describe('what Neptune 3.x cannot hold, through the encoding', () => {
     expect(written!.lastOperationTime).toBe(T0 + 9000);
   }, 120_000);
 });
+
+describe('a copy cut off part way', () => {
+  it('never looks complete: readers skip it, the next copy discards it and writes the run again', async () => {
+    const store = memoryStore(`neptune3-cut-${process.pid}`);
+    store.data.experiments.set('1', { id: '1', name: 'exp', tags: {}, lifecycle: 'active' });
+    const point: TypedPoint = { step: 1, timestamp: 1_700_000_000_000, value: { path: 'a.txt', name: 'a.txt', size: 2 } };
+    const run: Run = { id: 'cut', experimentId: '1', name: 'cut', status: 'FINISHED', startTime: 1_700_000_000_000, lifecycle: 'active', params: { p: '1' }, tags: {}, inputs: [], series: [{ key: 'files', type: 'file' }] };
+    // the file of the series' point is not there yet: the run fails after it was created
+    store.data.runs.set('cut', memoryRun({ run, series: new Map([['files', [point]]]) }));
+    const out = join(tmp, 'cut');
+    const first = await runJobIn(tmp, 'copy', store.uri, destination(out), true);
+    expect(first.failed.map((f) => f.sourceId)).toEqual(['cut']);
+    const partial = readdirSync(out).filter((n) => n.startsWith('.trackshift-partial-'));
+    expect(partial).toHaveLength(1);
+    expect(runFolders(out)).toEqual([]);
+    await expect(openSource(destination(out))).rejects.toThrow(/holds no neptune-scale offline run/);
+
+    store.data.runs.get('cut')!.seriesFiles.set('a.txt', Buffer.from('ok'));
+    const second = await runJobIn(tmp, 'copy', store.uri, destination(out), true);
+    expect(second.failed).toEqual([]);
+    expect(second.copied.runs).toBe(1);
+    expect(readdirSync(out).filter((n) => n.startsWith('.'))).toEqual([]);
+    expect(runFolders(out)).toEqual([expect.stringMatching(/^ws_proj_cut_\d{19}$/)]);
+    const [written] = await readBack(out);
+    expect(Object.values(written!.uploads).map((u) => Buffer.from(u.bytes!, 'base64').toString())).toEqual(['ok']);
+  }, 120_000);
+
+  it('says what is missing when no project is given', async () => {
+    await expect(runJobIn(tmp, 'copy', `neptune3:${fixture}`, `neptune3:${join(tmp, 'no-project')}`)).rejects.toThrow(/\?project=WORKSPACE\/PROJECT or set NEPTUNE_PROJECT/);
+  });
+});
