@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSource } from '../../src/connectors/resolve.js';
 import type { Source } from '../../src/connectors/types.js';
 import { memoryRun, memoryStore, type MemoryStore } from '../../src/connectors/memory/index.js';
+import { fileDestination, folderComponent, runFolderName } from '../../src/connectors/neptune3/names.js';
 import type { MetricPoint, Run, TypedPoint, TypedValue } from '../../src/model/index.js';
 import type { JobOptions } from '../../src/engine/job.js';
 import { emptySelection } from '../../src/engine/plan.js';
@@ -440,5 +441,28 @@ describe('a copy cut off part way', () => {
 
   it('says what is missing when no project is given', async () => {
     await expect(runJobIn(tmp, 'copy', `neptune3:${fixture}`, `neptune3:${join(tmp, 'no-project')}`)).rejects.toThrow(/\?project=WORKSPACE\/PROJECT or set NEPTUNE_PROJECT/);
+  });
+});
+
+describe("the client's names", () => {
+  it('gives run folders and file paths exactly as neptune-scale computes them', async () => {
+    const cases: Array<[string, string, string, number | null]> = [
+      ['parent-run', 'files/readme', 'readme', null],
+      ['SAN-7', 'model/weights.bin', 'weights.bin', null],
+      ['run.with/odd chars ✓', 'a/b.c/d', 'résumé 数据.tar.gz', 1000.5],
+      ['x'.repeat(400), `${'ns/'.repeat(120)}leaf`, `${'n'.repeat(300)}.${'e'.repeat(30)}`, 0.000001],
+      ['r', 'samples', '.hidden', 999_999_999_999.5],
+    ];
+    const script = [
+      'import json, sys',
+      'from neptune_scale.sync.files import generate_destination',
+      'from neptune_scale.api.run import _sanitize_path_component',
+      'cases = json.loads(sys.argv[1])',
+      'print(json.dumps([[generate_destination(r, a, f, s), _sanitize_path_component("ws/proj"), _sanitize_path_component(r)] for r, a, f, s in cases]))',
+    ].join('\n');
+    const expected = JSON.parse(await runTool('neptune3', 'python', ['-c', script, JSON.stringify(cases)])) as Array<[string, string, string]>;
+    const mine = cases.map(([r, a, f, s]) => [fileDestination(r, a, f, s ?? undefined), folderComponent('ws/proj'), folderComponent(r)]);
+    expect(mine).toEqual(expected);
+    expect(runFolderName('ws/proj', 'parent-run', 1772366400000000000n)).toBe('ws_proj_parent-run_1772366400000000000');
   });
 });

@@ -59,4 +59,15 @@ export function fileDestination(runId: string, attribute: string, fileName: stri
 }
 
 /** The client's fallback MIME type (files.py `DEFAULT_MIME_TYPE`) for a file whose type is unknown. */
-export const DEFAULT_MIME_TYPE = 'application/octet-stream';
+const DEFAULT_MIME_TYPE = 'application/octet-stream';
+
+/** What Python's `mimetypes` (with the client's EXTRA_TYPES) says of the common extensions; the rest is the default. */
+const MIME_TYPES: Record<string, string> = {
+  '.txt': 'text/plain', '.log': 'text/plain', '.csv': 'text/csv', '.html': 'text/html', '.htm': 'text/html', '.json': 'application/json',
+  '.yaml': 'application/yaml', '.yml': 'application/yaml', '.md': 'text/markdown', '.py': 'text/x-python', '.png': 'image/png',
+  '.jpg': 'image/jpeg', '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.svg': 'image/svg+xml', '.webp': 'image/webp', '.pdf': 'application/pdf',
+  '.zip': 'application/zip', '.gz': 'application/gzip', '.ipynb': 'application/x-ipynb+json', '.mp4': 'video/mp4', '.wav': 'audio/x-wav',
+};
+
+/** The MIME type the client would give a file of that name (`guess_mime_type_from_file`, by its extension). */
+export const mimeTypeOf = (name: string): string => MIME_TYPES[suffixOf(name).toLowerCase()] ?? DEFAULT_MIME_TYPE;

@@ -38,7 +38,7 @@ import { neptuneTarget, type NeptuneTarget } from '../neptune-common/target.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
 import { DATABASE_FILE } from './db.js';
 import { indexCopies, PARTIAL_PREFIX, type ExistingCopy } from './existing.js';
-import { DEFAULT_MIME_TYPE, fileDestination, MAX_FILE_DESTINATION_LENGTH, runComponent, runFolderName } from './names.js';
+import { fileDestination, mimeTypeOf, MAX_FILE_DESTINATION_LENGTH, runComponent, runFolderName } from './names.js';
 import { stepOf, timestampOf, type Value } from './proto.js';
 import { OperationsStore, type Pending, type UploadRow } from './store.js';
 import { appendSnapshot, attributeSnapshots, histogramOf } from './values.js';
@@ -243,7 +243,7 @@ export class Neptune3Destination implements Destination {
       destination = fileDestination(run.runId, key, file.name ?? lastSegment(file.path), point.step);
       run.warnings.push(`file ${quoted(file.path)} of series ${quoted(key)}: its path is too long for Neptune; stored as ${quoted(destination)}`);
     }
-    const mimeType = file.mimeType ?? DEFAULT_MIME_TYPE;
+    const mimeType = file.mimeType ?? mimeTypeOf(file.name ?? file.path);
     uploads.push({ sourcePath: join(run.final, local.name), destination, mimeType, size: local.size });
     return { value: { case: 'fileRef', value: { path: destination, sizeBytes: BigInt(local.size), mimeType } } };
   }
@@ -271,7 +271,7 @@ export class Neptune3Destination implements Destination {
     const name = lastSegment(file.path);
     const local = await this.copyIn(run, name, body);
     const destination = fileDestination(run.runId, file.path, name, undefined);
-    const mimeType = DEFAULT_MIME_TYPE;
+    const mimeType = mimeTypeOf(name);
     const assign = { [file.path]: { value: { case: 'fileRef' as const, value: { path: destination, sizeBytes: BigInt(local.size), mimeType } } } };
     run.store.save(
       [{ update: { assign, ...(run.createdAt !== undefined ? { timestamp: timestampOf(run.createdAt) } : {}) }, time: run.rowTime }],
