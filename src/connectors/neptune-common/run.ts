@@ -15,7 +15,9 @@
  *   run from elsewhere (target.ts) is read back: `run_data/params/<key>` → params,
  *   `run_data/tags/<key>` → tags, `run_info/…` → name, status, times, user, lifecycle, parent.
  */
-import { RUN_STATUSES, type ConfigEntry, type Run, type RunStatus, type SeriesInfo, type TypedValue } from '../../model/index.js';
+import { z } from 'zod';
+import { RUN_STATUSES, type ConfigEntry, type DatasetInput, type Run, type RunStatus, type SeriesInfo, type TypedValue } from '../../model/index.js';
+import { datasetInputSchema } from '../../model/json.js';
 
 /** A Neptune attribute that is not a series, with its value in the model's typed form. */
 export type NeptuneAttribute = TypedValue;
@@ -93,6 +95,18 @@ function takeWritten(attributes: Map<string, NeptuneAttribute>): [Map<string, Ne
 
 const writtenStatus = (v: NeptuneAttribute | undefined): RunStatus | undefined => RUN_STATUSES.find((s) => s === str(v));
 
+/** The dataset inputs a writer kept in `run_info/inputs` (target.ts); undefined when there are none or they do not parse. */
+function inputsOf(v: NeptuneAttribute | undefined): DatasetInput[] | undefined {
+  const text = str(v);
+  if (text === undefined) return undefined;
+  try {
+    const parsed = z.array(datasetInputSchema).safeParse(JSON.parse(text));
+    return parsed.success ? (parsed.data as DatasetInput[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The model's run for a Neptune run; `experimentId` is the id the source gave its experiment. */
 export function toModelRun(run: NeptuneRun, experimentId: string): Run {
   const [attributes, written] = takeWritten(run.attributes);
@@ -124,7 +138,7 @@ export function toModelRun(run: NeptuneRun, experimentId: string): Run {
     ...(parentId ? { parentId } : {}),
     params: written.params,
     tags,
-    inputs: [],
+    inputs: inputsOf(info.get('inputs')) ?? [],
     series: run.series,
     ...(config.length > 0 ? { config } : {}),
     ...(run.fork ? { fork: run.fork } : {}),

@@ -17,9 +17,11 @@
  * exporter (neptune-mlflow) lays them out, and run.ts reads that layout back:
  * `run_data/params/<key>`, `run_data/tags/<key>` (tags with a value; a tag without one is a
  * Neptune tag), `run_info/{run_name, status, start_time, end_time, user_id, lifecycle_stage,
- * parent_run_id, experiment_name}`, and `run_info/source_state` (a W&B exit code, …; trackshift's own). The provenance tags of a copy go to `run_data/tags/` too.
+ * parent_run_id, experiment_name}`, and trackshift's own `run_info/source_state` (a W&B exit
+ * code, …) and `run_info/inputs` (the dataset inputs, as JSON). The provenance tags of a copy go
+ * to `run_data/tags/` too.
  */
-import type { Run, TypedValue } from '../../model/index.js';
+import type { DatasetInput, Run, TypedValue } from '../../model/index.js';
 
 export type NeptuneGeneration = 2 | 3;
 
@@ -126,3 +128,7 @@ export function neptuneTarget(run: Run, experimentName: string, generation: Nept
   if (run.group !== undefined && !attributes.has('sys/group_tags')) attributes.set('sys/group_tags', { type: 'stringSet', value: run.group.split(',') });
   return target;
 }
+
+/** Where a writer keeps a run's dataset inputs (Neptune has none): one JSON string attribute, read back by run.ts. */
+export const INPUTS_ATTRIBUTE = 'run_info/inputs';
+export const inputsAttribute = (inputs: DatasetInput[]): TypedValue => ({ type: 'string', value: JSON.stringify(inputs) });

@@ -34,7 +34,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
 import { SERIES_TYPES, SOURCE_TAGS, type TypedValue } from '../../model/index.js';
 import { joinSegment, quoted, removeInside } from '../../util/paths.js';
-import { neptuneTarget, type NeptuneTarget } from '../neptune-common/target.js';
+import { INPUTS_ATTRIBUTE, inputsAttribute, neptuneTarget, type NeptuneTarget } from '../neptune-common/target.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
 import { DATABASE_FILE } from './db.js';
 import { indexCopies, PARTIAL_PREFIX, type ExistingCopy } from './existing.js';
@@ -46,6 +46,8 @@ import { appendSnapshot, attributeSnapshots, histogramOf } from './values.js';
 /** parameters.py: run ids up to 730 characters, steps in [0, 10^12) */
 const MAX_RUN_ID_LENGTH = 730;
 const MAX_STEP = 1_000_000_000_000;
+/** the longest string value Neptune's server takes (NeptuneStringValueExceedsSizeLimit) */
+const MAX_STRING_BYTES = 64 * 1024;
 
 export const NEPTUNE3_HOLDS: DestinationHolds = {
   seriesTypes: SERIES_TYPES,
@@ -261,8 +263,15 @@ export class Neptune3Destination implements Destination {
     run.seriesFiles.set(file.path, await this.copyIn(run, file.name ?? lastSegment(file.path), body));
   }
 
+  /** Neptune has no dataset inputs: kept as one JSON string attribute (target.ts), which readers give back. */
   async writeInputs(runId: string, inputs: DatasetInput[]): Promise<void> {
-    this.open(runId).warnings.push(`${inputs.length} dataset input(s) not copied: Neptune 3.x has no dataset inputs`);
+    const run = this.open(runId);
+    const value = inputsAttribute(inputs);
+    if (Buffer.byteLength(value.value as string) > MAX_STRING_BYTES) {
+      run.warnings.push(`${inputs.length} dataset input(s) not copied: as JSON they are over the ${MAX_STRING_BYTES} bytes a Neptune string holds`);
+      return;
+    }
+    run.store.save(attributeSnapshots([[INPUTS_ATTRIBUTE, value]], run.createdAt, run.rowTime));
   }
 
   /** An artifact becomes a file attribute at its path, with the client's remote path for its bytes. */
