@@ -95,6 +95,18 @@ function takeWritten(attributes: Map<string, NeptuneAttribute>): [Map<string, Ne
 
 const writtenStatus = (v: NeptuneAttribute | undefined): RunStatus | undefined => RUN_STATUSES.find((s) => s === str(v));
 
+/** The tags a writer kept for the run's experiment in `run_info/experiment_tags` (target.ts); {} when none parse. */
+export function experimentTagsOf(run: NeptuneRun): Record<string, string> {
+  const text = str(run.attributes.get('run_info/experiment_tags'));
+  if (text === undefined) return {};
+  try {
+    const parsed = z.record(z.string(), z.string()).safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : {};
+  } catch {
+    return {};
+  }
+}
+
 /** The dataset inputs a writer kept in `run_info/inputs` (target.ts); undefined when there are none or they do not parse. */
 function inputsOf(v: NeptuneAttribute | undefined): DatasetInput[] | undefined {
   const text = str(v);

@@ -18,7 +18,8 @@
  * `run_data/params/<key>`, `run_data/tags/<key>` (tags with a value; a tag without one is a
  * Neptune tag), `run_info/{run_name, status, start_time, end_time, user_id, lifecycle_stage,
  * parent_run_id, experiment_name}`, and trackshift's own `run_info/source_state` (a W&B exit
- * code, …) and `run_info/inputs` (the dataset inputs, as JSON). The provenance tags of a copy go
+ * code, …), `run_info/inputs` (the dataset inputs, as JSON) and `run_info/experiment_tags` (the
+ * experiment's tags, as a JSON object: a Neptune experiment is only a name on its runs). The provenance tags of a copy go
  * to `run_data/tags/` too.
  */
 import type { DatasetInput, Run, TypedValue } from '../../model/index.js';
@@ -132,3 +133,7 @@ export function neptuneTarget(run: Run, experimentName: string, generation: Nept
 /** Where a writer keeps a run's dataset inputs (Neptune has none): one JSON string attribute, read back by run.ts. */
 export const INPUTS_ATTRIBUTE = 'run_info/inputs';
 export const inputsAttribute = (inputs: DatasetInput[]): TypedValue => ({ type: 'string', value: JSON.stringify(inputs) });
+
+/** Where a writer keeps the tags of a run's experiment, which Neptune cannot hold on an experiment (read back by run.ts). */
+export const EXPERIMENT_TAGS_ATTRIBUTE = 'run_info/experiment_tags';
+export const experimentTagsAttribute = (tags: Record<string, string>): TypedValue => ({ type: 'string', value: JSON.stringify(tags) });

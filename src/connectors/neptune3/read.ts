@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { keyToFileName, quoted, relativePathProblem } from '../../util/paths.js';
-import { experimentNameOf, toModelRun } from '../neptune-common/run.js';
+import { experimentNameOf, experimentTagsOf, toModelRun } from '../neptune-common/run.js';
 import { readOrRecord } from '../unreadable.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { RunDatabase } from './db.js';
@@ -85,7 +85,12 @@ export class Neptune3Source implements Source {
 
   async *listExperiments(): AsyncIterable<Experiment> {
     const names = [...new Set([...this.runs.values()].map((r) => r.experiment))].sort();
-    for (const name of names) yield { id: name, name, tags: {}, lifecycle: 'active' };
+    // an experiment's tags, when a writer kept them on its runs (neptune-common/target.ts)
+    const tagsOf = (name: string) => {
+      for (const run of this.runs.values()) if (run.experiment === name && run.scanned.neptune.attributes.has('run_info/experiment_tags')) return experimentTagsOf(run.scanned.neptune);
+      return {};
+    };
+    for (const name of names) yield { id: name, name, tags: tagsOf(name), lifecycle: 'active' };
   }
 
   async *listRuns(experimentId: string, query: RunQuery): AsyncIterable<Run> {

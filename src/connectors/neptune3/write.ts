@@ -8,6 +8,9 @@
  * - CreateRun: family = run id, experiment, creation time, fork point (parent project = this
  *   project, the parent's Neptune run id, step), inherit_configs as the client sets it;
  * - attributes: assigns and `sys/tags`/`sys/group_tags` additions at the run's creation time;
+ *   what Neptune has no place for is kept in trackshift's own `run_info/` attributes, read back
+ *   by neptune-common/run.ts: dataset inputs (`run_info/inputs`), the experiment's tags
+ *   (`run_info/experiment_tags`, on each of its runs), a source state (`run_info/source_state`);
  * - float series: points of one step and timestamp share a snapshot (as one `log_metrics` call
  *   does); string, histogram and file series: a snapshot per point, at the point's step and time;
  * - files (artifacts → file attributes at their path; file series' points → appended file_refs):
@@ -32,9 +35,9 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
-import { SERIES_TYPES, SOURCE_TAGS, type TypedValue } from '../../model/index.js';
+import { SERIES_TYPES, SOURCE_TAG_PREFIX, SOURCE_TAGS, type TypedValue } from '../../model/index.js';
 import { joinSegment, quoted, removeInside } from '../../util/paths.js';
-import { INPUTS_ATTRIBUTE, inputsAttribute, neptuneTarget, type NeptuneTarget } from '../neptune-common/target.js';
+import { EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute, INPUTS_ATTRIBUTE, inputsAttribute, neptuneTarget, type NeptuneTarget } from '../neptune-common/target.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
 import { DATABASE_FILE } from './db.js';
 import { indexCopies, PARTIAL_PREFIX, type ExistingCopy } from './existing.js';
@@ -100,6 +103,8 @@ export class Neptune3Destination implements Destination {
   readonly limits = LIMITS;
   readonly holds = NEPTUNE3_HOLDS;
   private readonly runs = new Map<string, RunInWriting>();
+  /** experiment name → its tags: a 3.x experiment is a name on its runs, which carry them (target.ts) */
+  private readonly experimentTags = new Map<string, Record<string, string>>();
   /** ns of the last run folder named: strictly increasing, so two runs never share a name */
   private lastNs = 0n;
 
@@ -121,8 +126,10 @@ export class Neptune3Destination implements Destination {
     return this.copies.size > 0 ? { id: name, lifecycle: 'active' } : undefined;
   }
 
-  async ensureExperiment(_exp: Experiment, name: string): Promise<string> {
+  async ensureExperiment(exp: Experiment, name: string): Promise<string> {
     if (!this.dryRun) await mkdir(this.dir, { recursive: true });
+    // its own tags: the copy's provenance is on every run already
+    this.experimentTags.set(name, Object.fromEntries(Object.entries(exp.tags).filter(([key]) => !key.startsWith(SOURCE_TAG_PREFIX))));
     return name;
   }
 
@@ -143,6 +150,8 @@ export class Neptune3Destination implements Destination {
 
   async createRun(experimentId: string, run: Run): Promise<string> {
     const target = neptuneTarget(run, experimentId, 3);
+    const experimentTags = this.experimentTags.get(experimentId);
+    if (experimentTags && Object.keys(experimentTags).length > 0) target.attributes.set(EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute(experimentTags));
     const runId = target.runId ?? run.id;
     if (runId.length === 0 || runId.length > MAX_RUN_ID_LENGTH) throw new Error(`run id ${quoted(runId)} does not fit Neptune 3.x (1 to ${MAX_RUN_ID_LENGTH} characters)`);
     if (this.runs.has(runId)) throw new Error(`two runs of this copy have the Neptune run id ${quoted(runId)}; copy them into separate log directories`);
