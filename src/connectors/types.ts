@@ -153,7 +153,8 @@ export interface DestinationHolds {
   creationTimes: { experiments: boolean; models: boolean; versions: boolean };
   /**
    * Points a series refuses (Neptune 3.x's server): non-finite float values, steps outside
-   * [minStep, maxStep), a step not above the series' previous one, a timestamp before it.
+   * [minStep, maxStep) or with more decimals than it keeps, a step not above the series'
+   * previous one, a timestamp before it.
    * Absent: none. Such points are left out of the native series and kept in the encoding.
    */
   pointRules?: PointRules;
@@ -166,6 +167,8 @@ export interface PointRules {
   minStep?: number;
   /** exclusive */
   maxStep?: number;
+  /** decimal places a step keeps (Neptune: micro-steps, 6): a step it would round is refused */
+  stepDecimals?: number;
 }
 
 /** What a destination that keeps everything it is given holds (memory, the bundle). */

@@ -155,6 +155,7 @@ export class NativeSeries {
       (rules.finiteValues === true && typeof point.value === 'number' && !Number.isFinite(point.value)) ||
       (rules.minStep !== undefined && point.step < rules.minStep) ||
       (rules.maxStep !== undefined && point.step >= rules.maxStep) ||
+      (rules.stepDecimals !== undefined && Number(point.step.toFixed(rules.stepDecimals)) !== point.step) ||
       (rules.increasingSteps === true && last !== undefined && point.step <= last.step) ||
       (rules.nonDecreasingTimestamps === true && last?.timestamp !== undefined && point.timestamp !== undefined && point.timestamp < last.timestamp);
     if (refused) this.counts.refused++;
@@ -340,7 +341,7 @@ export class RunEncoder {
     const name = quoted(original.key);
     if (file || points === 0 || info.key !== original.key || info.system !== original.system) this.needed = true;
     const sidecar = file && sidecarArtifact(file);
-    if (counts.refused) this.how.push(`${plural(counts.refused, 'point')} of ${name} the destination refuses (a non-finite value, a step out of its range or not above the one before, a timestamp going back): left out of the native series, exact points in the sidecar ${sidecar}`);
+    if (counts.refused) this.how.push(`${plural(counts.refused, 'point')} of ${name} the destination refuses (a non-finite value, a step out of its range, finer than it keeps or not above the one before, a timestamp going back): left out of the native series, exact points in the sidecar ${sidecar}`);
     if (counts.fractional) this.how.push(`${plural(counts.fractional, 'fractional step')} in ${name}: integer steps written, exact steps in the sidecar ${sidecar}`);
     if (counts.clamped) this.how.push(`${plural(counts.clamped, 'step')} of ${name} beyond ±${MAX_STEP}: clamped, exact steps in the sidecar ${sidecar}`);
     if (counts.noTimestamp) this.how.push(`${plural(counts.noTimestamp, 'point')} of ${name} without a timestamp: written at ${this.run.startTime !== undefined ? "the run's start time" : '0'}, exact points in the sidecar ${sidecar}`);

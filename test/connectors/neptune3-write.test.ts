@@ -312,7 +312,7 @@ describe('what Neptune 3.x cannot hold, through the encoding', () => {
     const base = { experimentId: '1', status: 'FINISHED' as const, startTime: T0, endTime: T0 + 60_000, lifecycle: 'active' as const, inputs: [] };
     const metrics = [
       float('loss', 0, NaN), float('loss', 1, Infinity), float('loss', 1, -Infinity), float('loss', 1, -0), float('loss', 2, 0.5), float('loss', 2, 0.5), float('loss', 1.5, 0.25),
-      float('range', -1, 1), float('range', 0.000001, 2), float('range', 1e12, 3),
+      float('range', -1, 1), float('range', 0.000001, 2), float('range', 1 / 3, 4), float('range', 1e12, 3),
       float('untimed', 1, 1, { timestamp: undefined }), float('comet', 2, 2, { epoch: 3, context: 'train' }),
     ];
     const byKey = new Map<string, MetricPoint[]>();
@@ -373,6 +373,22 @@ describe('what Neptune 3.x cannot hold, through the encoding', () => {
     expect(written.attributes['epochs']).toEqual({ type: 'int', value: 10 });
     expect(written.attributes['run_info/source_state']).toEqual({ type: 'string', value: 'exit 3' });
     expect(written.attributes['sys/group_tags']).toEqual({ type: 'stringSet', value: ['sweep-7'] });
+  }, 120_000);
+
+  it("marks a run's system series outside Neptune's namespaces without needing the encoding", async () => {
+    const store = memoryStore(`neptune3-system-${process.pid}`);
+    store.data.experiments.set('1', { id: '1', name: 'exp', tags: {}, lifecycle: 'active' });
+    const run: Run = { id: 'sys', experimentId: '1', name: 'sys', status: 'FINISHED', startTime: T0, endTime: T0 + 10, lifecycle: 'active', params: {}, tags: {}, inputs: [], series: [{ key: 'system/cpu', type: 'float', system: true }, { key: 'loss', type: 'float' }] };
+    store.data.runs.set('sys', memoryRun({ run, metrics: new Map([['system/cpu', [float('system/cpu', 0, 1)]], ['loss', [float('loss', 0, 2)]]]) }));
+    const out = join(tmp, 'system');
+    const report = await job('copy', store.uri, destination(out));
+    expect(report.encoded).toEqual([]);
+    const back = await openSource(destination(out));
+    try {
+      expect(await wholeRuns(back)).toEqual(await wholeRuns(store));
+    } finally {
+      await back.close?.();
+    }
   }, 120_000);
 
   it('applies seed 001 to a Neptune 2.x run: legacy_sys with float running and monitoring time and an int size', async () => {

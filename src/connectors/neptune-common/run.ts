@@ -95,6 +95,21 @@ function takeWritten(attributes: Map<string, NeptuneAttribute>): [Map<string, Ne
 
 const writtenStatus = (v: NeptuneAttribute | undefined): RunStatus | undefined => RUN_STATUSES.find((s) => s === str(v));
 
+/** Series a writer listed in `run_info/system_series` (target.ts) marked as system series. */
+function markSystem(series: SeriesInfo[], listed: NeptuneAttribute | undefined): SeriesInfo[] {
+  const text = str(listed);
+  if (text === undefined) return series;
+  let keys: Set<string>;
+  try {
+    const parsed = z.array(z.string()).safeParse(JSON.parse(text));
+    if (!parsed.success) return series;
+    keys = new Set(parsed.data);
+  } catch {
+    return series;
+  }
+  return series.map((s) => (keys.has(s.key) ? { ...s, system: true } : s));
+}
+
 /** The tags a writer kept for the run's experiment in `run_info/experiment_tags` (target.ts); {} when none parse. */
 export function experimentTagsOf(run: NeptuneRun): Record<string, string> {
   const text = str(run.attributes.get('run_info/experiment_tags'));
@@ -151,7 +166,7 @@ export function toModelRun(run: NeptuneRun, experimentId: string): Run {
     params: written.params,
     tags,
     inputs: inputsOf(info.get('inputs')) ?? [],
-    series: run.series,
+    series: markSystem(run.series, info.get('system_series')),
     ...(config.length > 0 ? { config } : {}),
     ...(run.fork ? { fork: run.fork } : {}),
     ...(groupTags.length > 0 ? { group: groupTags.join(',') } : {}),

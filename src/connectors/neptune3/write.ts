@@ -18,8 +18,8 @@
  *   client's copies of bytes are). Artifacts get the client's remote path (`generate_destination`);
  *   a file series' point gets `<run component>/<its SeriesFile.path>`, which the reader gives back,
  *   so the client's own paths survive a copy unchanged;
- * - points Neptune refuses (non-finite values, steps outside [0, 10^12), steps not increasing,
- *   timestamps going back) are declared in `holds.pointRules`: the engine leaves them out of the
+ * - points Neptune refuses (non-finite values, steps outside [0, 10^12) or finer than its
+ *   micro-steps, steps not increasing, timestamps going back) are declared in `holds.pointRules`: the engine leaves them out of the
  *   native series and keeps the exact series in the `.trackshift/` encoding, which the neptune3
  *   source undoes (index.ts wraps it in decodingSource).
  *
@@ -68,7 +68,7 @@ export const NEPTUNE3_HOLDS: DestinationHolds = {
   // kept in run_info/source_state for runs from elsewhere (target.ts); a Neptune run's state is the client's own (seed 001)
   sourceStates: true,
   creationTimes: { experiments: false, models: false, versions: false },
-  pointRules: { finiteValues: true, increasingSteps: true, nonDecreasingTimestamps: true, minStep: 0, maxStep: MAX_STEP },
+  pointRules: { finiteValues: true, increasingSteps: true, nonDecreasingTimestamps: true, minStep: 0, maxStep: MAX_STEP, stepDecimals: 6 },
 };
 
 /** Writes are local: batches only need to stay well under one operation's size. */
