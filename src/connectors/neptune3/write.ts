@@ -197,8 +197,12 @@ export class Neptune3Destination implements Destination {
   async writeBatch(runId: string, batch: RunBatch): Promise<void> {
     const run = this.open(runId);
     const attributes: Array<[string, TypedValue]> = [];
-    // params and tags as the mapping lays them out (target.ts); the same values again are harmless
-    for (const { key, value } of batch.params) attributes.push([`run_data/params/${key}`, { type: 'string', value }]);
+    // params and tags as the mapping lays them out (target.ts); those the run was created with are there already
+    for (const { key, value } of batch.params) {
+      const path = `run_data/params/${key}`;
+      const created = run.target.attributes.get(path);
+      if (created?.type !== 'string' || created.value !== value) attributes.push([path, { type: 'string', value }]);
+    }
     for (const { key, value } of batch.tags) attributes.push(value === '' ? ['sys/tags', { type: 'stringSet', value: [key] }] : [`run_data/tags/${key}`, { type: 'string', value }]);
     const operations = attributes.length > 0 ? attributeSnapshots(attributes, run.createdAt, run.rowTime) : [];
     operations.push(...this.metricSnapshots(run, batch.metrics));
