@@ -9,9 +9,7 @@ import { SOURCE_TAGS } from '../../model/index.js';
 import { DATABASE_FILE, PARTIAL_FOLDER_PREFIX, RunDatabase } from './db.js';
 import { OPERATION_UPDATE, decodeUpdate } from './proto.js';
 
-/** Folders a copy is written into until it is complete; readers skip them. */
-export const PARTIAL_PREFIX = PARTIAL_FOLDER_PREFIX;
-export const SOURCE_ID_ATTRIBUTE = `run_data/tags/${SOURCE_TAGS.id}`;
+const SOURCE_ID_ATTRIBUTE = `run_data/tags/${SOURCE_TAGS.id}`;
 
 export interface ExistingCopy {
   /** the Neptune run id: the destination's id of the run */
@@ -53,7 +51,7 @@ export async function indexCopies(dir: string): Promise<Map<string, ExistingCopy
     const folder = join(dir, entry.name);
     const found = describe(join(folder, DATABASE_FILE));
     if (!found) continue;
-    const complete = !entry.name.startsWith(PARTIAL_PREFIX);
+    const complete = !entry.name.startsWith(PARTIAL_FOLDER_PREFIX);
     const known = copies.get(found.sourceId);
     if (known?.complete && !complete) continue;
     copies.set(found.sourceId, { runId: found.runId, folder, complete });

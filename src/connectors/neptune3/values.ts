@@ -8,10 +8,10 @@ import { SET_ADD, stepOf, timestampOf, type UpdateRunSnapshot, type Value } from
 import { MAX_OPERATION_BYTES, type Pending } from './store.js';
 
 /** `sys/tags` and `sys/group_tags` are string sets the client changes with modify_sets, never assigns. */
-export const SET_ATTRIBUTES = new Set(['sys/tags', 'sys/group_tags']);
+const SET_ATTRIBUTES = new Set(['sys/tags', 'sys/group_tags']);
 
 /** A typed attribute as the client's `_stream_configs` makes it. */
-export function valueOf(value: TypedValue): Value {
+function valueOf(value: TypedValue): Value {
   switch (value.type) {
     case 'string':
       return { value: { case: 'string', value: value.value } };

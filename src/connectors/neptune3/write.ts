@@ -39,8 +39,8 @@ import { SERIES_TYPES, SOURCE_TAG_PREFIX, SOURCE_TAGS, type TypedValue } from '.
 import { joinSegment, quoted, removeInside } from '../../util/paths.js';
 import { EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute, INPUTS_ATTRIBUTE, inputsAttribute, neptuneTarget, type NeptuneTarget } from '../neptune-common/target.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
-import { DATABASE_FILE } from './db.js';
-import { indexCopies, PARTIAL_PREFIX, type ExistingCopy } from './existing.js';
+import { DATABASE_FILE, PARTIAL_FOLDER_PREFIX } from './db.js';
+import { indexCopies, type ExistingCopy } from './existing.js';
 import { fileDestination, mimeTypeOf, MAX_FILE_DESTINATION_LENGTH, runComponent, runFolderName } from './names.js';
 import { stepOf, timestampOf, type Value } from './proto.js';
 import { OperationsStore, type Pending, type UploadRow } from './store.js';
@@ -156,7 +156,7 @@ export class Neptune3Destination implements Destination {
     if (runId.length === 0 || runId.length > MAX_RUN_ID_LENGTH) throw new Error(`run id ${quoted(runId)} does not fit Neptune 3.x (1 to ${MAX_RUN_ID_LENGTH} characters)`);
     if (this.runs.has(runId)) throw new Error(`two runs of this copy have the Neptune run id ${quoted(runId)}; copy them into separate log directories`);
 
-    const partial = joinSegment(this.dir, `${PARTIAL_PREFIX}${randomUUID()}`);
+    const partial = joinSegment(this.dir, `${PARTIAL_FOLDER_PREFIX}${randomUUID()}`);
     const final = joinSegment(this.dir, runFolderName(this.project, runId, this.nextNs()));
     await mkdir(partial, { recursive: true });
     const store = new OperationsStore(join(partial, DATABASE_FILE));
