@@ -319,7 +319,8 @@ describe('what Neptune 3.x cannot hold, through the encoding', () => {
     for (const p of metrics) byKey.set(p.key, [...(byKey.get(p.key) ?? []), p]);
     const log: TypedPoint[] = [{ step: 0, timestamp: T0, value: 'first ✓' }, { step: 0, timestamp: T0 + 1, value: 'same step' }];
     const hist: TypedPoint[] = [{ step: 1, timestamp: T0, value: { edges: [0, 1, 2], kind: 'counts', values: [3, 4] } }, { step: 2, timestamp: T0 + 5, value: { edges: [-1, 0], kind: 'densities', values: [0.5] } }];
-    const samples: TypedPoint[] = [0, 1].map((i) => ({ step: i + 0.5, timestamp: T0 + i, value: { path: `samples/${i}.txt`, name: `${i}.txt`, size: 7, mimeType: 'text/plain' } }));
+    // the third point's step goes back: left out natively, its file still kept
+    const samples: TypedPoint[] = [0.5, 1.5, 1].map((step, i) => ({ step, timestamp: T0 + i, value: { path: `samples/${i}.txt`, name: `${i}.txt`, size: 7, mimeType: 'text/plain' } }));
     const run: Run = {
       ...base,
       id: 'awkward',
@@ -346,7 +347,7 @@ describe('what Neptune 3.x cannot hold, through the encoding', () => {
       run,
       metrics: byKey,
       series: new Map([['log', log], ['hist', hist], ['samples', samples]]),
-      seriesFiles: new Map([['samples/0.txt', Buffer.from('zero 0\n')], ['samples/1.txt', Buffer.from('one  1\n')]]),
+      seriesFiles: new Map([['samples/0.txt', Buffer.from('zero 0\n')], ['samples/1.txt', Buffer.from('one  1\n')], ['samples/2.txt', Buffer.from('two  2\n')]]),
       artifacts: new Map([['model/w.bin', Buffer.from([0, 1, 2, 255])], ['notes.txt', Buffer.from('notes')]]),
     }));
     const fork: Run = { ...base, id: 'forked', name: 'forked', params: {}, tags: {}, series: [{ key: 'loss', type: 'float' }], fork: { runId: 'awkward', step: 2.5 } };
@@ -370,6 +371,8 @@ describe('what Neptune 3.x cannot hold, through the encoding', () => {
     const written = (await readBack(out)).find((r) => r.runId === 'awkward')!;
     expect(written.series.loss!.map((p) => [p.step, p.value])).toEqual([[1, -0], [2, 0.5]]);
     expect(written.series.range!.map((p) => p.step)).toEqual([0.000001]);
+    expect(written.series.samples!.map((p) => p.step)).toEqual([0.5, 1.5]);
+    expect(Object.keys(written.uploads).filter((path) => path.startsWith('awkward-') && path.includes('/samples/'))).toHaveLength(3);
     expect(written.attributes['epochs']).toEqual({ type: 'int', value: 10 });
     expect(written.attributes['run_info/source_state']).toEqual({ type: 'string', value: 'exit 3' });
     expect(written.attributes['sys/group_tags']).toEqual({ type: 'stringSet', value: ['sweep-7'] });

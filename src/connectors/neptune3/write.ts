@@ -43,7 +43,7 @@ import { DATABASE_FILE, PARTIAL_FOLDER_PREFIX } from './db.js';
 import { indexCopies, type ExistingCopy } from './existing.js';
 import { fileDestination, mimeTypeOf, MAX_FILE_DESTINATION_LENGTH, runComponent, runFolderName } from './names.js';
 import { stepOf, timestampOf, type Value } from './proto.js';
-import { OperationsStore, type Pending, type UploadRow } from './store.js';
+import { OperationsStore, type Pending } from './store.js';
 import { appendSnapshot, attributeSnapshots, histogramOf } from './values.js';
 
 /** parameters.py: run ids up to 730 characters, steps in [0, 10^12) */
@@ -91,7 +91,7 @@ interface RunInWriting {
   createdAt: number | undefined;
   rowTime: number;
   /** file series' files written ahead of their points, by SeriesFile.path */
-  seriesFiles: Map<string, LocalFile>;
+  seriesFiles: Map<string, LocalFile & { destination: string; mimeType: string }>;
   warnings: string[];
 }
 
@@ -235,32 +235,24 @@ export class Neptune3Destination implements Destination {
     const run = this.open(runId);
     const key = run.target.seriesPath(series.key);
     const operations: Pending[] = [];
-    const uploads: UploadRow[] = [];
     for (const point of points) {
       const time = point.timestamp ?? run.rowTime;
       let value: Value;
       if (series.type === 'string') value = { value: { case: 'string', value: point.value as string } };
       else if (series.type === 'histogram') value = histogramOf(point.value as never, `series ${quoted(series.key)} at step ${point.step}`);
-      else if (series.type === 'file') value = this.seriesFileRef(run, key, point, uploads);
+      else if (series.type === 'file') value = this.seriesFileRef(run, key, point);
       else throw new Error(`neptune3: float series ${quoted(series.key)} come with writeBatch`);
       operations.push(appendSnapshot(point.step, time, { [key]: value }));
     }
-    run.store.save(operations, uploads);
+    run.store.save(operations);
   }
 
-  /** The file_ref of a file series' point, with the upload of its bytes (written before, by writeSeriesFile). */
-  private seriesFileRef(run: RunInWriting, key: string, point: TypedPoint, uploads: UploadRow[]): Value {
+  /** The file_ref of a file series' point, whose bytes and upload writeSeriesFile recorded before. */
+  private seriesFileRef(run: RunInWriting, key: string, point: TypedPoint): Value {
     const file = point.value as SeriesFile;
     const local = run.seriesFiles.get(file.path);
     if (!local) throw new Error(`neptune3: the file ${quoted(file.path)} of series ${quoted(key)} was not written before its point`);
-    let destination = `${runComponent(run.runId)}/${file.path}`;
-    if (destination.length > MAX_FILE_DESTINATION_LENGTH) {
-      destination = fileDestination(run.runId, key, file.name ?? lastSegment(file.path), point.step);
-      run.warnings.push(`file ${quoted(file.path)} of series ${quoted(key)}: its path is too long for Neptune; stored as ${quoted(destination)}`);
-    }
-    const mimeType = file.mimeType ?? mimeTypeOf(file.name ?? file.path);
-    uploads.push({ sourcePath: join(run.final, local.name), destination, mimeType, size: local.size });
-    return { value: { case: 'fileRef', value: { path: destination, sizeBytes: BigInt(local.size), mimeType } } };
+    return { value: { case: 'fileRef', value: { path: local.destination, sizeBytes: BigInt(local.size), mimeType: local.mimeType } } };
   }
 
   /** Copies bytes into the run's folder under a new name, as the client keeps files logged from bytes. */
@@ -271,9 +263,22 @@ export class Neptune3Destination implements Destination {
     return { name: local, size: (await stat(path)).size };
   }
 
+  /**
+   * A file series' file: copied in and recorded for upload at once (as the client saves upload
+   * requests before the operations), at `<run component>/<its path>`, which the reader gives back.
+   */
   async writeSeriesFile(runId: string, file: SeriesFile, body: Readable): Promise<void> {
     const run = this.open(runId);
-    run.seriesFiles.set(file.path, await this.copyIn(run, file.name ?? lastSegment(file.path), body));
+    const name = file.name ?? lastSegment(file.path);
+    const local = await this.copyIn(run, name, body);
+    let destination = `${runComponent(run.runId)}/${file.path}`;
+    if (destination.length > MAX_FILE_DESTINATION_LENGTH) {
+      destination = fileDestination(run.runId, file.path, name, undefined);
+      run.warnings.push(`file ${quoted(file.path)} of a file series: its path is too long for Neptune; stored as ${quoted(destination)}`);
+    }
+    const mimeType = file.mimeType ?? mimeTypeOf(name);
+    run.store.save([], [{ sourcePath: join(run.final, local.name), destination, mimeType, size: local.size }]);
+    run.seriesFiles.set(file.path, { ...local, destination, mimeType });
   }
 
   /** Neptune has no dataset inputs: kept as one JSON string attribute (target.ts), which readers give back. */
