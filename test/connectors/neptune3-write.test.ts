@@ -1,7 +1,8 @@
 /**
  * Neptune 3.x as a destination (`neptune3:DIR?project=WS/PROJ`): what trackshift writes is read
  * back by the pinned neptune-scale client's own code (test/fixtures/neptune3_read_back.py:
- * OperationsRepository, its protobuf classes, its file upload requests) and compared value by
+ * OperationsRepository, its protobuf classes, its file upload requests, the batching of its
+ * `neptune sync`) and compared value by
  * value with what the real client logged; then round trips through a real MLflow server and a
  * bundle with `verify` equal at every hop; Neptune 2.x runs with seed 001's rules; MLflow runs
  * with the neptune-mlflow layout; re-runs that add nothing.
@@ -51,6 +52,8 @@ interface ReadBack {
   attributes: Record<string, Attribute>;
   series: Record<string, Point[]>;
   uploads: Record<string, { sourceInFolder: boolean; mimeType: string; size: number; temporary: boolean; bytes: string | null }>;
+  /** what `neptune sync` would send, batched by its own code */
+  syncRequests: Array<{ kind: string; operations: number; fits: boolean; project: string; runId: string }>;
 }
 
 let tmp: string;
@@ -119,6 +122,10 @@ describe('neptune3 destination, read back by neptune-scale itself', () => {
       expect(copy.operationTypes[0]).toBe(1);
       expect(copy.operationTypes.slice(1).every((t) => t === 0)).toBe(true);
       expect(copy.create).toEqual(source.create);
+      // `neptune sync` sends CreateRun, then every snapshot in batches that fit its requests
+      expect(copy.syncRequests[0]).toEqual({ kind: 'create', operations: 1, fits: true, project: PROJECT, runId: source.runId });
+      expect(copy.syncRequests.slice(1).every((r) => r.kind === 'update_batch' && r.fits && r.runId === source.runId)).toBe(true);
+      expect(copy.syncRequests.reduce((n, r) => n + r.operations, 0)).toBe(copy.operationTypes.length);
       // the source's end (its last operation) is the copy's, not the time of the copy
       expect(copy.lastOperationTime).toBe(source.lastOperationTime);
 
