@@ -13,4 +13,5 @@ export const SOURCE_FORMS =
 export const DESTINATION_FORMS =
   'an MLflow server URL (http(s)://host:port), a Databricks workspace (databricks://PROFILE, databricks-uc://PROFILE), ' +
   'an mlruns folder (mlruns:NEW_FOLDER makes a new one), a trackshift bundle (bundle:NEW_FOLDER makes a new one), ' +
-  'or an mlflow-export-import directory (exim:DIR); MLflow databases are read only';
+  'an mlflow-export-import directory (exim:DIR), or a Neptune 3.x log directory of offline runs for `neptune sync` ' +
+  '(neptune3:DIR?project=WORKSPACE/PROJECT); MLflow databases are read only';

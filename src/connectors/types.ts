@@ -151,6 +151,24 @@ export interface DestinationHolds {
   maxTagValueLength?: number;
   /** creation times it can set exactly (the others are kept in tags) */
   creationTimes: { experiments: boolean; models: boolean; versions: boolean };
+  /**
+   * Points a series refuses (Neptune 3.x's server): non-finite float values, steps outside
+   * [minStep, maxStep) or with more decimals than it keeps, a step not above the series'
+   * previous one, a timestamp before it.
+   * Absent: none. Such points are left out of the native series and kept in the encoding.
+   */
+  pointRules?: PointRules;
+}
+
+export interface PointRules {
+  finiteValues?: boolean;
+  increasingSteps?: boolean;
+  nonDecreasingTimestamps?: boolean;
+  minStep?: number;
+  /** exclusive */
+  maxStep?: number;
+  /** decimal places a step keeps (Neptune: micro-steps, 6): a step it would round is refused */
+  stepDecimals?: number;
 }
 
 /** What a destination that keeps everything it is given holds (memory, the bundle). */

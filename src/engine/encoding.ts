@@ -84,6 +84,8 @@ function naturalSystem(holds: DestinationHolds, series: SeriesInfo, nativeKey: s
 
 /** Counts of what one series' points needed. */
 interface PointCounts {
+  /** left out natively: the destination refuses them (`holds.pointRules`) */
+  refused: number;
   fractional: number;
   clamped: number;
   noTimestamp: number;
@@ -93,8 +95,10 @@ interface PointCounts {
 
 /** A series written natively: its points mapped to what the destination holds, the exact ones kept as a sidecar when needed. */
 export class NativeSeries {
-  readonly counts: PointCounts = { fractional: 0, clamped: 0, noTimestamp: 0, epochs: 0, contexts: 0 };
+  readonly counts: PointCounts = { refused: 0, fractional: 0, clamped: 0, noTimestamp: 0, epochs: 0, contexts: 0 };
   points = 0;
+  /** the last point written natively, for `pointRules` */
+  private last: { step: number; timestamp?: number } | undefined;
 
   constructor(
     private readonly encoder: RunEncoder,
@@ -111,6 +115,7 @@ export class NativeSeries {
     this.points += page.length;
     const key = this.info.key;
     const renamed = this.original.type === 'float' && key !== this.original.key;
+    if (holds.pointRules) page = page.filter((point) => this.accepted(point));
     if (exact && !renamed) return page;
     const { counts } = this;
     return page.map((point) => {
@@ -142,9 +147,25 @@ export class NativeSeries {
     });
   }
 
+  /** Whether the destination takes the point natively (`holds.pointRules`); counts those it refuses. */
+  private accepted(point: AnyPoint): boolean {
+    const rules = this.encoder.holds.pointRules!;
+    const last = this.last;
+    const refused =
+      (rules.finiteValues === true && typeof point.value === 'number' && !Number.isFinite(point.value)) ||
+      (rules.minStep !== undefined && point.step < rules.minStep) ||
+      (rules.maxStep !== undefined && point.step >= rules.maxStep) ||
+      (rules.stepDecimals !== undefined && Number(point.step.toFixed(rules.stepDecimals)) !== point.step) ||
+      (rules.increasingSteps === true && last !== undefined && point.step <= last.step) ||
+      (rules.nonDecreasingTimestamps === true && last?.timestamp !== undefined && point.timestamp !== undefined && point.timestamp < last.timestamp);
+    if (refused) this.counts.refused++;
+    else this.last = { step: point.step, ...(point.timestamp !== undefined ? { timestamp: point.timestamp } : {}) };
+    return !refused;
+  }
+
   private get approximated(): boolean {
     const c = this.counts;
-    return c.fractional + c.clamped + c.noTimestamp + c.epochs + c.contexts > 0;
+    return c.refused + c.fractional + c.clamped + c.noTimestamp + c.epochs + c.contexts > 0;
   }
 
   /**
@@ -320,6 +341,7 @@ export class RunEncoder {
     const name = quoted(original.key);
     if (file || points === 0 || info.key !== original.key || info.system !== original.system) this.needed = true;
     const sidecar = file && sidecarArtifact(file);
+    if (counts.refused) this.how.push(`${plural(counts.refused, 'point')} of ${name} the destination refuses (a non-finite value, a step out of its range, finer than it keeps or not above the one before, a timestamp going back): left out of the native series, exact points in the sidecar ${sidecar}`);
     if (counts.fractional) this.how.push(`${plural(counts.fractional, 'fractional step')} in ${name}: integer steps written, exact steps in the sidecar ${sidecar}`);
     if (counts.clamped) this.how.push(`${plural(counts.clamped, 'step')} of ${name} beyond ±${MAX_STEP}: clamped, exact steps in the sidecar ${sidecar}`);
     if (counts.noTimestamp) this.how.push(`${plural(counts.noTimestamp, 'point')} of ${name} without a timestamp: written at ${this.run.startTime !== undefined ? "the run's start time" : '0'}, exact points in the sidecar ${sidecar}`);

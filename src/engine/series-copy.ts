@@ -133,7 +133,8 @@ export class SeriesCopy {
     for await (const read of pages) {
       const page = native.map(read as TypedPoint[]);
       if (series.type === 'file') {
-        for (const point of page) {
+        // every point's file, also of points the destination refuses natively: the encoding's sidecar names them
+        for (const point of read as TypedPoint[]) {
           const file = point.value as SeriesFile;
           if (!source.readSeriesFile || !destination.writeSeriesFile) throw new Error(`the files of series "${series.key}" cannot be copied from ${source.uri} into ${destination.uri}`);
           await files.copy(oneFile(file), () => source.readSeriesFile!(run, file.path), (f, body) => destination.writeSeriesFile!(runId, { ...file, ...(f.size !== undefined ? { size: f.size } : {}) }, body));

@@ -126,3 +126,16 @@ export const decodeEntry = (e: z.infer<typeof configEntrySchema>): ConfigEntry =
 });
 
 export const forkSchema = z.object({ runId: z.string().min(1), step: finite.optional() }) satisfies z.ZodType<ForkPoint>;
+
+/** A run's dataset input (bundle files, and the Neptune writers' `run_info/inputs`). */
+export const datasetInputSchema = z.object({
+  dataset: z.object({
+    name: z.string(),
+    digest: z.string(),
+    sourceType: z.string(),
+    source: z.string(),
+    schema: z.string().optional(),
+    profile: z.string().optional(),
+  }),
+  tags: z.record(z.string(), z.string()),
+});

@@ -6,7 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Run } from '../../src/model/index.js';
 import { toModelRun, type NeptuneRun } from '../../src/connectors/neptune-common/run.js';
-import { neptuneTarget } from '../../src/connectors/neptune-common/target.js';
+import { EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute, INPUTS_ATTRIBUTE, inputsAttribute, neptuneTarget } from '../../src/connectors/neptune-common/target.js';
+import { experimentTagsOf } from '../../src/connectors/neptune-common/run.js';
 
 const legacyRun: Run = {
   id: 'SAN-7',
@@ -118,5 +119,24 @@ describe('what a Neptune writer writes for a model run', () => {
       tags: mlflowRun.tags,
     });
     expect(target.runId).toBe(mlflowRun.id); // 32 characters: a 2.x custom run id too
+  });
+
+  it("keeps what Neptune has no place for in trackshift's run_info/ attributes, and reads it back", () => {
+    const run: Run = {
+      ...mlflowRun,
+      lifecycle: 'active',
+      sourceState: 'exit 3',
+      inputs: [{ dataset: { name: 'train', digest: 'abc', sourceType: 'local', source: '/data' }, tags: { 'mlflow.data.context': 'training' } }],
+      series: [{ key: 'system/cpu', type: 'float', system: true }, { key: 'loss', type: 'float' }],
+    };
+    const target = neptuneTarget(run, 'sweeps', 3);
+    const written = new Map(target.attributes);
+    written.set(INPUTS_ATTRIBUTE, inputsAttribute(run.inputs));
+    written.set(EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute({ team: 'vision' }));
+    const neptune: NeptuneRun = { id: run.id, generation: 3, attributes: written, series: [{ key: 'system/cpu', type: 'float' }, { key: 'loss', type: 'float' }] };
+    const back = toModelRun(neptune, 'sweeps');
+    expect(back).toMatchObject({ sourceState: 'exit 3', inputs: run.inputs, series: run.series });
+    expect(back.config).toBeUndefined();
+    expect(experimentTagsOf(neptune)).toEqual({ team: 'vision' });
   });
 });

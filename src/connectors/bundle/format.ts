@@ -15,7 +15,7 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { RUN_STATUSES, mlflowSeries, type SeriesInfo } from '../../model/index.js';
-import { configEntrySchema, forkSchema, seriesInfoSchema } from '../../model/json.js';
+import { configEntrySchema, forkSchema, seriesInfoSchema, datasetInputSchema } from '../../model/json.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { refuseLink } from '../../util/fs.js';
 
@@ -69,17 +69,7 @@ export const experimentSchema = z.object({
 });
 export type ExperimentFile = z.infer<typeof experimentSchema>;
 
-const datasetInput = z.object({
-  dataset: z.object({
-    name: z.string(),
-    digest: z.string(),
-    sourceType: z.string(),
-    source: z.string(),
-    schema: z.string().optional(),
-    profile: z.string().optional(),
-  }),
-  tags,
-});
+const datasetInput = datasetInputSchema;
 
 /** version 1: a float series (an MLflow metric) */
 const metricEntry = z.object({

@@ -15,7 +15,9 @@
  *   run from elsewhere (target.ts) is read back: `run_data/params/<key>` → params,
  *   `run_data/tags/<key>` → tags, `run_info/…` → name, status, times, user, lifecycle, parent.
  */
-import { RUN_STATUSES, type ConfigEntry, type Run, type RunStatus, type SeriesInfo, type TypedValue } from '../../model/index.js';
+import { z } from 'zod';
+import { RUN_STATUSES, type ConfigEntry, type DatasetInput, type Run, type RunStatus, type SeriesInfo, type TypedValue } from '../../model/index.js';
+import { datasetInputSchema } from '../../model/json.js';
 
 /** A Neptune attribute that is not a series, with its value in the model's typed form. */
 export type NeptuneAttribute = TypedValue;
@@ -93,6 +95,45 @@ function takeWritten(attributes: Map<string, NeptuneAttribute>): [Map<string, Ne
 
 const writtenStatus = (v: NeptuneAttribute | undefined): RunStatus | undefined => RUN_STATUSES.find((s) => s === str(v));
 
+/** Series a writer listed in `run_info/system_series` (target.ts) marked as system series. */
+function markSystem(series: SeriesInfo[], listed: NeptuneAttribute | undefined): SeriesInfo[] {
+  const text = str(listed);
+  if (text === undefined) return series;
+  let keys: Set<string>;
+  try {
+    const parsed = z.array(z.string()).safeParse(JSON.parse(text));
+    if (!parsed.success) return series;
+    keys = new Set(parsed.data);
+  } catch {
+    return series;
+  }
+  return series.map((s) => (keys.has(s.key) ? { ...s, system: true } : s));
+}
+
+/** The tags a writer kept for the run's experiment in `run_info/experiment_tags` (target.ts); {} when none parse. */
+export function experimentTagsOf(run: NeptuneRun): Record<string, string> {
+  const text = str(run.attributes.get('run_info/experiment_tags'));
+  if (text === undefined) return {};
+  try {
+    const parsed = z.record(z.string(), z.string()).safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : {};
+  } catch {
+    return {};
+  }
+}
+
+/** The dataset inputs a writer kept in `run_info/inputs` (target.ts); undefined when there are none or they do not parse. */
+function inputsOf(v: NeptuneAttribute | undefined): DatasetInput[] | undefined {
+  const text = str(v);
+  if (text === undefined) return undefined;
+  try {
+    const parsed = z.array(datasetInputSchema).safeParse(JSON.parse(text));
+    return parsed.success ? (parsed.data as DatasetInput[]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The model's run for a Neptune run; `experimentId` is the id the source gave its experiment. */
 export function toModelRun(run: NeptuneRun, experimentId: string): Run {
   const [attributes, written] = takeWritten(run.attributes);
@@ -100,10 +141,14 @@ export function toModelRun(run: NeptuneRun, experimentId: string): Run {
   const tags: Record<string, string> = { ...written.tags };
   for (const tag of set(attributes.get('sys/tags'))) tags[tag] = '';
   const groupTags = set(attributes.get('sys/group_tags'));
-  const state = str(attributes.get('sys/state'));
-  const config: ConfigEntry[] = [...attributes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([path, value]) => ({ path: path.split('/'), value }));
+  const state = str(info.get('source_state')) ?? str(attributes.get('sys/state'));
+  // a run from elsewhere (run_info/status) has no sys attributes of its own: the writer made them from its id, experiment, start, tags and group
+  const fromElsewhere = info.has('status');
+  const configured = fromElsewhere ? [...attributes].filter(([path]) => !path.startsWith('sys/')) : [...attributes];
+  const config: ConfigEntry[] = configured.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([path, value]) => ({ path: path.split('/'), value }));
   const startTime = time(info.get('start_time')) ?? time(attributes.get('sys/creation_time'));
-  const endTime = time(info.get('end_time')) ?? time(attributes.get('sys/modification_time')) ?? run.lastOperationTime;
+  // a run from elsewhere ended when run_info/end_time says, or has not ended
+  const endTime = time(info.get('end_time')) ?? (fromElsewhere ? undefined : (time(attributes.get('sys/modification_time')) ?? run.lastOperationTime));
   const name = str(info.get('run_name')) ?? (run.generation === 2 ? (str(attributes.get('sys/name')) ?? run.id) : run.id);
   const user = str(info.get('user_id')) ?? str(attributes.get('sys/owner'));
   const deleted = str(info.get('lifecycle_stage')) === 'deleted' || attributes.get('sys/trashed')?.value === true;
@@ -120,8 +165,8 @@ export function toModelRun(run: NeptuneRun, experimentId: string): Run {
     ...(parentId ? { parentId } : {}),
     params: written.params,
     tags,
-    inputs: [],
-    series: run.series,
+    inputs: inputsOf(info.get('inputs')) ?? [],
+    series: markSystem(run.series, info.get('system_series')),
     ...(config.length > 0 ? { config } : {}),
     ...(run.fork ? { fork: run.fork } : {}),
     ...(groupTags.length > 0 ? { group: groupTags.join(',') } : {}),

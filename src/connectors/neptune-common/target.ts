@@ -17,9 +17,14 @@
  * exporter (neptune-mlflow) lays them out, and run.ts reads that layout back:
  * `run_data/params/<key>`, `run_data/tags/<key>` (tags with a value; a tag without one is a
  * Neptune tag), `run_info/{run_name, status, start_time, end_time, user_id, lifecycle_stage,
- * parent_run_id, experiment_name}`. The provenance tags of a copy go to `run_data/tags/` too.
+ * parent_run_id, experiment_name}`, and trackshift's own `run_info/source_state` (a W&B exit
+ * code, …), `run_info/inputs` (the dataset inputs, as JSON) and `run_info/experiment_tags` (the
+ * experiment's tags, as a JSON object: a Neptune experiment is only a name on its runs) and
+ * `run_info/system_series` (a JSON list of system series outside Neptune's system namespaces). The provenance tags of a copy go
+ * to `run_data/tags/` too.
  */
-import type { Run, TypedValue } from '../../model/index.js';
+import type { DatasetInput, Run, TypedValue } from '../../model/index.js';
+import { isSystemPath } from './run.js';
 
 export type NeptuneGeneration = 2 | 3;
 
@@ -113,7 +118,11 @@ export function neptuneTarget(run: Run, experimentName: string, generation: Nept
     if (run.endTime !== undefined) attributes.set('run_info/end_time', { type: 'datetime', value: run.endTime });
     if (run.user !== undefined) attributes.set('run_info/user_id', { type: 'string', value: run.user });
     if (run.parentId !== undefined) attributes.set('run_info/parent_run_id', { type: 'string', value: run.parentId });
+    if (run.sourceState !== undefined) attributes.set('run_info/source_state', { type: 'string', value: run.sourceState });
     for (const [key, value] of Object.entries(run.params)) attributes.set(`run_data/params/${key}`, { type: 'string', value });
+    // system series Neptune would not know by their namespace (MLflow's system/…)
+    const system = run.series.filter((s) => s.system && !isSystemPath(target.seriesPath(s.key))).map((s) => target.seriesPath(s.key));
+    if (system.length > 0) attributes.set(SYSTEM_SERIES_ATTRIBUTE, { type: 'string', value: JSON.stringify(system) });
   }
 
   const neptuneTags: string[] = [];
@@ -125,3 +134,14 @@ export function neptuneTarget(run: Run, experimentName: string, generation: Nept
   if (run.group !== undefined && !attributes.has('sys/group_tags')) attributes.set('sys/group_tags', { type: 'stringSet', value: run.group.split(',') });
   return target;
 }
+
+/** Where a writer keeps a run's dataset inputs (Neptune has none): one JSON string attribute, read back by run.ts. */
+export const INPUTS_ATTRIBUTE = 'run_info/inputs';
+export const inputsAttribute = (inputs: DatasetInput[]): TypedValue => ({ type: 'string', value: JSON.stringify(inputs) });
+
+/** Where a writer keeps the tags of a run's experiment, which Neptune cannot hold on an experiment (read back by run.ts). */
+export const EXPERIMENT_TAGS_ATTRIBUTE = 'run_info/experiment_tags';
+export const experimentTagsAttribute = (tags: Record<string, string>): TypedValue => ({ type: 'string', value: JSON.stringify(tags) });
+
+/** The system series of a run from elsewhere that Neptune's namespaces do not mark (read back by run.ts). */
+export const SYSTEM_SERIES_ATTRIBUTE = 'run_info/system_series';

@@ -11,6 +11,8 @@ import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { joinSegment } from '../../util/paths.js';
 
 export const DATABASE_FILE = 'run_operations.sqlite3';
+/** Folders the neptune3 destination writes a run into until it is complete (write.ts). */
+export const PARTIAL_FOLDER_PREFIX = '.trackshift-partial-';
 /** the only layout this reader knows: the one neptune-scale 0.30 writes (its DB_VERSION) */
 export const SUPPORTED_VERSION = 'v5';
 
@@ -21,7 +23,9 @@ const isDir = async (path: string) => (await stat(path).catch(() => undefined))?
 async function databasesIn(dir: string, first: boolean): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
   const found: string[] = [];
-  for (const e of entries.filter((e) => e.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+  // a copy trackshift is still writing (or was cut off) is no run yet
+  const runFolders = entries.filter((e) => e.isDirectory() && !e.name.startsWith(PARTIAL_FOLDER_PREFIX));
+  for (const e of runFolders.sort((a, b) => (a.name < b.name ? -1 : 1))) {
     const file = join(dir, e.name, DATABASE_FILE);
     if (await isFile(file)) found.push(file);
     if (first && found.length > 0) break;

@@ -4,7 +4,7 @@
  * (descriptors.ts, dumped by scripts/neptune3-descriptors.py). The interfaces below name the
  * fields this connector reads, as @bufbuild/protobuf gives them (camelCase, int64 as bigint).
  */
-import { createFileRegistry, fromBinary, type DescMessage } from '@bufbuild/protobuf';
+import { create, createFileRegistry, fromBinary, toBinary, type DescMessage } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { INGEST_DESCRIPTORS } from './descriptors.js';
 
@@ -73,6 +73,25 @@ export const OPERATION_CREATE = 1;
 /** Throws (protobuf's own error) when the bytes are not such a message. */
 export const decodeCreateRun = (bytes: Uint8Array): CreateRun => fromBinary(RUN, bytes) as unknown as CreateRun;
 export const decodeUpdate = (bytes: Uint8Array): UpdateRunSnapshot => fromBinary(UPDATE, bytes) as unknown as UpdateRunSnapshot;
+
+/** The bytes of a message as the client stores them: bare `Run` / `UpdateRunSnapshot` (fields as read above). */
+export const encodeCreateRun = (run: Partial<CreateRun> & { inheritConfigs?: boolean }): Uint8Array => toBinary(RUN, create(RUN, run as never));
+export const encodeUpdate = (update: Partial<UpdateRunSnapshot>): Uint8Array => toBinary(UPDATE, create(UPDATE, update as never));
+
+/** The client's `datetime_to_proto` for a time in ms. */
+export const timestampOf = (ms: number): Timestamp => {
+  const seconds = Math.floor(ms / 1000);
+  return { seconds: BigInt(seconds), nanos: Math.round((ms - seconds * 1000) * 1e6) };
+};
+
+/**
+ * The client's `make_step`: whole and micro parts of the step rounded to six decimals, taken
+ * from its decimal form so that 1000.5 and 0.1 are exact (steps are ≥ 0: the writer's rules).
+ */
+export function stepOf(step: number): Step {
+  const [whole, micro = '0'] = step.toFixed(6).split('.');
+  return { whole: BigInt(whole!), micro: BigInt(micro) };
+}
 
 /** ms since the epoch, rounded to the nearest ms (the client's float seconds land a few ns off) */
 export const timestampMs = (t: Timestamp): number => Number(t.seconds) * 1000 + Math.round(t.nanos / 1e6);

@@ -8,11 +8,12 @@ import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { keyToFileName, quoted, relativePathProblem } from '../../util/paths.js';
-import { experimentNameOf, toModelRun } from '../neptune-common/run.js';
+import { experimentNameOf, experimentTagsOf, toModelRun } from '../neptune-common/run.js';
 import { readOrRecord } from '../unreadable.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { RunDatabase } from './db.js';
 import { decodeAppendOf } from './append.js';
+import { runComponent } from './names.js';
 import { OPERATION_UPDATE, stepValue, timestampMs, type Value } from './proto.js';
 import { decodeOperation, scanRun, type ScannedRun } from './scan.js';
 
@@ -21,6 +22,15 @@ const POINTS_PAGE = 1000;
 
 /** A path that is safe as a relative file path: the Neptune one when it is, else a hashed name. */
 const safePath = (path: string): string => (relativePathProblem(path) === undefined ? path : `neptune-files/${keyToFileName(path)}`);
+
+/**
+ * A file series' file as the model names it: its file_ref path without the run's own first
+ * component (`<run id>-<digest>/`), which the writer puts back, so a copy keeps the client's paths.
+ */
+function seriesFilePath(ref: string, runId: string): string {
+  const prefix = `${runComponent(runId)}/`;
+  return safePath(ref.startsWith(prefix) && ref.length > prefix.length ? ref.slice(prefix.length) : ref);
+}
 
 interface OpenRun {
   db: RunDatabase;
@@ -68,7 +78,7 @@ export class Neptune3Source implements Source {
     }
     for (const message of scanned.warnings) this.warnings.push({ object: `run ${id}`, message: `${message} (${file})` });
     const seriesFiles = new Map<string, string>();
-    for (const ref of scanned.uploads.keys()) seriesFiles.set(safePath(ref), ref);
+    for (const ref of scanned.uploads.keys()) seriesFiles.set(seriesFilePath(ref, id), ref);
     const artifacts = new Map<string, string>();
     for (const [attribute, ref] of scanned.assignedFiles) if (!scanned.missingFiles.has(ref)) artifacts.set(safePath(attribute), ref);
     this.runs.set(id, { db, scanned, experiment: experimentNameOf(scanned.neptune), seriesFiles, artifacts });
@@ -76,7 +86,12 @@ export class Neptune3Source implements Source {
 
   async *listExperiments(): AsyncIterable<Experiment> {
     const names = [...new Set([...this.runs.values()].map((r) => r.experiment))].sort();
-    for (const name of names) yield { id: name, name, tags: {}, lifecycle: 'active' };
+    // an experiment's tags, when a writer kept them on its runs (neptune-common/target.ts)
+    const tagsOf = (name: string) => {
+      for (const run of this.runs.values()) if (run.experiment === name && run.scanned.neptune.attributes.has('run_info/experiment_tags')) return experimentTagsOf(run.scanned.neptune);
+      return {};
+    };
+    for (const name of names) yield { id: name, name, tags: tagsOf(name), lifecycle: 'active' };
   }
 
   async *listRuns(experimentId: string, query: RunQuery): AsyncIterable<Run> {
@@ -158,7 +173,7 @@ export class Neptune3Source implements Source {
       const ref = value.value;
       if (open.scanned.missingFiles.has(ref.path)) return undefined;
       const upload = open.scanned.uploads.get(ref.path);
-      const file: SeriesFile = { path: safePath(ref.path), name: ref.path.split('/').pop() ?? ref.path };
+      const file: SeriesFile = { path: seriesFilePath(ref.path, open.scanned.neptune.id), name: ref.path.split('/').pop() ?? ref.path };
       const size = ref.sizeBytes > 0n ? Number(ref.sizeBytes) : upload?.size;
       const mimeType = ref.mimeType || upload?.mimeType;
       return { ...file, ...(size !== undefined ? { size } : {}), ...(mimeType ? { mimeType } : {}) };

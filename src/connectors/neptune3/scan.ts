@@ -75,6 +75,8 @@ function applyCreate(run: NeptuneRun, create: CreateRun): void {
 export function scanRun(db: RunDatabase): ScannedRun {
   const { metadata } = db;
   const neptune: NeptuneRun = { id: metadata.run_id, project: metadata.project, generation: 3, attributes: new Map(), series: [] };
+  // in 3.x the run id is sys/custom_run_id (the client keeps it in the metadata, not in CreateRun)
+  neptune.attributes.set('sys/custom_run_id', { type: 'string', value: metadata.run_id });
   const seriesTypes = new Map<string, SeriesInfo['type']>();
   const assignedFiles = new Map<string, string>();
   const fileRefs = new Set<string>();
