@@ -25,7 +25,6 @@ export const CONNECTORS: readonly ConnectorFactory[] = [
   databricksConnector,
   mlflowConnector,
   sqlStoreConnector,
-  // before neptune3, which takes any file for a database
   cometOfflineConnector,
   neptune2Connector,
   neptune3Connector,

@@ -3,7 +3,7 @@
  * where they are, and reading one read-only. The client keeps them in WAL mode and checkpoints on
  * close; a read-only connection still sees what a `-wal` file next to it holds.
  */
-import { readdir, stat } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
@@ -18,6 +18,22 @@ export const SUPPORTED_VERSION = 'v5';
 
 const isFile = async (path: string) => (await stat(path).catch(() => undefined))?.isFile() === true;
 const isDir = async (path: string) => (await stat(path).catch(() => undefined))?.isDirectory() === true;
+
+/** Every SQLite database file starts with these 16 bytes. */
+const SQLITE_HEADER = Buffer.from('SQLite format 3\0', 'latin1');
+
+/** A file given by its path is taken for a database only when it is one (a `.zip` beside it is not). */
+async function isSqliteFile(path: string): Promise<boolean> {
+  if (!(await isFile(path))) return false;
+  const handle = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(SQLITE_HEADER.length);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return bytesRead === head.length && head.equals(SQLITE_HEADER);
+  } finally {
+    await handle.close();
+  }
+}
 
 /** Databases of the run folders directly under `dir` (sorted, so the order never depends on the file system); `first`: stop at one. */
 async function databasesIn(dir: string, first: boolean): Promise<string[]> {
@@ -39,7 +55,8 @@ async function databasesIn(dir: string, first: boolean): Promise<string[]> {
  * folders) are not this reader's and are left alone.
  */
 export async function findDatabases(location: string, { first = false } = {}): Promise<string[]> {
-  if (await isFile(location)) return [location];
+  if (await isSqliteFile(location)) return [location];
+  if (await isFile(location)) return [];
   if (!(await isDir(location))) return [];
   if (await isFile(join(location, DATABASE_FILE))) return [join(location, DATABASE_FILE)];
   const here = await databasesIn(location, first);
