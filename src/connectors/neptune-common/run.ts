@@ -101,7 +101,13 @@ export function toModelRun(run: NeptuneRun, experimentId: string): Run {
   for (const tag of set(attributes.get('sys/tags'))) tags[tag] = '';
   const groupTags = set(attributes.get('sys/group_tags'));
   const state = str(attributes.get('sys/state'));
-  const config: ConfigEntry[] = [...attributes].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([path, value]) => ({ path: path.split('/'), value }));
+  // a run from elsewhere (laid out by target.ts: it has `run_info/status`) keeps its status, name
+  // and tags there; its `sys/…` are what Neptune and its client set (name, tags, failed, id …), no config of its own
+  const fromElsewhere = info.has('status');
+  const config: ConfigEntry[] = [...attributes]
+    .filter(([path]) => !(fromElsewhere && path.startsWith('sys/')))
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([path, value]) => ({ path: path.split('/'), value }));
   const startTime = time(info.get('start_time')) ?? time(attributes.get('sys/creation_time'));
   const endTime = time(info.get('end_time')) ?? time(attributes.get('sys/modification_time')) ?? run.lastOperationTime;
   const name = str(info.get('run_name')) ?? (run.generation === 2 ? (str(attributes.get('sys/name')) ?? run.id) : run.id);
