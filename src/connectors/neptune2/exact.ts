@@ -11,6 +11,9 @@
  * - Strings past the client's limits (attributes 16,384 characters, string series values 1,000)
  *   are written cut, as the client cuts them; the line gives back the whole value (`insert`:
  *   false, the point at `index` is replaced).
+ * - An image series' point whose file the reader would name otherwise (the reader names them
+ *   `<key>/<index>.<ext>`, with the size and type of their bytes): the point with its file's
+ *   path, name, size and type as given (replaced; the bytes are those logged).
  *
  * The trackshift reader (read.ts) applies these lines and hides the file; anything else sees a
  * JSON-lines file attribute. Points use the model's JSON form (model/json.ts).
@@ -29,7 +32,7 @@ export const exactLineSchema = z.union([
   z.object({ attribute: configEntrySchema }),
   z.object({
     series: z.string().min(1),
-    type: z.enum(['float', 'string']),
+    type: z.enum(['float', 'string', 'file']),
     index: z.number().int().nonnegative(),
     insert: z.boolean(),
     point: z.looseObject({ s: z.number() }),

@@ -100,7 +100,8 @@ export class OperationLog {
     return version;
   }
 
-  private flush(): void {
+  /** Writes what is buffered to the file. */
+  flush(): void {
     if (this.pending.length === 0) return;
     writeSync(this.fd, this.pending.join(''));
     this.pending = [];

@@ -16,7 +16,7 @@ import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
-import type { ArtifactFile, Experiment, MetricPoint, Run, SeriesInfo, Tags, TypedPoint } from '../../model/index.js';
+import type { ArtifactFile, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, Tags, TypedPoint } from '../../model/index.js';
 import { decodeEntry, lineToPoint } from '../../model/json.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { quoted } from '../../util/paths.js';
@@ -138,16 +138,25 @@ export class Neptune2Source implements Source {
     for (const message of state.warnings) this.warn(object, message);
     const async = container.dirs.filter((d) => d.mode === 'async');
     if (async.length > 0) this.warn(object, `${async.map((d) => d.dir).join(', ')}: an async folder holds only the operations its process had not yet sent to the server; what was sent (or logged by other processes) is not in it`);
-    const exact = await this.applyExact(object, state, files);
+    const { points: exact, paths: exactPaths } = await this.applyExact(object, state, files);
     const inputs = this.written(object, state, INPUTS_PATH, inputsSchema);
     const experimentTags = this.written(object, state, EXPERIMENT_TAGS_PATH, experimentTagsSchema) ?? {};
     const series: SeriesInfo[] = [...state.series].filter(([key, s]) => s.points > 0 || exact.has(key)).map(([key, s]) => neptuneSeries(key, s.type));
     const neptuneRun: NeptuneRun = { id, generation: 2, attributes: state.attributes, series, ...(state.lastAt !== undefined ? { lastOperationTime: state.lastAt } : {}) };
     const run = toModelRun(neptuneRun, experimentNameOf(neptuneRun));
     if (inputs) run.inputs = inputs;
+    // config paths whose segments hold "/", as given (Neptune nests them)
+    for (const path of exactPaths) {
+      const joined = path.join('/');
+      const entry = run.config?.find((e) => e.path.join('/') === joined);
+      if (entry) entry.path = path;
+    }
+    // a run from elsewhere has the times it was given (run_info/), not the folder's
+    const fromElsewhere = state.attributes.has('run_info/status');
     // the log has no sys/creation_time (the server sets it): the folder's creation, else the first operation
     const startTime = container.dirs[0]!.createdAt ?? state.firstAt;
-    if (run.startTime === undefined && startTime !== undefined) run.startTime = startTime;
+    if (run.startTime === undefined && startTime !== undefined && !fromElsewhere) run.startTime = startTime;
+    if (fromElsewhere && !state.attributes.has('run_info/end_time')) delete run.endTime;
     const read: ReadRun = { run, files, state, seriesFiles: new Map(), artifacts: await this.artifacts(object, state), dir: container.dirs[0]!.dir, experimentTags, exact };
     this.runs.set(id, read);
     return read;
@@ -169,10 +178,11 @@ export class Neptune2Source implements Source {
   }
 
   /** Applies `trackshift/exact` (exact.ts): attributes set, series points to insert or replace; the file is no artifact. */
-  private async applyExact(object: string, state: RunState, files: LogFile[]): Promise<Map<string, ExactPoint[]>> {
+  private async applyExact(object: string, state: RunState, files: LogFile[]): Promise<{ points: Map<string, ExactPoint[]>; paths: string[][] }> {
     const out = new Map<string, ExactPoint[]>();
+    const paths: string[][] = [];
     const file = state.files.get(EXACT_PATH);
-    if (!file || file.ext !== EXACT_EXT) return out;
+    if (!file || file.ext !== EXACT_EXT) return { points: out, paths };
     state.files.delete(EXACT_PATH);
     const where = `${object}: ${EXACT_PATH}`;
     let text: string;
@@ -189,9 +199,10 @@ export class Neptune2Source implements Source {
         if ('attribute' in parsed) {
           const entry = decodeEntry(parsed.attribute);
           state.attributes.set(entry.path.join('/'), entry.value);
+          if (entry.path.some((segment) => segment.includes('/'))) paths.push(entry.path);
           continue;
         }
-        const point = parsed.type === 'float' ? lineToPoint('float', JSON.stringify(parsed.point), parsed.series) : lineToPoint('string', JSON.stringify(parsed.point));
+        const point = parsed.type === 'float' ? lineToPoint('float', JSON.stringify(parsed.point), parsed.series) : lineToPoint(parsed.type, JSON.stringify(parsed.point));
         const points = out.get(parsed.series) ?? [];
         points.push({ index: parsed.index, insert: parsed.insert, point });
         out.set(parsed.series, points);
@@ -201,11 +212,11 @@ export class Neptune2Source implements Source {
       }
     }
     for (const points of out.values()) points.sort((a, b) => a.index - b.index);
-    return out;
+    return { points: out, paths };
   }
 
   /** A series' pages with the points kept in `trackshift/exact` put back in their places. */
-  private async *exactPages<P extends MetricPoint | TypedPoint>(read: ReadRun, key: string, pages: AsyncIterable<P[]>): AsyncGenerator<P[]> {
+  private async *exactPages<P extends MetricPoint | TypedPoint>(read: ReadRun, key: string, pages: AsyncIterable<P[]>, onReplace?: (read: P, exact: P) => void): AsyncGenerator<P[]> {
     const exact = read.exact.get(key);
     if (!exact) return yield* pages;
     let next = 0;
@@ -217,8 +228,11 @@ export class Neptune2Source implements Source {
           out.push(exact[next++]!.point as P);
           index++;
         }
-        if (exact[next] && !exact[next]!.insert && exact[next]!.index === index) out.push(exact[next++]!.point as P);
-        else out.push(point);
+        if (exact[next] && !exact[next]!.insert && exact[next]!.index === index) {
+          const replaced = exact[next++]!.point as P;
+          onReplace?.(point, replaced);
+          out.push(replaced);
+        } else out.push(point);
         index++;
       }
       if (out.length > 0) yield out;
@@ -262,7 +276,12 @@ export class Neptune2Source implements Source {
         });
       }
     };
-    yield* this.exactPages(read, info.key, pages());
+    // a file kept under another name (exact.ts) is read where the log holds it
+    const alias = (native: TypedPoint, exact: TypedPoint) => {
+      const at = typeof native.value === 'object' && seriesFiles.get((native.value as SeriesFile).path);
+      if (at && typeof exact.value === 'object') seriesFiles.set((exact.value as SeriesFile).path, at);
+    };
+    yield* this.exactPages(read, info.key, pages(), alias);
   }
 
   async readSeriesFile(run: Run, path: string): Promise<Readable> {

@@ -53,7 +53,7 @@ import type { Destination, DestinationHolds, ExistingRun, RunBatch, RunWriteResu
 import { EXACT_EXT, EXACT_PATH, EXPERIMENT_TAGS_PATH, INPUTS_PATH, MAX_STRING_LENGTH, MAX_STRING_SERIES_LENGTH } from './exact.js';
 import { parseContainerName } from './folders.js';
 import { OperationLog, PyFloat, secondsOf } from './log-writer.js';
-import { imageKind } from './points.js';
+import { imageFile, imageKind } from './points.js';
 import { Neptune2Source } from './read.js';
 
 export const NEPTUNE2_HOLDS: DestinationHolds = {
@@ -253,6 +253,8 @@ export class Neptune2Destination implements Destination {
     if (isNeptuneRun(run) && experimentId !== DEFAULT_EXPERIMENT) attributes.set('run_info/experiment_name', { type: 'string', value: experimentId });
     const experimentTags = this.experimentTags.get(experimentId) ?? {};
     if (Object.keys(experimentTags).length > 0) attributes.set(EXPERIMENT_TAGS_PATH, { type: 'string', value: JSON.stringify(experimentTags) });
+    // a config path segment holding "/" (W&B and Comet keys may) makes nested namespaces in Neptune: its exact path is kept
+    for (const entry of run.config ?? []) if (entry.path.some((segment) => segment.includes('/'))) this.keepExact(open, { attribute: encodeEntry(entry) });
     // the client's order: name, description, tags, failed, then the rest
     if (target.name !== undefined) this.assign(open, 'sys/name', { type: 'string', value: target.name });
     for (const path of ['sys/description', 'sys/tags']) {
@@ -263,6 +265,8 @@ export class Neptune2Destination implements Destination {
     attributes.delete('sys/failed');
     this.assign(open, 'sys/failed', { type: 'bool', value: failedOf(run) });
     for (const [path, value] of attributes) this.assign(open, path, value);
+    // on disk at once: a copy cut off after this is found by its provenance and redone
+    open.log.flush();
     return id;
   }
 
@@ -368,9 +372,16 @@ export class Neptune2Destination implements Destination {
       open.seriesFiles.delete(file.path);
       const bytes = staged === undefined ? undefined : await readFile(staged);
       if (staged) await rm(staged, { force: true });
-      if (!bytes || !imageKind(bytes) || bytes.length > MAX_IMAGE_BYTES) {
+      const kind = bytes && imageKind(bytes);
+      if (!bytes || !kind || bytes.length > MAX_IMAGE_BYTES) {
         open.skipped.set(series.key, (open.skipped.get(series.key) ?? 0) + 1);
         continue;
+      }
+      const index = open.counts.get(series.key) ?? 0;
+      open.counts.set(series.key, index + 1);
+      const asRead = imageFile(series.key, index, bytes, file.name);
+      if (asRead.path !== file.path || asRead.mimeType !== file.mimeType || (file.size !== undefined && file.size !== asRead.size)) {
+        this.keepExact(open, { series: series.key, type: 'file', index, insert: false, point: JSON.parse(pointToLine('file', point)) as object });
       }
       this.op(open, 'LogImages', series.key, { values: [seriesValue(point, { data: bytes.toString('base64'), name: file.name ?? null, description: null })] });
     }
