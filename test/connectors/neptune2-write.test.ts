@@ -6,12 +6,13 @@
  * a rich run from memory, a 2.x run of the real client copied 2.x → 2.x under seed 000's rules,
  * and the MLflow sample. Re-runs add nothing; a run cut off part way is never seen as a run.
  */
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryStore } from '../../src/connectors/memory/index.js';
 import { Neptune2Destination } from '../../src/connectors/neptune2/index.js';
+import { OperationLog, PyFloat, pythonFloatRepr, pythonJson, secondsOf } from '../../src/connectors/neptune2/log-writer.js';
 import { openSource } from '../../src/connectors/resolve.js';
 import type { Source } from '../../src/connectors/types.js';
 import type { Run, TypedValue } from '../../src/model/index.js';
@@ -288,5 +289,44 @@ describe('neptune2: a destination the neptune client reads back', () => {
     await second.discardRun(id);
     expect(readdirSync(join(dst, '.trackshift-partial'))).toEqual([]);
     expect(await (await Neptune2Destination.open(dst)).findRun('cut', 'src-1')).toBeUndefined();
+  }, 120_000);
+
+  it('the log: Python\'s json.dumps text, ms timestamps the client reads back exactly, a new data-<N>.log past the size limit', async () => {
+    for (const [v, text] of [[2, '2.0'], [0.1, '0.1'], [1e-5, '1e-05'], [1.5e-7, '1.5e-07'], [1e16, '1e+16'], [123456789.123456, '123456789.123456'], [-0, '-0.0'], [1e300, '1e+300']] as const) {
+      expect(pythonFloatRepr(v)).toBe(text);
+    }
+    expect(pythonJson({ a: [1, new PyFloat(2), 'é ✓ "\n'], b: null, c: true })).toBe('{"a": [1, 2.0, "\\u00e9 \\u2713 \\"\\n"], "b": null, "c": true}');
+    for (let ms = 1_700_000_000_000; ms < 1_700_000_002_000; ms++) expect(Math.trunc(secondsOf(ms) * 1000)).toBe(ms);
+
+    const id = '0b0e6b5a-95a1-4e5c-9a59-3a7b7b2a1f01';
+    const root = join(tmp, 'rolled');
+    const dir = join(root, 'offline', `run__${id}__1__abcd1234`);
+    mkdirSync(join(dir, 'upload_path'), { recursive: true });
+    writeFileSync(join(dir, 'metadata.json'), JSON.stringify({ mode: 'offline', containerId: id, containerType: 'run', structureVersion: 3, createdAt: '2023-11-14T22:13:20.000000+00:00' }));
+    const log = new OperationLog(dir, 4096);
+    log.put({ type: 'AssignString', path: ['sys', 'name'], value: 'rolled' }, 1_700_000_000);
+    const points: Array<[number, number, number]> = [];
+    for (let i = 0; i < 300; i++) {
+      const point: [number, number, number] = [i / 4, i / 7, 1_700_000_000_000 + i];
+      points.push(point);
+      log.put({ type: 'LogFloats', path: ['loss'], values: [{ value: new PyFloat(point[1]), step: new PyFloat(point[0]), ts: new PyFloat(secondsOf(point[2])) }] }, 1_700_000_000);
+    }
+    log.close();
+    const files = readdirSync(dir).filter((n) => n.startsWith('data-'));
+    expect(files.length).toBeGreaterThan(3);
+    for (const name of files) {
+      const text = readFileSync(join(dir, name), 'utf8');
+      expect(text.length).toBeLessThanOrEqual(4096);
+      expect(name).toBe(`data-${(JSON.parse(text.split('\n')[0]!) as { version: number }).version}.log`);
+    }
+    expect(readFileSync(join(dir, 'last_put_version'), 'utf8')).toBe('301');
+    expect(readFileSync(join(dir, 'last_ack_version'), 'utf8')).toBe('');
+    const back = await readBack(root);
+    expectClientReads(back);
+    expect(back.runs[0]!.points['loss']).toEqual(points);
+    const [run] = await runsOf(await openSource(`neptune2:${root}`));
+    const read: Array<[number, number, number]> = [];
+    for await (const page of (await openSource(`neptune2:${root}`)).readMetric(run!, 'loss')) for (const p of page) read.push([p.step, p.value, p.timestamp!]);
+    expect(read).toEqual(points);
   }, 120_000);
 });

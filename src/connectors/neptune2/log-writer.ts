@@ -73,7 +73,11 @@ export class OperationLog {
   private pending: string[] = [];
   private pendingBytes = 0;
 
-  constructor(private readonly dir: string) {
+  constructor(
+    private readonly dir: string,
+    /** the client's size at which a new file starts (smaller only in tests) */
+    private readonly maxFileSize = MAX_LOG_FILE_SIZE,
+  ) {
     this.fd = openSync(join(dir, 'data-1.log'), 'a');
   }
 
@@ -86,7 +90,7 @@ export class OperationLog {
     const version = this.version + 1;
     const line = pythonJson({ obj: op, version, at: at === null ? null : new PyFloat(at) });
     // the client's check: the file's size so far plus this line (without its newline)
-    if (this.fileSize + line.length > MAX_LOG_FILE_SIZE && this.fileSize > 0) {
+    if (this.fileSize + line.length > this.maxFileSize && this.fileSize > 0) {
       this.flush();
       closeSync(this.fd);
       this.fd = openSync(join(this.dir, `data-${version}.log`), 'a');

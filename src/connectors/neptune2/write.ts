@@ -38,7 +38,7 @@
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { arch, platform, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -454,6 +454,7 @@ export class Neptune2Destination implements Destination {
     const target = join(this.root, OFFLINE, open.folder);
     await mkdir(join(this.root, OFFLINE), { recursive: true });
     await rename(open.dir, target);
+    await rmdir(join(this.root, PARTIAL)).catch(() => undefined); // only when no other run is being written
     this.runs.delete(runId);
     this.known.set(`${open.experiment}\u0000${open.sourceId ?? runId}`, { id: runId, dir: target, complete: true, lifecycle: run.lifecycle });
     return { warnings };
