@@ -9,6 +9,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryStore } from '../../src/connectors/memory/index.js';
 import { Neptune2Destination } from '../../src/connectors/neptune2/index.js';
@@ -289,6 +290,27 @@ describe('neptune2: a destination the neptune client reads back', () => {
     await second.discardRun(id);
     expect(readdirSync(join(dst, '.trackshift-partial'))).toEqual([]);
     expect(await (await Neptune2Destination.open(dst)).findRun('cut', 'src-1')).toBeUndefined();
+  }, 120_000);
+
+  it('a file series point that is no image is left out with a warning: 2.x image series hold images only', async () => {
+    const dst = join(tmp, 'not-image');
+    const destination = await Neptune2Destination.open(dst);
+    const series = { key: 'samples', type: 'file' as const };
+    const run: Run = { id: 'src-2', experimentId: 'e', name: 'files', status: 'FINISHED', startTime: 1_700_000_000_000, endTime: 1_700_000_000_500, lifecycle: 'active', params: {}, tags: {}, inputs: [], series: [series] };
+    const id = await destination.createRun(await destination.ensureExperiment({ id: 'e', name: 'e', tags: {}, lifecycle: 'active' }, 'e'), run);
+    const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(16, 1)]);
+    await destination.writeSeriesFile(id, { path: 'samples/0.png' }, Readable.from([png]));
+    await destination.writeSeriesFile(id, { path: 'samples/notes.txt' }, Readable.from([Buffer.from('plain text')]));
+    await destination.writeSeries(id, series, [
+      { step: 0, timestamp: 1_700_000_000_001, value: { path: 'samples/0.png', mimeType: 'image/png', size: png.length } },
+      { step: 1, timestamp: 1_700_000_000_002, value: { path: 'samples/notes.txt' } },
+    ]);
+    const result = await destination.finishRun(id, run);
+    expect(result.warnings).toEqual([expect.stringContaining('1 point(s) of file series "samples" are not written: Neptune 2.x file series hold images')]);
+    const back = await readBack(dst);
+    expectClientReads(back);
+    expect(back.runs[0]!.seriesValues['samples']).toEqual({ type: 'file', values: [png.toString('hex')] });
+    expect(back.runs[0]!.images['samples']).toEqual([{ step: 0, timestamp: 1_700_000_000_001, name: null }]);
   }, 120_000);
 
   it('the log: Python\'s json.dumps text, ms timestamps the client reads back exactly, a new data-<N>.log past the size limit', async () => {

@@ -17,11 +17,22 @@
  *
  * - `sys/custom_run_id` is set only by the call that creates a run, which `neptune sync` makes
  *   without one (and sys/custom_run_id is not editable): it is kept as `old_sys/custom_run_id`.
- * - NaN/±Infinity and strings past the client's limits: kept exactly in `trackshift/exact`
- *   (exact.ts), which the reader applies; each run's report says so.
- * - file series hold images only (as the client's LogImages): other files are left out with a
- *   warning. Histograms, summaries, forks, source states, points without timestamps: the
- *   engine's `.trackshift/` encoding (holds below), which the reader undoes.
+ * - NaN/±Infinity (the client drops them, a server refuses them) and strings past the client's
+ *   limits (it cuts them): written as the client would, and kept exactly in the file attribute
+ *   `trackshift/exact` (exact.ts), which the reader applies; each run's report says so. Kept
+ *   rather than only reported, so that a copy back out of Neptune 2.x loses nothing. The same
+ *   file keeps config paths whose segments hold "/" and image series files named otherwise.
+ * - file series hold images only (as the client's LogImages: PNG, JPEG, GIF, BMP, WebP, TIFF,
+ *   ≤ 32 MB): other files are left out with a warning. Histograms, summaries, forks, source
+ *   states, points without timestamps, epochs, contexts: the engine's `.trackshift/` encoding
+ *   (holds below; its files become file attributes `.trackshift/…`), which the reader undoes.
+ * - artifacts: file attributes at their path without the extension (`a/b.txt` → `a/b`, ext
+ *   `txt`, which the reader names `a/b.txt` again), or at their whole path without one when
+ *   that path is taken; file-set files of a Neptune run are file attributes under the set's
+ *   namespace (`files/set/one.txt`), not a file set: a file set names absolute paths that
+ *   `neptune sync` reads, which a folder moved to another machine (or by sync to async/) loses.
+ * - a path that is already an attribute or a namespace (MLflow params `a` and `a/b`): left out
+ *   with a warning.
  * - dataset inputs and experiment tags: JSON in `run_info/inputs`, `run_info/experiment_tags`.
  * - experiments: an offline folder has no project, so runs of every experiment share it; a run
  *   names its experiment in `run_info/experiment_name` (runs from Neptune only when it is not
