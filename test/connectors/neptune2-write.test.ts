@@ -37,8 +37,12 @@ interface ReadBack {
     images: Record<string, Array<{ step: number; timestamp: number; name: string | null }>>;
   }>;
   offlineFolders: string[];
+  /** what `neptune sync` itself (SyncRunner, in-memory backend) made of the folder */
+  sync: { runs: Uploaded[]; filesLeft: string[] };
 }
 type ReadRun = ReadBack['runs'][number];
+/** a run as a backend holds it (file bytes aside) */
+type Uploaded = { attributes: ReadRun['attributes']; seriesValues: Record<string, { type: string; values: unknown }>; files: Record<string, { ext: string }> };
 
 interface Logged {
   attributes: Record<string, TypedValue>;
@@ -72,9 +76,20 @@ const named = (back: ReadBack, name: string): ReadRun => {
   return run!;
 };
 
-/** what the client's code found in every folder: well named, unsynced, no operation refused */
+/**
+ * What the client's code found in every folder: well named, unsynced, no operation refused; and
+ * `neptune sync` uploaded each run (the same attributes, series and files), leaving no file behind.
+ */
 function expectClientReads(back: ReadBack): void {
   expect(back.runs.length).toBeGreaterThan(0);
+  expect(back.sync.filesLeft).toEqual([]);
+  const shape = (run: Uploaded) => ({
+    attributes: Object.fromEntries(Object.entries(run.attributes).filter(([path]) => !SET_BY_BACKEND.includes(path))),
+    series: Object.fromEntries(Object.entries(run.seriesValues).map(([path, s]) => [path, Array.isArray(s.values) ? s.values.length : s.values])),
+    files: Object.fromEntries(Object.entries(run.files).map(([path, f]) => [path, f.ext])),
+  });
+  const byName = (runs: Uploaded[]) => runs.map(shape).sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+  expect(byName(back.sync.runs)).toEqual(byName(back.runs));
   for (const run of back.runs) {
     expect(run.errors).toEqual([]);
     expect(run.synced).toBe(false);
@@ -284,7 +299,12 @@ describe('neptune2: a destination the neptune client reads back', () => {
     await first.writeBatch(id, { params: [], tags: [], metrics: [{ key: 'loss', step: 0.5, timestamp: 1_700_000_000_001, value: 1 }] });
     // the process dies here: nothing is finished
     expect(readdirSync(join(dst, 'offline'))).toEqual([]);
-    expect((await readBack(dst)).runs).toEqual([]);
+    const back = await readBack(dst);
+    expect(back.runs).toEqual([]);
+    // neptune sync uploads nothing of it and leaves it be
+    expect(back.sync.runs).toEqual([]);
+    expect(back.sync.filesLeft.every((f) => f.startsWith('.trackshift-partial/'))).toBe(true);
+    expect(back.sync.filesLeft.length).toBeGreaterThan(0);
     const second = await Neptune2Destination.open(dst);
     expect(await second.findRun('cut', 'src-1')).toEqual({ id, complete: false, lifecycle: 'active' });
     await second.discardRun(id);
