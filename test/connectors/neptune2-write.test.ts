@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryStore } from '../../src/connectors/memory/index.js';
 import { Neptune2Destination } from '../../src/connectors/neptune2/index.js';
 import { OperationLog, PyFloat, pythonFloatRepr, pythonJson, secondsOf } from '../../src/connectors/neptune2/log-writer.js';
+import { Paths, artifactAttributes } from '../../src/connectors/neptune2/attribute-paths.js';
 import { openSource } from '../../src/connectors/resolve.js';
 import type { Source } from '../../src/connectors/types.js';
 import type { Run, TypedValue } from '../../src/model/index.js';
@@ -371,4 +372,22 @@ describe('neptune2: a destination the neptune client reads back', () => {
     for await (const page of (await openSource(`neptune2:${root}`)).readMetric(run!, 'loss')) for (const p of page) read.push([p.step, p.value, p.timestamp!]);
     expect(read).toEqual(points);
   }, 120_000);
+
+  it('artifacts become file attributes named by their path, the extension apart, unless that name is taken', () => {
+    const paths = new Paths();
+    paths.claim('loss', 'float series');
+    const artifacts = ['a.txt', 'a/b.txt', 'x.txt', 'x.csv', 'noext', '.hidden', 'dir/.env', 'model.tar.gz', 'loss.png', 'plots/roc.png'];
+    expect(artifactAttributes(artifacts, paths)).toEqual([
+      { attribute: 'a.txt', ext: '' }, // a/ is a folder of artifacts
+      { attribute: 'a/b', ext: 'txt' },
+      { attribute: 'x.txt', ext: '' }, // x.txt and x.csv would both be x
+      { attribute: 'x.csv', ext: '' },
+      { attribute: 'noext', ext: '' },
+      { attribute: '.hidden', ext: '' },
+      { attribute: 'dir/.env', ext: '' },
+      { attribute: 'model.tar', ext: 'gz' },
+      { attribute: 'loss.png', ext: '' }, // loss is a series
+      { attribute: 'plots/roc', ext: 'png' },
+    ]);
+  });
 });

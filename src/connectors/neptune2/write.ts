@@ -61,6 +61,7 @@ import { InvalidInputError } from '../../util/errors.js';
 import { keyToFileName, quoted, removeInside } from '../../util/paths.js';
 import { isNeptuneRun, neptuneTarget } from '../neptune-common/target.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
+import { Paths, artifactAttributes } from './attribute-paths.js';
 import { EXACT_EXT, EXACT_PATH, EXPERIMENT_TAGS_PATH, INPUTS_PATH, MAX_STRING_LENGTH, MAX_STRING_SERIES_LENGTH } from './exact.js';
 import { parseContainerName } from './folders.js';
 import { OperationLog, PyFloat, secondsOf } from './log-writer.js';
@@ -95,30 +96,6 @@ export const CLIENT_VERSION = '1.14.0.post2';
 
 const randomKey = () => Array.from({ length: 8 }, () => 'abcdefghijklmnopqrstuvwxyz0123456789'[randomInt(36)]).join('');
 const pythonIso = (ms: number) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000+00:00');
-
-/** The attribute paths of a run: a path is an attribute or a namespace, never both. */
-class Paths {
-  private readonly leaves = new Map<string, string>();
-  private readonly namespaces = new Set<string>();
-
-  /** true when `path` may hold an attribute of `kind` (it does already, or nothing is in its way) */
-  free(path: string, kind: string): boolean {
-    const held = this.leaves.get(path);
-    if (held !== undefined) return held === kind;
-    if (this.namespaces.has(path)) return false;
-    const parts = path.split('/');
-    for (let i = 1; i < parts.length; i++) if (this.leaves.has(parts.slice(0, i).join('/'))) return false;
-    return true;
-  }
-
-  claim(path: string, kind: string): boolean {
-    if (!this.free(path, kind)) return false;
-    this.leaves.set(path, kind);
-    const parts = path.split('/');
-    for (let i = 1; i < parts.length; i++) this.namespaces.add(parts.slice(0, i).join('/'));
-    return true;
-  }
-}
 
 interface OpenRun {
   id: string;
@@ -416,32 +393,12 @@ export class Neptune2Destination implements Destination {
     open.artifacts.push({ path: file.path, tmp });
   }
 
-  /**
-   * The file attributes of the run's artifacts: `a/b.txt` becomes `a/b` with extension `txt`
-   * (what the reader names `a/b.txt` again), unless that path is taken (another artifact
-   * `a/b.csv`, a folder `a/b/`, an attribute): then `a/b.txt` without an extension.
-   */
+  /** The run's artifacts as file attributes (attribute-paths.ts), after every other attribute so that none is in their way. */
   private writeArtifacts(open: OpenRun): void {
-    const stems = new Map<string, number>();
-    const taken = new Set<string>();
-    const split = (path: string) => {
-      const slash = path.lastIndexOf('/');
-      const dot = path.lastIndexOf('.');
-      return dot > slash + 1 && dot < path.length - 1 ? { stem: path.slice(0, dot), ext: path.slice(dot + 1) } : { stem: path, ext: '' };
-    };
-    for (const { path } of open.artifacts) {
-      const { stem } = split(path);
-      stems.set(stem, (stems.get(stem) ?? 0) + 1);
-      taken.add(path);
-      const parts = path.split('/');
-      for (let i = 1; i < parts.length; i++) taken.add(parts.slice(0, i).join('/'));
-    }
-    for (const { path, tmp } of open.artifacts) {
-      const { stem, ext } = split(path);
-      const useStem = ext !== '' && stems.get(stem) === 1 && !taken.has(stem) && open.paths.free(stem, 'file');
-      const [attribute, extension] = useStem ? [stem, ext] : [path, ''];
+    const attributes = artifactAttributes(open.artifacts.map((a) => a.path), open.paths);
+    for (const [i, { attribute, ext }] of attributes.entries()) {
       if (!this.claim(open, attribute, 'file')) continue;
-      this.op(open, 'UploadFile', attribute, { ext: extension, file_path: null, tmp_file_name: tmp, clean_after_upload: false });
+      this.op(open, 'UploadFile', attribute, { ext, file_path: null, tmp_file_name: open.artifacts[i]!.tmp, clean_after_upload: false });
     }
   }
 
