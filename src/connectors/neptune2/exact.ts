@@ -19,7 +19,9 @@
  * JSON-lines file attribute. Points use the model's JSON form (model/json.ts).
  */
 import { z } from 'zod';
-import { configEntrySchema } from '../../model/json.js';
+import type { ConfigEntry, MetricPoint, TypedPoint } from '../../model/index.js';
+import { configEntrySchema, decodeEntry, lineToPoint } from '../../model/json.js';
+import { InvalidInputError, errorMessage } from '../../util/errors.js';
 
 export const EXACT_PATH = 'trackshift/exact';
 export const EXACT_EXT = 'jsonl';
@@ -28,7 +30,7 @@ export const EXACT_EXT = 'jsonl';
 export const MAX_STRING_LENGTH = 16_384;
 export const MAX_STRING_SERIES_LENGTH = 1_000;
 
-export const exactLineSchema = z.union([
+const exactLineSchema = z.union([
   z.object({ attribute: configEntrySchema }),
   z.object({
     series: z.string().min(1),
@@ -38,7 +40,38 @@ export const exactLineSchema = z.union([
     point: z.looseObject({ s: z.number() }),
   }),
 ]);
-export type ExactLine = z.infer<typeof exactLineSchema>;
+
+/** A point kept exactly: inserted at `index` of its series, or replacing the point there. */
+export interface ExactPoint {
+  index: number;
+  insert: boolean;
+  point: MetricPoint | TypedPoint;
+}
+
+/** The lines of a `trackshift/exact` file (`where` names it in errors): attributes, and points by series in index order. */
+export function parseExact(text: string, where: string): { attributes: ConfigEntry[]; series: Map<string, { type: 'float' | 'string' | 'file'; points: ExactPoint[] }> } {
+  const attributes: ConfigEntry[] = [];
+  const series = new Map<string, { type: 'float' | 'string' | 'file'; points: ExactPoint[] }>();
+  for (const [n, line] of text.split('\n').entries()) {
+    if (line.trim() === '') continue;
+    try {
+      const parsed = exactLineSchema.parse(JSON.parse(line));
+      if ('attribute' in parsed) {
+        attributes.push(decodeEntry(parsed.attribute));
+        continue;
+      }
+      const text = JSON.stringify(parsed.point);
+      const point = parsed.type === 'float' ? lineToPoint('float', text, parsed.series) : lineToPoint(parsed.type, text);
+      const held = series.get(parsed.series) ?? { type: parsed.type, points: [] };
+      held.points.push({ index: parsed.index, insert: parsed.insert, point });
+      series.set(parsed.series, held);
+    } catch (err) {
+      throw new InvalidInputError(`${where}:${n + 1}`, `is not a line trackshift writes: ${errorMessage(err)}`);
+    }
+  }
+  for (const { points } of series.values()) points.sort((a, b) => a.index - b.index);
+  return { attributes, series };
+}
 
 /** `run_info/inputs` (MLflow dataset inputs, as JSON) and `run_info/experiment_tags` (the experiment's tags, as JSON). */
 export const INPUTS_PATH = 'run_info/inputs';

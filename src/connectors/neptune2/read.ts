@@ -17,13 +17,12 @@ import { readFile, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, Tags, TypedPoint } from '../../model/index.js';
-import { decodeEntry, lineToPoint } from '../../model/json.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { quoted } from '../../util/paths.js';
 import { experimentNameOf, neptuneSeries, toModelRun, type NeptuneRun } from '../neptune-common/run.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
-import { EXACT_EXT, EXACT_PATH, EXPERIMENT_TAGS_PATH, INPUTS_PATH, exactLineSchema, experimentTagsSchema, inputsSchema } from './exact.js';
+import { EXACT_EXT, EXACT_PATH, EXPERIMENT_TAGS_PATH, INPUTS_PATH, experimentTagsSchema, inputsSchema, parseExact, type ExactPoint } from './exact.js';
 import { containersIn, singleContainer, type Container } from './folders.js';
 import { logFilesOf, type LogFile, type Position } from './lines.js';
 import { fileArtifactPath, replay, type FileSource, type RunState } from './oplog.js';
@@ -44,11 +43,6 @@ interface ReadRun {
   exact: Map<string, ExactPoint[]>;
 }
 
-interface ExactPoint {
-  index: number;
-  insert: boolean;
-  point: MetricPoint | TypedPoint;
-}
 
 export class Neptune2Source implements Source {
   readonly kind = 'neptune2';
@@ -191,27 +185,15 @@ export class Neptune2Source implements Source {
     } catch (err) {
       throw new InvalidInputError(where, `cannot be read: ${errorMessage(err)}`);
     }
-    for (const [n, line] of text.split('\n').entries()) {
-      if (line.trim() === '') continue;
-      let parsed;
-      try {
-        parsed = exactLineSchema.parse(JSON.parse(line));
-        if ('attribute' in parsed) {
-          const entry = decodeEntry(parsed.attribute);
-          state.attributes.set(entry.path.join('/'), entry.value);
-          if (entry.path.some((segment) => segment.includes('/'))) paths.push(entry.path);
-          continue;
-        }
-        const point = parsed.type === 'float' ? lineToPoint('float', JSON.stringify(parsed.point), parsed.series) : lineToPoint(parsed.type, JSON.stringify(parsed.point));
-        const points = out.get(parsed.series) ?? [];
-        points.push({ index: parsed.index, insert: parsed.insert, point });
-        out.set(parsed.series, points);
-        if (!state.series.has(parsed.series)) state.series.set(parsed.series, { type: parsed.type, points: 0 });
-      } catch (err) {
-        throw new InvalidInputError(`${where}:${n + 1}`, `is not a line trackshift writes: ${errorMessage(err)}`);
-      }
+    const parsed = parseExact(text, where);
+    for (const entry of parsed.attributes) {
+      state.attributes.set(entry.path.join('/'), entry.value);
+      if (entry.path.some((segment) => segment.includes('/'))) paths.push(entry.path);
     }
-    for (const points of out.values()) points.sort((a, b) => a.index - b.index);
+    for (const [key, { type, points }] of parsed.series) {
+      out.set(key, points);
+      if (!state.series.has(key)) state.series.set(key, { type, points: 0 });
+    }
     return { points: out, paths };
   }
 

@@ -206,7 +206,8 @@ export class Neptune2Destination implements Destination {
       os: `${platform()}-${release()}-${arch()}`,
       neptuneClientVersion: CLIENT_VERSION,
       writtenBy: 'trackshift',
-      createdAt: pythonIso(run.startTime ?? Date.now()),
+      // the client's creation time is when the run started; a run that does not know it gets none
+      ...(run.startTime !== undefined ? { createdAt: pythonIso(run.startTime) } : {}),
     };
     await writeFile(join(dir, 'metadata.json'), JSON.stringify(metadata, null, 2));
     const open: OpenRun = {
