@@ -31,5 +31,8 @@ export const neptune2Connector: ConnectorFactory = {
     if (single) return decodingSource(new Neptune2Source(target.location, single));
     throw new UsageError(`${target.location} holds no Neptune 2.x run: expected a .neptune folder (with offline/ or async/ run folders holding data-<N>.log files), the folder above it, or one run__… folder`);
   },
-  openDestination: async (target) => Neptune2Destination.open(target.location, target.dryRun),
+  openDestination: async (target) => {
+    if (await singleContainer(target.location)) throw new UsageError(`${target.location} is one run's folder: give the data directory that holds offline/ (NEPTUNE_DATA_DIRECTORY, .neptune by default), e.g. neptune2:.neptune`);
+    return Neptune2Destination.open(target.location, target.dryRun);
+  },
 };
