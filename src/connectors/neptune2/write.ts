@@ -44,12 +44,15 @@
  * Re-runs: a run is written in `DIR/.trackshift-partial/<folder>` and moved into `offline/` by
  * `finishRun`, so `neptune sync` and readers never see half a run; `findRun` knows the copies
  * already there by their provenance tag (`run_data/tags/trackshift.source.id`), read once at open
- * with this connector's reader. `neptune sync` uploads a folder once and then moves it to
- * `async/` and deletes it: keep a copy of DIR if it is to be synced again or read later.
+ * with this connector's reader, and in `DIR/.trackshift-written.jsonl`, which outlives the folders:
+ * `neptune sync` uploads a folder once and then moves it to `async/` and deletes it, and a later
+ * copy into the same DIR then skips those runs rather than have them uploaded twice (remove the
+ * file, or its lines, to write them again). Keep a copy of DIR to read the runs back later.
  */
 import { randomInt, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, readdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
+import { z } from 'zod';
 import { arch, platform, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -89,6 +92,20 @@ const BATCH = { float: 100, string: 10, file: 1 } as const;
 /** the client's limit for one logged image (neptune/internal/utils/limits.py) */
 const MAX_IMAGE_BYTES = 32 * 1024 * 1024;
 const PARTIAL = '.trackshift-partial';
+/**
+ * One line per run written (experiment, source run id, run id, folder): `neptune sync` deletes
+ * the folders it uploads, and a later copy into the same DIR must not write those runs again.
+ */
+const LEDGER = '.trackshift-written.jsonl';
+const ledgerLine = z.object({ experiment: z.string(), source: z.string(), id: z.string(), folder: z.string().regex(/^run__[A-Za-z0-9_-]+$/) });
+
+function jsonOrUndefined(line: string): unknown {
+  try {
+    return JSON.parse(line);
+  } catch {
+    return undefined; // a line cut short by a kill: that run is looked for in the folders
+  }
+}
 const OFFLINE = 'offline';
 /** what the reader calls the experiment of runs that name none */
 const DEFAULT_EXPERIMENT = 'neptune';
@@ -163,13 +180,22 @@ export class Neptune2Destination implements Destination {
         }
       }
     };
-    await record(new Neptune2Source(this.root), true);
     const partial = join(this.root, PARTIAL);
     for (const name of await readdir(partial).catch(() => [] as string[])) {
       const parsed = parseContainerName(name);
       if (!parsed) continue;
       const source = await Neptune2Source.ofFolder(join(partial, name));
       if (source) await record(source, false);
+    }
+    await record(new Neptune2Source(this.root), true);
+    // runs written before whose folders `neptune sync` has since uploaded and deleted
+    const ledger = await readFile(join(this.root, LEDGER), 'utf8').catch(() => '');
+    for (const line of ledger.split('\n')) {
+      const entry = ledgerLine.safeParse(jsonOrUndefined(line));
+      if (!entry.success) continue;
+      const key = `${entry.data.experiment}\u0000${entry.data.source}`;
+      this.experiments.add(entry.data.experiment);
+      if (!this.known.get(key)?.complete) this.known.set(key, { id: entry.data.id, dir: join(this.root, OFFLINE, entry.data.folder), complete: true, lifecycle: 'active' });
     }
   }
 
@@ -426,6 +452,7 @@ export class Neptune2Destination implements Destination {
     await rmdir(join(this.root, PARTIAL)).catch(() => undefined); // only when no other run is being written
     this.runs.delete(runId);
     this.known.set(`${open.experiment}\u0000${open.sourceId ?? runId}`, { id: runId, dir: target, complete: true, lifecycle: run.lifecycle });
+    if (open.sourceId !== undefined) await appendFile(join(this.root, LEDGER), JSON.stringify({ experiment: open.experiment, source: open.sourceId, id: runId, folder: open.folder }) + '\n');
     return { warnings };
   }
 
