@@ -63,9 +63,12 @@ const IMAGE_KINDS: Array<{ magic: number[]; ext: string; mimeType: string }> = [
   { magic: [0x49, 0x49, 0x2a, 0x00], ext: 'tiff', mimeType: 'image/tiff' },
 ];
 
+/** The image format of `bytes` by their first bytes, or undefined when they are no image Neptune shows. */
+export const imageKind = (bytes: Buffer) => IMAGE_KINDS.find((k) => k.magic.every((b, i) => bytes[i] === b));
+
 /** The file of an image point: named `<key>/<index>.<ext>` (ext from the bytes: the log does not say). */
 export function imageFile(key: string, index: number, bytes: Buffer, name?: string): SeriesFile {
-  const kind = IMAGE_KINDS.find((k) => k.magic.every((b, i) => bytes[i] === b));
+  const kind = imageKind(bytes);
   return { path: `${key}/${index}${kind ? `.${kind.ext}` : ''}`, ...(name ? { name } : {}), size: bytes.length, ...(kind ? { mimeType: kind.mimeType } : {}) };
 }
 

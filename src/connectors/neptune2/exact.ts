@@ -1,0 +1,74 @@
+/**
+ * What a Neptune 2.x run cannot hold as the client writes it, kept exactly beside it: the file
+ * attribute `trackshift/exact` (extension `jsonl`), one JSON object a line:
+ *
+ *   {"attribute": {"path": [...], "value": {"type": …, "value": …}}}   an attribute's exact value
+ *   {"series": key, "type": "float"|"string", "index": n, "insert": true|false, "point": {s, t, v}}
+ *
+ * - NaN and ±Infinity: the client drops them (with a warning) and a server refuses them, so a
+ *   float attribute holding one is not assigned and a float series' point holding one is not
+ *   logged; the line restores it (`insert`: at position `index` of the series' points).
+ * - Strings past the client's limits (attributes 16,384 characters, string series values 1,000)
+ *   are written cut, as the client cuts them; the line gives back the whole value (`insert`:
+ *   false, the point at `index` is replaced).
+ * - An image series' point whose file the reader would name otherwise (the reader names them
+ *   `<key>/<index>.<ext>`, with the size and type of their bytes): the point with its file's
+ *   path, name, size and type as given (replaced; the bytes are those logged).
+ *
+ * The trackshift reader (read.ts) applies these lines and hides the file; anything else sees a
+ * JSON-lines file attribute. Points use the model's JSON form (model/json.ts).
+ */
+import { z } from 'zod';
+import type { ConfigEntry, MetricPoint, TypedPoint } from '../../model/index.js';
+import { configEntrySchema, decodeEntry, lineToPoint } from '../../model/json.js';
+import { InvalidInputError, errorMessage } from '../../util/errors.js';
+
+export const EXACT_PATH = 'trackshift/exact';
+export const EXACT_EXT = 'jsonl';
+
+/** The client's limits (neptune/attributes/atoms/string.py, types/series/string_series.py). */
+export const MAX_STRING_LENGTH = 16_384;
+export const MAX_STRING_SERIES_LENGTH = 1_000;
+
+const exactLineSchema = z.union([
+  z.object({ attribute: configEntrySchema }),
+  z.object({
+    series: z.string().min(1),
+    type: z.enum(['float', 'string', 'file']),
+    index: z.number().int().nonnegative(),
+    insert: z.boolean(),
+    point: z.looseObject({ s: z.number() }),
+  }),
+]);
+
+/** A point kept exactly: inserted at `index` of its series, or replacing the point there. */
+export interface ExactPoint {
+  index: number;
+  insert: boolean;
+  point: MetricPoint | TypedPoint;
+}
+
+/** The lines of a `trackshift/exact` file (`where` names it in errors): attributes, and points by series in index order. */
+export function parseExact(text: string, where: string): { attributes: ConfigEntry[]; series: Map<string, { type: 'float' | 'string' | 'file'; points: ExactPoint[] }> } {
+  const attributes: ConfigEntry[] = [];
+  const series = new Map<string, { type: 'float' | 'string' | 'file'; points: ExactPoint[] }>();
+  for (const [n, line] of text.split('\n').entries()) {
+    if (line.trim() === '') continue;
+    try {
+      const parsed = exactLineSchema.parse(JSON.parse(line));
+      if ('attribute' in parsed) {
+        attributes.push(decodeEntry(parsed.attribute));
+        continue;
+      }
+      const text = JSON.stringify(parsed.point);
+      const point = parsed.type === 'float' ? lineToPoint('float', text, parsed.series) : lineToPoint(parsed.type, text);
+      const held = series.get(parsed.series) ?? { type: parsed.type, points: [] };
+      held.points.push({ index: parsed.index, insert: parsed.insert, point });
+      series.set(parsed.series, held);
+    } catch (err) {
+      throw new InvalidInputError(`${where}:${n + 1}`, `is not a line trackshift writes: ${errorMessage(err)}`);
+    }
+  }
+  for (const { points } of series.values()) points.sort((a, b) => a.index - b.index);
+  return { attributes, series };
+}
