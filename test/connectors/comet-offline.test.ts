@@ -14,8 +14,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyFor } from '../../src/connectors/comet-offline/index.js';
 import { connectorFor, openSource } from '../../src/connectors/resolve.js';
@@ -30,6 +28,7 @@ import { pythonEnv, startMlflowServer, type MlflowServer } from '../harness/mlfl
 import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../helpers/jobs.js';
 import { richStore } from '../helpers/rich-run.js';
 import { memoryStore } from '../../src/connectors/memory/index.js';
+import { peakHeapGrowth } from '../helpers/heap.js';
 
 const execFileAsync = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../..');
@@ -344,35 +343,27 @@ describe('comet-offline ↔ MLflow server', () => {
   }, 600_000);
 });
 
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
-
 describe('comet-offline memory and long histories', () => {
   /** An archive of `points` loss points written by the real client, and the heap the reader grows by while reading them all. */
   async function peakHeapReading(points: number): Promise<{ dir: string; peak: number; read: number; maxPage: number }> {
     const dir = join(tmp, `big-${points}`);
     await python('test/fixtures/comet_offline.py', [dir, String(points)]);
-    collectGarbage();
-    const base = process.memoryUsage().heapUsed;
-    let peak = 0;
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, process.memoryUsage().heapUsed - base);
-    }, 5);
-    const source = await openSource(dir);
-    let read = 0;
-    let maxPage = 0;
-    try {
-      const run = await onlyRun(source);
-      for await (const page of source.readMetric(run, 'loss')) {
-        read += page.length;
-        maxPage = Math.max(maxPage, page.length);
+    const { result, peak } = await peakHeapGrowth(async () => {
+      const source = await openSource(dir);
+      let read = 0;
+      let maxPage = 0;
+      try {
+        const run = await onlyRun(source);
+        for await (const page of source.readMetric(run, 'loss')) {
+          read += page.length;
+          maxPage = Math.max(maxPage, page.length);
+        }
+      } finally {
+        await source.close?.();
       }
-    } finally {
-      clearInterval(sampler);
-      await source.close?.();
-    }
-    peak = Math.max(peak, process.memoryUsage().heapUsed - base);
-    return { dir, peak, read, maxPage };
+      return { read, maxPage };
+    });
+    return { dir, peak, ...result };
   }
 
   it('reads 50,000 points page by page in flat memory, and copies every one into an archive', async () => {

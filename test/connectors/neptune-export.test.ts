@@ -15,6 +15,7 @@ import type { Source } from '../../src/connectors/types.js';
 import type { Run } from '../../src/model/index.js';
 import { runPython, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
 import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../helpers/jobs.js';
+import { allRuns } from '../helpers/source-runs.js';
 
 interface Written {
   project: string;
@@ -37,12 +38,6 @@ beforeAll(async () => {
   written = JSON.parse(await runPython('test/fixtures/neptune_export.py', [exportsDir]));
 }, 120_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-async function allRuns(source: Source): Promise<Run[]> {
-  const runs: Run[] = [];
-  for await (const exp of source.listExperiments()) for await (const run of source.listRuns(exp.id, { includeDeleted: true })) runs.push(run);
-  return runs;
-}
 
 async function check(source: Source, run: Run, expected: Written): Promise<void> {
   const config = Object.fromEntries((run.config ?? []).map((e) => [e.path.join('/'), e.value]));

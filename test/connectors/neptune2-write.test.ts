@@ -17,12 +17,12 @@ import { Neptune2Destination } from '../../src/connectors/neptune2/index.js';
 import { OperationLog, PyFloat, pythonFloatRepr, pythonJson, secondsOf } from '../../src/connectors/neptune2/log-writer.js';
 import { Paths, artifactAttributes } from '../../src/connectors/neptune2/attribute-paths.js';
 import { openSource } from '../../src/connectors/resolve.js';
-import type { Source } from '../../src/connectors/types.js';
 import type { Run, TypedValue } from '../../src/model/index.js';
 import { SOURCE_TAGS } from '../../src/model/index.js';
 import { runTool } from '../harness/mlflow-server.js';
 import { expectEqual, job as runJobIn, verify } from '../helpers/jobs.js';
 import { richStore } from '../helpers/rich-run.js';
+import { allRuns as runsOf } from '../helpers/source-runs.js';
 
 interface ReadBack {
   runs: Array<{
@@ -100,12 +100,6 @@ function expectClientReads(back: ReadBack): void {
     expect(FOLDER.exec(run.folders[0]!)?.[1]).toBe(run.containerId);
     expect(run.metadata[0]).toMatchObject({ mode: 'offline', containerId: run.containerId, containerType: 'run', structureVersion: 3 });
   }
-}
-
-async function runsOf(source: Source): Promise<Run[]> {
-  const runs: Run[] = [];
-  for await (const exp of source.listExperiments()) for await (const run of source.listRuns(exp.id, { includeDeleted: true })) runs.push(run);
-  return runs;
 }
 
 beforeAll(async () => {

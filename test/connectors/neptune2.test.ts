@@ -18,6 +18,7 @@ import type { VerifyReport } from '../../src/verify/report.js';
 import { runTool, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
 import { cli } from '../cli/run-cli.js';
 import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../helpers/jobs.js';
+import { allRuns as runsOf } from '../helpers/source-runs.js';
 
 interface Logged {
   attributes: Record<string, TypedValue>;
@@ -45,11 +46,6 @@ beforeAll(async () => {
 }, 180_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-async function runsOf(source: Source): Promise<Run[]> {
-  const runs: Run[] = [];
-  for await (const exp of source.listExperiments()) for await (const run of source.listRuns(exp.id, { includeDeleted: true })) runs.push(run);
-  return runs;
-}
 const byName = (runs: Run[], name: string): Run => runs.find((r) => r.name === name)!;
 const runFolders = (root: string): string[] => readdirSync(join(root, 'offline')).map((n) => join(root, 'offline', n));
 

@@ -23,6 +23,7 @@ import type { VerifyReport } from '../../src/verify/report.js';
 import { runPython, runTool, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
 import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../helpers/jobs.js';
 import { wholeRuns } from '../helpers/whole-run.js';
+import { allRuns } from '../helpers/source-runs.js';
 
 const ROOT = join(import.meta.dirname, '../..');
 
@@ -73,12 +74,6 @@ async function list<T>(items: AsyncIterable<T>): Promise<T[]> {
   const all: T[] = [];
   for await (const item of items) all.push(item);
   return all;
-}
-
-async function allRuns(source: Source): Promise<Run[]> {
-  const runs: Run[] = [];
-  for await (const exp of source.listExperiments()) for await (const run of source.listRuns(exp.id, { includeDeleted: true })) runs.push(run);
-  return runs;
 }
 
 /** Files' bytes by attribute (assigned) or by series point, as the client would upload them. */

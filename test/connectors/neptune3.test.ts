@@ -11,17 +11,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { promisify } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectorFor, openSource } from '../../src/connectors/resolve.js';
-import type { Source } from '../../src/connectors/types.js';
 import type { ConfigEntry, MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
 import type { JobOptions } from '../../src/engine/job.js';
 import type { VerifyReport } from '../../src/verify/report.js';
 import { pythonEnv, startMlflowServer, type MlflowServer } from '../harness/mlflow-server.js';
 import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../helpers/jobs.js';
+import { allRuns } from '../helpers/source-runs.js';
+import { peakHeapGrowth } from '../helpers/heap.js';
 
 const execFileAsync = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../..');
@@ -64,12 +63,6 @@ let logged: Logged;
 /** the failures are the test's to check: some copies here fail runs on purpose */
 const job = (command: JobOptions['command'], source: string, destination: string) => runJobIn(tmp, command, source, destination, true);
 const expectEqual = (report: VerifyReport) => expectEqualRuns(report, 2);
-
-async function allRuns(source: Source): Promise<Run[]> {
-  const runs: Run[] = [];
-  for (const exp of await list(source.listExperiments())) runs.push(...(await list(source.listRuns(exp.id, { includeDeleted: true }))));
-  return runs;
-}
 
 async function list<T>(items: AsyncIterable<T>): Promise<T[]> {
   const all: T[] = [];
@@ -287,10 +280,6 @@ describe('neptune3 refuses what it cannot read, run by run', () => {
   });
 });
 
-/** a real collection before measuring, so that garbage of earlier tests is not counted as the base */
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
-
 describe('neptune3 memory', () => {
   async function peakHeapReading(points: number): Promise<{ peak: number; read: number }> {
     const dir = join(tmp, `big-${points}`, '.neptune');
@@ -299,30 +288,25 @@ describe('neptune3 memory', () => {
     mkdirSync(join(dir, folder), { recursive: true });
     copyFileSync(join(logs, folder, 'run_operations.sqlite3'), join(dir, folder, 'run_operations.sqlite3'));
     await python('test/fixtures/neptune3_many_points.py', [join(dir, folder, 'run_operations.sqlite3'), String(points)]);
-    collectGarbage();
-    const base = process.memoryUsage().heapUsed;
-    let peak = 0;
-    const sampler = setInterval(() => {
-      peak = Math.max(peak, process.memoryUsage().heapUsed - base);
-    }, 5);
-    const source = await openSource(`neptune3:${dir}`);
-    let read = 0;
-    let last = -1;
-    try {
-      const [run] = await allRuns(source);
-      expect(run!.series.map((s) => s.key).sort()).toEqual(['train/big', 'train/loss']);
-      for await (const page of source.readMetric(run!, 'train/big')) {
-        for (const point of page) {
-          expect(point.step).toBeGreaterThan(last);
-          last = point.step;
+    const { result: read, peak } = await peakHeapGrowth(async () => {
+      const source = await openSource(`neptune3:${dir}`);
+      let read = 0;
+      let last = -1;
+      try {
+        const [run] = await allRuns(source);
+        expect(run!.series.map((s) => s.key).sort()).toEqual(['train/big', 'train/loss']);
+        for await (const page of source.readMetric(run!, 'train/big')) {
+          for (const point of page) {
+            expect(point.step).toBeGreaterThan(last);
+            last = point.step;
+          }
+          read += page.length;
         }
-        read += page.length;
+      } finally {
+        await source.close?.();
       }
-    } finally {
-      clearInterval(sampler);
-      await source.close?.();
-    }
-    peak = Math.max(peak, process.memoryUsage().heapUsed - base);
+      return read;
+    });
     return { peak, read };
   }
 
