@@ -65,6 +65,12 @@ Run trackshift <command> --help for each command's options and more examples.`,
   }
 }
 
+// a reader that closes the pipe early (`trackshift ls … | head`) has all it wants: end quietly
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code !== 'EPIPE') throw err;
+  process.exit(process.exitCode ?? 0);
+});
+
 main(process.argv).then(
   (code) => {
     process.exitCode = code;

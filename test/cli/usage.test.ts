@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fileURLToPath } from 'node:url';
-import { cli } from './run-cli.js';
+import { spawnSync } from 'node:child_process';
+import { CLI, cli } from './run-cli.js';
 
 const SAMPLE = fileURLToPath(new URL('../../sample/mlruns', import.meta.url));
 
@@ -35,6 +36,12 @@ describe('command line', () => {
     const workers = await cli(['copy', 'a', 'b', '--workers', 'zero']);
     expect(workers.code).toBe(2);
     expect(workers.stderr).toMatch(/--workers takes a whole number/);
+  });
+
+  it('ends quietly when its reader closes the pipe early (`… | head -1`)', async () => {
+    const shell = spawnSync('bash', ['-c', `"${process.execPath}" "${CLI}" ls --runs "${SAMPLE}" | head -1`], { encoding: 'utf8' });
+    expect(shell.stdout.split('\n').filter(Boolean)).toHaveLength(1);
+    expect(shell.stderr).not.toMatch(/EPIPE|\n\s+at /);
   });
 
   it('exits 2 on model selection mistakes, before anything is written', async () => {
