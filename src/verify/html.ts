@@ -14,7 +14,7 @@ body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100
 h1 { font-size: 1.4rem; margin-bottom: .2rem; } h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #d0d4d9; }
 .ends { color: #4b535c; word-break: break-all; }
 .verdict { display: inline-block; padding: .3rem .8rem; border-radius: 4px; font-weight: 600; margin: .8rem 0; }
-.equal { background: #dcf5e3; color: #0d5a26; } .different { background: #fde2e1; color: #8a1510; }
+.equal { background: #dcf5e3; color: #0d5a26; } .different { background: #fde2e1; color: #8a1510; } .incomplete { background: #fff1cc; color: #6b4a00; }
 table { border-collapse: collapse; margin: .5rem 0; } th, td { padding: .25rem .6rem; border-bottom: 1px solid #e4e7ea; text-align: left; vertical-align: top; }
 table.summary td:not(:first-child), table.summary th:not(:first-child) { text-align: right; }
 td.path { font-family: ui-monospace, monospace; font-size: 12.5px; word-break: break-all; } td.value { font-family: ui-monospace, monospace; font-size: 12.5px; max-width: 320px; word-break: break-word; }
@@ -96,7 +96,15 @@ export function reportHtml(report: VerifyReport): string {
     report.sample ? `${sampleNote(report.sample)}.` : '',
     ...report.notes,
   ].filter(Boolean);
-  const verdict = report.equal ? '<div class="verdict equal">EQUAL: no differences</div>' : `<div class="verdict different">DIFFERENT: ${n(report.objects.length)} object(s) differ</div>`;
+  const incomplete = report.incomplete ?? [];
+  const verdict =
+    incomplete.length > 0
+      ? `<div class="verdict incomplete">INCOMPLETE: ${n(incomplete.length)} object(s) could not be compared</div>
+<p class="note">A read failed even after retries, or a file is unreadable; run verify again once they can be read.${report.objects.length > 0 ? ` Of what was compared, ${n(report.objects.length)} object(s) differ.` : ''}</p>
+<table><tbody>${incomplete.map((item) => `<tr><td class="path">${escape(item.path)}</td><td class="value">${escape(item.reason)}</td></tr>`).join('')}</tbody></table>`
+      : report.equal
+        ? '<div class="verdict equal">EQUAL: no differences</div>'
+        : `<div class="verdict different">DIFFERENT: ${n(report.objects.length)} object(s) differ</div>`;
   const body = [...groups].map(([group, objects]) => `<h2>${escape(group)}</h2>\n${objects.map(objectHtml).join('\n')}`).join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>trackshift verify: ${escape(report.source)} → ${escape(report.destination)}</title><style>${STYLE}</style></head>

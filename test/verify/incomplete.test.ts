@@ -9,6 +9,7 @@ import type { Source } from '../../src/connectors/types.js';
 import type { Experiment, Run } from '../../src/model/index.js';
 import { emptySelection } from '../../src/engine/plan.js';
 import { verifySources } from '../../src/verify/compare.js';
+import { reportHtml } from '../../src/verify/html.js';
 import { HttpError } from '../../src/util/http.js';
 
 const T0 = 1_700_000_000_000;
@@ -54,6 +55,11 @@ describe('an incomplete comparison', () => {
     expect(report.equal).toBe(false);
     expect(report.objects).toEqual([]);
     expect(report.summary.run.equal).toBe(1);
+    // the HTML report says so too, with the run and the reason, never "equal"
+    const html = reportHtml(report);
+    expect(html).toMatch(/INCOMPLETE: 1 object\(s\) could not be compared/);
+    expect(html).toMatch(/<td class="path">exp\/a<\/td><td class="value">[^<]*failed with 503/);
+    expect(html).not.toMatch(/EQUAL: no differences/);
   });
 
   it('is incomplete, never equal, when a file source left an unreadable object out of its listing', async () => {
