@@ -6,7 +6,8 @@
  * corrupt operation fail their run alone; a million points read in flat memory.
  */
 import { execFile } from 'node:child_process';
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, type Dirent } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -88,6 +89,25 @@ describe('neptune3 reader', () => {
     const runFolder = join(logs, runFolders(logs)[0]!);
     for (const location of [projectDir, logs, runFolder, join(runFolder, 'run_operations.sqlite3')]) expect((await connectorFor(location)).name).toBe('neptune3');
     expect((await connectorFor(`neptune3:${projectDir}`)).name).toBe('neptune3');
+  });
+
+  it('leaves the run folders as they were: no -wal or -shm file, the same bytes', async () => {
+    const snapshot = () =>
+      (readdirSync(projectDir, { recursive: true, withFileTypes: true }) as Dirent[])
+        .filter((entry) => entry.isFile())
+        .map((entry) => {
+          const file = join(entry.parentPath, entry.name);
+          return `${file} ${createHash('sha256').update(readFileSync(file)).digest('hex')}`;
+        })
+        .sort();
+    const before = snapshot();
+    const source = await openSource(`neptune3:${projectDir}`);
+    try {
+      for (const run of await allRuns(source)) for (const series of run.series) if (series.type === 'float') for await (const page of source.readMetric(run, series.key)) void page;
+    } finally {
+      await source.close?.();
+    }
+    expect(snapshot()).toEqual(before);
   });
 
   it('gives back every value the client logged', async () => {

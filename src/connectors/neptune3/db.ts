@@ -4,6 +4,7 @@
  * close; a read-only connection still sees what a `-wal` file next to it holds.
  */
 import { open, readdir, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { z } from 'zod';
@@ -88,6 +89,26 @@ const FileUploadRow = z.object({
   is_temporary: z.union([z.number(), z.boolean()]).nullable(),
 });
 
+/**
+ * SQLite's read-only connection to a WAL database leaves its -wal and -shm files behind (it may
+ * not delete them). When neither was there before — no writer has the run open, nothing to
+ * recover — a writable connection that never writes (query_only) is used instead: closing it
+ * removes both and leaves the database's bytes as they were. Otherwise, or when the folder is
+ * not writable, the read-only connection.
+ */
+function openLeavingNoTrace(file: string): Database.Database {
+  if (!existsSync(`${file}-wal`) && !existsSync(`${file}-shm`)) {
+    try {
+      const db = new Database(file, { fileMustExist: true });
+      db.pragma('query_only = ON');
+      return db;
+    } catch {
+      // a read-only folder or file: the read-only connection below
+    }
+  }
+  return new Database(file, { readonly: true, fileMustExist: true });
+}
+
 /** Operations read per query: a page, so that a database of millions is never held whole. */
 const PAGE = 2000;
 
@@ -102,7 +123,7 @@ export class RunDatabase {
   static open(file: string): RunDatabase {
     let db: Database.Database;
     try {
-      db = new Database(file, { readonly: true, fileMustExist: true });
+      db = openLeavingNoTrace(file);
     } catch (err) {
       throw new InvalidInputError(file, `cannot open the neptune-scale database: ${errorMessage(err)}`);
     }
