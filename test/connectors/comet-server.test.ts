@@ -10,7 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -332,6 +332,33 @@ describe('faults as Comet answers them', () => {
     const retried = calls.find((c, i) => i > 0 && c.status === 200)!;
     // the client waits Retry-After-Custom (1 s) plus its half second before sending again
     expect(retried.at - calls[0]!.at).toBeGreaterThanOrEqual(1400);
+    expect(server.unhandled).toEqual([]);
+  });
+});
+
+describe("cometx, Comet's own migration tools, against the server", () => {
+  it('cometx download gives the layout it documents; cometx copy uploads it again; every call answered', async () => {
+    const cometx = join(await pythonEnv('cometx'), 'bin', 'cometx');
+    const out = join(tmp, 'cometx-download');
+    const run = (args: string[], cwd = tmp) => execFileAsync(cometx, args, { cwd, maxBuffer: 50_000_000, env: cometEnv() });
+    await run(['download', `${logged.workspace}/${logged.project}`, '--output', out]);
+    const exp = join(out, logged.workspace, logged.project, logged.key);
+    const files = readdirSync(exp, { recursive: true }).map(String);
+    expect(files).toEqual(
+      expect.arrayContaining(['metadata.json', 'metrics.jsonl', 'parameters.json', 'others.jsonl', 'system_details.json', join('assets', 'assets_metadata.jsonl'), join('assets', 'asset', 'notes.txt'), join('run', 'git_diff.patch'), join('run', 'output.txt'), join('run', 'graph_definition.txt')]),
+    );
+    expect(readdirSync(join(out, logged.workspace, logged.project))).toContain('project_metadata.json');
+    const points = readFileSync(join(exp, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { metricName: string });
+    expect(points.filter((p) => p.metricName === 'loss')).toHaveLength(logged.loss.length);
+    expect(server.unhandled).toEqual([]);
+    await run(['copy', `${logged.workspace}/${logged.project}`, 'ws/copied'], out);
+    const copied = server.store.project('ws', 'copied');
+    expect(copied).toBeDefined();
+    const [e] = server.store.experimentsOf(copied!.projectId);
+    // cometx makes a new key (the source's is lost, as comet-facts.md §2 says); the points all arrive
+    expect(e!.key).not.toBe(logged.key);
+    expect(e!.name).toBe(logged.name);
+    expect(e!.metrics.get('loss')).toHaveLength(logged.loss.length);
     expect(server.unhandled).toEqual([]);
   });
 });
