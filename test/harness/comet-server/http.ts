@@ -62,7 +62,12 @@ export class Ctx {
     try {
       value = JSON.parse(text || '{}');
     } catch {
-      throw new CometError(400, 'Invalid JSON body');
+      // Python's json writes float NaN/±Infinity as bare tokens; Comet's backend takes them
+      try {
+        value = JSON.parse(text.replace(/("(?:[^"\\]|\\.)*")|(-?Infinity|NaN)/g, (m, quoted: string | undefined) => quoted ?? `"${m}"`));
+      } catch {
+        throw new CometError(400, 'Invalid JSON body');
+      }
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CometError(400, 'JSON body must be an object');
     return value as Record<string, unknown>;
