@@ -4,6 +4,9 @@
  * and a get-or-create key, gzip batches, multipart uploads with their query, faults injected N
  * times, unanswered paths recorded, call counts, bare NaN in JSON bodies.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCometServer, type CometServer } from './comet-server/index.js';
@@ -75,4 +78,19 @@ describe('the Comet-shaped server', () => {
     expect(missing.status).toBe(404);
     expect(server.unhandled).toEqual(['GET /api/rest/v2/experiment/nothing-here']);
   });
+});
+
+it('runs from plain Node (for bench/ scripts): transpiled on the fly, one JSON line, stopped by SIGTERM', async () => {
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'comet-server', 'from-node.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    const [line] = (await once(child.stdout, 'data')) as [Buffer];
+    const info = JSON.parse(line.toString()) as { url: string; clientlibUrl: string; apiKey: string };
+    expect(info.clientlibUrl).toBe(`${info.url}/clientlib/`);
+    const res = await fetch(`${info.url}/api/rest/v2/workspaces`, { headers: { Authorization: info.apiKey } });
+    expect(await res.json()).toEqual({ workspaceNames: ['ws'] });
+  } finally {
+    child.kill('SIGTERM');
+  }
+  const [code] = (await once(child, 'exit')) as [number | null];
+  expect(code).toBe(0);
 });
