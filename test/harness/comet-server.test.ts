@@ -80,6 +80,21 @@ describe('the Comet-shaped server', () => {
   });
 });
 
+it('answers 429 with Retry-After-Custom beyond a rate limit, and takes calls again once the window frees one', async () => {
+  const limited = await startCometServer();
+  try {
+    limited.limit('health/ping', { max: 2, windowMs: 1000 });
+    const ping = () => fetch(`${limited.clientlibUrl}health/ping`);
+    const first = await Promise.all([ping(), ping(), ping()]);
+    expect(first.map((r) => r.status).sort()).toEqual([200, 200, 429]);
+    expect(first.find((r) => r.status === 429)!.headers.get('retry-after-custom')).toBe('1');
+    await new Promise((r) => setTimeout(r, 1100));
+    expect((await ping()).status).toBe(200);
+  } finally {
+    await limited.close();
+  }
+});
+
 it('runs from plain Node (for bench/ scripts): transpiled on the fly, one JSON line, stopped by SIGTERM', async () => {
   const child = spawn(process.execPath, [join(import.meta.dirname, 'comet-server', 'from-node.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
   try {
