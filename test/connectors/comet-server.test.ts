@@ -213,7 +213,7 @@ describe('comet upload: re-uploads and long metrics', () => {
     expect(server.unhandled).toEqual([]);
   });
 
-  it('uploads the archives trackshift writes with nothing skipped', async () => {
+  it('uploads the archives trackshift writes with nothing skipped, and once only', async () => {
     const out = join(tmp, 'trackshift-archives');
     const src = richStore(memoryStore(`rich-comet-server-${process.pid}`)).uri;
     await job(tmp, 'copy', src, `comet-offline:${out}?workspace=team`);
@@ -225,6 +225,13 @@ describe('comet upload: re-uploads and long metrics', () => {
     expect(log).toContain(`Number of uploaded experiments: ${zips.length}`);
     const keys = zips.map((z) => basename(z, '.zip').split('-')[0]!);
     for (const key of keys) expect(server.store.experiments.has(key), key).toBe(true);
+    // uploaded again: the keys are taken, nothing is added
+    const points = (key: string) => [...server.store.experiments.get(key)!.metrics.values()].reduce((n, p) => n + p.length, 0);
+    const before = keys.map(points);
+    const size = server.store.experiments.size;
+    expect((await upload(zips)).log).toMatch(/already/i);
+    expect(server.store.experiments.size).toBe(size);
+    expect(keys.map(points)).toEqual(before);
     expect(server.unhandled).toEqual([]);
   });
 
