@@ -345,6 +345,20 @@ describe('faults as Comet answers them', () => {
   });
 });
 
+describe('the online Experiment with its own auto-logging on', () => {
+  it('finds every endpoint it calls (environment, git, code, output, system metrics)', async () => {
+    const key = 'b'.repeat(8) + '0123456789abcdef0123456789abcdef';
+    await python('test/fixtures/comet_online.py', ['ws', 'auto', key, '20', '--auto']);
+    const e = server.store.experiments.get(key)!;
+    expect(e.metrics.get('m')).toHaveLength(20);
+    expect(e.output.map((l) => l.output).join('')).toContain('COMET');
+    expect(e.systemDetails).toMatchObject({ hostname: expect.any(String), installedPackages: expect.arrayContaining(['comet_ml==3.58.8']) });
+    expect(e.gitMetadata).toMatchObject({ root: expect.any(String) });
+    expect(e.gitPatch).not.toBeNull();
+    expect(server.unhandled).toEqual([]);
+  });
+});
+
 describe("cometx, Comet's own migration tools, against the server", () => {
   it('cometx download gives the layout it documents; cometx copy uploads it again; every call answered', async () => {
     const cometx = join(await pythonEnv('cometx'), 'bin', 'cometx');
