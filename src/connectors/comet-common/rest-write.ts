@@ -6,7 +6,7 @@
  */
 import type { MetricPoint, Run, TypedValue } from '../../model/index.js';
 import type { RunExtras } from './extras.js';
-import { NAME_OTHER, RUN_OTHER, paramOf, paramPath, projectTags } from './layout.js';
+import { NAME_OTHER, RUN_OTHER, paramOf, paramPath } from './layout.js';
 import { metricText, valueText, valueTypeOf } from './values.js';
 
 /** A parameter or other record with one value (current = min = max), as REST lists it. */
@@ -98,9 +98,10 @@ export class RestRecords {
 
   /**
    * The finished run's Comet tags (those without a value), and its others with the extras last
-   * (the other `trackshift.run`), given the experiment tags its project would say by itself.
+   * (the other `trackshift.run`), given the experiment tags its project says by itself (by
+   * default its workspace: `comet.workspace`).
    */
-  finish(run: Run, experimentTags: Record<string, string> | undefined, workspace: string | null | undefined): { tags: string[]; others: ValueRecord[] } {
+  finish(run: Run, experimentTags: Record<string, string> | undefined, projectSays: Record<string, string>): { tags: string[]; others: ValueRecord[] } {
     const extras: RunExtras = { ...this.extras };
     const all = Object.entries(extras.tags ?? {});
     const cometTags = all.filter(([, v]) => v === '').map(([tag]) => tag);
@@ -111,7 +112,7 @@ export class RestRecords {
     if (run.lifecycle !== 'active') extras.lifecycle = run.lifecycle;
     if (run.endTime === undefined && run.status !== 'RUNNING') extras.noEndTime = true;
     if (run.sourceState !== undefined) extras.sourceState = run.sourceState;
-    if (experimentTags && !sameTags(experimentTags, projectTags(workspace))) extras.experimentTags = experimentTags;
+    if (experimentTags && !sameTags(experimentTags, projectSays)) extras.experimentTags = experimentTags;
     const others = [...this.others];
     if (Object.keys(extras).length > 0) others.push(valueRecord(RUN_OTHER, JSON.stringify(extras), null));
     return { tags: cometTags, others };
