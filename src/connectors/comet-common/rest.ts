@@ -105,14 +105,18 @@ export const restProjectSchema = z.looseObject({
 });
 export type RestProject = z.infer<typeof restProjectSchema>;
 
-/** A record validated, or an error naming where it came from. */
+/**
+ * A record validated, or an error naming where it came from. The record is given back as it
+ * came, fields in their order (the schemas above have no defaults or transforms, so it is what
+ * the parse would give, but a parse puts known fields first, and records are kept verbatim).
+ */
 export function parseRecord<T>(schema: z.ZodType<T>, json: unknown, where: string): T {
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new InvalidInputError(where, `${issue?.message}${issue?.path.length ? ` at ${issue.path.join('.')}` : ''}`);
   }
-  return parsed.data;
+  return json as T;
 }
 
 /** Step, epoch, context and time as the model's point has them (a null step is 0, as in an archive). */

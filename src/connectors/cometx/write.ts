@@ -506,6 +506,7 @@ async function closeStream(stream: WriteStream): Promise<void> {
   await once(stream, 'close');
 }
 
+/** The artifact's JSON, checked against `schema` but kept as written (a parse would reorder its fields, and it is written back as it came). */
 function parsed<T>(path: string, bytes: Buffer, schema: z.ZodType<T>): T {
   let json: unknown;
   try {
@@ -515,5 +516,5 @@ function parsed<T>(path: string, bytes: Buffer, schema: z.ZodType<T>): T {
   }
   const result = schema.safeParse(json);
   if (!result.success) throw new InvalidInputError(`artifact ${path}`, `${result.error.issues[0]?.message} at ${result.error.issues[0]?.path.join('.')}`);
-  return result.data;
+  return json as T;
 }
