@@ -76,7 +76,8 @@ export class CometxSource implements Source {
       if (project?.metadata?.public) fromProject[PROJECT_TAGS.public] = 'true';
       if (project?.notes) fromProject[PROJECT_TAGS.notes] = project.notes;
       const tags = scanned.rest.extras.experimentTags ? experimentTagsOf(scanned.rest.extras, workspace) : { ...experimentTagsOf({}, workspace), ...fromProject };
-      this.experiments.set(run.experimentId, { id: run.experimentId, name: scanned.folder.project, tags, lifecycle: 'active' });
+      // named as the metadata says (its folder may be a hashed form of a name that is no folder name)
+      this.experiments.set(run.experimentId, { id: run.experimentId, name: scanned.metadata?.projectName || scanned.folder.project, tags, lifecycle: 'active' });
     }
   }
 
