@@ -22,6 +22,7 @@ import type { Source } from '../../src/connectors/types.js';
 import type { ConfigEntry, Histogram, MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
 import { pythonEnv } from '../harness/mlflow-server.js';
 import { peakHeapGrowth } from '../helpers/heap.js';
+import { richStore } from '../helpers/rich-run.js';
 import { expectEqual, job as runJobIn, verify } from '../helpers/jobs.js';
 
 const execFileAsync = promisify(execFile);
@@ -85,10 +86,13 @@ describe('cometx reader', () => {
     // a bundle, an empty folder and a folder of offline archives are not cometx downloads
     const bundle = join(tmp, 'detect-bundle');
     await job('export', experiment, bundle);
+    const mlruns = join(tmp, 'detect-mlruns');
+    await job('copy', experiment, `mlruns:${mlruns}`);
     const empty = join(tmp, 'detect-empty');
     mkdirSync(empty);
-    for (const other of [bundle, empty, join(tmp, 'no-such-folder')]) expect(await cometxConnector.detect(other)).toBe(false);
+    for (const other of [bundle, mlruns, empty, join(tmp, 'no-such-folder')]) expect(await cometxConnector.detect(other)).toBe(false);
     expect((await connectorFor(bundle)).name).toBe('bundle');
+    expect((await connectorFor(mlruns)).name).toBe('mlruns');
   });
 
   it('gives back every record of the download: metadata, metrics, parameters, others, system details, assets, run files, project files', async () => {
@@ -334,6 +338,8 @@ describe('cometx writer', () => {
     const archives = join(tmp, 'archives');
     const logged = JSON.parse(await python('comet', 'test/fixtures/comet_offline.py', [archives, '2000'], repo)) as { key: string; loss: unknown[] };
 
+    // a folder of offline archives is comet-offline's
+    expect(await cometxConnector.detect(archives)).toBe(false);
     const out = join(tmp, 'from-archive');
     await job('copy', archives, `cometx:${out}`);
     const folder = join(out, 'ws', 'proj', logged.key);
@@ -379,6 +385,16 @@ describe('cometx writer', () => {
       await original.close?.();
     }
   }, 600_000);
+
+  it('memory (every series type, fractional steps, forks, typed config and summary of every type) → cometx folder → bundle, verify equal', async () => {
+    const src = richStore(memoryStore(`rich-cometx-${process.pid}`)).uri;
+    const out = join(tmp, 'from-memory');
+    await job('copy', src, `cometx:${out}?workspace=team`);
+    expectEqual(await verify(src, `cometx:${out}`), 2);
+    const bundle = join(tmp, 'bundle-from-cometx');
+    await job('export', `cometx:${out}`, bundle);
+    expectEqual(await verify(`cometx:${out}`, `bundle:${bundle}`), 2);
+  }, 300_000);
 
   it('makes hostile names safe: workspace and project settings refused, ids that are no key hashed, names that are no folder name hashed', async () => {
     await expect(openDestination(`cometx:${join(tmp, 'h')}?workspace=../up`)).rejects.toThrow(/no folder name/);
