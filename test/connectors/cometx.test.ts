@@ -9,7 +9,7 @@
  * hostile names are refused or made safe; metric files are streamed.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -233,6 +233,18 @@ describe('cometx reader', () => {
       expect((await collect(source.readSeries!(run!, { key: 'visualization/img.png', type: 'file' }))).map((p) => p.step)).toEqual([3]);
       expect(configAt(run!.config, 'config')).toEqual({ type: 'string', value: '{"batch":32}' });
       expect(configAt(run!.summary, 'origin')).toEqual({ type: 'string', value: 'https://wandb.ai/bob/wbproj/runs/run8abc' });
+    } finally {
+      await source.close?.();
+    }
+  });
+
+  it('reads one experiment folder outside WS/PROJ (a --flat download) under the project its metadata names', async () => {
+    const flat = join(tmp, 'flat');
+    cpSync(join(download, written.workspace, written.project, written.key), flat, { recursive: true });
+    const source = await openSource(flat);
+    try {
+      expect(await list(source.listExperiments())).toEqual([expect.objectContaining({ id: 'proj', name: 'proj', tags: { 'comet.workspace': 'ws' } })]);
+      expect((await runsOf(source)).map((r) => [r.id, r.experimentId])).toEqual([[written.key, 'proj']]);
     } finally {
       await source.close?.();
     }
