@@ -9,7 +9,7 @@
  */
 
 /** Folders under src/connectors/ that are no connector but code connectors share. */
-const SHARED = ['mlflow-common', 'neptune-common', 'encoding'];
+const SHARED = ['mlflow-common', 'neptune-common', 'comet-common', 'encoding'];
 const shared = SHARED.join('|');
 
 /** Each layer and what lies above it (what it must not import). */

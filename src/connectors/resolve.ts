@@ -7,6 +7,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { UsageError } from '../util/errors.js';
 import { bundleConnector } from './bundle/index.js';
 import { cometOfflineConnector } from './comet-offline/index.js';
+import { cometxConnector } from './cometx/index.js';
 import { databricksConnector } from './databricks/index.js';
 import { eximConnector } from './exim/index.js';
 import { sqlStoreConnector } from './sqlstore/index.js';
@@ -26,6 +27,7 @@ export const CONNECTORS: readonly ConnectorFactory[] = [
   mlflowConnector,
   sqlStoreConnector,
   cometOfflineConnector,
+  cometxConnector,
   neptune2Connector,
   neptune3Connector,
   neptuneExportConnector,

@@ -9,9 +9,6 @@ import { z } from 'zod';
 export const EXPERIMENT_FILE = 'experiment.json';
 export const MESSAGES_FILE = 'messages.json';
 
-/** A Comet experiment key: what the server accepts (alphanumeric, 32 to 50 characters). */
-export const EXPERIMENT_KEY = /^[A-Za-z0-9]{32,50}$/;
-
 /** `experiment.json` (schemas/offline-experiment.schema.json; `mode` is the pre-3.19 form of resume_strategy). */
 export const experimentSchema = z.looseObject({
   offline_id: z.string().nullish(),
@@ -74,17 +71,6 @@ export const fileUploadPayload = z.looseObject({
 });
 export type FileUpload = z.infer<typeof fileUploadPayload>;
 
-/** histogram3d blobs (comet_ml/data_structure.py Histogram.to_json) */
-export const histogramBlob = z.object({
-  version: z.number().optional(),
-  index_values: z.array(z.tuple([z.number().int().nonnegative(), z.number()])),
-  offset: z.number().default(0),
-  start: z.number().positive(),
-  stop: z.number(),
-  step: z.number().gt(1),
-});
-export type HistogramBlob = z.infer<typeof histogramBlob>;
-
 export const MESSAGE_TYPES = {
   metric: 'metric_msg',
   parameter: 'parameter_msg',
@@ -92,36 +78,3 @@ export const MESSAGE_TYPES = {
   standardOutput: 'standard_output',
   fileUpload: 'file_upload',
 } as const;
-
-/**
- * The log_other `trackshift.run` (layout.ts RUN_OTHER): what a run from elsewhere has that Comet
- * cannot say: its string params (names of the parameters that are MLflow params), tags with
- * values, dataset inputs, user, status, lifecycle, parent, and its experiment's tags.
- */
-export const runExtrasSchema = z.object({
-  params: z.array(z.string()).optional(),
-  tags: z.record(z.string(), z.string()).optional(),
-  inputs: z
-    .array(
-      z.object({
-        dataset: z.object({ name: z.string(), digest: z.string(), sourceType: z.string(), source: z.string(), schema: z.string().optional(), profile: z.string().optional() }),
-        tags: z.record(z.string(), z.string()),
-      }),
-    )
-    .optional(),
-  user: z.string().optional(),
-  status: z.enum(['RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED']).optional(),
-  lifecycle: z.enum(['active', 'deleted']).optional(),
-  parentId: z.string().optional(),
-  /** parameters (by name) and others (by key) whose path is not the name split on `|` */
-  paramPaths: z.record(z.string(), z.array(z.string()).min(1)).optional(),
-  otherPaths: z.record(z.string(), z.array(z.string()).min(1)).optional(),
-  /** parameters and others written as strings that stand for a datetime (ISO) or a float (NaN, ±Infinity) */
-  paramTypes: z.record(z.string(), z.enum(['datetime', 'float'])).optional(),
-  otherTypes: z.record(z.string(), z.enum(['datetime', 'float'])).optional(),
-  /** the run had no end time (stop_time is its start) */
-  noEndTime: z.literal(true).optional(),
-  /** the experiment's tags, when they are not what the archive says (`comet.workspace`) */
-  experimentTags: z.record(z.string(), z.string()).optional(),
-});
-export type RunExtras = z.infer<typeof runExtrasSchema>;

@@ -4,17 +4,18 @@
  * series at a time, by passing over messages.json again, so memory does not grow with history length.
  */
 import { Readable } from 'node:stream';
-import { z } from 'zod';
-import type { ArtifactFile, Experiment, Histogram, MetricPoint, PointBase, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
-import { decodeNumber, histogramSchema } from '../../model/json.js';
+import type { ArtifactFile, Experiment, MetricPoint, PointBase, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { keyToFileName, quoted, relativePathProblem } from '../../util/paths.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
 import { Archive } from './archive.js';
-import { MESSAGES_FILE, MESSAGE_TYPES, histogramBlob, metricPayload, standardOutputPayload } from './format.js';
-import { FILE_META, HISTOGRAM_META, STDERR_KEY, STDOUT_KEY, bucketEdges, projectTags } from './layout.js';
-import { keyOfFileName, metricNumber, scanArchive, type ScannedRun, type Upload } from './scan.js';
+import { histogramOf, keptHistogram } from '../comet-common/histogram.js';
+import { STDERR_KEY, STDOUT_KEY, projectTags } from '../comet-common/layout.js';
+import { seriesFileOf } from '../comet-common/rest.js';
+import { metricNumber } from '../comet-common/values.js';
+import { MESSAGES_FILE, MESSAGE_TYPES, metricPayload, standardOutputPayload } from './format.js';
+import { keyOfFileName, scanArchive, type ScannedRun, type Upload } from './scan.js';
 
 const POINTS_PAGE = 1000;
 /** the project of archives whose experiment.json names none */
@@ -25,33 +26,6 @@ const safePath = (path: string): string => (relativePathProblem(path) === undefi
 /** Step, epoch, context and time of a message, as the model's point has them (a step the client left null is 0). */
 function pointBase(step: number | null | undefined, timestamp: number, epoch?: number | null, context?: string | null): PointBase {
   return { step: step ?? 0, timestamp, ...(epoch !== null && epoch !== undefined ? { epoch } : {}), ...(context ? { context } : {}) };
-}
-
-/** A histogram3d blob as bin edges and counts: the buckets from the first to the last that holds a count. */
-export function histogramOf(blob: unknown, where: string): Histogram {
-  const parsed = histogramBlob.safeParse(blob);
-  if (!parsed.success) throw new InvalidInputError(where, `is not a histogram3d (${parsed.error.issues[0]?.message})`);
-  const { start, stop, step, offset, index_values } = parsed.data;
-  const edges = bucketEdges(start, stop, step, offset);
-  if (index_values.length === 0) return { edges: [0, 1], kind: 'counts', values: [0] };
-  const indexes = index_values.map(([i]) => i);
-  const lo = Math.min(...indexes);
-  const hi = Math.min(Math.max(...indexes), edges.length - 2);
-  const values = new Array<number>(hi - lo + 1).fill(0);
-  for (const [i, count] of index_values) if (i <= hi) values[i - lo]! += count;
-  return { edges: edges.slice(lo, hi + 2), kind: 'counts', values };
-}
-
-const keptFile = z.object({ path: z.string(), name: z.string().optional(), mimeType: z.string().optional() });
-
-/** A histogram written from elsewhere whose edges are not Comet's: the exact one, kept in the upload's metadata. */
-function keptHistogram(upload: Upload, where: string): Histogram | undefined {
-  const kept = upload.payload.metadata?.[HISTOGRAM_META];
-  if (kept === undefined) return undefined;
-  const parsed = histogramSchema.safeParse(kept);
-  if (!parsed.success) throw new InvalidInputError(where, `metadata ${HISTOGRAM_META} is not a histogram (${parsed.error.issues[0]?.message})`);
-  const h = parsed.data;
-  return { edges: h.edges.map(decodeNumber), kind: h.kind, values: h.values.map(decodeNumber) };
 }
 
 interface OpenRun {
@@ -113,12 +87,7 @@ export class CometOfflineSource implements Source {
 
   /** A file series point's file: as the writer was given it (kept in the upload's metadata), else named by series, index and name. */
   private seriesFile(key: string, index: number, upload: Upload): SeriesFile {
-    const kept = keptFile.safeParse(upload.payload.metadata?.[FILE_META]);
-    if (kept.success && relativePathProblem(kept.data.path) === undefined) {
-      const { path, name, mimeType } = kept.data;
-      return { path, ...(name ? { name } : {}), ...(mimeType ? { mimeType } : {}) };
-    }
-    return { path: safePath(`${key}/${index}/${upload.name}`), name: upload.name };
+    return seriesFileOf(key, index, upload.name, upload.payload.metadata);
   }
 
   async *listExperiments(): AsyncIterable<Experiment> {
@@ -223,7 +192,7 @@ export class CometOfflineSource implements Source {
           const base = pointBase(extra?.step, upload.payload.local_timestamp, extra?.epoch, extra?.context);
           const where = `${open.scanned.file}:${upload.blob}`;
           if (series.type === 'string') page.push({ ...base, value: (await archive.read(upload.blob)).toString('utf8') });
-          else if (series.type === 'histogram') page.push({ ...base, value: keptHistogram(upload, where) ?? histogramOf(parseJson(await archive.read(upload.blob), where), where) });
+          else if (series.type === 'histogram') page.push({ ...base, value: keptHistogram(upload.payload.metadata, where) ?? histogramOf(parseJson(await archive.read(upload.blob), where), where) });
           else {
             const file = this.seriesFile(info.key, i + n, upload);
             const size = archive.size(upload.blob);

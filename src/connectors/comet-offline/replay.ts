@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { InvalidInputError } from '../../util/errors.js';
-import { ASSETS_MANIFEST } from './layout.js';
+import { ASSETS_MANIFEST } from '../comet-common/layout.js';
 
 const manifestSchema = z.array(
   z.looseObject({

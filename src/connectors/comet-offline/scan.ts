@@ -6,11 +6,13 @@
  */
 import { basename } from 'node:path';
 import type { ConfigEntry, SeriesType, TypedValue } from '../../model/index.js';
+import { parseExtras, type RunExtras } from '../comet-common/extras.js';
+import { ASSETS_MANIFEST, MANUAL_SOURCE, NAME_OTHER, PATH_META, RUN_OTHER, SERIES_META, SERIES_UPLOADS, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, otherMessagesPath, paramPath, uploadName } from '../comet-common/layout.js';
+import { retyped, typedValue } from '../comet-common/values.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { quoted, relativePathProblem } from '../../util/paths.js';
 import { Archive } from './archive.js';
-import { EXPERIMENT_FILE, MESSAGES_FILE, MESSAGE_TYPES, envelopeSchema, experimentSchema, fileUploadPayload, logOtherPayload, parameterPayload, runExtrasSchema, standardOutputPayload, type ExperimentFile, type FileUpload, type RunExtras } from './format.js';
-import { ASSETS_MANIFEST, MANUAL_SOURCE, NAME_OTHER, PATH_META, RUN_OTHER, SERIES_META, SERIES_UPLOADS, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, otherMessagesPath, paramPath, uploadName } from './layout.js';
+import { EXPERIMENT_FILE, MESSAGES_FILE, MESSAGE_TYPES, envelopeSchema, experimentSchema, fileUploadPayload, logOtherPayload, parameterPayload, standardOutputPayload, type ExperimentFile, type FileUpload } from './format.js';
 
 /** A file the archive holds, as a `file_upload` message describes it. */
 export interface Upload {
@@ -50,21 +52,6 @@ export interface ScannedRun {
 /** The experiment key of an archive named `<key>.zip` or `<key>-<random>.zip` (offline_utils.py). */
 export const keyOfFileName = (file: string): string => basename(file).replace(/\.zip$/i, '').split('-')[0]!;
 
-/** A JSON number as the raw text wrote it: `12` is an int, `12.0` or `1e-05` a float. */
-function typedNumber(value: number, raw: string | undefined): TypedValue {
-  const float = raw !== undefined ? /[.eE]/.test(raw) : !Number.isInteger(value);
-  return float ? { type: 'float', value } : { type: 'int', value };
-}
-
-/** A parameter or other value as a typed value; what has no scalar type is kept as its JSON text. */
-export function typedValue(value: unknown, raw?: string): TypedValue {
-  if (typeof value === 'boolean') return { type: 'bool', value };
-  if (typeof value === 'number') return typedNumber(value, raw);
-  if (typeof value === 'string') return { type: 'string', value };
-  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return { type: 'stringSet', value };
-  return { type: 'string', value: JSON.stringify(value) };
-}
-
 /** The raw text of `"field": <number>` in a line, to tell ints from floats. */
 const rawNumber = (line: string, field: string): string | undefined => new RegExp(`"${field}":\\s*(-?[0-9][0-9.eE+-]*)`).exec(line)?.[1];
 
@@ -81,17 +68,6 @@ function keepLatest(into: Map<string, Latest>, latest: Latest): void {
   const old = into.get(id);
   if (!old || old.order <= latest.order) into.set(id, latest);
 }
-
-/** A value the writer had to write as a string (a datetime, a NaN float) given back its type. */
-function retyped(value: TypedValue, type: 'datetime' | 'float' | undefined): TypedValue {
-  if (type === undefined || value.type !== 'string') return value;
-  if (type === 'datetime') return { type, value: Date.parse(value.value) };
-  return { type, value: metricNumber(value.value) };
-}
-
-const NUMBER_WORDS: Record<string, number> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, '-Infinity': Number.NEGATIVE_INFINITY };
-/** A metric value: a number, the client's NaN / Infinity strings, or a number written as text. */
-export const metricNumber = (value: number | string): number => (typeof value === 'number' ? value : (NUMBER_WORDS[value] ?? Number(value)));
 
 const byPath = (a: ConfigEntry, b: ConfigEntry): number => {
   const x = a.path.join('\u0000');
@@ -212,18 +188,6 @@ export async function scanArchive(file: string): Promise<ScannedRun> {
     }
     return run;
   });
-}
-
-function parseExtras(text: string, where: string): RunExtras {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new InvalidInputError(where, 'is not JSON');
-  }
-  const parsed = runExtrasSchema.safeParse(json);
-  if (!parsed.success) throw new InvalidInputError(where, `${parsed.error.issues[0]?.message} at ${parsed.error.issues[0]?.path.join('.')}`);
-  return parsed.data;
 }
 
 /** Uploads into series and artifacts (layout.ts), each series in message order. */

@@ -9,7 +9,6 @@
  * A run is staged in `.trackshift-staging/<key>/` and zipped to a temporary name that is renamed
  * last: an archive exists only when complete, and a re-run skips it.
  */
-import { createHash } from 'node:crypto';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
@@ -19,21 +18,22 @@ import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import yazl from 'yazl';
 import type { ArtifactFile, DatasetInput, Experiment, Histogram, Run, SeriesFile, SeriesInfo, TypedPoint, TypedValue } from '../../model/index.js';
-import { encodeNumber } from '../../model/json.js';
 import { isDir, isFile } from '../../util/fs.js';
 import { joinSegment, quoted, removeInside } from '../../util/paths.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, WriteLimits } from '../types.js';
-import { EXPERIMENT_FILE, EXPERIMENT_KEY, MESSAGES_FILE, MESSAGE_TYPES, type RunExtras } from './format.js';
-import { DEFAULT_BUCKETS, FILE_META, HISTOGRAM_META, MANUAL_SOURCE, NAME_OTHER, PATH_META, RUN_OTHER, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, WORKSPACE_TAG, bucketEdges, paramOf, paramPath, projectTags } from './layout.js';
+import type { RunExtras } from '../comet-common/extras.js';
+import { histogramBlobOf, histogramMetadata } from '../comet-common/histogram.js';
+import { keyFor } from '../comet-common/keys.js';
+import { FILE_META, MANUAL_SOURCE, NAME_OTHER, PATH_META, RUN_OTHER, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, WORKSPACE_TAG, paramOf, paramPath, projectTags } from '../comet-common/layout.js';
+import { EXPERIMENT_FILE, MESSAGES_FILE, MESSAGE_TYPES } from './format.js';
 import { messageLine, metricValue, scalarOf } from './messages.js';
 import { manifestOf, otherMessagesOf, type ManifestEntry } from './replay.js';
+
+export { keyFor };
 
 const STAGING = '.trackshift-staging';
 /** the upload types a file series key may start with (`visualization/dot.png`) */
 const FILE_UPLOAD_TYPES = new Set(['visualization', 'audio', 'video', 'asset', 'curve', 'image', 'notebook', 'source_code', 'model-element', 'dataframe', 'confusion-matrix']);
-
-/** The archive key of a source run: its id when Comet takes it as a key, else sha1 of it (get_experiment_key). */
-export const keyFor = (runId: string): string => (EXPERIMENT_KEY.test(runId) ? runId : createHash('sha1').update(runId, 'utf8').digest('hex'));
 
 interface Staged {
   key: string;
@@ -235,7 +235,7 @@ export class CometOfflineDestination implements Destination {
       const prefix = `${UPLOAD.histogram}/`;
       const fileName = series.key.startsWith(prefix) ? series.key.slice(prefix.length) : series.key;
       const { blob, exact } = histogramBlobOf(point.value as Histogram);
-      const metadata = { ...named(series.key === prefix + fileName), ...(exact ? {} : { [HISTOGRAM_META]: histogramJson(point.value as Histogram) }) };
+      const metadata = { ...named(series.key === prefix + fileName), ...histogramMetadata(point.value as Histogram, exact) };
       return { type: UPLOAD.histogram, fileName, metadata, body: JSON.stringify(blob) };
     }
     const file = point.value as SeriesFile;
@@ -361,25 +361,3 @@ const samePath = (a: string[], b: string[]): boolean => a.length === b.length &&
 const stringFor = (value: TypedValue): 'datetime' | 'float' | undefined => (value.type === 'datetime' ? 'datetime' : value.type === 'float' && !Number.isFinite(value.value) ? 'float' : undefined);
 
 const sameTags = (a: Record<string, string>, b: Record<string, string>): boolean => JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
-
-/** A histogram as Comet's histogram3d blob: exact when its edges are Comet's default buckets and it holds counts. */
-function histogramBlobOf(h: Histogram): { blob: Record<string, unknown>; exact: boolean } {
-  const { start, stop, step, offset } = DEFAULT_BUCKETS;
-  const edges = bucketEdges(start, stop, step, offset);
-  const first = edges.indexOf(h.edges[0]!);
-  const exact = h.kind === 'counts' && first >= 0 && h.edges.every((e, i) => edges[first + i] === e) && h.values.every((v) => Number.isInteger(v) && v >= 0);
-  const counts = new Map<number, number>();
-  h.values.forEach((value, i) => {
-    if (!Number.isFinite(value) || value === 0) return;
-    // the bucket of the bin's middle (its left edge when a side is infinite)
-    const left = h.edges[i]!;
-    const right = h.edges[i + 1]!;
-    const middle = exact ? undefined : Number.isFinite(left + right) ? (left + right) / 2 : Number.isFinite(left) ? left : right;
-    const index = exact ? first + i : Math.max(0, edges.findIndex((e, j) => e <= middle! && middle! < edges[j + 1]!));
-    counts.set(index, (counts.get(index) ?? 0) + value);
-  });
-  const index_values = [...counts].sort(([a], [b]) => a - b).map(([i, c]) => [i, c]);
-  return { blob: { version: 2, index_values, values: null, offset, start, stop, step }, exact };
-}
-
-const histogramJson = (h: Histogram) => ({ edges: h.edges.map(encodeNumber), kind: h.kind, values: h.values.map(encodeNumber) });

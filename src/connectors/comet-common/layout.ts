@@ -1,6 +1,7 @@
 /**
- * How a Comet offline experiment maps onto the model, shared by the reader and the writer so that
- * an archive read and written again is the same archive:
+ * How a Comet experiment maps onto the model, shared by every Comet connector (offline archives,
+ * cometx download folders, the REST API) and by each one's reader and writer, so that one
+ * experiment gives one model whichever form it is read from, and is written back the same:
  *
  * - parameters → typed config at the path their `|`-flattened name spells; parameters the client
  *   logged itself (`source` auto-logged: curr_step, curr_epoch; cli: run_arg_N) go under a first
