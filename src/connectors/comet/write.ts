@@ -29,6 +29,7 @@ import { keyFor } from '../comet-common/keys.js';
 import { ASSETS_MANIFEST, FILE_META, NAME_OTHER, PATH_META, RUN_OTHER, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, paramOf, paramPath, projectTags } from '../comet-common/layout.js';
 import { floatText, valueText, valueTypeOf } from '../comet-common/values.js';
 import { CometApi, EXPERIMENT_ALREADY_EXISTS, METRIC_BATCH, OUTPUT_BATCH, PARAMETER_BATCH, uploadEndpoint, type MetricValue, type OutputLine, type ParameterValue } from './api.js';
+import { NOTES_TAG } from './read.js';
 import { CometHttpError } from './transport.js';
 
 /** keys tried for one source run before giving up (each a discarded attempt or a key taken elsewhere) */
@@ -123,6 +124,8 @@ export class CometRestDestination implements Destination {
     if (!record && !this.target.dryRun) {
       await this.api.createProject(this.target.workspace, project, exp.tags[MLFLOW_TAGS.note]);
       record = (await this.api.projects(this.target.workspace)).find((p) => p.projectName === project);
+      const notes = exp.tags[NOTES_TAG];
+      if (notes && record) await this.api.setProjectNotes(record.projectId, notes);
     }
     this.projects.set(project, { id: record?.projectId, tags: { ...exp.tags } });
     return project;
@@ -218,8 +221,11 @@ export class CometRestDestination implements Destination {
     Object.assign(open.tags, run.tags);
     if (run.user !== undefined) extras.user = run.user;
     if (run.parentId !== undefined) extras.parentId = run.parentId;
-    const tags = this.projects.get(project)?.tags;
-    if (tags && !sameTags(tags, projectTags(workspace))) extras.experimentTags = tags;
+    // the project's description and notes are its own; the other tags of the experiment are kept with the run
+    const tags = { ...this.projects.get(project)?.tags };
+    delete tags[MLFLOW_TAGS.note];
+    delete tags[NOTES_TAG];
+    if (this.projects.has(project) && !sameTags(tags, projectTags(workspace))) extras.experimentTags = tags;
     return key;
   }
 
@@ -273,8 +279,8 @@ export class CometRestDestination implements Destination {
       } else {
         body = await this.stage(open, upload.body!);
       }
-      // the client names the asset type in the upload's parameters, except for plain assets and images
-      const typed = upload.type === UPLOAD.asset || upload.type === UPLOAD.image ? {} : { type: upload.type };
+      // the type named in the parameters too (the client leaves it out for plain assets and images): the server lists it so
+      const typed = { type: upload.type };
       const query = { context: point.context ?? null, step: point.step, ...(point.epoch !== undefined ? { epoch: point.epoch } : {}), fileName: upload.fileName, overwrite: false, ...typed, ...upload.extra };
       await this.sendFile(open, upload.type, query, body, upload.metadata);
     }
