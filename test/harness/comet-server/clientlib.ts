@@ -132,7 +132,7 @@ async function parameterBatch(ctx: Ctx): Promise<Reply> {
  * query — experimentId, projectId, runId, and the message's additional params (context, step,
  * epoch, assetId, fileName, extension, overwrite, type, groupingName, figName).
  */
-function upload(kind: 'asset' | 'git-patch'): (ctx: Ctx) => Promise<Reply> {
+function upload(kind: 'asset' | 'image' | 'git-patch'): (ctx: Ctx) => Promise<Reply> {
   return async (ctx) => {
     const q = ctx.query;
     const e = ctx.experiment(q.get('experimentId') ?? q.get('experimentKey'));
@@ -148,9 +148,10 @@ function upload(kind: 'asset' | 'git-patch'): (ctx: Ctx) => Promise<Reply> {
     const asset = ctx.store.addAsset(
       e,
       {
-        assetId: q.get('assetId') || newId(),
-        fileName: q.get('fileName') ?? file?.filename ?? 'file',
-        type: q.get('type') || 'asset',
+        // an image (visualizations/upload) is named by figName and identified by imageId
+        assetId: q.get('assetId') || q.get('imageId') || newId(),
+        fileName: q.get('fileName') ?? q.get('figName') ?? file?.filename ?? 'file',
+        type: q.get('type') || kind,
         step: optNum(q.get('step'), 'step'),
         epoch: optNum(q.get('epoch'), 'epoch'),
         runContext: q.get('context') || null,
@@ -201,7 +202,7 @@ export const clientlibRoutes: Route[] = [
   { method: 'POST', base: 'clientlib', path: 'batch/logger/experiment/metric', handler: metricBatch },
   { method: 'POST', base: 'clientlib', path: 'batch/logger/experiment/parameter', handler: parameterBatch },
   { method: 'POST', base: 'clientlib', path: 'asset/upload', handler: upload('asset') },
-  { method: 'POST', base: 'clientlib', path: 'visualizations/upload', handler: upload('asset') },
+  { method: 'POST', base: 'clientlib', path: 'visualizations/upload', handler: upload('image') },
   { method: 'POST', base: 'clientlib', path: 'asset/asset-item', handler: upload('asset') },
   { method: 'POST', base: 'clientlib', path: 'git-patch/upload', handler: upload('git-patch') },
   { method: 'POST', base: 'clientlib', path: 'asset', handler: createAsset },

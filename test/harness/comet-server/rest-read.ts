@@ -47,8 +47,7 @@ const numeric = (v: string): number | null => {
 };
 
 /** Comet's summary of a logged series: the last value, and the least and greatest where numeric */
-function summary(name: string, values: ReadonlyArray<Logged & { step: number | null }>, editable: boolean): Record<string, unknown> {
-  const current = values.at(-1)!;
+function summary(name: string, values: readonly Logged[], editable: boolean, current = values.at(-1)!): Record<string, unknown> {
   let min = current;
   let max = current;
   for (const v of values) {
@@ -75,6 +74,16 @@ function summary(name: string, values: ReadonlyArray<Logged & { step: number | n
 const summaries = (map: Map<string, Logged[]>, editable: boolean) => [...map].map(([name, values]) => summary(name, values, editable));
 
 const asLogged = (points: MetricPoint[]): Logged[] => points.map((p) => ({ value: p.metricValue, timestamp: p.timestamp ?? 0, step: p.step }));
+
+/** a metric's current value is the one at the greatest step (the offline sampler sends points out of order), the later on a tie */
+function metricSummary(name: string, points: MetricPoint[]): Record<string, unknown> {
+  const values = asLogged(points);
+  let at = 0;
+  values.forEach((v, i) => {
+    if ((v.step ?? -Infinity) >= (values[at]!.step ?? -Infinity)) at = i;
+  });
+  return summary(name, values, false, values[at]);
+}
 
 export function assetJson(ctx: Ctx, e: Experiment, a: Asset): Record<string, unknown> {
   const api = `${ctx.baseUrl}/api/rest/v2/experiment/asset/get-asset?experimentKey=${e.key}&assetId=${a.assetId}`;
@@ -248,7 +257,7 @@ export const restReadRoutes: Route[] = [
     method: 'GET',
     base: 'rest',
     path: 'experiment/metrics/summary',
-    handler: (ctx) => ({ json: { values: [...exp(ctx).metrics].map(([name, points]) => summary(name, asLogged(points), false)) } }),
+    handler: (ctx) => ({ json: { values: [...exp(ctx).metrics].map(([name, points]) => metricSummary(name, points)) } }),
   },
   {
     method: 'GET',
