@@ -237,20 +237,21 @@ export class CometRestSource implements Source {
 
   /** Assets into series and artifacts by comet-common's rules (as the offline reader places uploads). */
   private placeAssets(open: OpenRun, assets: AssetRecord[]): void {
-    const uploads: Upload[] = [...assets]
-      .sort((a, b) => (a.createdAt ?? 0) - (b.createdAt ?? 0))
+    // remote assets (links) are what the offline client keeps as remote_file messages
+    const remote = assets.filter((a) => a.remote === true);
+    if (remote.length > 0) {
+      const payloads = remote.map((a) => sortedKeys({ remote_uri: (a as { link?: unknown }).link ?? null, upload_type: a.type ?? UPLOAD.asset, metadata: parseMetadata(a.metadata) ?? {}, additional_params: { context: a.runContext ?? null, fileName: a.fileName, step: a.step ?? null } }));
+      open.artifacts.set(otherMessagesPath('remote_file'), { content: Buffer.from(JSON.stringify(payloads, null, 1)) });
+    }
+    // a series' points in step order (the server lists assets as they arrived, the client's uploads race)
+    const uploads: Upload[] = assets
+      .filter((a) => a.remote !== true)
+      .sort((a, b) => (a.step ?? 0) - (b.step ?? 0) || (a.createdAt ?? 0) - (b.createdAt ?? 0))
       .map((asset) => {
-        let metadata: Record<string, unknown> | null = null;
-        if (typeof asset.metadata === 'string' && asset.metadata) {
-          try {
-            const parsed: unknown = JSON.parse(asset.metadata);
-            if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) metadata = parsed as Record<string, unknown>;
-          } catch {
-            this.warnings.push({ object: `run ${open.meta.experimentKey}`, message: `asset ${asset.assetId}: its metadata is not JSON; kept out` });
-          }
-        } else if (asset.metadata && typeof asset.metadata === 'object') metadata = asset.metadata;
+        const metadata = parseMetadata(asset.metadata);
+        if (metadata === undefined) this.warnings.push({ object: `run ${open.meta.experimentKey}`, message: `asset ${asset.assetId}: its metadata is not a JSON object; left out` });
         const type = asset.type === 'image' ? UPLOAD.image : (asset.type ?? UPLOAD.asset);
-        return { asset, type, name: asset.fileName.split(/[\\/]/).pop() || asset.assetId, metadata };
+        return { asset, type, name: asset.fileName.split(/[\\/]/).pop() || asset.assetId, metadata: metadata ?? null };
       });
     const groups = new Map<string, Upload[]>();
     for (const upload of uploads) {
@@ -424,6 +425,18 @@ export class CometRestSource implements Source {
 
   close(): Promise<void> {
     return this.api.close();
+  }
+}
+
+/** An asset's metadata (Comet gives the JSON text the client sent): null when none, undefined when it is not a JSON object. */
+function parseMetadata(metadata: AssetRecord['metadata']): Record<string, unknown> | null | undefined {
+  if (metadata === null || metadata === undefined || metadata === '') return null;
+  if (typeof metadata === 'object') return metadata;
+  try {
+    const parsed: unknown = JSON.parse(metadata);
+    return parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
