@@ -191,6 +191,12 @@ export class CometApi {
     return this.http.upload('clientlib', endpoint, { body, ...(size !== undefined ? { size } : {}), ...(fields ? { fields } : {}) }, { query });
   }
 
+  /** a remote asset (a link), as the client sends one: the form's `link` and `metadata` fields */
+  uploadLink(endpoint: string, query: Record<string, string | number | boolean | null | undefined>, link: string, metadata: Record<string, unknown> | undefined): Promise<void> {
+    const fields: Record<string, string> = { link, ...(metadata && Object.keys(metadata).length > 0 ? { metadata: JSON.stringify(metadata) } : {}) };
+    return this.http.upload('clientlib', endpoint, { fields }, { query });
+  }
+
   archive(key: string): Promise<unknown> {
     return this.get('write/experiment/archive', { experimentKey: key }, anything, `experiment ${key}`);
   }

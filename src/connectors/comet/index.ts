@@ -7,6 +7,7 @@
  * comet-common's, as for the offline archives.
  */
 import { UsageError } from '../../util/errors.js';
+import { decodingSource } from '../encoding/decode.js';
 import { retrySide, type ConnectorFactory, type ConnectorTarget } from '../types.js';
 import { CometApi } from './api.js';
 import { resolveConfig } from './config.js';
@@ -46,7 +47,8 @@ export const cometConnector: ConnectorFactory = {
   detect: async (location) => /^comet:\/\//i.test(location),
   openSource: async (target) => {
     const { workspace, project } = locationOf(target);
-    return new CometRestSource(apiFor(target), { workspace, ...(project ? { project } : {}) });
+    // what the writer was given beyond what Comet holds (points without times…) is in the `.trackshift/` encoding
+    return decodingSource(new CometRestSource(apiFor(target), { workspace, ...(project ? { project } : {}) }));
   },
   openDestination: async (target) => {
     const { workspace, project } = locationOf(target);

@@ -34,6 +34,11 @@ const EXPERIMENTS_PAGE = 100;
 const POINTS_PAGE = 1000;
 /** the experiment (project) tag that holds the project's notes */
 export const NOTES_TAG = 'comet.notes';
+/**
+ * The asset metadata field that keeps an upload's own time: Comet stamps an asset with its
+ * arrival (createdAt), so a copy says when the source's asset was logged; read back, and removed.
+ */
+export const TIME_META = 'trackshift_timestamp';
 const GIT_PATCH = 'assets/git-patch/git_diff.patch';
 
 const summaryValues = z.looseObject({ values: z.array(z.looseObject({ name: z.string(), valueCurrent: z.string().nullish() })).nullish() });
@@ -79,6 +84,8 @@ interface Upload {
   type: string;
   name: string;
   metadata: Record<string, unknown> | null;
+  /** when it was logged: the copy's kept time, else when Comet received it */
+  time: number | undefined;
 }
 
 interface OpenRun {
@@ -131,9 +138,23 @@ export class CometRestSource implements Source {
     return found;
   }
 
+  /** The tags a copy kept of its experiment, with the first of the project's experiments (as the offline reader takes them). */
+  private async keptTags(project: string): Promise<Record<string, string> | undefined> {
+    const answer = await this.api.get(
+      'experiments',
+      { workspaceName: this.target.workspace, projectName: project, archived: false, page: 1, size: 1, sortBy: 'startTime', sortOrder: 'asc' },
+      experimentsAnswer,
+      `project ${this.target.workspace}/${project}`,
+    );
+    const first = answer.experiments?.[0];
+    if (!first) return undefined;
+    const other = (await this.api.others(first.experimentKey)).find((o) => o.name === RUN_OTHER);
+    return other?.valueCurrent ? parseExtras(other.valueCurrent, `${this.uri} experiment ${first.experimentKey}: the other ${RUN_OTHER}`).experimentTags : undefined;
+  }
+
   async *listExperiments(): AsyncIterable<Experiment> {
     for (const p of await this.projects()) {
-      const tags: Record<string, string> = projectTags(this.target.workspace);
+      const tags: Record<string, string> = (await this.keptTags(p.projectName)) ?? projectTags(this.target.workspace);
       if (p.projectDescription) tags[MLFLOW_TAGS.note] = p.projectDescription;
       const notes = (await this.api.get('project/notes', { projectId: p.projectId }, notesAnswer, `project ${p.projectName}`)).notes;
       if (notes) tags[NOTES_TAG] = notes;
@@ -243,16 +264,22 @@ export class CometRestSource implements Source {
       const payloads = remote.map((a) => sortedKeys({ remote_uri: (a as { link?: unknown }).link ?? null, upload_type: a.type ?? UPLOAD.asset, metadata: parseMetadata(a.metadata) ?? {}, additional_params: { context: a.runContext ?? null, fileName: a.fileName, step: a.step ?? null } }));
       open.artifacts.set(otherMessagesPath('remote_file'), { content: Buffer.from(JSON.stringify(payloads, null, 1)) });
     }
-    // a series' points in step order (the server lists assets as they arrived, the client's uploads race)
     const uploads: Upload[] = assets
       .filter((a) => a.remote !== true)
-      .sort((a, b) => (a.step ?? 0) - (b.step ?? 0) || (a.createdAt ?? 0) - (b.createdAt ?? 0))
       .map((asset) => {
-        const metadata = parseMetadata(asset.metadata);
+        let metadata = parseMetadata(asset.metadata);
         if (metadata === undefined) this.warnings.push({ object: `run ${open.meta.experimentKey}`, message: `asset ${asset.assetId}: its metadata is not a JSON object; left out` });
+        let time = asset.createdAt ?? undefined;
+        if (metadata && typeof metadata[TIME_META] === 'number') {
+          const { [TIME_META]: kept, ...rest } = metadata;
+          time = kept as number;
+          metadata = Object.keys(rest).length > 0 ? rest : null;
+        }
         const type = asset.type === 'image' ? UPLOAD.image : (asset.type ?? UPLOAD.asset);
-        return { asset, type, name: asset.fileName.split(/[\\/]/).pop() || asset.assetId, metadata: metadata ?? null };
-      });
+        return { asset, type, name: asset.fileName.split(/[\\/]/).pop() || asset.assetId, metadata: metadata ?? null, time };
+      })
+      // in the order they were logged (the list's order where times tie)
+      .sort((a, b) => (a.time ?? 0) - (b.time ?? 0));
     const groups = new Map<string, Upload[]>();
     for (const upload of uploads) {
       const id = `${upload.type}/${upload.name}`;
@@ -286,9 +313,11 @@ export class CometRestSource implements Source {
         open.artifacts.set(path, { assetId: upload.asset.assetId, ...(size !== undefined ? { size } : {}) });
         const { asset } = upload;
         const additional = { context: asset.runContext ?? null, step: asset.step ?? null, ...(asset.epoch !== null && asset.epoch !== undefined ? { epoch: asset.epoch } : {}), fileName: asset.fileName };
-        manifest.push({ path, upload_type: type, local_timestamp: Math.round(asset.createdAt ?? 0), ...(upload.metadata ? { metadata: upload.metadata } : {}), additional_params: additional });
+        manifest.push({ path, upload_type: type, local_timestamp: Math.round(upload.time ?? 0), ...(upload.metadata ? { metadata: upload.metadata } : {}), additional_params: additional });
       }
     }
+    // a series' points in step order: the client's uploads race, so their times do not say it
+    for (const series of open.series.values()) series.uploads.sort((a, b) => (a.asset.step ?? 0) - (b.asset.step ?? 0));
     if (manifest.length > 0) open.artifacts.set(ASSETS_MANIFEST, { content: Buffer.from(JSON.stringify(manifest, null, 1)) });
   }
 
@@ -380,7 +409,7 @@ export class CometRestSource implements Source {
       const page: TypedPoint[] = [];
       for (const [n, upload] of series.uploads.slice(i, i + POINTS_PAGE).entries()) {
         const { asset } = upload;
-        const base = pointBase(asset.step, asset.createdAt, asset.epoch, asset.runContext);
+        const base = pointBase(asset.step, upload.time, asset.epoch, asset.runContext);
         const where = `${this.uri} experiment ${run.id} asset ${asset.assetId}`;
         if (series.type === 'string') page.push({ ...base, value: (await this.assetBytes(run.id, asset.assetId)).toString('utf8') });
         else if (series.type === 'histogram') {

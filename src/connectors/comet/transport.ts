@@ -53,7 +53,8 @@ export interface CallOptions {
 }
 
 export interface UploadFile {
-  body: Readable;
+  /** absent for a remote asset: the form then holds its `link` field only */
+  body?: Readable;
   size?: number;
   /** the multipart form's other fields (comet_ml sends `metadata` as JSON text) */
   fields?: Record<string, string>;
@@ -212,17 +213,19 @@ function multipart(file: UploadFile): { body: Readable; contentType: string; len
   for (const [name, value] of Object.entries(file.fields ?? {})) {
     head.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`, 'utf8'));
   }
-  head.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="file"\r\nContent-Type: application/octet-stream\r\n\r\n`, 'utf8'));
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`, 'utf8');
+  if (file.body) head.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="file"\r\nContent-Type: application/octet-stream\r\n\r\n`, 'utf8'));
+  const tail = Buffer.from(`${file.body ? '\r\n' : ''}--${boundary}--\r\n`, 'utf8');
   const prefix = Buffer.concat(head);
+  const body = file.body;
   async function* parts() {
     yield prefix;
-    for await (const chunk of file.body) yield chunk as Buffer;
+    if (body) for await (const chunk of body) yield chunk as Buffer;
     yield tail;
   }
+  const size = body ? file.size : 0;
   return {
     body: Readable.from(parts(), { objectMode: false }),
     contentType: `multipart/form-data; boundary=${boundary}`,
-    ...(file.size !== undefined ? { length: prefix.length + file.size + tail.length } : {}),
+    ...(size !== undefined ? { length: prefix.length + size + tail.length } : {}),
   };
 }

@@ -29,7 +29,7 @@ import { keyFor } from '../comet-common/keys.js';
 import { ASSETS_MANIFEST, FILE_META, NAME_OTHER, PATH_META, RUN_OTHER, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, paramOf, paramPath, projectTags } from '../comet-common/layout.js';
 import { floatText, valueText, valueTypeOf } from '../comet-common/values.js';
 import { CometApi, EXPERIMENT_ALREADY_EXISTS, METRIC_BATCH, OUTPUT_BATCH, PARAMETER_BATCH, uploadEndpoint, type MetricValue, type OutputLine, type ParameterValue } from './api.js';
-import { NOTES_TAG } from './read.js';
+import { NOTES_TAG, TIME_META } from './read.js';
 import { CometHttpError } from './transport.js';
 
 /** keys tried for one source run before giving up (each a discarded attempt or a key taken elsewhere) */
@@ -282,7 +282,7 @@ export class CometRestDestination implements Destination {
       // the type named in the parameters too (the client leaves it out for plain assets and images): the server lists it so
       const typed = { type: upload.type };
       const query = { context: point.context ?? null, step: point.step, ...(point.epoch !== undefined ? { epoch: point.epoch } : {}), fileName: upload.fileName, overwrite: false, ...typed, ...upload.extra };
-      await this.sendFile(open, upload.type, query, body, upload.metadata);
+      await this.sendFile(open, upload.type, query, body, upload.metadata, point.timestamp ?? open.run.startTime ?? 0);
     }
   }
 
@@ -304,14 +304,21 @@ export class CometRestDestination implements Destination {
     await flush();
   }
 
-  /** One upload, streamed from its staged file; retried from the file (a body cannot be replayed). */
-  private async sendFile(open: Open, uploadType: string, params: Record<string, unknown>, body: { file: string; size: number }, metadata: Record<string, unknown> | null | undefined): Promise<void> {
-    const query: Record<string, string | number | boolean | null | undefined> = { experimentId: open.key, projectId: open.projectId };
+  /**
+   * One upload, streamed from its staged file and retried from it (a body cannot be replayed),
+   * with the upload's parameters as the client sends them (its own asset and run ids left out:
+   * they are the source's) and its time in the metadata (Comet stamps an upload with its arrival).
+   */
+  private async sendFile(open: Open, uploadType: string, params: Record<string, unknown>, body: { file: string; size: number } | { link: string }, metadata: Record<string, unknown> | null | undefined, time: number): Promise<void> {
+    const query: Record<string, string | number | boolean | null | undefined> = { experimentId: open.key, projectId: open.projectId, type: uploadType };
     for (const [key, value] of Object.entries(params)) {
-      if (value === undefined || value === null) continue;
+      if (value === undefined || value === null || key === 'assetId' || key === 'runId') continue;
       query[key] = typeof value === 'object' ? JSON.stringify(value) : (value as string | number | boolean);
     }
-    await this.api.http.retrying(() => this.api.upload(uploadEndpoint(uploadType), query, createReadStream(body.file), body.size, metadata ?? undefined));
+    const meta = { ...metadata, [TIME_META]: Math.round(time) };
+    const endpoint = uploadEndpoint(uploadType);
+    if ('link' in body) await this.api.http.retrying(() => this.api.uploadLink(endpoint, query, body.link, meta));
+    else await this.api.http.retrying(() => this.api.upload(endpoint, query, createReadStream(body.file), body.size, meta));
   }
 
   async writeSeriesFile(runId: string, file: SeriesFile, body: Readable): Promise<void> {
@@ -391,6 +398,11 @@ export class CometRestDestination implements Destination {
       case 'log_dependency':
         await this.api.dependency(key, text(payload.name), text(payload.version), at);
         return;
+      case 'remote_file': {
+        const params = (payload.additional_params ?? {}) as Record<string, unknown>;
+        await this.sendFile(open, text(payload.upload_type ?? UPLOAD.asset), params, { link: text(payload.remote_uri) }, (payload.metadata ?? null) as Record<string, unknown> | null, at);
+        return;
+      }
       default:
         open.warnings.push(`comet/${type}.json: Comet's REST API has no call for ${type} messages; left out`);
     }
@@ -407,8 +419,8 @@ export class CometRestDestination implements Destination {
     open.artifacts.sort((a, b) => rank(a.path) - rank(b.path));
     for (const artifact of open.artifacts) {
       const kept = open.manifest.find((m) => m.path === artifact.path);
-      if (kept) await this.sendFile(open, kept.upload_type, kept.additional_params ?? {}, artifact, kept.metadata);
-      else await this.sendFile(open, UPLOAD.asset, { context: null, step: null, fileName: artifact.path, overwrite: false }, artifact, { [PATH_META]: artifact.path });
+      if (kept) await this.sendFile(open, kept.upload_type, kept.additional_params ?? {}, artifact, kept.metadata, kept.local_timestamp);
+      else await this.sendFile(open, UPLOAD.asset, { context: null, step: null, fileName: artifact.path, overwrite: false }, artifact, { [PATH_META]: artifact.path }, run.startTime ?? 0);
     }
     const extras: RunExtras = { ...open.extras };
     const cometTags = Object.entries(open.tags).filter(([, v]) => v === '').map(([tag]) => tag);
