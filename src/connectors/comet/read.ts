@@ -261,20 +261,16 @@ export class CometRestSource implements Source {
     // remote assets (links) are what the offline client keeps as remote_file messages
     const remote = assets.filter((a) => a.remote === true);
     if (remote.length > 0) {
-      const payloads = remote.map((a) => sortedKeys({ remote_uri: (a as { link?: unknown }).link ?? null, upload_type: a.type ?? UPLOAD.asset, metadata: parseMetadata(a.metadata) ?? {}, additional_params: { context: a.runContext ?? null, fileName: a.fileName, step: a.step ?? null } }));
+      const payloads = remote.map((a) => sortedKeys({ remote_uri: (a as { link?: unknown }).link ?? null, upload_type: a.type ?? UPLOAD.asset, metadata: withoutTime(parseMetadata(a.metadata)).metadata ?? {}, additional_params: { context: a.runContext ?? null, fileName: a.fileName, step: a.step ?? null } }));
       open.artifacts.set(otherMessagesPath('remote_file'), { content: Buffer.from(JSON.stringify(payloads, null, 1)) });
     }
     const uploads: Upload[] = assets
       .filter((a) => a.remote !== true)
       .map((asset) => {
-        let metadata = parseMetadata(asset.metadata);
-        if (metadata === undefined) this.warnings.push({ object: `run ${open.meta.experimentKey}`, message: `asset ${asset.assetId}: its metadata is not a JSON object; left out` });
-        let time = asset.createdAt ?? undefined;
-        if (metadata && typeof metadata[TIME_META] === 'number') {
-          const { [TIME_META]: kept, ...rest } = metadata;
-          time = kept as number;
-          metadata = Object.keys(rest).length > 0 ? rest : null;
-        }
+        const parsed = parseMetadata(asset.metadata);
+        if (parsed === undefined) this.warnings.push({ object: `run ${open.meta.experimentKey}`, message: `asset ${asset.assetId}: its metadata is not a JSON object; left out` });
+        const { metadata, time: kept } = withoutTime(parsed);
+        const time = kept ?? asset.createdAt ?? undefined;
         const type = asset.type === 'image' ? UPLOAD.image : (asset.type ?? UPLOAD.asset);
         return { asset, type, name: asset.fileName.split(/[\\/]/).pop() || asset.assetId, metadata: metadata ?? null, time };
       })
@@ -467,6 +463,13 @@ function parseMetadata(metadata: AssetRecord['metadata']): Record<string, unknow
   } catch {
     return undefined;
   }
+}
+
+/** Metadata without the time a copy kept in it, and that time. */
+function withoutTime(metadata: Record<string, unknown> | null | undefined): { metadata: Record<string, unknown> | null; time?: number } {
+  if (!metadata || typeof metadata[TIME_META] !== 'number') return { metadata: metadata ?? null };
+  const { [TIME_META]: time, ...rest } = metadata;
+  return { metadata: Object.keys(rest).length > 0 ? rest : null, time: time as number };
 }
 
 function parseJson(bytes: Buffer, where: string): unknown {
