@@ -8,6 +8,7 @@ import { UsageError } from '../util/errors.js';
 import { bundleConnector } from './bundle/index.js';
 import { cometConnector } from './comet/index.js';
 import { cometOfflineConnector } from './comet-offline/index.js';
+import { cometxConnector } from './cometx/index.js';
 import { databricksConnector } from './databricks/index.js';
 import { eximConnector } from './exim/index.js';
 import { sqlStoreConnector } from './sqlstore/index.js';
@@ -28,6 +29,7 @@ export const CONNECTORS: readonly ConnectorFactory[] = [
   mlflowConnector,
   sqlStoreConnector,
   cometOfflineConnector,
+  cometxConnector,
   neptune2Connector,
   neptune3Connector,
   neptuneExportConnector,

@@ -38,6 +38,8 @@ export const runExtrasSchema = z.object({
    */
   paramTypes: z.record(z.string(), z.enum(VALUE_TYPES)).optional(),
   otherTypes: z.record(z.string(), z.enum(VALUE_TYPES)).optional(),
+  /** the source's own run state (a failed archive's customer_error_message), where nothing else holds it */
+  sourceState: z.string().optional(),
   /** the run had no end time (its stop time is its start) */
   noEndTime: z.literal(true).optional(),
   /** the experiment's tags, when they are not what the project says (`comet.workspace`) */
