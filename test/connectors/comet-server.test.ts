@@ -10,13 +10,16 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCometServer, type CometServer } from '../harness/comet-server/index.js';
 import { pythonEnv } from '../harness/mlflow-server.js';
+import { job } from '../helpers/jobs.js';
+import { richStore } from '../helpers/rich-run.js';
+import { memoryStore } from '../../src/connectors/memory/index.js';
 
 const execFileAsync = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../..');
@@ -181,6 +184,181 @@ describe('comet upload into the Comet-shaped server', () => {
     expect(e.output).toContain('hello from stderr');
     expect(e.installedPackages).toContain('comet_ml==3.58.8');
     expect(e.gitMetadata.root).toBeTruthy();
+    expect(server.unhandled).toEqual([]);
+  });
+});
+
+describe('comet upload: re-uploads and long metrics', () => {
+  it('a re-upload of the same archive adds no experiment and no point', async () => {
+    const before = server.store.experiments.get(logged.key)!;
+    const points = before.metrics.get('loss')!.length;
+    const { log } = await upload(zipsIn(archives));
+    expect(log).toMatch(/already/i);
+    expect([...server.store.experiments.keys()]).toEqual([logged.key]);
+    expect(server.store.experiments.get(logged.key)!.metrics.get('loss')).toHaveLength(points);
+    expect(server.unhandled).toEqual([]);
+  });
+
+  it('keeps every point of a 20,000-point metric when the client samples no lower; the client cuts to 15,000 by default', async () => {
+    const dirs = [join(tmp, 'many-default'), join(tmp, 'many-raised')];
+    const [byDefault, raised] = await Promise.all(dirs.map(async (d) => (JSON.parse(await python('test/fixtures/comet_many_points.py', [d, '20000'])) as { key: string }).key));
+    expect((await upload(zipsIn(dirs[0]!))).code).toBe(0);
+    expect((await upload(zipsIn(dirs[1]!), { COMET_OFFLINE_SAMPLING_SIZE: '50000' })).code).toBe(0);
+    const steps = (key: string) => server.store.experiments.get(key)!.metrics.get('long')!.map((p) => p.step);
+    expect(steps(byDefault!)).toHaveLength(15_000);
+    expect(steps(raised!).sort((a, b) => a! - b!)).toEqual(Array.from({ length: 20_000 }, (_, i) => i));
+    // and the REST read gives all of them back
+    const res = await fetch(`${server.url}/api/rest/v2/experiment/metrics/get-metric?experimentKey=${raised}&metricName=long`, { headers: { Authorization: server.apiKey } });
+    expect(((await res.json()) as { metrics: unknown[] }).metrics).toHaveLength(20_000);
+    expect(server.unhandled).toEqual([]);
+  });
+
+  it('uploads the archives trackshift writes with nothing skipped', async () => {
+    const out = join(tmp, 'trackshift-archives');
+    const src = richStore(memoryStore(`rich-comet-server-${process.pid}`)).uri;
+    await job(tmp, 'copy', src, `comet-offline:${out}?workspace=team`);
+    const zips = zipsIn(out);
+    expect(zips.length).toBeGreaterThan(0);
+    const { code, log } = await upload(zips);
+    expect(code, log).toBe(0);
+    expect(complaints(log), log).toEqual([]);
+    expect(log).toContain(`Number of uploaded experiments: ${zips.length}`);
+    const keys = zips.map((z) => basename(z, '.zip').split('-')[0]!);
+    for (const key of keys) expect(server.store.experiments.has(key), key).toBe(true);
+    expect(server.unhandled).toEqual([]);
+  });
+
+  it('retries the 5xx the server answers: every point arrives', async () => {
+    const dir = join(tmp, 'many-5xx');
+    const { key } = JSON.parse(await python('test/fixtures/comet_many_points.py', [dir, '3000'])) as { key: string };
+    server.failNext('batch/logger/experiment/metric', { status: 503, times: 2 });
+    const { code, log } = await upload(zipsIn(dir));
+    expect(code, log).toBe(0);
+    expect(server.injected.filter((i) => i.endsWith('metric 503'))).toHaveLength(2);
+    expect(server.store.experiments.get(key)!.metrics.get('long')).toHaveLength(3000);
+  });
+});
+
+describe('REST v2 writes and reads through comet_ml.API', () => {
+  it('creates a project with notes and an experiment, logs everything, reads it back', async () => {
+    const file = join(tmp, 'model.bin');
+    writeFileSync(file, Buffer.from([0, 1, 2, 3, 255]));
+    const back = JSON.parse(await python('test/fixtures/comet_rest_write.py', ['ws', 'restproj', file])) as Record<string, unknown>;
+    expect(back).toMatchObject({
+      project: { projectName: 'restproj', projectDescription: 'made by REST', workspaceName: 'ws' },
+      notes: '# notes\nfrom REST',
+      name: 'rest run',
+      params: { lr: '0.01', layers: '3' },
+      others: { dataset: 'cifar', Name: 'rest run' },
+      html: '<b>one</b><i>two</i>',
+      code: "print('hi')\n",
+      graph: 'Net()',
+      output: 'out line\nerr line\n',
+      git: { user: 'me', root: '/repo', branch: 'main', parent: 'abc123', origin: 'git@example.com:r.git' },
+      patch: true,
+      os: 'Linux',
+      hostname: 'box',
+      installed: ['numpy==2.0'],
+      additional: [{ key: 'accelerator', value: 'none' }],
+      asset: { fileName: 'model.bin', type: 'model-element', step: 4, metadata: '{"k":"v"}', fileSize: 5 },
+      assetSha256: createHash('sha256').update(Buffer.from([0, 1, 2, 3, 255])).digest('hex'),
+    });
+    expect(back.metadata).toMatchObject({ startTimeMillis: 1700000000000, endTimeMillis: 1700000600000, experimentName: 'rest run', projectName: 'restproj' });
+    expect([...(back.tags as string[])].sort()).toEqual(['api', 'rest']);
+    expect(back.loss).toEqual([
+      [0, 0, '1', 1700000000000],
+      [1, 0, '0.5', 1700000001000],
+      [2, 1, '0.3333333333333333', 1700000002000],
+      [3, 1, '0.25', 1700000003000],
+      [4, 2, '0.2', 1700000004000],
+      [5, null, 'NaN', expect.any(Number)],
+    ]);
+    const chart = (back.chart as Record<string, { metrics: Array<{ metricName: string; values: unknown[]; steps: number[] }> }>)[back.key as string]!;
+    expect(chart.metrics[0]).toMatchObject({ metricName: 'loss', steps: [0, 1, 2, 3, 4, 5], values: [1, 0.5, 0.3333333333333333, 0.25, 0.2, 'NaN'] });
+    expect(server.unhandled).toEqual([]);
+  });
+
+  it('pages experiments as page/size ask, sorted as sortBy/sortOrder ask', async () => {
+    const get = async (query: string) => {
+      const res = await fetch(`${server.url}/api/rest/v2/experiments?workspaceName=ws&projectName=proj&${query}`, { headers: { Authorization: server.apiKey } });
+      return ((await res.json()) as { experiments: Array<{ experimentKey: string }> }).experiments.map((e) => e.experimentKey);
+    };
+    expect(await get('')).toEqual([logged.key]);
+    expect(await get('page=1&size=1&sortBy=startTime&sortOrder=asc')).toEqual([logged.key]);
+    expect(await get('page=2&size=1')).toEqual([]);
+  });
+});
+
+describe('faults as Comet answers them', () => {
+  it('a wrong or missing key: 401 in Comet error shape; comet_ml raises; comet upload creates nothing', async () => {
+    for (const headers of [{ Authorization: 'wrong' }, {} as Record<string, string>]) {
+      const res = await fetch(`${server.url}/api/rest/v2/workspaces`, { headers });
+      expect(res.status).toBe(401);
+      expect(await res.json()).toMatchObject({ code: 401, msg: expect.any(String) });
+    }
+    const count = server.store.experiments.size;
+    const dir = join(tmp, 'bad-key');
+    await python('test/fixtures/comet_many_points.py', [dir, '10']);
+    const { log } = await upload(zipsIn(dir), { COMET_API_KEY: 'wrongKey' });
+    expect(log).toMatch(/invalid.*api key|api key.*invalid/i);
+    expect(server.store.experiments.size).toBe(count);
+    const script = 'import comet_ml\ntry:\n    comet_ml.API().get_workspaces()\n    print("no error")\nexcept Exception as e:\n    print(type(e).__name__)';
+    const { stdout } = await execFileAsync(join(venv, 'bin', 'python'), ['-c', script], { env: cometEnv({ COMET_API_KEY: 'wrongKey' }) });
+    expect(stdout.trim().split('\n').at(-1)).toBe('Unauthorized');
+  });
+
+  it('an unknown experiment or project: 404 in Comet error shape', async () => {
+    const auth = { headers: { Authorization: server.apiKey } };
+    for (const path of ['experiment/metadata?experimentKey=0123456789abcdef0123456789abcdef', 'project?workspaceName=ws&projectName=nope', 'experiments?workspaceName=ws&projectName=nope']) {
+      const res = await fetch(`${server.url}/api/rest/v2/${path}`, auth);
+      expect(res.status, path).toBe(404);
+      expect(await res.json()).toMatchObject({ code: 404, msg: expect.any(String) });
+    }
+  });
+
+  it('the online Experiment with a chosen key honours a 429 with Retry-After-Custom', async () => {
+    const key = 'a'.repeat(8) + '0123456789abcdef0123456789abcdef';
+    const since = server.history.length;
+    server.failNext('batch/logger/experiment/metric', { status: 429, retryAfterCustom: 1 });
+    const out = JSON.parse(await python('test/fixtures/comet_online.py', ['ws', 'online', key, '50'])) as { key: string };
+    expect(out.key).toBe(key);
+    const e = server.store.experiments.get(key)!;
+    expect(e.metrics.get('m')!.map((p) => p.step).sort((a, b) => a! - b!)).toEqual(Array.from({ length: 50 }, (_, i) => i));
+    expect(e).toMatchObject({ name: 'online run', tags: ['online'], running: false });
+    expect(e.params.get('lr')!.at(-1)!.value).toBe('0.1');
+    expect(e.others.get('phase')!.at(-1)!.value).toBe('one');
+    const calls = server.history.slice(since).filter((h) => h.call.endsWith('batch/logger/experiment/metric'));
+    expect(calls[0]!.status).toBe(429);
+    const retried = calls.find((c, i) => i > 0 && c.status === 200)!;
+    // the client waits Retry-After-Custom (1 s) plus its half second before sending again
+    expect(retried.at - calls[0]!.at).toBeGreaterThanOrEqual(1400);
+    expect(server.unhandled).toEqual([]);
+  });
+});
+
+describe("cometx, Comet's own migration tools, against the server", () => {
+  it('cometx download gives the layout it documents; cometx copy uploads it again; every call answered', async () => {
+    const cometx = join(await pythonEnv('cometx'), 'bin', 'cometx');
+    const out = join(tmp, 'cometx-download');
+    const run = (args: string[], cwd = tmp) => execFileAsync(cometx, args, { cwd, maxBuffer: 50_000_000, env: cometEnv() });
+    await run(['download', `${logged.workspace}/${logged.project}`, '--output', out]);
+    const exp = join(out, logged.workspace, logged.project, logged.key);
+    const files = readdirSync(exp, { recursive: true }).map(String);
+    expect(files).toEqual(
+      expect.arrayContaining(['metadata.json', 'metrics.jsonl', 'parameters.json', 'others.jsonl', 'system_details.json', join('assets', 'assets_metadata.jsonl'), join('assets', 'asset', 'notes.txt'), join('run', 'git_diff.patch'), join('run', 'output.txt'), join('run', 'graph_definition.txt')]),
+    );
+    expect(readdirSync(join(out, logged.workspace, logged.project))).toContain('project_metadata.json');
+    const points = readFileSync(join(exp, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { metricName: string });
+    expect(points.filter((p) => p.metricName === 'loss')).toHaveLength(logged.loss.length);
+    expect(server.unhandled).toEqual([]);
+    await run(['copy', `${logged.workspace}/${logged.project}`, 'ws/copied'], out);
+    const copied = server.store.project('ws', 'copied');
+    expect(copied).toBeDefined();
+    const [e] = server.store.experimentsOf(copied!.projectId);
+    // cometx makes a new key (the source's is lost, as comet-facts.md §2 says); the points all arrive
+    expect(e!.key).not.toBe(logged.key);
+    expect(e!.name).toBe(logged.name);
+    expect(e!.metrics.get('loss')).toHaveLength(logged.loss.length);
     expect(server.unhandled).toEqual([]);
   });
 });

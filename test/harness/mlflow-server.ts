@@ -18,8 +18,8 @@ const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 /** Which pinned environment: 3 is the main one (python/requirements.txt), 2 has an MLflow 2.x. */
 export type MlflowMajor = 2 | 3;
-/** the environments: MLflow 3 (main), MLflow 2, the Python mlflow-migration tools, the Neptune 2.x and 3.x clients, the Comet client */
-export type PythonEnvName = MlflowMajor | 'migration' | 'neptune2' | 'neptune3' | 'comet';
+/** the environments: MLflow 3 (main), MLflow 2, the Python mlflow-migration tools, the Neptune 2.x and 3.x clients, the Comet client, the Comet client with cometx */
+export type PythonEnvName = MlflowMajor | 'migration' | 'neptune2' | 'neptune3' | 'comet' | 'cometx';
 const PINS: Record<PythonEnvName, string> = {
   3: 'requirements.txt',
   2: 'requirements-mlflow2.txt',
@@ -27,6 +27,7 @@ const PINS: Record<PythonEnvName, string> = {
   neptune2: 'requirements-neptune2.txt',
   neptune3: 'requirements-neptune3.txt',
   comet: 'requirements-comet.txt',
+  cometx: 'requirements-cometx.txt',
 };
 const venvs = new Map<PythonEnvName, Promise<string>>();
 

@@ -210,6 +210,8 @@ export const clientlibRoutes: Route[] = [
   { method: 'GET', base: 'clientlib', path: 'rpc/get-pending-rpcs', handler: () => ({ json: { remoteProcedureCalls: [] } }) },
   { method: 'POST', base: 'clientlib', path: 'rpc/register-rpc', handler: drained },
   { method: 'POST', base: 'clientlib', path: 'notify/event', auth: false, handler: drained },
+  // the online Experiment's end-of-run notification
+  { method: 'POST', base: 'clientlib', path: 'notification/experiment', handler: drained },
   { method: 'GET', base: 'clientlib', path: 'health/ping', auth: false, handler: ok },
   // the backend version comet_ml checks features against (get-all metrics needs ≥ 3.20.60)
   { method: 'GET', base: 'clientlib', path: 'isAlive/ver', auth: false, handler: () => ({ json: { version: '3.40.0' } }) },

@@ -141,6 +141,8 @@ export class Router {
   readonly calls = new Map<string, number>();
   /** the faults injected so far, as `METHOD /path status` */
   readonly injected: string[] = [];
+  /** every call in order: `METHOD /path`, the status answered, when (ms) */
+  readonly history: Array<{ call: string; status: number; at: number }> = [];
 
   constructor(
     private readonly store: CometStore,
@@ -163,6 +165,7 @@ export class Router {
     const path = url.pathname.replace(/\/{2,}/g, '/');
     const key = `${req.method} ${path}`;
     this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
+    res.once('finish', () => this.history.push({ call: key, status: res.statusCode, at: Date.now() }));
     try {
       const fault = this.takeFault(path);
       if (fault) {

@@ -46,6 +46,8 @@ export interface CometServer {
   readonly calls: Map<string, number>;
   /** faults injected so far, as `METHOD /path status` */
   readonly injected: string[];
+  /** every call in order: `METHOD /path`, the status answered, when (ms) */
+  readonly history: ReadonlyArray<{ call: string; status: number; at: number }>;
   /** the next call(s) whose path contains `pattern` (or matches it) answer `fault.status` instead */
   failNext(pattern: string | RegExp, fault: Fault): void;
   /** total calls whose path contains `fragment` */
@@ -77,6 +79,7 @@ export async function startCometServer(options: CometServerOptions = {}): Promis
     unhandled: router.unhandled,
     calls: router.calls,
     injected: router.injected,
+    history: router.history,
     failNext: (pattern, fault) => router.failNext(pattern, fault),
     count: (fragment) => [...router.calls].filter(([k]) => k.includes(fragment)).reduce((n, [, c]) => n + c, 0),
     close: () =>
