@@ -146,7 +146,7 @@ describe('comet:// reader', () => {
       expect(JSON.parse(Buffer.from(restRun.artifacts['comet/html.json']!, 'base64').toString())).toEqual([{ html: '<p>replaced</p>' }]);
       const archiveRun = fromArchive[logged.key] as { artifacts: Record<string, string> };
       const patch = Object.entries(archiveRun.artifacts).find(([path]) => path.startsWith('assets/git-patch/'))![1];
-      expect(restRun.artifacts['assets/git-patch/git_diff.patch']).toBe(patch);
+      expect(restRun.artifacts['comet/git_patch.zip']).toBe(patch);
     } finally {
       await rest.close?.();
       await archive.close?.();

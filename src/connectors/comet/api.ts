@@ -152,8 +152,8 @@ export class CometApi {
     return this.http.json('POST', 'clientlib', 'batch/logger/experiment/parameter', anything, { body: { experimentKey: key, values }, compress: true });
   }
 
-  logOther(key: string, name: string, value: string): Promise<unknown> {
-    return this.post('write/experiment/log-other', { experimentKey: key, key: name, value }, anything);
+  logOther(key: string, name: string, value: string, timestamp?: number | null): Promise<unknown> {
+    return this.post('write/experiment/log-other', { experimentKey: key, key: name, value, ...(timestamp !== null && timestamp !== undefined ? { timestamp } : {}) }, anything);
   }
 
   output(key: string, context: string | null, lines: OutputLine[]): Promise<unknown> {

@@ -19,17 +19,18 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { MLFLOW_TAGS, type ArtifactFile, type DatasetInput, type Experiment, type Histogram, type Run, type RunStatus, type SeriesFile, type SeriesInfo, type TypedPoint } from '../../model/index.js';
+import { MLFLOW_TAGS, type ArtifactFile, type DatasetInput, type Experiment, type Histogram, type Run, type SeriesFile, type SeriesInfo, type TypedPoint } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { quoted } from '../../util/paths.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
-import type { RunExtras } from '../comet-common/extras.js';
 import { histogramBlobOf, histogramMetadata } from '../comet-common/histogram.js';
 import { keyFor } from '../comet-common/keys.js';
-import { ASSETS_MANIFEST, FILE_META, NAME_OTHER, PATH_META, RUN_OTHER, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, paramOf, paramPath, projectTags } from '../comet-common/layout.js';
-import { floatText, valueText, valueTypeOf } from '../comet-common/values.js';
+import { ASSETS_MANIFEST, FILE_META, PATH_META, RUN_OTHER, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, projectTags } from '../comet-common/layout.js';
+import { REST_SYSTEM_DETAILS, UPLOAD_FIELD, systemDetailsRecord } from '../comet-common/rest.js';
+import { RestRecords, valueRecord, type ValueRecord } from '../comet-common/rest-write.js';
+import { floatText } from '../comet-common/values.js';
 import { CometApi, EXPERIMENT_ALREADY_EXISTS, METRIC_BATCH, OUTPUT_BATCH, PARAMETER_BATCH, uploadEndpoint, type MetricValue, type OutputLine, type ParameterValue } from './api.js';
-import { NOTES_TAG, TIME_META } from './read.js';
+import { GIT_PATCH, NOTES_TAG, TIME_META } from './read.js';
 import { CometHttpError } from './transport.js';
 
 /** keys tried for one source run before giving up (each a discarded attempt or a key taken elsewhere) */
@@ -61,9 +62,8 @@ interface Open {
   project: string;
   projectId: string | undefined;
   run: Run;
-  extras: RunExtras;
-  /** tags as given, with values; those without one are Comet's tags */
-  tags: Record<string, string>;
+  /** its parameters, others and extras as REST records (comet-common) */
+  records: RestRecords;
   tmp: string;
   files: number;
   /** SeriesFile.path → staged file */
@@ -187,8 +187,7 @@ export class CometRestDestination implements Destination {
       project,
       projectId: projectId ?? undefined,
       run,
-      extras: {},
-      tags: {},
+      records: new RestRecords(run),
       tmp: await mkdtemp(join(tmpdir(), 'trackshift-comet-')),
       files: 0,
       seriesFiles: new Map(),
@@ -199,34 +198,20 @@ export class CometRestDestination implements Destination {
       warnings: [],
     };
     this.open.set(key, open);
-    const at = Math.round(run.startTime ?? 0);
-    if (run.name !== undefined) await this.api.logOther(key, NAME_OTHER, run.name);
-    const { extras } = open;
-    const params: ParameterValue[] = [];
-    for (const entry of run.config ?? []) {
-      const { name, source } = paramOf(entry.path);
-      if (!samePath(paramPath(name, source), entry.path)) (extras.paramPaths ??= {})[name] = entry.path;
-      const type = valueTypeOf(entry.value);
-      if (type) (extras.paramTypes ??= {})[name] = type;
-      params.push({ parameterName: name, parameterValue: valueText(entry.value), step: null, source, context: null, timestamp: at });
-    }
-    for (let i = 0; i < params.length; i += PARAMETER_BATCH) await this.api.parameters(key, params.slice(i, i + PARAMETER_BATCH));
-    for (const entry of run.summary ?? []) {
-      const name = entry.path.join('|');
-      if (!samePath([name], entry.path)) (extras.otherPaths ??= {})[name] = entry.path;
-      const type = valueTypeOf(entry.value);
-      if (type) (extras.otherTypes ??= {})[name] = type;
-      await this.api.logOther(key, name, valueText(entry.value));
-    }
-    Object.assign(open.tags, run.tags);
-    if (run.user !== undefined) extras.user = run.user;
-    if (run.parentId !== undefined) extras.parentId = run.parentId;
-    // the project's description and notes are its own; the other tags of the experiment are kept with the run
-    const tags = { ...this.projects.get(project)?.tags };
-    delete tags[MLFLOW_TAGS.note];
-    delete tags[NOTES_TAG];
-    if (this.projects.has(project) && !sameTags(tags, projectTags(workspace))) extras.experimentTags = tags;
+    const { records } = open;
+    await this.sendParameters(key, records.parameters);
+    // the name (the other `Name`) and the summary; the extras are written last, by finishRun
+    for (const other of records.others) await this.sendOther(key, other);
     return key;
+  }
+
+  private async sendParameters(key: string, records: ValueRecord[]): Promise<void> {
+    const values: ParameterValue[] = records.map((r) => ({ parameterName: r.name, parameterValue: r.valueCurrent, step: null, source: 'manual', context: null, timestamp: r.timestampCurrent ?? 0 }));
+    for (let i = 0; i < values.length; i += PARAMETER_BATCH) await this.api.parameters(key, values.slice(i, i + PARAMETER_BATCH));
+  }
+
+  private sendOther(key: string, record: ValueRecord): Promise<unknown> {
+    return this.api.logOther(key, record.name, record.valueCurrent, record.timestampCurrent);
   }
 
   private opened(runId: string): Open {
@@ -246,13 +231,11 @@ export class CometRestDestination implements Destination {
     const open = this.opened(runId);
     const at = Math.round(open.run.startTime ?? 0);
     if (batch.params.length > 0) {
-      (open.extras.params ??= []).push(...batch.params.map((p) => p.key));
-      await this.api.parameters(
-        runId,
-        batch.params.map(({ key, value }) => ({ parameterName: key, parameterValue: value, step: null, source: 'manual', context: null, timestamp: at })),
-      );
+      const from = open.records.parameters.length;
+      for (const { key, value } of batch.params) open.records.addParam(key, value);
+      await this.sendParameters(runId, open.records.parameters.slice(from));
     }
-    for (const { key, value } of batch.tags) open.tags[key] = value;
+    open.records.addTags(Object.fromEntries(batch.tags.map((t) => [t.key, t.value])));
     const values: MetricValue[] = batch.metrics.map((p) => ({
       metricName: p.key,
       metricValue: Number.isFinite(p.value) && !Object.is(p.value, -0) ? p.value : floatText(p.value),
@@ -328,13 +311,22 @@ export class CometRestDestination implements Destination {
 
   async writeInputs(runId: string, inputs: DatasetInput[]): Promise<void> {
     const open = this.opened(runId);
-    (open.extras.inputs ??= []).push(...structuredClone(inputs));
+    (open.records.extras.inputs ??= []).push(...structuredClone(inputs));
   }
 
   async writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void> {
     const open = this.opened(runId);
     if (file.path === ASSETS_MANIFEST) {
       open.manifest.push(...parsed(file.path, await buffer(body), manifestSchema));
+      return;
+    }
+    if (file.path === REST_SYSTEM_DETAILS) {
+      await this.api.systemDetails(open.key, parsed(file.path, await buffer(body), z.record(z.string(), z.unknown())));
+      return;
+    }
+    if (file.path === GIT_PATCH) {
+      const staged = await this.stage(open, body);
+      await this.sendFile(open, 'git-patch', {}, staged, null, open.run.startTime ?? 0);
       return;
     }
     const type = OTHER_MESSAGES.exec(file.path)?.[1];
@@ -369,22 +361,7 @@ export class CometRestDestination implements Destination {
         await this.api.systemDetails(key, { logAdditionalSystemInfoList: [payload.system_info] });
         return;
       case 'system_details':
-        await this.api.systemDetails(key, {
-          command: payload.command ?? null,
-          env: payload.env ?? null,
-          executable: payload.python_exe ?? null,
-          hostname: payload.hostname ?? null,
-          ip: payload.ip ?? null,
-          machine: payload.machine ?? null,
-          os: payload.os ?? null,
-          osRelease: payload.os_release ?? null,
-          osType: payload.os_type ?? null,
-          pid: payload.pid ?? null,
-          processor: payload.processor ?? null,
-          pythonVersion: payload.python_version ?? null,
-          pythonVersionVerbose: payload.python_version_verbose ?? null,
-          user: payload.user ?? null,
-        });
+        await this.api.systemDetails(key, systemDetailsRecord(payload));
         return;
       case 'git_metadata':
         await this.api.gitMetadata(key, (payload.git_metadata ?? {}) as Record<string, unknown>);
@@ -400,7 +377,8 @@ export class CometRestDestination implements Destination {
         return;
       case 'remote_file': {
         const params = (payload.additional_params ?? {}) as Record<string, unknown>;
-        await this.sendFile(open, text(payload.upload_type ?? UPLOAD.asset), params, { link: text(payload.remote_uri) }, (payload.metadata ?? null) as Record<string, unknown> | null, at);
+        const metadata = { ...((payload.metadata ?? {}) as Record<string, unknown>), [UPLOAD_FIELD]: payload };
+        await this.sendFile(open, text(payload.upload_type ?? UPLOAD.asset), params, { link: text(payload.remote_uri) }, metadata, at);
         return;
       }
       default:
@@ -419,22 +397,24 @@ export class CometRestDestination implements Destination {
     open.artifacts.sort((a, b) => rank(a.path) - rank(b.path));
     for (const artifact of open.artifacts) {
       const kept = open.manifest.find((m) => m.path === artifact.path);
-      if (kept) await this.sendFile(open, kept.upload_type, kept.additional_params ?? {}, artifact, kept.metadata, kept.local_timestamp);
+      if (kept) {
+        const { path: _path, ...upload } = kept;
+        await this.sendFile(open, kept.upload_type, kept.additional_params ?? {}, artifact, { ...kept.metadata, [UPLOAD_FIELD]: upload }, kept.local_timestamp);
+      }
       else await this.sendFile(open, UPLOAD.asset, { context: null, step: null, fileName: artifact.path, overwrite: false }, artifact, { [PATH_META]: artifact.path }, run.startTime ?? 0);
     }
-    const extras: RunExtras = { ...open.extras };
-    const cometTags = Object.entries(open.tags).filter(([, v]) => v === '').map(([tag]) => tag);
-    const valued = Object.fromEntries(Object.entries(open.tags).filter(([, v]) => v !== ''));
-    if (Object.keys(valued).length > 0) extras.tags = valued;
-    if (run.status !== 'FINISHED') extras.status = run.status as RunStatus;
-    if (run.lifecycle !== 'active') extras.lifecycle = run.lifecycle;
-    if (run.endTime === undefined) extras.noEndTime = true;
+    // the experiment's tags as the copy was given them, without the project's own description and notes
+    const given = { ...this.projects.get(open.project)?.tags };
+    delete given[MLFLOW_TAGS.note];
+    delete given[NOTES_TAG];
+    const { tags: cometTags, others } = open.records.finish(run, this.projects.has(open.project) ? given : undefined, projectTags(this.target.workspace));
+    const marker = others.find((o) => o.name === RUN_OTHER) ?? valueRecord(RUN_OTHER, '{}', null);
     if (cometTags.length > 0) await this.api.addTags(key, cometTags);
     const start = Math.round(run.startTime ?? run.endTime ?? 0);
     await this.api.setTimes(key, start, Math.round(run.endTime ?? start));
     // a deleted source run is an archived experiment; archived before the marker, so a copy cut here is redone
     if (run.lifecycle === 'deleted') await this.api.archive(key);
-    await this.api.logOther(key, RUN_OTHER, JSON.stringify(extras));
+    await this.sendOther(key, marker);
     await this.close1(open);
     return { warnings: open.warnings };
   }
@@ -489,5 +469,3 @@ function uploadOf(series: SeriesInfo, point: TypedPoint, index: number): { type:
   return { type, fileName, metadata: { ...named(series.key === `${type}/${fileName}`), ...kept }, ...(extra ? { extra } : {}) };
 }
 
-const samePath = (a: string[], b: string[]): boolean => a.length === b.length && a.every((segment, i) => segment === b[i]);
-const sameTags = (a: Record<string, string>, b: Record<string, string>): boolean => JSON.stringify(Object.entries(a).sort()) === JSON.stringify(Object.entries(b).sort());
