@@ -200,16 +200,25 @@ function comparable(all: Record<string, unknown>): Record<string, unknown> {
 
 describe('comet:// → comet:// in one command', () => {
   it('copies into another workspace with its own key; verify finds them equal; a re-run adds nothing', async () => {
+    const source = server.store.project('ws', 'proj')!;
+    source.notes = '# notes\nof the project';
+    source.projectDescription = 'what the project is';
     const report = await job('copy', 'comet://ws/proj', 'comet://dst/proj');
     expect(report.failed).toEqual([]);
+    // the project is made with its description and notes
+    expect(server.store.project('dst', 'proj')).toMatchObject({ notes: '# notes\nof the project', projectDescription: 'what the project is' });
     expect(experimentsIn('dst', 'proj')).toHaveLength(1);
     // a copy within one instance cannot take the source's key: the next deterministic one
     expect(experimentsIn('dst', 'proj')[0]!.key).not.toBe(logged.key);
     expectEqual(await verify('comet://ws/proj', 'comet://dst/proj'), 1);
+    const writes = server.count('batch/logger/experiment/metric') + server.count('asset/upload') + server.count('logger/add/run');
     const again = await job('copy', 'comet://ws/proj', 'comet://dst/proj');
     expect(again.failed).toEqual([]);
     expect(experimentsIn('dst', 'proj')).toHaveLength(1);
+    expect(server.count('batch/logger/experiment/metric') + server.count('asset/upload') + server.count('logger/add/run')).toBe(writes);
     expect(server.unhandled).toEqual([]);
+    // neither key in what trackshift reports
+    for (const key of [SRC_KEY, DST_KEY]) expect(JSON.stringify([report, again])).not.toContain(key);
   });
 
   it('names the experiment key with --run-id and plans without writing under --dry-run', async () => {
@@ -296,10 +305,15 @@ describe('comet:// long histories', () => {
     expect(killed.signal).toBe('SIGKILL');
     const partial = experimentsIn('kill', 'big');
     expect(partial).toHaveLength(1);
+    // killed before its completion marker: partial, and taken for partial
+    expect(partial[0]!.others.has('trackshift.run')).toBe(false);
+    expect(`${killed.stdout}${killed.stderr}`).not.toContain(DST_KEY);
     const report = await job('copy', 'comet://ws/big', 'comet://kill/big', sides(), { stateDir: join(tmp, 'kill-state') });
     expect(report.failed).toEqual([]);
     const active = experimentsIn('kill', 'big').filter((e) => !e.archived);
     expect(active).toHaveLength(1);
+    // the partial one is archived (discarded), never left looking complete
+    expect(experimentsIn('kill', 'big').filter((e) => e.archived).map((e) => e.key)).toEqual([partial[0]!.key]);
     expectEqual(await verify('comet://ws/big', 'comet://kill/big'), 1);
   }, 300_000);
 });

@@ -1,19 +1,14 @@
 /**
  * A Comet instance read over its REST API as comet_ml's API reads it: projects of a workspace
- * (with notes), their experiments page by page, and per experiment its metadata, tags,
- * parameters, others, every point of every metric (`experiment/metrics/get-metric`: the whole
- * history, not the 15,000-value chart), output, assets (streamed), HTML, git, graph and system
- * details. Mapped onto the model by comet-common's rules, as an offline archive is:
+ * (with description and notes), their experiments page by page, and per experiment its metadata,
+ * tags, parameters, others, metric names, assets, output, HTML, graph, git metadata and patch and
+ * system details — every record validated and mapped onto the model by comet-common (rest.ts
+ * restRunOf), as a cometx download folder and an offline archive are. Metric points come from
+ * `experiment/metrics/get-metric`: the whole history, not the chart's 15,000 values.
  *
- * - parameters → typed config (`|`-flattened names), others → summary (`Name` the run's name,
- *   `trackshift.run` what a run from elsewhere kept), metrics → float series (`sys.*` system);
- * - assets → text / histogram / file series and `assets/<type>/<name>` artifacts with
- *   `comet/assets.json` saying how each was uploaded (type, step, epoch, context, metadata);
- * - output → the string series `stdout` (one point per line: the REST API gives the text whole,
- *   so chunks and stderr are not told apart);
- * - html, system details, installed and OS packages, git metadata, graph, file path →
- *   `comet/<message type>.json`, the payloads as comet_ml's offline messages hold them;
- *   the git patch → `assets/git-patch/git_diff.patch`.
+ * What only the REST side has: the output is one text (a stdout point per line; stderr is not told
+ * apart), the git patch is the zip the client uploaded (GIT_PATCH), and what trackshift's writer
+ * kept in an asset's metadata (its time, an archive upload's payload) is taken back out.
  */
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
