@@ -105,14 +105,18 @@ export const restProjectSchema = z.looseObject({
 });
 export type RestProject = z.infer<typeof restProjectSchema>;
 
-/** A record validated, or an error naming where it came from. */
+/**
+ * A record validated, or an error naming where it came from. The record is given back as it
+ * came, fields in their order (the schemas above have no defaults or transforms, so it is what
+ * the parse would give, but a parse puts known fields first, and records are kept verbatim).
+ */
 export function parseRecord<T>(schema: z.ZodType<T>, json: unknown, where: string): T {
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new InvalidInputError(where, `${issue?.message}${issue?.path.length ? ` at ${issue.path.join('.')}` : ''}`);
   }
-  return parsed.data;
+  return json as T;
 }
 
 /** Step, epoch, context and time as the model's point has them (a null step is 0, as in an archive). */
@@ -228,15 +232,15 @@ export const assetName = (asset: RestAsset): string => uploadName(asset.logAsFil
 /** An asset's step, epoch, context and time as a point's. */
 export const assetPointBase = (asset: RestAsset): PointBase => pointBase(asset.step, asset.createdAt, asset.epoch, asset.runContext);
 
-const keptFile = z.object({ path: z.string(), name: z.string().optional(), mimeType: z.string().optional() });
+const keptFile = z.object({ path: z.string(), name: z.string().optional(), mimeType: z.string().optional(), size: z.number().int().nonnegative().optional() });
 const safeArtifactPath = (path: string): string => (relativePathProblem(path) === undefined ? path : `comet-files/${keyToFileName(path)}`);
 
 /** A file series point's file: as the writer was given it (kept in the metadata), else named by series, index and name. */
 export function seriesFileOf(key: string, index: number, name: string, metadata: Record<string, unknown> | null | undefined): SeriesFile {
   const kept = keptFile.safeParse(metadata?.[FILE_META]);
   if (kept.success && relativePathProblem(kept.data.path) === undefined) {
-    const { path, name, mimeType } = kept.data;
-    return { path, ...(name ? { name } : {}), ...(mimeType ? { mimeType } : {}) };
+    const { path, name, mimeType, size } = kept.data;
+    return { path, ...(name ? { name } : {}), ...(mimeType ? { mimeType } : {}), ...(size !== undefined ? { size } : {}) };
   }
   return { path: safeArtifactPath(`${key}/${index}/${name}`), name };
 }

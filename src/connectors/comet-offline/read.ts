@@ -4,7 +4,6 @@
  * series at a time, by passing over messages.json again, so memory does not grow with history length.
  */
 import { Readable } from 'node:stream';
-import { z } from 'zod';
 import type { ArtifactFile, Experiment, MetricPoint, PointBase, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { keyToFileName, quoted, relativePathProblem } from '../../util/paths.js';
@@ -12,7 +11,8 @@ import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
 import { Archive } from './archive.js';
 import { histogramOf, keptHistogram } from '../comet-common/histogram.js';
-import { FILE_META, STDERR_KEY, STDOUT_KEY, projectTags } from '../comet-common/layout.js';
+import { STDERR_KEY, STDOUT_KEY, projectTags } from '../comet-common/layout.js';
+import { seriesFileOf } from '../comet-common/rest.js';
 import { metricNumber } from '../comet-common/values.js';
 import { MESSAGES_FILE, MESSAGE_TYPES, metricPayload, standardOutputPayload } from './format.js';
 import { keyOfFileName, scanArchive, type ScannedRun, type Upload } from './scan.js';
@@ -27,8 +27,6 @@ const safePath = (path: string): string => (relativePathProblem(path) === undefi
 function pointBase(step: number | null | undefined, timestamp: number, epoch?: number | null, context?: string | null): PointBase {
   return { step: step ?? 0, timestamp, ...(epoch !== null && epoch !== undefined ? { epoch } : {}), ...(context ? { context } : {}) };
 }
-
-const keptFile = z.object({ path: z.string(), name: z.string().optional(), mimeType: z.string().optional() });
 
 interface OpenRun {
   scanned: ScannedRun;
@@ -89,12 +87,7 @@ export class CometOfflineSource implements Source {
 
   /** A file series point's file: as the writer was given it (kept in the upload's metadata), else named by series, index and name. */
   private seriesFile(key: string, index: number, upload: Upload): SeriesFile {
-    const kept = keptFile.safeParse(upload.payload.metadata?.[FILE_META]);
-    if (kept.success && relativePathProblem(kept.data.path) === undefined) {
-      const { path, name, mimeType } = kept.data;
-      return { path, ...(name ? { name } : {}), ...(mimeType ? { mimeType } : {}) };
-    }
-    return { path: safePath(`${key}/${index}/${upload.name}`), name: upload.name };
+    return seriesFileOf(key, index, upload.name, upload.payload.metadata);
   }
 
   async *listExperiments(): AsyncIterable<Experiment> {

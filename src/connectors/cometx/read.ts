@@ -13,7 +13,7 @@ import { InvalidInputError } from '../../util/errors.js';
 import { isFile } from '../../util/fs.js';
 import { quoted, safeJoin } from '../../util/paths.js';
 import { histogramOf, keptHistogram } from '../comet-common/histogram.js';
-import { STDERR_KEY, STDOUT_KEY } from '../comet-common/layout.js';
+import { FILE_META, STDERR_KEY, STDOUT_KEY } from '../comet-common/layout.js';
 import { COMBINED_HISTOGRAM, assetMetadata, assetName, assetPointBase, combinedHistogramSchema, experimentTagsOf, metricPointOf, parseRecord, pointBase, restMetricSchema, seriesFileOf, type RestAsset } from '../comet-common/rest.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
@@ -76,7 +76,8 @@ export class CometxSource implements Source {
       if (project?.metadata?.public) fromProject[PROJECT_TAGS.public] = 'true';
       if (project?.notes) fromProject[PROJECT_TAGS.notes] = project.notes;
       const tags = scanned.rest.extras.experimentTags ? experimentTagsOf(scanned.rest.extras, workspace) : { ...experimentTagsOf({}, workspace), ...fromProject };
-      this.experiments.set(run.experimentId, { id: run.experimentId, name: scanned.folder.project, tags, lifecycle: 'active' });
+      // named as the metadata says (its folder may be a hashed form of a name that is no folder name)
+      this.experiments.set(run.experimentId, { id: run.experimentId, name: scanned.metadata?.projectName || scanned.folder.project, tags, lifecycle: 'active' });
     }
   }
 
@@ -154,9 +155,10 @@ export class CometxSource implements Source {
           for (const { step, histogram } of parseRecord(combinedHistogramSchema, json, where).histograms) page.push({ ...base, step: step ?? 0, value: histogramOf(histogram, where) });
         } else page.push({ ...base, value: keptHistogram(assetMetadata(asset), where) ?? histogramOf(json, where) });
       } else {
+        // a file from elsewhere is as it was given (its size when it had one); Comet's have their size on disk
         const file = this.seriesFile(info.key, i, asset);
-        const size = (await stat(this.file(open, relPath))).size;
-        page.push({ ...base, value: { ...file, size } });
+        const kept = assetMetadata(asset)?.[FILE_META] !== undefined;
+        page.push({ ...base, value: kept ? file : { ...file, size: (await stat(this.file(open, relPath))).size } });
       }
       if (page.length >= POINTS_PAGE) {
         yield page;

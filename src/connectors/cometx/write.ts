@@ -247,7 +247,8 @@ export class CometxDestination implements Destination {
 
   /** An asset of `type` named `fileName`: a disk name of its own in the type's folder (cometx's `<base>_<n>.<ext>` for repeats), and its record. */
   private async addAsset(staged: Staged, blob: string | undefined, record: Omit<AssetRecord, 'diskFileName'>): Promise<void> {
-    const asset: AssetRecord = { ...record };
+    // the type names a folder: one that is no plain folder name is made one (the record says the same)
+    const asset: AssetRecord = { ...record, type: folderName(record.type) };
     if (blob !== undefined) {
       const taken = staged.diskNames.get(asset.type) ?? staged.diskNames.set(asset.type, new Set()).get(asset.type)!;
       let disk = asset.fileName;
@@ -319,8 +320,8 @@ export class CometxDestination implements Destination {
     const type = slash > 0 && FILE_UPLOAD_TYPES.has(series.key.slice(0, slash)) ? series.key.slice(0, slash) : UPLOAD.asset;
     const fileName = file.name ?? file.path.split('/').pop()!;
     // the reader names a file by series, index and name: a file named otherwise keeps its own
-    const derived = file.name !== undefined && file.mimeType === undefined && file.path === `${series.key}/${index}/${file.name}`;
-    const kept = derived ? {} : { [FILE_META]: { path: file.path, ...(file.name !== undefined ? { name: file.name } : {}), ...(file.mimeType !== undefined ? { mimeType: file.mimeType } : {}) } };
+    const derived = file.name !== undefined && file.mimeType === undefined && file.size !== undefined && file.path === `${series.key}/${index}/${file.name}`;
+    const kept = derived ? {} : { [FILE_META]: { path: file.path, ...(file.name !== undefined ? { name: file.name } : {}), ...(file.mimeType !== undefined ? { mimeType: file.mimeType } : {}), ...(file.size !== undefined ? { size: file.size } : {}) } };
     return { type, fileName, metadata: { ...named(series.key === `${type}/${fileName}`), ...kept } };
   }
 
@@ -506,6 +507,7 @@ async function closeStream(stream: WriteStream): Promise<void> {
   await once(stream, 'close');
 }
 
+/** The artifact's JSON, checked against `schema` but kept as written (a parse would reorder its fields, and it is written back as it came). */
 function parsed<T>(path: string, bytes: Buffer, schema: z.ZodType<T>): T {
   let json: unknown;
   try {
@@ -515,5 +517,5 @@ function parsed<T>(path: string, bytes: Buffer, schema: z.ZodType<T>): T {
   }
   const result = schema.safeParse(json);
   if (!result.success) throw new InvalidInputError(`artifact ${path}`, `${result.error.issues[0]?.message} at ${result.error.issues[0]?.path.join('.')}`);
-  return result.data;
+  return json as T;
 }
