@@ -213,7 +213,7 @@ describe('comet upload: re-uploads and long metrics', () => {
     expect(server.unhandled).toEqual([]);
   });
 
-  it('uploads the archives trackshift writes with nothing skipped', async () => {
+  it('uploads the archives trackshift writes with nothing skipped, and once only', async () => {
     const out = join(tmp, 'trackshift-archives');
     const src = richStore(memoryStore(`rich-comet-server-${process.pid}`)).uri;
     await job(tmp, 'copy', src, `comet-offline:${out}?workspace=team`);
@@ -225,6 +225,13 @@ describe('comet upload: re-uploads and long metrics', () => {
     expect(log).toContain(`Number of uploaded experiments: ${zips.length}`);
     const keys = zips.map((z) => basename(z, '.zip').split('-')[0]!);
     for (const key of keys) expect(server.store.experiments.has(key), key).toBe(true);
+    // uploaded again: the keys are taken, nothing is added
+    const points = (key: string) => [...server.store.experiments.get(key)!.metrics.values()].reduce((n, p) => n + p.length, 0);
+    const before = keys.map(points);
+    const size = server.store.experiments.size;
+    expect((await upload(zips)).log).toMatch(/already/i);
+    expect(server.store.experiments.size).toBe(size);
+    expect(keys.map(points)).toEqual(before);
     expect(server.unhandled).toEqual([]);
   });
 
@@ -327,11 +334,28 @@ describe('faults as Comet answers them', () => {
     expect(e).toMatchObject({ name: 'online run', tags: ['online'], running: false });
     expect(e.params.get('lr')!.at(-1)!.value).toBe('0.1');
     expect(e.others.get('phase')!.at(-1)!.value).toBe('one');
+    // the batch the 429 held back arrives after later ones: order by step
+    expect(e.metrics.get('odd')!.map((p) => [p.step, p.metricValue]).sort()).toEqual([[0, 'NaN'], [1, 'Infinity']]);
+    expect(e.others.get('ratio')!.at(-1)!.value).toBe('NaN');
     const calls = server.history.slice(since).filter((h) => h.call.endsWith('batch/logger/experiment/metric'));
     expect(calls[0]!.status).toBe(429);
     const retried = calls.find((c, i) => i > 0 && c.status === 200)!;
     // the client waits Retry-After-Custom (1 s) plus its half second before sending again
     expect(retried.at - calls[0]!.at).toBeGreaterThanOrEqual(1400);
+    expect(server.unhandled).toEqual([]);
+  });
+});
+
+describe('the online Experiment with its own auto-logging on', () => {
+  it('finds every endpoint it calls (environment, git, code, output, system metrics)', async () => {
+    const key = 'b'.repeat(8) + '0123456789abcdef0123456789abcdef';
+    await python('test/fixtures/comet_online.py', ['ws', 'auto', key, '20', '--auto']);
+    const e = server.store.experiments.get(key)!;
+    expect(e.metrics.get('m')).toHaveLength(20);
+    expect(e.output.map((l) => l.output).join('')).toContain('COMET');
+    expect(e.systemDetails).toMatchObject({ hostname: expect.any(String), installedPackages: expect.arrayContaining(['comet_ml==3.58.8']) });
+    expect(e.gitMetadata).toMatchObject({ root: expect.any(String) });
+    expect(e.gitPatch).not.toBeNull();
     expect(server.unhandled).toEqual([]);
   });
 });

@@ -62,7 +62,12 @@ export class Ctx {
     try {
       value = JSON.parse(text || '{}');
     } catch {
-      throw new CometError(400, 'Invalid JSON body');
+      // Python's json writes float NaN/±Infinity as bare tokens; Comet's backend takes them
+      try {
+        value = JSON.parse(text.replace(/("(?:[^"\\]|\\.)*")|(-?Infinity|NaN)/g, (m, quoted: string | undefined) => quoted ?? `"${m}"`));
+      } catch {
+        throw new CometError(400, 'Invalid JSON body');
+      }
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CometError(400, 'JSON body must be an object');
     return value as Record<string, unknown>;
@@ -132,7 +137,16 @@ export interface Fault {
   body?: unknown;
 }
 
+/** a rate limit: more than `max` calls within `windowMs` answer 429 with Retry-After-Custom */
+export interface Limit {
+  max: number;
+  windowMs: number;
+  /** seconds sent in Retry-After-Custom (default: until the window frees a call, rounded up) */
+  retryAfterCustom?: number;
+}
+
 export class Router {
+  private readonly limits: Array<{ pattern: string | RegExp; limit: Limit; times: number[] }> = [];
   private readonly routes = new Map<string, Route>();
   private readonly faults: Array<{ pattern: string | RegExp; fault: Fault; left: number }> = [];
   /** `METHOD /path` of every call no route answered */
@@ -167,7 +181,7 @@ export class Router {
     this.calls.set(key, (this.calls.get(key) ?? 0) + 1);
     res.once('finish', () => this.history.push({ call: key, status: res.statusCode, at: Date.now() }));
     try {
-      const fault = this.takeFault(path);
+      const fault = this.takeFault(path) ?? this.overLimit(path);
       if (fault) {
         req.resume();
         this.injected.push(`${key} ${fault.status}`);
@@ -192,6 +206,25 @@ export class Router {
       req.resume();
       send(res, err.status, { json: { msg: err.message, code: err.status, data: null, sdk_error_code: err.sdkErrorCode ?? 0 } });
     }
+  }
+
+  limit(pattern: string | RegExp, limit: Limit): void {
+    this.limits.push({ pattern, limit, times: [] });
+  }
+
+  /** Comet's documented per-minute limits, as a 429 when a call goes over */
+  private overLimit(path: string): Fault | undefined {
+    const now = Date.now();
+    for (const l of this.limits) {
+      if (!(typeof l.pattern === 'string' ? path.includes(l.pattern) : l.pattern.test(path))) continue;
+      while (l.times.length > 0 && l.times[0]! <= now - l.limit.windowMs) l.times.shift();
+      if (l.times.length >= l.limit.max) {
+        const wait = l.limit.retryAfterCustom ?? Math.ceil((l.times[0]! + l.limit.windowMs - now) / 1000);
+        return { status: 429, retryAfterCustom: wait, body: { msg: 'Too many requests', code: 429, data: null, sdk_error_code: 0 } };
+      }
+      l.times.push(now);
+    }
+    return undefined;
   }
 
   private takeFault(path: string): Fault | undefined {

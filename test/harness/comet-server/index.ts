@@ -16,12 +16,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { clientlibRoutes } from './clientlib.js';
-import { Router, type Fault } from './http.js';
+import { Router, type Fault, type Limit } from './http.js';
 import { restReadRoutes } from './rest-read.js';
 import { restWriteRoutes } from './rest-write.js';
 import { CometStore } from './store.js';
 
-export type { Fault } from './http.js';
+export type { Fault, Limit } from './http.js';
 export type { Asset, CometStore, Experiment, MetricPoint, Project } from './store.js';
 
 export interface CometServerOptions {
@@ -50,6 +50,8 @@ export interface CometServer {
   readonly history: ReadonlyArray<{ call: string; status: number; at: number }>;
   /** the next call(s) whose path contains `pattern` (or matches it) answer `fault.status` instead */
   failNext(pattern: string | RegExp, fault: Fault): void;
+  /** calls whose path contains `pattern` (or matches it) beyond `limit.max` per `limit.windowMs` answer 429 with Retry-After-Custom */
+  limit(pattern: string | RegExp, limit: Limit): void;
   /** total calls whose path contains `fragment` */
   count(fragment: string): number;
   close(): Promise<void>;
@@ -81,6 +83,7 @@ export async function startCometServer(options: CometServerOptions = {}): Promis
     injected: router.injected,
     history: router.history,
     failNext: (pattern, fault) => router.failNext(pattern, fault),
+    limit: (pattern, limit) => router.limit(pattern, limit),
     count: (fragment) => [...router.calls].filter(([k]) => k.includes(fragment)).reduce((n, [, c]) => n + c, 0),
     close: () =>
       new Promise<void>((resolve) => {
