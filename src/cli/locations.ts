@@ -9,7 +9,7 @@ export const SOURCE_FORMS =
   'an MLflow database (sqlite:///mlflow.db, postgresql://…, mysql://…), an mlruns folder, a trackshift bundle, ' +
   'an mlflow-export-import directory, a .neptune folder of either Neptune client, a neptune-exporter export, ' +
   'Comet offline archives (<key>.zip, or a folder of them), cometx download folders (ROOT, ROOT/WS, ROOT/WS/PROJ or one ' +
-  'experiment folder, also --from wandb), or FORMAT:PATH';
+  'experiment folder, also --from wandb), a Comet instance (comet://WORKSPACE or comet://WORKSPACE/PROJECT), or FORMAT:PATH';
 
 /** every kind that can be written (databases are read only) */
 export const DESTINATION_FORMS =
@@ -17,5 +17,5 @@ export const DESTINATION_FORMS =
   'an mlruns folder (mlruns:NEW_FOLDER makes a new one), a trackshift bundle (bundle:NEW_FOLDER makes a new one), ' +
   'an mlflow-export-import directory (exim:DIR), Neptune offline runs for `neptune sync` (neptune2:DIR, the 2.x ' +
   'client\'s .neptune folder; neptune3:DIR?project=WORKSPACE/PROJECT, a 3.x log directory), Comet offline archives ' +
-  '(comet-offline:DIR?workspace=WS&project=PROJ), or cometx download folders for `cometx copy` ' +
-  '(cometx:DIR?workspace=WS&project=PROJ, written as DIR/WS/PROJ/KEY); MLflow databases are read only';
+  '(comet-offline:DIR?workspace=WS&project=PROJ), cometx download folders for `cometx copy` ' +
+  '(cometx:DIR?workspace=WS&project=PROJ, written as DIR/WS/PROJ/KEY), or a Comet instance (comet://WORKSPACE[/PROJECT]); MLflow databases are read only';

@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { UsageError } from '../util/errors.js';
 import { bundleConnector } from './bundle/index.js';
+import { cometConnector } from './comet/index.js';
 import { cometOfflineConnector } from './comet-offline/index.js';
 import { cometxConnector } from './cometx/index.js';
 import { databricksConnector } from './databricks/index.js';
@@ -24,6 +25,7 @@ import type { ConnectorFactory, ConnectorTarget, Destination, Source } from './t
 /** In detection order: the first whose detect() says yes wins. */
 export const CONNECTORS: readonly ConnectorFactory[] = [
   databricksConnector,
+  cometConnector,
   mlflowConnector,
   sqlStoreConnector,
   cometOfflineConnector,
@@ -86,7 +88,7 @@ async function resolve(input: string, role: 'source' | 'destination', fallback?:
   const what = existsSync(input) ? 'exists but is not a format trackshift recognises' : 'does not exist';
   throw new UsageError(
     `${role} "${input}" ${what}. Give an MLflow server URL (http://host:port), a trackshift bundle, ` +
-      `an mlruns folder, an mlflow-export-import directory, a .neptune folder, a neptune-exporter export, Comet offline archives, ` +
+      `an mlruns folder, an mlflow-export-import directory, a .neptune folder, a neptune-exporter export, Comet offline archives, a Comet instance (comet://WORKSPACE[/PROJECT]), ` +
       `or force a format with FORMAT:PATH. Formats: ${formatList()}.`,
   );
 }
