@@ -32,14 +32,17 @@ import { MLFLOW_HOLDS } from '../mlflow-common/holds.js';
 import { INFINITE_KEYS_TAG } from '../mlflow-common/infinity.js';
 import { MLMODEL_IDS } from '../mlflow-common/mlmodel.js';
 import { withParentTag } from '../mlflow-common/parent-tag.js';
+import { SqlStoreLoggedModelWriter } from './logged-models.js';
+import { SqlStoreRegistryWriter } from './registry.js';
 import { KNOWN_REVISIONS } from './revisions.js';
+import { Statements } from './statements.js';
 import { localArtifactFolder, type SqlStoreOptions } from './tables.js';
 
 /** Batches as large as the engine makes them: nothing here is bound by a request size. */
 const LIMITS: WriteLimits = { metrics: 10_000, params: 1000, tags: 1000, entries: 20_000, bytes: 64 * 1024 * 1024 };
 
 /** What MLflow's SQL store holds: the MLflow family's, and experiments' creation times set exactly. */
-export const SQLSTORE_HOLDS: DestinationHolds = { ...MLFLOW_HOLDS, creationTimes: { experiments: true, models: false, versions: false } };
+export const SQLSTORE_HOLDS: DestinationHolds = { ...MLFLOW_HOLDS, creationTimes: { experiments: true, models: true, versions: true } };
 
 /** Value lengths MLflow 3 accepts (its validation, not the column widths); longer ones are cut, and kept whole as an artifact. */
 const MAX_PARAM_VALUE = 6000;
@@ -74,7 +77,7 @@ const REQUIRED_COLUMNS: Record<string, string[]> = {
  * Refuses a database that does not hold MLflow's schema at a revision this trackshift knows,
  * saying which revision it found and what to run. Nothing is created or altered.
  */
-export function checkWritableSchema(db: Database.Database, shown: string): { revision: string; deletedTime: boolean; workspace: boolean } {
+export function checkWritableSchema(db: Database.Database, shown: string): WritableSchema {
   const columns = (table: string) => new Set((db.prepare('SELECT name FROM pragma_table_info(?)').all(table) as Array<{ name: string }>).map((r) => String(r.name)));
   const upgrade = `mlflow db upgrade ${shown}`;
   if (!columns('alembic_version').has('version_num')) {
@@ -101,8 +104,41 @@ export function checkWritableSchema(db: Database.Database, shown: string): { rev
       );
     }
   }
-  return { revision, deletedTime: columns('runs').has('deleted_time'), workspace: columns('experiments').has('workspace') };
+  const has = (table: string, wanted: string[]) => {
+    const have = columns(table);
+    return wanted.every((c) => have.has(c));
+  };
+  return {
+    revision,
+    deletedTime: columns('runs').has('deleted_time'),
+    workspace: columns('experiments').has('workspace'),
+    // a registry with aliases (MLflow ≥ 2.3), logged models (MLflow ≥ 3.0): without them, the engine says what stays behind
+    registry: Object.entries(REGISTRY_COLUMNS).every(([table, wanted]) => has(table, wanted)),
+    loggedModels: Object.entries(LOGGED_MODEL_COLUMNS).every(([table, wanted]) => has(table, wanted)) && has('inputs', ['step']),
+  };
 }
+
+export interface WritableSchema {
+  revision: string;
+  deletedTime: boolean;
+  workspace: boolean;
+  registry: boolean;
+  loggedModels: boolean;
+}
+
+const REGISTRY_COLUMNS: Record<string, string[]> = {
+  registered_models: ['name', 'creation_time', 'last_updated_time', 'description'],
+  registered_model_tags: ['key', 'value', 'name'],
+  model_versions: ['name', 'version', 'creation_time', 'last_updated_time', 'description', 'user_id', 'current_stage', 'source', 'storage_location', 'run_id', 'run_link', 'status', 'status_message'],
+  model_version_tags: ['key', 'value', 'name', 'version'],
+  registered_model_aliases: ['alias', 'version', 'name'],
+};
+
+const LOGGED_MODEL_COLUMNS: Record<string, string[]> = {
+  logged_models: ['model_id', 'experiment_id', 'name', 'artifact_location', 'creation_timestamp_ms', 'last_updated_timestamp_ms', 'status', 'lifecycle_stage', 'model_type', 'source_run_id', 'status_message'],
+  logged_model_params: ['model_id', 'experiment_id', 'param_key', 'param_value'],
+  logged_model_tags: ['model_id', 'experiment_id', 'tag_key', 'tag_value'],
+};
 
 /** MLflow's append_to_uri_path for the URIs it makes here: no doubled or trailing slash. */
 const appendUri = (uri: string, ...parts: string[]) => [uri.replace(/\/+$/, ''), ...parts].join('/');
@@ -142,42 +178,49 @@ export class SqlStoreDestination implements Destination {
   private readonly runs = new Map<string, RunState>();
   /** per experiment: source run id → the copies committed (loaded once: the tags table has no index on values) */
   private readonly copies = new Map<number, Map<string, Copy>>();
-  private readonly statements = new Map<string, Database.Statement>();
+  readonly registry?: SqlStoreRegistryWriter;
+  readonly loggedModels?: SqlStoreLoggedModelWriter;
+  private readonly sql: Statements;
   private staged = 0;
-  private readonly workspace: boolean;
   private readonly deletedTime: boolean;
 
   constructor(
     private readonly db: Database.Database,
     private readonly options: SqlWriteOptions,
-    schema: { workspace: boolean; deletedTime: boolean },
+    schema: Omit<WritableSchema, 'revision'>,
   ) {
     this.uri = options.uri;
-    this.workspace = schema.workspace;
+    this.sql = new Statements(db, schema.workspace);
     this.deletedTime = schema.deletedTime;
+    const artifactUri = (runId: string) => (this.prepare('SELECT artifact_uri FROM runs WHERE run_uuid = ?').get(runId) as { artifact_uri: string | null } | undefined)?.artifact_uri ?? undefined;
+    if (schema.loggedModels) {
+      this.loggedModels = new SqlStoreLoggedModelWriter(this.sql, {
+        experimentLocation: (id) => (this.prepare('SELECT artifact_location FROM experiments WHERE experiment_id = ?').get(id) as { artifact_location: string | null } | undefined)?.artifact_location ?? undefined,
+        folder: (uri, what) => localArtifactFolder(uri, this.options, `${what} in ${this.uri}`),
+      });
+    }
+    if (schema.registry) {
+      this.registry = new SqlStoreRegistryWriter(this.sql, {
+        runArtifactUri: artifactUri,
+        loggedModel: (modelId) => {
+          if (!schema.loggedModels) return undefined;
+          const row = this.prepare('SELECT artifact_location, source_run_id FROM logged_models WHERE model_id = ?').get(modelId) as { artifact_location: string; source_run_id: string | null } | undefined;
+          return row && { artifactLocation: row.artifact_location, ...(row.source_run_id ? { sourceRunId: row.source_run_id } : {}) };
+        },
+      });
+    }
   }
 
   private prepare(sql: string): Database.Statement {
-    let stmt = this.statements.get(sql);
-    if (!stmt) {
-      stmt = this.db.prepare(sql);
-      this.statements.set(sql, stmt);
-    }
-    return stmt;
+    return this.sql.prepare(sql);
   }
 
-  /** One multi-row INSERT per chunk of `rows`, each chunk one prepared statement (cached by its size). */
   private insertRows(head: string, width: number, rows: unknown[][], perInsert: number): void {
-    const tuple = `(${new Array(width).fill('?').join(', ')})`;
-    for (let i = 0; i < rows.length; i += perInsert) {
-      const chunk = rows.slice(i, i + perInsert);
-      this.prepare(`${head} VALUES ${new Array(chunk.length).fill(tuple).join(', ')}`).run(...chunk.flat());
-    }
+    this.sql.insertRows(head, width, rows, perInsert);
   }
 
-  /** Experiments without a workspace, or in MLflow's default one (a server without workspaces). */
   private get inDefaultWorkspace(): string {
-    return this.workspace ? " AND workspace = 'default'" : '';
+    return this.sql.inDefaultWorkspace;
   }
 
   async findExperiment(name: string) {
@@ -465,7 +508,7 @@ export class SqlStoreDestination implements Destination {
 
   async close(): Promise<void> {
     this.runs.clear();
-    this.statements.clear();
+    this.sql.clear();
     if (this.db.open) this.db.close();
   }
 }
