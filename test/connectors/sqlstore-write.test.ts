@@ -228,6 +228,64 @@ describe('MLflow SQL store on SQLite as a destination', () => {
     await expect(open(`sqlite:///${old}`)).rejects.toThrow(/older than trackshift writes \(no table input_tags\).*mlflow db upgrade/);
   });
 
+  it('keeps the source\'s version numbers in a model that already has versions, where they are free; a dry run writes nothing', async () => {
+    const file = freshDatabase();
+    const location = `sqlite:///${file}?artifacts=${join(temp(), 'artifacts')}`;
+    const dry = await runJob({ command: 'copy', source: source.url, destination: location, selection: all, workers: 2, artifactWorkers: 2, dryRun: true, stateDir: temp(), env: {} });
+    expect(dry.failed).toEqual([]);
+    expect(await rows(file, 'SELECT (SELECT COUNT(*) FROM experiments) AS e, (SELECT COUNT(*) FROM registered_models) AS m')).toEqual([{ e: 0, m: 0 }]);
+    expect(await rows(file, 'PRAGMA journal_mode')).toEqual([{ journal_mode: 'delete' }]);
+
+    const db = new Database(file);
+    db.prepare("INSERT INTO registered_models (name, creation_time, last_updated_time) VALUES ('fraud-classifier', 1, 1)").run();
+    db.prepare("INSERT INTO model_versions (name, version, creation_time, last_updated_time, current_stage, source, status) VALUES ('fraud-classifier', 9, 1, 1, 'None', 's3://elsewhere/model', 'READY')").run();
+    db.close();
+    const report = await runJob({ command: 'copy', source: source.url, destination: location, selection: all, workers: 2, artifactWorkers: 2, dryRun: false, stateDir: temp(), env: {} });
+    expect(report.failed).toEqual([]);
+    expect(report.warnings.map((w) => w.message).join('\n')).not.toMatch(/version numbers differ/);
+    expect(await rows(file, "SELECT version, current_stage AS stage FROM model_versions WHERE name = 'fraud-classifier' ORDER BY version")).toEqual([
+      { version: 1, stage: 'Archived' },
+      { version: 2, stage: 'Production' },
+      { version: 3, stage: 'Staging' },
+      { version: 5, stage: 'None' },
+      { version: 9, stage: 'None' },
+    ]);
+    expect(await rows(file, "SELECT alias, version FROM registered_model_aliases WHERE name = 'fraud-classifier' ORDER BY alias")).toEqual([
+      { alias: 'challenger', version: 3 },
+      { alias: 'champion', version: 2 },
+    ]);
+    expect(await rows(file, 'PRAGMA journal_mode')).toEqual([{ journal_mode: 'wal' }]);
+  });
+
+  it('copies an mlruns folder from the command line as `mlflow migrate-filestore` does, ±Infinity kept', async () => {
+    const root = temp();
+    const mlruns = join(root, 'mlruns');
+    await runPython('test/fixtures/write_rich_fixture.py', [], { MLFLOW_TRACKING_URI: `file://${mlruns}`, MLFLOW_ALLOW_FILE_STORE: 'true' });
+    const file = freshDatabase();
+    const result = await cli(['copy', mlruns, `sqlite:///${file}`, '--include-deleted']);
+    expect(result.code, result.stderr).toBe(0);
+    // no ?artifacts=: beside the database, where `mlflow server` run in its folder keeps them
+    expect(existsSync(join(file, '..', 'mlartifacts'))).toBe(true);
+    expectEqual(await runVerify({ source: mlruns, destination: `sqlite:///${file}`, selection: all, workers: 2, artifactWorkers: 2, maxDifferences: 50, env: {} }), 9);
+
+    // the same content as MLflow's own migration of the same folder (which keeps ±Infinity as ±MAX_VALUE only)
+    const theirs = join(temp(), 'theirs.db');
+    await runTool(3, 'mlflow', ['migrate-filestore', '--source', root, '--target', `sqlite:///${theirs}`], { MLFLOW_ALLOW_FILE_STORE: 'true' });
+    const ours = await sqlStoreConnector.openSource!({ location: `sqlite:///${file}`, side: 'src', env: {} });
+    const migrated = await sqlStoreConnector.openSource!({ location: `sqlite:///${theirs}`, side: 'src', env: {} });
+    try {
+      const infinite = (v: number) => (v === Number.MAX_VALUE ? Infinity : v === -Number.MAX_VALUE ? -Infinity : v);
+      const expected = await snapshot(migrated);
+      for (const e of Object.values(expected)) for (const r of Object.values(e.runs)) for (const points of Object.values(r.metrics)) for (const p of points) p[2] = infinite(p[2]);
+      const got = await snapshot(ours);
+      expect(Object.keys(got).sort()).toEqual(Object.keys(expected).sort());
+      expect(got).toEqual(expected);
+      expect(got.rich!.runs[Object.keys(got.rich!.runs).find((id) => got.rich!.runs[id]!.name === 'parent')!]!.metrics.special!.map((p) => p[2])).toEqual([NaN, Infinity, -Infinity, 0, -0.5]);
+    } finally {
+      await Promise.all([ours.close?.(), migrated.close?.()]);
+    }
+  });
+
   it('leaves whole runs only when killed with SIGKILL mid-way, and its re-run ends with every run once', async () => {
     const file = freshDatabase();
     const location = `sqlite:///${file}?artifacts=${join(temp(), 'artifacts')}`;

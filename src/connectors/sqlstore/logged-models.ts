@@ -67,7 +67,7 @@ export class SqlStoreLoggedModelWriter implements LoggedModelWriter {
     private readonly sql: Statements,
     private readonly artifacts: {
       /** an experiment's artifact location */
-      experimentLocation(experimentId: number): string | undefined;
+      experimentLocation(experimentId: bigint): string | undefined;
       /** the local folder of an artifact URI */
       folder(uri: string, what: string): string;
     },
@@ -81,13 +81,13 @@ export class SqlStoreLoggedModelWriter implements LoggedModelWriter {
          LEFT JOIN logged_model_tags c ON c.model_id = m.model_id AND c.tag_key = ?
          WHERE m.experiment_id = ?`,
       )
-      .all(SOURCE_TAGS.id, sourceModelId, SOURCE_TAGS.complete, Number(experimentId)) as Array<{ model_id: string; complete: string | null }>;
+      .all(SOURCE_TAGS.id, sourceModelId, SOURCE_TAGS.complete, BigInt(experimentId)) as Array<{ model_id: string; complete: string | null }>;
     const found = rows.map((r) => ({ id: r.model_id, complete: r.complete === 'true' }));
     return found.find((m) => m.complete) ?? found[0];
   }
 
   async createLoggedModel(experimentId: string, model: LoggedModel, sourceRunId: string | undefined): Promise<string> {
-    const experiment = Number(experimentId);
+    const experiment = BigInt(experimentId);
     const root = this.artifacts.experimentLocation(experiment);
     if (root === undefined) throw new InvalidInputError(`logged model ${model.id}`, `experiment ${experimentId} is not in this database`);
     const id = `m-${randomUUID().replace(/-/g, '')}`;
@@ -125,7 +125,7 @@ export class SqlStoreLoggedModelWriter implements LoggedModelWriter {
     const status = STATUS_NUMBER[model.status] ?? STATUS_NUMBER.LOGGED_MODEL_READY!;
     this.sql.db
       .transaction(() => {
-        const row = this.sql.prepare('SELECT experiment_id FROM logged_models WHERE model_id = ?').get(modelId) as { experiment_id: number } | undefined;
+        const row = this.sql.prepare('SELECT experiment_id FROM logged_models WHERE model_id = ?').get(modelId) as { experiment_id: bigint } | undefined;
         if (!row) throw new InvalidInputError(`logged model ${modelId}`, 'is not in this database');
         this.sql.prepare('UPDATE logged_models SET status = ? WHERE model_id = ?').run(status, modelId);
         // the run lists the model among its outputs, as MLflow's log_outputs writes it (once)

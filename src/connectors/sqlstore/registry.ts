@@ -137,7 +137,7 @@ export class SqlStoreRegistryWriter implements RegistryWriter {
   }
 
   async *listExistingVersions(modelName: string): AsyncIterable<ExistingVersion> {
-    const rows = this.sql.prepare(`SELECT version FROM model_versions WHERE name = ? AND current_stage != '${DELETED_STAGE}'${this.ws} ORDER BY version`).all(modelName) as Array<{ version: number }>;
+    const rows = this.sql.prepare(`SELECT version FROM model_versions WHERE name = ? AND current_stage != '${DELETED_STAGE}'${this.ws} ORDER BY version`).all(modelName) as Array<{ version: bigint }>;
     for (const r of rows) {
       yield { version: String(r.version), tags: this.tags(`SELECT "key", "value" FROM model_version_tags WHERE name = ? AND version = ?${this.ws}`, modelName, r.version) };
     }
@@ -167,7 +167,7 @@ export class SqlStoreRegistryWriter implements RegistryWriter {
         // the source's number where it is free (a deleted version keeps its number taken, as in MLflow), else the next one
         const wanted = Number(version.version);
         const taken = Number.isSafeInteger(wanted) && wanted > 0 ? this.sql.prepare(`SELECT 1 FROM model_versions WHERE name = ? AND version = ?${this.ws}`).get(modelName, wanted) : true;
-        const max = (this.sql.prepare(`SELECT MAX(version) AS max FROM model_versions WHERE name = ?${this.ws}`).get(modelName) as { max: number | null }).max ?? 0;
+        const max = Number((this.sql.prepare(`SELECT MAX(version) AS max FROM model_versions WHERE name = ?${this.ws}`).get(modelName) as { max: bigint | null }).max ?? 0);
         const number = taken ? max + 1 : wanted;
         this.sql
           .prepare(
@@ -188,7 +188,7 @@ export class SqlStoreRegistryWriter implements RegistryWriter {
    * as the string the server gives it.
    */
   private listOnLoggedModel(modelId: string, modelName: string, number: number): void {
-    const row = this.sql.prepare('SELECT experiment_id FROM logged_models WHERE model_id = ?').get(modelId) as { experiment_id: number } | undefined;
+    const row = this.sql.prepare('SELECT experiment_id FROM logged_models WHERE model_id = ?').get(modelId) as { experiment_id: bigint } | undefined;
     if (!row) return;
     const held = this.sql.prepare('SELECT tag_value FROM logged_model_tags WHERE model_id = ? AND tag_key = ?').get(modelId, MODEL_VERSIONS_TAG) as { tag_value: string } | undefined;
     let list: Array<{ name: string; version: unknown }> = [];

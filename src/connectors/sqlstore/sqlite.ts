@@ -10,6 +10,8 @@ export function openSqlite(file: string): SqlDatabase {
   } catch (err) {
     throw new UsageError(`cannot open the MLflow database ${file}: ${errorMessage(err)}`);
   }
+  // integers as BigInts, so that a file store's 18-digit experiment ids (kept by `mlflow migrate-filestore`) stay exact
+  db.defaultSafeIntegers(true);
   const statements = new Map<string, Database.Statement>();
   const prepare = (sql: string) => {
     let stmt = statements.get(sql);
@@ -44,6 +46,8 @@ export function openSqliteForWriting(file: string, shown: string, dryRun: boolea
       `cannot open the MLflow database ${file}: ${errorMessage(err)}; a new one is made with \`mlflow db upgrade ${shown}\` (or by starting \`mlflow server --backend-store-uri ${shown}\` once)`,
     );
   }
+  // ids exact beyond 2^53 (a file store's 18-digit experiment ids, kept by `mlflow migrate-filestore`)
+  db.defaultSafeIntegers(true);
   try {
     db.pragma('busy_timeout = 30000');
     if (!dryRun) {

@@ -145,7 +145,7 @@ const appendUri = (uri: string, ...parts: string[]) => [uri.replace(/\/+$/, ''),
 
 interface RunState {
   id: string;
-  experimentId: number;
+  experimentId: bigint;
   sourceId?: string;
   run: Run;
   artifactUri: string;
@@ -177,7 +177,7 @@ export class SqlStoreDestination implements Destination {
   readonly uri: string;
   private readonly runs = new Map<string, RunState>();
   /** per experiment: source run id → the copies committed (loaded once: the tags table has no index on values) */
-  private readonly copies = new Map<number, Map<string, Copy>>();
+  private readonly copies = new Map<bigint, Map<string, Copy>>();
   readonly registry?: SqlStoreRegistryWriter;
   readonly loggedModels?: SqlStoreLoggedModelWriter;
   private readonly sql: Statements;
@@ -225,7 +225,7 @@ export class SqlStoreDestination implements Destination {
 
   async findExperiment(name: string) {
     const row = this.prepare(`SELECT experiment_id, lifecycle_stage FROM experiments WHERE name = ?${this.inDefaultWorkspace}`).get(name) as
-      | { experiment_id: number; lifecycle_stage: string }
+      | { experiment_id: bigint; lifecycle_stage: string }
       | undefined;
     return row && { id: String(row.experiment_id), lifecycle: row.lifecycle_stage === 'deleted' ? ('deleted' as const) : ('active' as const) };
   }
@@ -236,7 +236,7 @@ export class SqlStoreDestination implements Destination {
    * for a server that serves artifacts.
    */
   private artifactRoot(): string {
-    const rows = this.prepare('SELECT experiment_id, artifact_location FROM experiments ORDER BY experiment_id LIMIT 50').all() as Array<{ experiment_id: number; artifact_location: string | null }>;
+    const rows = this.prepare('SELECT experiment_id, artifact_location FROM experiments ORDER BY experiment_id LIMIT 50').all() as Array<{ experiment_id: bigint; artifact_location: string | null }>;
     for (const r of rows) {
       const suffix = `/${r.experiment_id}`;
       if (r.artifact_location?.endsWith(suffix)) return r.artifact_location.slice(0, -suffix.length);
@@ -249,9 +249,9 @@ export class SqlStoreDestination implements Destination {
     const updated = exp.lastUpdateTime ?? created;
     const id = this.db.transaction(() => {
       const existing = this.prepare(`SELECT experiment_id, lifecycle_stage FROM experiments WHERE name = ?${this.inDefaultWorkspace}`).get(name) as
-        | { experiment_id: number; lifecycle_stage: string }
+        | { experiment_id: bigint; lifecycle_stage: string }
         | undefined;
-      let id: number;
+      let id: bigint;
       if (existing) {
         id = existing.experiment_id;
         const own = this.prepare('SELECT "value" FROM experiment_tags WHERE experiment_id = ? AND "key" = ?').get(id, SOURCE_TAGS.id) as { value: string } | undefined;
@@ -269,7 +269,7 @@ export class SqlStoreDestination implements Destination {
         const info = zero
           ? this.prepare("INSERT INTO experiments (experiment_id, name, lifecycle_stage, creation_time, last_update_time) VALUES (0, ?, 'active', ?, ?)").run(name, created, updated)
           : this.prepare("INSERT INTO experiments (name, lifecycle_stage, creation_time, last_update_time) VALUES (?, 'active', ?, ?)").run(name, created, updated);
-        id = zero ? 0 : Number(info.lastInsertRowid);
+        id = zero ? 0n : BigInt(info.lastInsertRowid);
         this.prepare('UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?').run(appendUri(root, String(id)), id);
       }
       const tags = Object.entries(exp.tags).map(([key, value]) => [key, value, id]);
@@ -281,7 +281,7 @@ export class SqlStoreDestination implements Destination {
 
   async finishExperiment(experimentId: string, exp: Experiment): Promise<void> {
     if (exp.lifecycle !== 'deleted') return;
-    const id = Number(experimentId);
+    const id = BigInt(experimentId);
     const now = Date.now();
     this.db.transaction(() => {
       // as MLflow's delete_experiment: the experiment and its runs marked deleted
@@ -292,7 +292,7 @@ export class SqlStoreDestination implements Destination {
     for (const copy of this.copies.get(id)?.values() ?? []) copy.lifecycle = 'deleted';
   }
 
-  private copiesIn(experimentId: number): Map<string, Copy> {
+  private copiesIn(experimentId: bigint): Map<string, Copy> {
     let copies = this.copies.get(experimentId);
     if (!copies) {
       copies = new Map();
@@ -313,7 +313,7 @@ export class SqlStoreDestination implements Destination {
   }
 
   async findRun(experimentId: string, sourceRunId: string): Promise<ExistingRun | undefined> {
-    const id = Number(experimentId);
+    const id = BigInt(experimentId);
     const copy = this.copiesIn(id).get(sourceRunId);
     if (copy) return { ...copy };
     // one being written by this process: not complete until its commit
@@ -322,7 +322,7 @@ export class SqlStoreDestination implements Destination {
   }
 
   async createRun(experimentId: string, run: Run): Promise<string> {
-    const experiment = Number(experimentId);
+    const experiment = BigInt(experimentId);
     const row = this.prepare('SELECT artifact_location FROM experiments WHERE experiment_id = ?').get(experiment) as { artifact_location: string | null } | undefined;
     if (!row) throw new UsageError(`${this.uri} has no experiment ${experimentId}`);
     const id = newRunId();
