@@ -9,6 +9,7 @@ import { retrySide, type ConnectorFactory, type ConnectorTarget } from '../types
 import { UsageError } from '../../util/errors.js';
 import { displayDbUri, retryingDatabase, splitArtifactsParam, type SqlDatabase } from './db.js';
 import { SqlStoreSource } from './read.js';
+import { SqlStoreDestination, checkWritableSchema } from './write.js';
 import { decodingSource } from '../encoding/decode.js';
 
 const SCHEMES = /^(sqlite|postgres(?:ql)?(?:\+\w+)?|mysql(?:\+\w+)?|mariadb(?:\+\w+)?):\/\//i;
@@ -48,10 +49,38 @@ export async function openSqlStore(location: string, options: { pageSize?: numbe
   return SqlStoreSource.open(db, { uri: shown, artifactsRoot: artifacts ? resolve(artifacts) : join(baseDir, 'mlartifacts'), baseDir, ...rest });
 }
 
+/**
+ * Opens the writer: SQLite for now. PostgreSQL and MySQL databases are written through an MLflow
+ * server on them until their writers come.
+ */
+export async function openSqlStoreDestination(location: string, target?: ConnectorTarget): Promise<SqlStoreDestination> {
+  const { uri, artifacts } = splitArtifactsParam(location);
+  const scheme = SCHEMES.exec(uri)?.[1]?.toLowerCase().replace(/\+.*$/, '');
+  const shown = displayDbUri(uri);
+  if (scheme !== 'sqlite') {
+    throw new UsageError(
+      `${shown}: trackshift writes MLflow's SQL store directly only on SQLite for now (sqlite:///path/mlflow.db); ` +
+        'write a PostgreSQL or MySQL database through an MLflow server on it (trackshift copy SOURCE http://…)',
+    );
+  }
+  const file = sqliteFile(uri);
+  if (!file) throw new UsageError(`${shown}: not a SQLite URI (sqlite:///relative/mlflow.db or sqlite:////absolute/mlflow.db)`);
+  const { openSqliteForWriting } = await import('./sqlite.js');
+  const db = openSqliteForWriting(file, shown, target?.dryRun === true);
+  try {
+    const schema = checkWritableSchema(db, shown);
+    return new SqlStoreDestination(db, { uri: shown, artifactsRoot: artifacts ? resolve(artifacts) : join(dirname(file), 'mlartifacts'), baseDir: dirname(file) }, schema);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
 export const sqlStoreConnector: ConnectorFactory = {
   name: 'sqlstore',
   description:
-    'an MLflow SQL database read directly: sqlite:///path/mlflow.db, postgresql://user:pw@host:port/db, mysql://user:pw@host:port/db, each with [?artifacts=DIR] (read)',
+    'an MLflow SQL database read directly: sqlite:///path/mlflow.db, postgresql://user:pw@host:port/db, mysql://user:pw@host:port/db, each with [?artifacts=DIR] (read; written on SQLite)',
   detect: async (location) => SCHEMES.test(location),
   openSource: async (target) => decodingSource(await openSqlStore(target.location, { target })),
+  openDestination: (target) => openSqlStoreDestination(target.location, target),
 };

@@ -20,6 +20,7 @@ import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, MetricPoint, Run, RunStatus } from '../../model/index.js';
 import { MLFLOW_TAGS, RUN_STATUSES, mlflowSeries } from '../../model/index.js';
 import { UsageError } from '../../util/errors.js';
+import { restoreInfinities } from '../mlflow-common/infinity.js';
 import type { RunQuery, Source } from '../types.js';
 import type { Row, SqlDatabase } from './db.js';
 import { SqlStoreLoggedModels } from './logged-models.js';
@@ -166,8 +167,15 @@ export class SqlStoreSource implements Source {
       const rows = last
         ? await this.tables.all(columns + after + order, run.id, key, last.timestamp!, last.timestamp!, last.timestamp!, last.step!, last.step!, last.value!, last.value!, last.is_nan!)
         : await this.tables.all(columns + order, run.id, key);
-      // is_nan marks NaN (stored as 0); ±Infinity are stored as ±MAX_VALUE, as the server reads them
-      if (rows.length > 0) yield rows.map((r) => ({ key, value: Number(r.is_nan) ? NaN : Number(r.value), timestamp: Number(r.timestamp), step: Number(r.step) }));
+      // is_nan marks NaN (stored as 0); ±Infinity are stored as ±MAX_VALUE, read back as ±Infinity
+      // where trackshift's tag says the key held them (mlflow-common/infinity.ts), as the REST reader does
+      if (rows.length > 0) {
+        yield restoreInfinities(
+          run,
+          key,
+          rows.map((r) => ({ key, value: Number(r.is_nan) ? NaN : Number(r.value), timestamp: Number(r.timestamp), step: Number(r.step) })),
+        );
+      }
       if (rows.length < page) return;
       last = rows[rows.length - 1];
     }

@@ -1,9 +1,14 @@
-/** The model registry of MLflow's SQL store (tables registered_models, model_versions and their tags and aliases), read. */
-import type { ModelStage, ModelVersion, RegisteredModel } from '../../model/index.js';
-import { MODEL_STAGES } from '../../model/index.js';
+/**
+ * The model registry of MLflow's SQL store (tables registered_models, model_versions and their
+ * tags and aliases), read (SqlStoreRegistry) and written on SQLite (SqlStoreRegistryWriter).
+ */
+import type { ModelStage, ModelVersion, RegisteredModel, Tags } from '../../model/index.js';
+import { MODEL_STAGES, SOURCE_TAGS } from '../../model/index.js';
+import { InvalidInputError } from '../../util/errors.js';
 import { parseVersionSource } from '../mlflow-common/version-source.js';
-import type { RegistryReader } from '../types.js';
+import type { ExistingVersion, RegistryReader, RegistryWriter, VersionTarget } from '../types.js';
 import type { Row } from './db.js';
+import type { Statements } from './statements.js';
 import { str, time, type SqlTables } from './tables.js';
 
 export class SqlStoreRegistry implements RegistryReader {
@@ -61,5 +66,186 @@ export class SqlStoreRegistry implements RegistryReader {
         lastUpdatedTime: time(r.last_updated_time),
       };
     }
+  }
+}
+
+/** MLflow's model version statuses; anything else is written as READY. */
+const VERSION_STATUSES = new Set(['READY', 'PENDING_REGISTRATION', 'FAILED_REGISTRATION']);
+const DELETED_STAGE = 'Deleted_Internal';
+const MODEL_VERSIONS_TAG = 'mlflow.modelVersions';
+
+/**
+ * The registry written into MLflow's tables, as its SqlAlchemyStore writes them, with what REST
+ * cannot set: creation and last-update times exactly as the source's, version numbers as the
+ * source's wherever they are free (also in a model that already has versions), the version's
+ * user and status. Each version is complete once the engine sets its completion tag, last.
+ */
+export class SqlStoreRegistryWriter implements RegistryWriter {
+  readonly hasStages = true;
+  readonly keepsVersionNumbers = true;
+
+  constructor(
+    private readonly sql: Statements,
+    /** a committed run's artifact URI, or a logged model's artifact location and run (for a version's source) */
+    private readonly lookup: {
+      runArtifactUri(runId: string): string | undefined;
+      loggedModel(modelId: string): { artifactLocation: string; sourceRunId?: string } | undefined;
+    },
+  ) {}
+
+  private get ws(): string {
+    return this.sql.inDefaultWorkspace;
+  }
+
+  private tags(sql: string, ...params: unknown[]): Tags {
+    return Object.fromEntries((this.sql.prepare(sql).all(...params) as Array<{ key: string; value: string | null }>).map((r) => [r.key, r.value ?? '']));
+  }
+
+  async findModel(name: string): Promise<{ tags: Tags } | undefined> {
+    if (!this.sql.prepare(`SELECT 1 FROM registered_models WHERE name = ?${this.ws}`).get(name)) return undefined;
+    return { tags: this.tags(`SELECT "key", "value" FROM registered_model_tags WHERE name = ?${this.ws}`, name) };
+  }
+
+  async ensureModel(model: RegisteredModel, name: string): Promise<void> {
+    const created = model.creationTime ?? Date.now();
+    const updated = model.lastUpdatedTime ?? created;
+    this.sql.db
+      .transaction(() => {
+        const held = this.sql.prepare(`SELECT 1 FROM registered_models WHERE name = ?${this.ws}`).get(name);
+        if (!held) {
+          this.sql.prepare('INSERT INTO registered_models (name, creation_time, last_updated_time, description) VALUES (?, ?, ?, ?)').run(name, created, updated, model.description ?? null);
+        } else {
+          const tags = this.tags(`SELECT "key", "value" FROM registered_model_tags WHERE name = ?${this.ws}`, name);
+          // a copy of this very model (by its provenance tags) takes the source's times again
+          const own = tags[SOURCE_TAGS.id] !== undefined && tags[SOURCE_TAGS.id] === model.tags[SOURCE_TAGS.id] && tags[SOURCE_TAGS.uri] === model.tags[SOURCE_TAGS.uri];
+          if (own) this.sql.prepare(`UPDATE registered_models SET creation_time = ?, last_updated_time = ?, description = ? WHERE name = ?${this.ws}`).run(created, updated, model.description ?? null, name);
+          else this.sql.prepare(`UPDATE registered_models SET description = ? WHERE name = ?${this.ws}`).run(model.description ?? null, name);
+        }
+        this.sql.insertRows('INSERT OR REPLACE INTO registered_model_tags ("key", "value", name)', 3, Object.entries(model.tags).map(([k, v]) => [k, v, name]), 300);
+      })
+      .immediate();
+  }
+
+  async deleteModel(name: string): Promise<void> {
+    this.sql.db
+      .transaction(() => {
+        for (const table of ['registered_model_aliases', 'model_version_tags', 'model_versions', 'registered_model_tags', 'registered_models']) {
+          this.sql.prepare(`DELETE FROM ${table} WHERE name = ?${this.ws}`).run(name);
+        }
+      })
+      .immediate();
+  }
+
+  async *listExistingVersions(modelName: string): AsyncIterable<ExistingVersion> {
+    const rows = this.sql.prepare(`SELECT version FROM model_versions WHERE name = ? AND current_stage != '${DELETED_STAGE}'${this.ws} ORDER BY version`).all(modelName) as Array<{ version: bigint }>;
+    for (const r of rows) {
+      yield { version: String(r.version), tags: this.tags(`SELECT "key", "value" FROM model_version_tags WHERE name = ? AND version = ?${this.ws}`, modelName, r.version) };
+    }
+  }
+
+  /** Where the version's files are, as mlflow.register_model names them: source and storage location, and its run. */
+  private where(version: ModelVersion, target: VersionTarget): { source: string; storage: string; runId?: string } {
+    const { location } = target;
+    if (location.type === 'uri') return { source: location.uri, storage: location.uri, runId: target.runId };
+    if (location.type === 'logged-model') {
+      const model = this.lookup.loggedModel(location.modelId);
+      if (!model) throw new InvalidInputError(`version ${version.version} of ${version.modelName}`, `it points at logged model ${location.modelId}, which is not in this database`);
+      return { source: `models:/${location.modelId}`, storage: model.artifactLocation, runId: target.runId ?? model.sourceRunId };
+    }
+    const root = this.lookup.runArtifactUri(location.runId);
+    if (!root) throw new InvalidInputError(`version ${version.version} of ${version.modelName}`, `it points at run ${location.runId}, which is not in this database`);
+    const source = location.path ? `${root.replace(/\/+$/, '')}/${location.path}` : root;
+    return { source, storage: source, runId: target.runId ?? location.runId };
+  }
+
+  async createVersion(modelName: string, version: ModelVersion, target: VersionTarget): Promise<string> {
+    const { source, storage, runId } = this.where(version, target);
+    const created = version.creationTime ?? Date.now();
+    const updated = version.lastUpdatedTime ?? created;
+    return this.sql.db
+      .transaction(() => {
+        // the source's number where it is free (a deleted version keeps its number taken, as in MLflow), else the next one
+        const wanted = Number(version.version);
+        const taken = Number.isSafeInteger(wanted) && wanted > 0 ? this.sql.prepare(`SELECT 1 FROM model_versions WHERE name = ? AND version = ?${this.ws}`).get(modelName, wanted) : true;
+        const max = Number((this.sql.prepare(`SELECT MAX(version) AS max FROM model_versions WHERE name = ?${this.ws}`).get(modelName) as { max: bigint | null }).max ?? 0);
+        const number = taken ? max + 1 : wanted;
+        this.sql
+          .prepare(
+            `INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id, current_stage, source, storage_location, run_id, run_link, status, status_message)
+             VALUES (?, ?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, ?, NULL)`,
+          )
+          .run(modelName, number, created, updated, version.description ?? null, version.user ?? null, source, storage, runId ?? null, target.runLink ?? null, VERSION_STATUSES.has(version.status) ? version.status : 'READY');
+        this.sql.insertRows('INSERT OR REPLACE INTO model_version_tags ("key", "value", name, version)', 4, Object.entries(version.tags).map(([k, v]) => [k, v, modelName, number]), 250);
+        if (target.location.type === 'logged-model') this.listOnLoggedModel(target.location.modelId, modelName, number);
+        return String(number);
+      })
+      .immediate();
+  }
+
+  /**
+   * As MLflow's server does when it registers a logged model (set_model_versions_tags): the
+   * version added to the model's `mlflow.modelVersions` tag, in Python's json.dumps, the version
+   * as the string the server gives it.
+   */
+  private listOnLoggedModel(modelId: string, modelName: string, number: number): void {
+    const row = this.sql.prepare('SELECT experiment_id FROM logged_models WHERE model_id = ?').get(modelId) as { experiment_id: bigint } | undefined;
+    if (!row) return;
+    const held = this.sql.prepare('SELECT tag_value FROM logged_model_tags WHERE model_id = ? AND tag_key = ?').get(modelId, MODEL_VERSIONS_TAG) as { tag_value: string } | undefined;
+    let list: Array<{ name: string; version: unknown }> = [];
+    try {
+      const parsed: unknown = held ? JSON.parse(held.tag_value) : [];
+      if (Array.isArray(parsed)) list = parsed.filter((v): v is { name: string; version: unknown } => typeof v?.name === 'string');
+    } catch {
+      // not a list: replaced, as MLflow could not extend it either
+    }
+    if (list.some((v) => v.name === modelName && String(v.version) === String(number))) return;
+    list.push({ name: modelName, version: String(number) });
+    const text = `[${list.map((v) => `{"name": ${JSON.stringify(v.name)}, "version": ${JSON.stringify(v.version)}}`).join(', ')}]`;
+    this.sql.prepare('INSERT OR REPLACE INTO logged_model_tags (model_id, experiment_id, tag_key, tag_value) VALUES (?, ?, ?, ?)').run(modelId, row.experiment_id, MODEL_VERSIONS_TAG, text);
+  }
+
+  async updateVersion(modelName: string, number: string, version: ModelVersion): Promise<void> {
+    this.sql.db
+      .transaction(() => {
+        this.sql.prepare(`UPDATE model_versions SET description = ? WHERE name = ? AND version = ?${this.ws}`).run(version.description ?? null, modelName, Number(number));
+        this.sql.insertRows('INSERT OR REPLACE INTO model_version_tags ("key", "value", name, version)', 4, Object.entries(version.tags).map(([k, v]) => [k, v, modelName, Number(number)]), 250);
+      })
+      .immediate();
+  }
+
+  async deleteVersion(modelName: string, number: string): Promise<void> {
+    // as MLflow's delete_model_version: the row stays, so that its number is never given again
+    this.sql.db
+      .transaction(() => {
+        this.sql.prepare(`DELETE FROM registered_model_aliases WHERE name = ? AND version = ?${this.ws}`).run(modelName, Number(number));
+        this.sql.prepare(`DELETE FROM model_version_tags WHERE name = ? AND version = ?${this.ws}`).run(modelName, Number(number));
+        this.sql
+          .prepare(
+            `UPDATE model_versions SET current_stage = '${DELETED_STAGE}', last_updated_time = ?, description = NULL, user_id = NULL, source = 'REDACTED-SOURCE-PATH', run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', status_message = NULL WHERE name = ? AND version = ?${this.ws}`,
+          )
+          .run(Date.now(), modelName, Number(number));
+      })
+      .immediate();
+  }
+
+  async setStage(modelName: string, number: string, stage: ModelStage, archiveOthers = false): Promise<void> {
+    // the times stay the source's: a stage is part of the copied version, not a change made to it
+    this.sql.db
+      .transaction(() => {
+        if (archiveOthers && (stage === 'Staging' || stage === 'Production')) {
+          this.sql.prepare(`UPDATE model_versions SET current_stage = 'Archived' WHERE name = ? AND current_stage = ? AND version != ?${this.ws}`).run(modelName, stage, Number(number));
+        }
+        this.sql.prepare(`UPDATE model_versions SET current_stage = ? WHERE name = ? AND version = ?${this.ws}`).run(stage, modelName, Number(number));
+      })
+      .immediate();
+  }
+
+  async setAlias(modelName: string, alias: string, number: string): Promise<void> {
+    this.sql.prepare(`DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?${this.ws}`).run(modelName, alias);
+    this.sql.prepare('INSERT INTO registered_model_aliases (alias, version, name) VALUES (?, ?, ?)').run(alias, Number(number), modelName);
+  }
+
+  async setVersionTag(modelName: string, number: string, key: string, value: string): Promise<void> {
+    this.sql.prepare('INSERT OR REPLACE INTO model_version_tags ("key", "value", name, version) VALUES (?, ?, ?, ?)').run(key, value, modelName, Number(number));
   }
 }

@@ -10,6 +10,8 @@ export function openSqlite(file: string): SqlDatabase {
   } catch (err) {
     throw new UsageError(`cannot open the MLflow database ${file}: ${errorMessage(err)}`);
   }
+  // integers as BigInts, so that a file store's 18-digit experiment ids (kept by `mlflow migrate-filestore`) stay exact
+  db.defaultSafeIntegers(true);
   const statements = new Map<string, Database.Statement>();
   const prepare = (sql: string) => {
     let stmt = statements.get(sql);
@@ -28,4 +30,35 @@ export function openSqlite(file: string): SqlDatabase {
       db.close();
     },
   };
+}
+
+/**
+ * An MLflow SQLite file opened for writing: it must exist and hold MLflow's tables (they are never
+ * created here). WAL lets a server on the same file read while trackshift writes; writes wait
+ * for a writing server instead of failing at once. A dry run opens it read-only and changes nothing.
+ */
+export function openSqliteForWriting(file: string, shown: string, dryRun: boolean): Database.Database {
+  let db: Database.Database;
+  try {
+    db = new Database(file, { readonly: dryRun, fileMustExist: true });
+  } catch (err) {
+    throw new UsageError(
+      `cannot open the MLflow database ${file}: ${errorMessage(err)}; a new one is made with \`mlflow db upgrade ${shown}\` (or by starting \`mlflow server --backend-store-uri ${shown}\` once)`,
+    );
+  }
+  // ids exact beyond 2^53 (a file store's 18-digit experiment ids, kept by `mlflow migrate-filestore`)
+  db.defaultSafeIntegers(true);
+  try {
+    db.pragma('busy_timeout = 30000');
+    if (!dryRun) {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      // the points of runs in flight wait in temporary tables: on disk, so memory stays flat
+      db.pragma('temp_store = FILE');
+    }
+  } catch (err) {
+    db.close();
+    throw new UsageError(`cannot write the MLflow database ${file}: ${errorMessage(err)}`);
+  }
+  return db;
 }

@@ -30,6 +30,22 @@ export interface SqlStoreOptions {
   pageSize?: number;
 }
 
+/**
+ * A local folder for an artifact URI, or an error saying why it cannot be reached. A proxied
+ * (`mlflow-artifacts:`) URI must name a folder inside the artifacts root (`?artifacts=`): one
+ * that climbs out of it is refused. `file:` and plain paths are the folders the database's own
+ * server uses, reached as that server would reach them (`where` names the object, for messages).
+ */
+export function localArtifactFolder(uri: string, options: Pick<SqlStoreOptions, 'artifactsRoot' | 'baseDir'>, where: string): string {
+  if (uri.startsWith('mlflow-artifacts:')) {
+    const path = proxyPath(uri);
+    return path ? safeJoin(options.artifactsRoot, path, `artifact URI ${uri} of ${where}`) : options.artifactsRoot;
+  }
+  if (uri.startsWith('file:')) return fileURLToPath(uri.startsWith('file://') ? uri : `file://${uri.slice(5)}`);
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(uri)) return resolve(options.baseDir, uri);
+  throw new InvalidInputError(where, `artifacts at ${uri} are not on this machine; reach them through the MLflow server (trackshift copy http://…)`);
+}
+
 export class SqlTables {
   private readonly columns = new Map<string, Promise<Set<string>>>();
 
@@ -58,20 +74,8 @@ export class SqlTables {
     return Object.fromEntries((await this.all(sql, ...params)).map((r) => [String(r.key), String(r.value ?? '')]));
   }
 
-  /**
-   * A local folder for an artifact URI, or an error saying why it cannot be read. A proxied
-   * (`mlflow-artifacts:`) URI must name a folder inside the artifacts root (`?artifacts=`): one
-   * that climbs out of it is refused. `file:` and plain paths are the folders the database's
-   * own server wrote to, read (never written) as that server would read them.
-   */
   private localFolder(uri: string, what: string): string {
-    if (uri.startsWith('mlflow-artifacts:')) {
-      const path = proxyPath(uri);
-      return path ? safeJoin(this.options.artifactsRoot, path, `artifact URI ${uri} of ${what} in ${this.db.label}`) : this.options.artifactsRoot;
-    }
-    if (uri.startsWith('file:')) return fileURLToPath(uri.startsWith('file://') ? uri : `file://${uri.slice(5)}`);
-    if (!/^[a-z][a-z0-9+.-]*:/i.test(uri)) return resolve(this.options.baseDir, uri);
-    throw new InvalidInputError(`${what} in ${this.db.label}`, `artifacts at ${uri} are not on this machine; read them through the MLflow server (trackshift copy http://…)`);
+    return localArtifactFolder(uri, this.options, `${what} in ${this.db.label}`);
   }
 
   async *listLocalArtifacts(uri: () => Promise<string>, what: string): AsyncIterable<ArtifactFile> {
