@@ -268,7 +268,10 @@ describe('comet:// errors and limits', () => {
     }
     server.failNext('batch/logger/experiment/metric', { status: 502, times: 2 });
     server.failNext('write/experiment/log-other', { status: 500 });
+    server.failNext('batch/logger/experiment/parameter', { status: 429, retryAfterCustom: 1 });
+    const injected = server.injected.length;
     expect((await job('copy', 'comet://ws/proj', 'comet://faults/proj')).failed).toEqual([]);
+    expect(server.injected.length - injected).toBe(4);
     expectEqual(await verify('comet://ws/proj', 'comet://faults/proj'), 1);
   });
 });
