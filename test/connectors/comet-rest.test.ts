@@ -225,6 +225,13 @@ describe('comet:// → comet:// in one command', () => {
     const report = await job('copy', 'comet://ws/proj', 'comet://dry/proj', sides(), { dryRun: true, selection: { ...emptySelection(), runIds: [logged.key] } });
     expect(report.failed).toEqual([]);
     expect(server.store.project('dry', 'proj')).toBeUndefined();
+    // the same from the command line
+    const { done } = startCli(['copy', 'comet://ws/proj', 'comet://dry/proj', '--dry-run', '--run-id', logged.key, '--state-dir', join(tmp, 'dry-state')], { ...sides(), PATH: process.env.PATH! });
+    const result = await done;
+    expect(result.code, result.stderr).toBe(0);
+    expect(`${result.stdout}${result.stderr}`).toContain('comet://dry/proj');
+    expect(`${result.stdout}${result.stderr}`).not.toContain(SRC_KEY);
+    expect(server.store.project('dry', 'proj')).toBeUndefined();
   });
 });
 
