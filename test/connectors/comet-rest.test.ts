@@ -221,6 +221,28 @@ describe('comet:// → comet:// in one command', () => {
     for (const key of [SRC_KEY, DST_KEY]) expect(JSON.stringify([report, again])).not.toContain(key);
   });
 
+  it('between two instances (a URL and a key per side) keeps the source experiment key', async () => {
+    const other = await startCometServer({ apiKeys: [DST_KEY] });
+    try {
+      const env = sides({ TRACKSHIFT_SRC_COMET_URL_OVERRIDE: server.clientlibUrl, TRACKSHIFT_DST_COMET_URL_OVERRIDE: other.clientlibUrl, COMET_URL_OVERRIDE: 'http://127.0.0.1:9/clientlib/' });
+      // the destination refuses the source's key: the message names the destination's variable
+      const refused = await job('copy', 'comet://ws/proj', 'comet://ws/proj', { ...env, TRACKSHIFT_DST_COMET_API_KEY: SRC_KEY }).then(
+        (report) => JSON.stringify(report.failed),
+        (e: Error) => e.message,
+      );
+      expect(refused).toMatch(/refused the Comet API key from TRACKSHIFT_DST_COMET_API_KEY/);
+      expect(refused).not.toContain(SRC_KEY);
+      expect(other.store.experiments.size).toBe(0);
+      expect((await job('copy', 'comet://ws/proj', 'comet://ws/proj', env)).failed).toEqual([]);
+      const p = other.store.project('ws', 'proj')!;
+      expect(other.store.experimentsOf(p.projectId).map((e) => e.key)).toEqual([logged.key]);
+      expectEqual(await verify('comet://ws/proj', 'comet://ws/proj', env), 1);
+      expect(other.unhandled).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('names the experiment key with --run-id and plans without writing under --dry-run', async () => {
     const report = await job('copy', 'comet://ws/proj', 'comet://dry/proj', sides(), { dryRun: true, selection: { ...emptySelection(), runIds: [logged.key] } });
     expect(report.failed).toEqual([]);

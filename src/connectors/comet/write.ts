@@ -84,6 +84,8 @@ type Probe = { free: string } | { key: string; complete: boolean; archived: bool
 export class CometRestDestination implements Destination {
   readonly kind = 'comet';
   readonly uri: string;
+  /** the instance: one workspace on two servers is two stores (a copy between them is no copy onto itself) */
+  readonly trackingStore: string;
   /** comet_ml's batch sizes: 1000 metrics, 1000 parameters per call */
   readonly limits: WriteLimits = { metrics: METRIC_BATCH, params: PARAMETER_BATCH, tags: 1000, entries: METRIC_BATCH, bytes: 8_000_000 };
   readonly holds: DestinationHolds = {
@@ -109,6 +111,7 @@ export class CometRestDestination implements Destination {
     private readonly target: CometTarget,
   ) {
     this.uri = `comet://${target.workspace}${target.project ? `/${target.project}` : ''}`;
+    this.trackingStore = `comet ${api.root}`;
   }
 
   private projectName(name: string): string {
