@@ -153,6 +153,31 @@ describe('comet:// reader', () => {
     }
   });
 
+  it('takes an archive in directly (comet-offline → comet://) and reads it back as the archive', async () => {
+    server.store.workspaces.add('direct');
+    const report = await job('copy', archives, 'comet://direct/proj');
+    expect(report.failed).toEqual([]);
+    const rest = await openSource('comet://direct/proj', sides());
+    const archive = await openSource(archives);
+    try {
+      // a new key (the archive's is taken on this server: it was uploaded above) and the provenance tags aside
+      const bare = (all: Record<string, unknown>) =>
+        Object.values(comparable(all)).map((entry) => {
+          const { run, ...rest } = entry as { run: Run };
+          const { id: _id, tags, ...fields } = run;
+          return { ...rest, run: { ...fields, tags: Object.fromEntries(Object.entries(tags).filter(([k]) => !k.startsWith('trackshift.'))) } };
+        });
+      expect(bare(await everything(rest))).toEqual(bare(await everything(archive)));
+    } finally {
+      await rest.close?.();
+      await archive.close?.();
+    }
+    const [copied] = experimentsIn('direct', 'proj');
+    expect(copied!.html).toBe('<p>replaced</p>');
+    expect(copied!.gitPatch).toBeTruthy();
+    expect(server.unhandled).toEqual([]);
+  });
+
   it('pages through the experiments of a project', async () => {
     const rest = await openSource('comet://ws/proj', sides());
     try {

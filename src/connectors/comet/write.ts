@@ -355,7 +355,7 @@ export class CometRestDestination implements Destination {
     switch (type) {
       case 'html':
       case 'htmlOverride':
-        await this.api.html(key, text(payload.html), type === 'htmlOverride', at);
+        await this.api.html(key, text(payload.html ?? payload.htmlOverride), type === 'htmlOverride', at);
         return;
       case 'installed_packages':
         await this.api.systemDetails(key, { installedPackages: payload.installed_packages ?? [] });
