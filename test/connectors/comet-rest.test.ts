@@ -268,6 +268,14 @@ describe('comet:// → comet:// in one command', () => {
     }
   });
 
+  it('through a cometx download folder and back (comet:// → cometx: → comet://) is equal', async () => {
+    server.store.workspaces.add('viacometx');
+    const folder = join(tmp, 'cometx');
+    expect((await job('copy', 'comet://ws/proj', `cometx:${folder}?workspace=ws&project=proj`)).failed).toEqual([]);
+    expect((await job('copy', `cometx:${folder}`, 'comet://viacometx/proj')).failed).toEqual([]);
+    expectEqual(await verify('comet://ws/proj', 'comet://viacometx/proj'), 1);
+  });
+
   it('names the experiment key with --run-id and plans without writing under --dry-run', async () => {
     const report = await job('copy', 'comet://ws/proj', 'comet://dry/proj', sides(), { dryRun: true, selection: { ...emptySelection(), runIds: [logged.key] } });
     expect(report.failed).toEqual([]);
