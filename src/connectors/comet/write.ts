@@ -11,6 +11,7 @@
  * keys. The log-other `trackshift.run` is written last: an experiment without it is partial, and
  * is archived (discarded) and written again under the next key; one with it is skipped.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { MLFLOW_TAGS, type ArtifactFile, type DatasetInput, type Experiment, type Histogram, type Run, type SeriesFile, type SeriesInfo, type TypedPoint } from '../../model/index.js';
+import { type ArtifactFile, type DatasetInput, type Experiment, type Histogram, type Run, type SeriesFile, type SeriesInfo, type TypedPoint } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { quoted } from '../../util/paths.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
@@ -30,7 +31,7 @@ import { REST_SYSTEM_DETAILS, UPLOAD_FIELD, systemDetailsRecord } from '../comet
 import { RestRecords, valueRecord, type ValueRecord } from '../comet-common/rest-write.js';
 import { floatText } from '../comet-common/values.js';
 import { CometApi, EXPERIMENT_ALREADY_EXISTS, METRIC_BATCH, OUTPUT_BATCH, PARAMETER_BATCH, uploadEndpoint, type MetricValue, type OutputLine, type ParameterValue } from './api.js';
-import { GIT_PATCH, NOTES_TAG, TIME_META } from './read.js';
+import { GIT_PATCH, PROJECT_TAGS, TIME_META } from './read.js';
 import { CometHttpError } from './transport.js';
 
 /** keys tried for one source run before giving up (each a discarded attempt or a key taken elsewhere) */
@@ -66,6 +67,8 @@ interface Open {
   records: RestRecords;
   tmp: string;
   files: number;
+  /** uploads sent so far: each gets an asset id of its own (key, number), so that a retried upload replaces itself */
+  uploads: number;
   /** SeriesFile.path → staged file */
   seriesFiles: Map<string, string>;
   seriesPoints: Map<string, number>;
@@ -81,6 +84,8 @@ type Probe = { free: string } | { key: string; complete: boolean; archived: bool
 export class CometRestDestination implements Destination {
   readonly kind = 'comet';
   readonly uri: string;
+  /** the instance: one workspace on two servers is two stores (a copy between them is no copy onto itself) */
+  readonly trackingStore: string;
   /** comet_ml's batch sizes: 1000 metrics, 1000 parameters per call */
   readonly limits: WriteLimits = { metrics: METRIC_BATCH, params: PARAMETER_BATCH, tags: 1000, entries: METRIC_BATCH, bytes: 8_000_000 };
   readonly holds: DestinationHolds = {
@@ -106,6 +111,7 @@ export class CometRestDestination implements Destination {
     private readonly target: CometTarget,
   ) {
     this.uri = `comet://${target.workspace}${target.project ? `/${target.project}` : ''}`;
+    this.trackingStore = `comet ${api.root}`;
   }
 
   private projectName(name: string): string {
@@ -122,9 +128,9 @@ export class CometRestDestination implements Destination {
     const project = this.projectName(name);
     let record = (await this.api.projects(this.target.workspace)).find((p) => p.projectName === project);
     if (!record && !this.target.dryRun) {
-      await this.api.createProject(this.target.workspace, project, exp.tags[MLFLOW_TAGS.note]);
+      await this.api.createProject(this.target.workspace, project, exp.tags[PROJECT_TAGS.description], exp.tags[PROJECT_TAGS.public] === 'true');
       record = (await this.api.projects(this.target.workspace)).find((p) => p.projectName === project);
-      const notes = exp.tags[NOTES_TAG];
+      const notes = exp.tags[PROJECT_TAGS.notes];
       if (notes && record) await this.api.setProjectNotes(record.projectId, notes);
     }
     this.projects.set(project, { id: record?.projectId, tags: { ...exp.tags } });
@@ -132,6 +138,15 @@ export class CometRestDestination implements Destination {
   }
 
   async finishExperiment(): Promise<void> {}
+
+  /** The experiment tags the project gives by itself: its workspace, description, visibility and notes (as read.ts reads them). */
+  private projectSays(project: string): Record<string, string> {
+    const tags = this.projects.get(project)?.tags ?? {};
+    const says: Record<string, string> = projectTags(this.target.workspace);
+    for (const key of [PROJECT_TAGS.description, PROJECT_TAGS.notes]) if (tags[key]) says[key] = tags[key];
+    if (tags[PROJECT_TAGS.public] === 'true') says[PROJECT_TAGS.public] = 'true';
+    return says;
+  }
 
   /** The keys a source run's experiment may have, in the order they are tried. */
   private candidates(sourceRunId: string): string[] {
@@ -190,6 +205,7 @@ export class CometRestDestination implements Destination {
       records: new RestRecords(run),
       tmp: await mkdtemp(join(tmpdir(), 'trackshift-comet-')),
       files: 0,
+      uploads: 0,
       seriesFiles: new Map(),
       seriesPoints: new Map(),
       outputOffset: 0,
@@ -289,11 +305,13 @@ export class CometRestDestination implements Destination {
 
   /**
    * One upload, streamed from its staged file and retried from it (a body cannot be replayed),
-   * with the upload's parameters as the client sends them (its own asset and run ids left out:
-   * they are the source's) and its time in the metadata (Comet stamps an upload with its arrival).
+   * with the upload's parameters as the client sends them (the source's asset and run ids replaced
+   * by this copy's) and its time in the metadata (Comet stamps an upload with its arrival).
    */
   private async sendFile(open: Open, uploadType: string, params: Record<string, unknown>, body: { file: string; size: number } | { link: string }, metadata: Record<string, unknown> | null | undefined, time: number): Promise<void> {
-    const query: Record<string, string | number | boolean | null | undefined> = { experimentId: open.key, projectId: open.projectId, type: uploadType };
+    // an asset id chosen here, as the client chooses one: an upload sent again (its answer lost) replaces itself
+    const assetId = createHash('sha1').update(`${open.key}:${open.uploads++}`).digest('hex').slice(0, 32);
+    const query: Record<string, string | number | boolean | null | undefined> = { experimentId: open.key, projectId: open.projectId, type: uploadType, assetId };
     for (const [key, value] of Object.entries(params)) {
       if (value === undefined || value === null || key === 'assetId' || key === 'runId') continue;
       query[key] = typeof value === 'object' ? JSON.stringify(value) : (value as string | number | boolean);
@@ -346,7 +364,7 @@ export class CometRestDestination implements Destination {
     switch (type) {
       case 'html':
       case 'htmlOverride':
-        await this.api.html(key, text(payload.html), type === 'htmlOverride', at);
+        await this.api.html(key, text(payload.html ?? payload.htmlOverride), type === 'htmlOverride', at);
         return;
       case 'installed_packages':
         await this.api.systemDetails(key, { installedPackages: payload.installed_packages ?? [] });
@@ -403,11 +421,8 @@ export class CometRestDestination implements Destination {
       }
       else await this.sendFile(open, UPLOAD.asset, { context: null, step: null, fileName: artifact.path, overwrite: false }, artifact, { [PATH_META]: artifact.path }, run.startTime ?? 0);
     }
-    // the experiment's tags as the copy was given them, without the project's own description and notes
-    const given = { ...this.projects.get(open.project)?.tags };
-    delete given[MLFLOW_TAGS.note];
-    delete given[NOTES_TAG];
-    const { tags: cometTags, others } = open.records.finish(run, this.projects.has(open.project) ? given : undefined, projectTags(this.target.workspace));
+    // the experiment's tags are kept with the run when the project does not say them by itself
+    const { tags: cometTags, others } = open.records.finish(run, this.projects.get(open.project)?.tags, this.projectSays(open.project));
     const marker = others.find((o) => o.name === RUN_OTHER) ?? valueRecord(RUN_OTHER, '{}', null);
     if (cometTags.length > 0) await this.api.addTags(key, cometTags);
     const start = Math.round(run.startTime ?? run.endTime ?? 0);
