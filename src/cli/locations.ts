@@ -10,10 +10,11 @@ export const SOURCE_FORMS =
   'an mlflow-export-import directory, a .neptune folder of either Neptune client, a neptune-exporter export, ' +
   'Comet offline archives (<key>.zip, or a folder of them), or FORMAT:PATH';
 
-/** every kind that can be written (databases are read only) */
+/** every kind that can be written (of MLflow's databases, SQLite only) */
 export const DESTINATION_FORMS =
   'an MLflow server URL (http(s)://host:port), a Databricks workspace (databricks://PROFILE, databricks-uc://PROFILE), ' +
   'an mlruns folder (mlruns:NEW_FOLDER makes a new one), a trackshift bundle (bundle:NEW_FOLDER makes a new one), ' +
   'an mlflow-export-import directory (exim:DIR), Neptune offline runs for `neptune sync` (neptune2:DIR, the 2.x ' +
   'client\'s .neptune folder; neptune3:DIR?project=WORKSPACE/PROJECT, a 3.x log directory), or Comet offline archives ' +
-  '(comet-offline:DIR?workspace=WS&project=PROJ); MLflow databases are read only';
+  '(comet-offline:DIR?workspace=WS&project=PROJ), or an MLflow SQLite database written directly (sqlite:///mlflow.db[?artifacts=DIR], ' +
+  'its tables made first by `mlflow db upgrade`); PostgreSQL and MySQL databases are read only';
