@@ -48,7 +48,9 @@ function writeMlruns(root) {
     for (let p = 0; p < workload.params; p++) writeFileSync(join(dir, 'params', `p${p}`), String(p));
     for (let m = 0; m < workload.metrics; m++) {
       const lines = [];
-      for (let s = 0; s < workload.steps; s++) lines.push(`${T0 + s} ${random()} ${s}\n`);
+      // each run logs after the one before, as runs do: its own time range
+      const start = T0 + r * workload.steps * 10;
+      for (let s = 0; s < workload.steps; s++) lines.push(`${start + s * 10} ${random()} ${s}\n`);
       writeFileSync(join(dir, 'metrics', `m${m}`), lines.join(''));
     }
   }
