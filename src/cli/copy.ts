@@ -15,6 +15,7 @@ export const copyCommand = (done: (code: number) => void): Command =>
         'trackshift copy ./mlruns http://127.0.0.1:5002 --experiment churn --dst-experiment churn-2024',
         'trackshift copy http://127.0.0.1:5001 mlruns:./new-mlruns',
         'trackshift copy sqlite:///mlflow.db http://127.0.0.1:5002',
+        'trackshift copy ./mlruns sqlite:///mlflow.db --include-deleted',
         "trackshift copy http://127.0.0.1:5001 'neptune3:./neptune-logs?project=my-team/my-project'",
         'trackshift copy http://127.0.0.1:5001 http://127.0.0.1:5001 --experiment churn --dst-experiment churn-copy',
         'trackshift copy http://old:5000 http://new:5000 --status FINISHED --start-after 2024-01-01 --workers 8',

@@ -30,7 +30,7 @@ export async function main(argv: string[]): Promise<number> {
       'after',
       `
 A system is named by a URI: http(s)://host:port (an MLflow server), databricks://PROFILE,
-sqlite:///mlflow.db / postgresql://… / mysql://… (an MLflow database, read only), a folder
+sqlite:///mlflow.db / postgresql://… / mysql://… (an MLflow database; written on SQLite), a folder
 (a trackshift bundle, an mlruns store, an mlflow-export-import directory), or FORMAT:PATH.
 
 Examples:
@@ -38,6 +38,7 @@ Examples:
   $ trackshift copy http://old:5000 http://new:5000 --dry-run
   $ trackshift copy http://old:5000 http://new:5000 --experiment churn --verify
   $ trackshift copy ./mlruns http://new:5000 --model fraud-classifier
+  $ trackshift copy ./mlruns sqlite:///mlflow.db --include-deleted
   $ trackshift export http://old:5000 ./bundle        (carry ./bundle across, then:)
   $ trackshift import ./bundle http://new:5000
   $ trackshift verify http://old:5000 http://new:5000 --report diff.html

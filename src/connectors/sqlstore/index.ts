@@ -1,6 +1,7 @@
 /**
  * MLflow's SQL store read directly: `sqlite:///path/mlflow.db`, `postgresql://user:pw@host/db`
- * (`postgresql+psycopg2://…`), `mysql://user:pw@host/db` (`mysql+pymysql://…`, MariaDB too).
+ * (`postgresql+psycopg2://…`), `mysql://user:pw@host/db` (`mysql+pymysql://…`, MariaDB too);
+ * written directly on SQLite (./write.ts), into tables `mlflow db upgrade` made.
  * `?artifacts=DIR` names the server's artifacts destination; it is taken off the URI before the
  * driver sees it. The source's `uri` and every message show the URI without its password.
  */

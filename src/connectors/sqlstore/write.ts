@@ -426,8 +426,10 @@ export class SqlStoreDestination implements Destination {
       this.prepare(`INSERT INTO runs (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`).run(...values);
       this.insertRows('INSERT INTO params ("key", "value", run_uuid)', 3, [...state.params].map(([k, v]) => [k, v, runId]), KV_PER_INSERT);
       this.insertRows('INSERT INTO tags ("key", "value", run_uuid)', 3, [...state.tags].map(([k, v]) => [k, v, runId]), KV_PER_INSERT);
-      // an exact duplicate point is one row, as MLflow's primary key keeps it
-      this.prepare(`INSERT OR IGNORE INTO metrics ("key", "value", "timestamp", step, is_nan, run_uuid) SELECT "key", "value", "timestamp", step, is_nan, ? FROM temp.${state.staged} ORDER BY rowid`).run(runId);
+      // an exact duplicate point is one row, as MLflow's primary key keeps it; in the key's order, the index fills in sequence
+      this.prepare(
+        `INSERT OR IGNORE INTO metrics ("key", "value", "timestamp", step, is_nan, run_uuid) SELECT "key", "value", "timestamp", step, is_nan, ? FROM temp.${state.staged} ORDER BY "key", "timestamp", step, "value", is_nan`,
+      ).run(runId);
       // MLflow's latest metric: the highest (step, timestamp, value); of equal ones, the first logged
       this.prepare(
         `INSERT INTO latest_metrics ("key", "value", "timestamp", step, is_nan, run_uuid)
