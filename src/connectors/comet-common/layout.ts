@@ -33,6 +33,21 @@ export const SYSTEM_PREFIX = 'sys.';
 export const WORKSPACE_TAG = 'comet.workspace';
 /** An experiment's tags as an archive says them: its workspace. */
 export const projectTags = (workspace: string | null | undefined): Record<string, string> => (workspace ? { [WORKSPACE_TAG]: workspace } : {});
+/** the experiment tags a project's own fields give (its description, visibility and notes: REST project records, cometx project files) */
+export const PROJECT_TAGS = { description: 'comet.description', notes: 'comet.notes', public: 'comet.public' } as const;
+/** The experiment tags a project's own fields give, in the order the readers list them. */
+export function projectFieldTags(project: { description?: string | null; isPublic?: boolean | null; notes?: string | null }): Record<string, string> {
+  const tags: Record<string, string> = {};
+  if (project.description) tags[PROJECT_TAGS.description] = project.description;
+  if (project.isPublic) tags[PROJECT_TAGS.public] = 'true';
+  if (project.notes) tags[PROJECT_TAGS.notes] = project.notes;
+  return tags;
+}
+/** What a project written with an experiment's tags says by itself when read back: its workspace and the project fields those tags give. */
+export const projectSays = (workspace: string | null | undefined, tags: Record<string, string>): Record<string, string> => ({
+  ...projectTags(workspace),
+  ...projectFieldTags({ description: tags[PROJECT_TAGS.description], isPublic: tags[PROJECT_TAGS.public] === 'true', notes: tags[PROJECT_TAGS.notes] }),
+});
 export const STDOUT_KEY = 'stdout';
 export const STDERR_KEY = 'stderr';
 export const TEXT_KEY = 'text';

@@ -19,7 +19,7 @@ import { quoted } from '../../util/paths.js';
 import type { RunQuery, Source } from '../types.js';
 import { parseExtras } from '../comet-common/extras.js';
 import { histogramOf, keptHistogram } from '../comet-common/histogram.js';
-import { RUN_OTHER, STDOUT_KEY, projectTags } from '../comet-common/layout.js';
+import { RUN_OTHER, STDOUT_KEY, projectFieldTags, projectTags } from '../comet-common/layout.js';
 import {
   COMBINED_HISTOGRAM,
   UPLOAD_FIELD,
@@ -46,11 +46,6 @@ import { experimentMetadata, type CometApi, type ExperimentMetadata, type Projec
 /** experiments per page of `experiments` (comet_ml's get_project_experiments page/size) */
 const EXPERIMENTS_PAGE = 100;
 const POINTS_PAGE = 1000;
-/**
- * The experiment tags a project's own fields give, the same as a cometx download folder's
- * (cometx/format.ts PROJECT_TAGS; candidates for comet-common).
- */
-export const PROJECT_TAGS = { description: 'comet.description', notes: 'comet.notes', public: 'comet.public' } as const;
 /**
  * The asset metadata field that keeps an upload's own time: Comet stamps an asset with its
  * arrival (createdAt), so a copy says when the source's asset was logged; read back, and removed.
@@ -139,13 +134,10 @@ export class CometRestSource implements Source {
     for (const p of await this.projects()) {
       // what a copy kept of its experiment's tags, else what the project says (as a cometx folder is read)
       const kept = await this.keptTags(p.projectName);
-      const tags: Record<string, string> = kept ?? projectTags(this.target.workspace);
-      if (!kept) {
-        if (p.projectDescription) tags[PROJECT_TAGS.description] = p.projectDescription;
-        if (p.public) tags[PROJECT_TAGS.public] = 'true';
-        const notes = (await this.api.get('project/notes', { projectId: p.projectId }, notesAnswer, `project ${p.projectName}`)).notes;
-        if (notes) tags[PROJECT_TAGS.notes] = notes;
-      }
+      const tags: Record<string, string> = kept ?? {
+        ...projectTags(this.target.workspace),
+        ...projectFieldTags({ description: p.projectDescription, isPublic: p.public, notes: (await this.api.get('project/notes', { projectId: p.projectId }, notesAnswer, `project ${p.projectName}`)).notes }),
+      };
       yield { id: p.projectName, name: p.projectName, tags, lifecycle: 'active' };
     }
   }

@@ -26,12 +26,12 @@ import { quoted } from '../../util/paths.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
 import { histogramBlobOf, histogramMetadata } from '../comet-common/histogram.js';
 import { keyFor } from '../comet-common/keys.js';
-import { ASSETS_MANIFEST, FILE_META, PATH_META, RUN_OTHER, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, projectTags } from '../comet-common/layout.js';
+import { ASSETS_MANIFEST, FILE_META, PATH_META, RUN_OTHER, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, PROJECT_TAGS, projectSays } from '../comet-common/layout.js';
 import { REST_SYSTEM_DETAILS, UPLOAD_FIELD, systemDetailsRecord } from '../comet-common/rest.js';
 import { RestRecords, valueRecord, type ValueRecord } from '../comet-common/rest-write.js';
 import { floatText } from '../comet-common/values.js';
 import { CometApi, EXPERIMENT_ALREADY_EXISTS, METRIC_BATCH, OUTPUT_BATCH, PARAMETER_BATCH, uploadEndpoint, type MetricValue, type OutputLine, type ParameterValue } from './api.js';
-import { GIT_PATCH, PROJECT_TAGS, TIME_META } from './read.js';
+import { GIT_PATCH, TIME_META } from './read.js';
 import { CometHttpError } from './transport.js';
 
 /** keys tried for one source run before giving up (each a discarded attempt or a key taken elsewhere) */
@@ -138,15 +138,6 @@ export class CometRestDestination implements Destination {
   }
 
   async finishExperiment(): Promise<void> {}
-
-  /** The experiment tags the project gives by itself: its workspace, description, visibility and notes (as read.ts reads them). */
-  private projectSays(project: string): Record<string, string> {
-    const tags = this.projects.get(project)?.tags ?? {};
-    const says: Record<string, string> = projectTags(this.target.workspace);
-    for (const key of [PROJECT_TAGS.description, PROJECT_TAGS.notes]) if (tags[key]) says[key] = tags[key];
-    if (tags[PROJECT_TAGS.public] === 'true') says[PROJECT_TAGS.public] = 'true';
-    return says;
-  }
 
   /** The keys a source run's experiment may have, in the order they are tried. */
   private candidates(sourceRunId: string): string[] {
@@ -422,7 +413,7 @@ export class CometRestDestination implements Destination {
       else await this.sendFile(open, UPLOAD.asset, { context: null, step: null, fileName: artifact.path, overwrite: false }, artifact, { [PATH_META]: artifact.path }, run.startTime ?? 0);
     }
     // the experiment's tags are kept with the run when the project does not say them by itself
-    const { tags: cometTags, others } = open.records.finish(run, this.projects.get(open.project)?.tags, this.projectSays(open.project));
+    const { tags: cometTags, others } = open.records.finish(run, this.projects.get(open.project)?.tags, projectSays(this.target.workspace, this.projects.get(open.project)?.tags ?? {}));
     const marker = others.find((o) => o.name === RUN_OTHER) ?? valueRecord(RUN_OTHER, '{}', null);
     if (cometTags.length > 0) await this.api.addTags(key, cometTags);
     const start = Math.round(run.startTime ?? run.endTime ?? 0);

@@ -34,9 +34,6 @@ export const FILES = {
   projectNotes: 'project_notes.md',
 } as const;
 
-/** the experiment tags a project's own files give (project_metadata.json, project_notes.md) */
-export const PROJECT_TAGS = { description: 'comet.description', notes: 'comet.notes', public: 'comet.public' } as const;
-
 /** the files whose presence makes a folder an experiment folder */
 export const EXPERIMENT_MARKERS = [FILES.metrics, FILES.metricsSummary, FILES.parameters, FILES.others, FILES.assetsMetadata, FILES.systemDetails];
 /** folders beside projects that are no project (cometx downloads them too) */

@@ -13,11 +13,11 @@ import { InvalidInputError } from '../../util/errors.js';
 import { isFile } from '../../util/fs.js';
 import { quoted, safeJoin } from '../../util/paths.js';
 import { histogramOf, keptHistogram } from '../comet-common/histogram.js';
-import { FILE_META, STDERR_KEY, STDOUT_KEY } from '../comet-common/layout.js';
+import { FILE_META, STDERR_KEY, STDOUT_KEY, projectFieldTags } from '../comet-common/layout.js';
 import { COMBINED_HISTOGRAM, assetMetadata, assetName, assetPointBase, combinedHistogramSchema, experimentTagsOf, metricPointOf, parseRecord, pointBase, restMetricSchema, seriesFileOf, type RestAsset } from '../comet-common/rest.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
-import { FILES, PROJECT_TAGS, parsePythonJson } from './format.js';
+import { FILES, parsePythonJson } from './format.js';
 import { chunkSchema, experimentFolders, fileLines, readProject, scanExperiment, type ExperimentFolder, type ScannedExperiment } from './scan.js';
 
 const POINTS_PAGE = 1000;
@@ -71,10 +71,7 @@ export class CometxSource implements Source {
     this.runs.set(run.id, { scanned, seriesFiles });
     if (!this.experiments.has(run.experimentId)) {
       const workspace = scanned.metadata?.workspaceName ?? scanned.folder.workspace;
-      const fromProject: Record<string, string> = {};
-      if (project?.metadata?.projectDescription) fromProject[PROJECT_TAGS.description] = project.metadata.projectDescription;
-      if (project?.metadata?.public) fromProject[PROJECT_TAGS.public] = 'true';
-      if (project?.notes) fromProject[PROJECT_TAGS.notes] = project.notes;
+      const fromProject = projectFieldTags({ description: project?.metadata?.projectDescription, isPublic: project?.metadata?.public, notes: project?.notes });
       const tags = scanned.rest.extras.experimentTags ? experimentTagsOf(scanned.rest.extras, workspace) : { ...experimentTagsOf({}, workspace), ...fromProject };
       // named as the metadata says (its folder may be a hashed form of a name that is no folder name)
       this.experiments.set(run.experimentId, { id: run.experimentId, name: scanned.metadata?.projectName || scanned.folder.project, tags, lifecycle: 'active' });

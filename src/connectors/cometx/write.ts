@@ -26,11 +26,11 @@ import { isDir, listDirs } from '../../util/fs.js';
 import { joinSegment, keyToFileName, quoted, relativePathProblem, removeInside, safeJoin } from '../../util/paths.js';
 import { histogramBlobOf, histogramMetadata } from '../comet-common/histogram.js';
 import { keyFor } from '../comet-common/keys.js';
-import { ASSETS_MANIFEST, FILE_META, PATH_META, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, WORKSPACE_TAG, projectTags } from '../comet-common/layout.js';
+import { ASSETS_MANIFEST, FILE_META, PATH_META, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, WORKSPACE_TAG, PROJECT_TAGS, projectSays } from '../comet-common/layout.js';
 import { REST_SYSTEM_DETAILS, UPLOAD_FIELD, restTypeOf, systemDetailsRecord } from '../comet-common/rest.js';
 import { RestRecords, metricRecord } from '../comet-common/rest-write.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, WriteLimits } from '../types.js';
-import { FILES, PROJECT_TAGS, assetFile } from './format.js';
+import { FILES, assetFile } from './format.js';
 
 const STAGING = '.trackshift-staging';
 /** files staged before their place is known (left-over ones are removed before the folder is moved into place) */
@@ -157,7 +157,7 @@ export class CometxDestination implements Destination {
     const notes = exp.tags[PROJECT_TAGS.notes];
     const isPublic = exp.tags[PROJECT_TAGS.public] === 'true';
     // the tags the reader finds from the folders alone (workspace, project files)
-    const says: Record<string, string> = { ...projectTags(workspace), ...(description ? { [PROJECT_TAGS.description]: description } : {}), ...(isPublic ? { [PROJECT_TAGS.public]: 'true' } : {}), ...(notes ? { [PROJECT_TAGS.notes]: notes } : {}) };
+    const says = projectSays(workspace, exp.tags);
     const id = `${workspace}/${project}`;
     this.projects.set(id, { workspace, project, tags: { ...exp.tags }, says });
     if (!this.target.dryRun) {
