@@ -4,8 +4,8 @@
  * payloads of one message type.
  */
 import { z } from 'zod';
-import { InvalidInputError } from '../../util/errors.js';
 import { ASSETS_MANIFEST } from '../comet-common/layout.js';
+import { artifactJson, otherMessagesType, payloadsSchema } from '../comet-common/writing.js';
 
 const manifestSchema = z.array(
   z.looseObject({
@@ -17,32 +17,17 @@ const manifestSchema = z.array(
 );
 export type ManifestEntry = z.infer<typeof manifestSchema>[number];
 
-const payloadsSchema = z.array(z.record(z.string(), z.unknown()));
-
-/** The message types the reader keeps as `comet/<type>.json` (those it maps otherwise are not replayed). */
-const OTHER_MESSAGES = /^comet\/([A-Za-z0-9_-]{1,100})\.json$/;
+/** The message types the reader maps otherwise than as `comet/<type>.json`: not replayed. */
 const MAPPED = new Set(['metric_msg', 'parameter_msg', 'log_other', 'standard_output', 'file_upload', 'assets']);
-
-async function parsed<T>(path: string, read: () => Promise<Buffer>, schema: z.ZodType<T>): Promise<T> {
-  let json: unknown;
-  try {
-    json = JSON.parse((await read()).toString('utf8'));
-  } catch {
-    throw new InvalidInputError(`artifact ${path}`, 'is not JSON');
-  }
-  const result = schema.safeParse(json);
-  if (!result.success) throw new InvalidInputError(`artifact ${path}`, `${result.error.issues[0]?.message} at ${result.error.issues[0]?.path.join('.')}`);
-  return result.data;
-}
 
 /** The asset manifest, when `path` is it. */
 export function manifestOf(path: string, read: () => Promise<Buffer>): Promise<ManifestEntry[]> | undefined {
-  return path === ASSETS_MANIFEST ? parsed(path, read, manifestSchema) : undefined;
+  return path === ASSETS_MANIFEST ? read().then((bytes) => artifactJson(path, bytes, manifestSchema).value) : undefined;
 }
 
 /** The messages a `comet/<type>.json` artifact holds, when `path` is one. */
 export function otherMessagesOf(path: string, read: () => Promise<Buffer>): Promise<Array<{ type: string; payload: Record<string, unknown> }>> | undefined {
-  const type = OTHER_MESSAGES.exec(path)?.[1];
+  const type = otherMessagesType(path);
   if (!type || MAPPED.has(type)) return undefined;
-  return parsed(path, read, payloadsSchema).then((payloads) => payloads.map((payload) => ({ type, payload })));
+  return read().then((bytes) => artifactJson(path, bytes, payloadsSchema).value.map((payload) => ({ type, payload })));
 }

@@ -17,14 +17,14 @@ import type { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import yazl from 'yazl';
-import type { ArtifactFile, DatasetInput, Experiment, Histogram, Run, SeriesFile, SeriesInfo, TypedPoint, TypedValue } from '../../model/index.js';
+import type { ArtifactFile, DatasetInput, Experiment, Run, SeriesFile, SeriesInfo, TypedPoint, TypedValue } from '../../model/index.js';
 import { isDir, isFile } from '../../util/fs.js';
 import { joinSegment, quoted, removeInside } from '../../util/paths.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, WriteLimits } from '../types.js';
 import type { RunExtras } from '../comet-common/extras.js';
-import { histogramBlobOf, histogramMetadata } from '../comet-common/histogram.js';
 import { keyFor } from '../comet-common/keys.js';
-import { FILE_META, MANUAL_SOURCE, NAME_OTHER, PATH_META, RUN_OTHER, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, WORKSPACE_TAG, paramOf, paramPath, projectTags } from '../comet-common/layout.js';
+import { MANUAL_SOURCE, NAME_OTHER, PATH_META, RUN_OTHER, STDERR_KEY, STDOUT_KEY, UPLOAD, WORKSPACE_TAG, paramOf, paramPath, projectTags } from '../comet-common/layout.js';
+import { COMET_HOLDS, inManifestOrder, seriesUpload } from '../comet-common/writing.js';
 import { EXPERIMENT_FILE, MESSAGES_FILE, MESSAGE_TYPES } from './format.js';
 import { messageLine, metricValue, scalarOf } from './messages.js';
 import { manifestOf, otherMessagesOf, type ManifestEntry } from './replay.js';
@@ -32,8 +32,6 @@ import { manifestOf, otherMessagesOf, type ManifestEntry } from './replay.js';
 export { keyFor };
 
 const STAGING = '.trackshift-staging';
-/** the upload types a file series key may start with (`visualization/dot.png`) */
-const FILE_UPLOAD_TYPES = new Set(['visualization', 'audio', 'video', 'asset', 'curve', 'image', 'notebook', 'source_code', 'model-element', 'dataframe', 'confusion-matrix']);
 
 interface Staged {
   key: string;
@@ -66,21 +64,7 @@ export class CometOfflineDestination implements Destination {
   readonly kind = 'comet-offline';
   readonly uri: string;
   readonly limits: WriteLimits = { metrics: 5000, params: 1000, tags: 1000, entries: 5000, bytes: 16_000_000 };
-  readonly holds: DestinationHolds = {
-    seriesTypes: ['float', 'string', 'file', 'histogram'],
-    fractionalSteps: true,
-    // local_timestamp is required on every message
-    pointsWithoutTimestamp: false,
-    epochs: true,
-    contexts: true,
-    systemSeries: { prefix: SYSTEM_PREFIX },
-    typedConfig: true,
-    summaries: true,
-    forks: false,
-    groups: false,
-    sourceStates: false,
-    creationTimes: { experiments: false, models: false, versions: false },
-  };
+  readonly holds: DestinationHolds = COMET_HOLDS;
   private readonly dir: string;
   /** by project: its workspace and the tags of the experiment written into it */
   private readonly projects = new Map<string, { workspace: string | null; tags: Record<string, string> }>();
@@ -217,7 +201,7 @@ export class CometOfflineDestination implements Destination {
       }
       const index = staged.seriesPoints.get(series.key) ?? 0;
       staged.seriesPoints.set(series.key, index + 1);
-      const upload = this.uploadOf(series, point, index);
+      const upload = seriesUpload(series, point, index);
       const blob = series.type === 'file' ? staged.seriesFiles.get((point.value as SeriesFile).path) : await this.blob(staged, upload.body!);
       if (blob === undefined) throw new Error(`comet-offline: the file of ${quoted(series.key)} at step ${point.step} was not given before its point`);
       // the client names the asset type in the upload's parameters, except for plain assets and images
@@ -225,28 +209,6 @@ export class CometOfflineDestination implements Destination {
       const additional = { context: point.context ?? null, step: point.step, ...(point.epoch !== undefined ? { epoch: point.epoch } : {}), fileName: upload.fileName, overwrite: false, ...typed, ...upload.extra };
       await this.emit(staged, MESSAGE_TYPES.fileUpload, { file_path: blob, upload_type: upload.type, local_timestamp: at, metadata: upload.metadata, additional_params: additional, clean: true });
     }
-  }
-
-  /** How a point of a string, histogram or file series is uploaded (layout.ts), and the blob it makes. */
-  private uploadOf(series: SeriesInfo, point: TypedPoint, index: number): { type: string; fileName: string; metadata: Record<string, unknown>; extra?: Record<string, unknown>; body?: string } {
-    const named = (isDefault: boolean): Record<string, unknown> => (isDefault ? {} : { [SERIES_META]: series.key });
-    if (series.type === 'string') return { type: UPLOAD.text, fileName: 'auto-generated-in-the-backend', metadata: named(series.key === TEXT_KEY), body: point.value as string };
-    if (series.type === 'histogram') {
-      const prefix = `${UPLOAD.histogram}/`;
-      const fileName = series.key.startsWith(prefix) ? series.key.slice(prefix.length) : series.key;
-      const { blob, exact } = histogramBlobOf(point.value as Histogram);
-      const metadata = { ...named(series.key === prefix + fileName), ...histogramMetadata(point.value as Histogram, exact) };
-      return { type: UPLOAD.histogram, fileName, metadata, body: JSON.stringify(blob) };
-    }
-    const file = point.value as SeriesFile;
-    const slash = series.key.indexOf('/');
-    const type = slash > 0 && FILE_UPLOAD_TYPES.has(series.key.slice(0, slash)) ? series.key.slice(0, slash) : UPLOAD.asset;
-    const fileName = file.name ?? file.path.split('/').pop()!;
-    const extra = type === UPLOAD.image ? { figName: fileName } : undefined;
-    // the reader names a Comet file by series, index and name: a file named otherwise keeps its own
-    const derived = file.name !== undefined && file.mimeType === undefined && file.path === `${series.key}/${index}/${file.name}`;
-    const kept = derived ? {} : { [FILE_META]: { path: file.path, ...(file.name !== undefined ? { name: file.name } : {}), ...(file.mimeType !== undefined ? { mimeType: file.mimeType } : {}) } };
-    return { type, fileName, metadata: { ...named(series.key === `${type}/${fileName}`), ...kept }, ...(extra ? { extra } : {}) };
   }
 
   /**
@@ -287,11 +249,7 @@ export class CometOfflineDestination implements Destination {
   async finishRun(runId: string, run: Run): Promise<void> {
     const staged = this.open(runId);
     // in the order they were uploaded (the manifest's), the others after them
-    const rank = (path: string) => {
-      const i = staged.manifest.findIndex((m) => m.path === path);
-      return i < 0 ? staged.manifest.length : i;
-    };
-    staged.artifacts.sort((a, b) => rank(a.path) - rank(b.path));
+    inManifestOrder(staged.artifacts, staged.manifest);
     for (const artifact of staged.artifacts) {
       const { path } = artifact;
       const kept = staged.manifest.find((m) => m.path === path);

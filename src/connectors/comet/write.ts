@@ -20,25 +20,22 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { type ArtifactFile, type DatasetInput, type Experiment, type Histogram, type Run, type SeriesFile, type SeriesInfo, type TypedPoint } from '../../model/index.js';
+import { type ArtifactFile, type DatasetInput, type Experiment, type Run, type SeriesFile, type SeriesInfo, type TypedPoint } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { quoted } from '../../util/paths.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
-import { histogramBlobOf, histogramMetadata } from '../comet-common/histogram.js';
 import { keyFor } from '../comet-common/keys.js';
-import { ASSETS_MANIFEST, FILE_META, PATH_META, RUN_OTHER, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, PROJECT_TAGS, projectSays } from '../comet-common/layout.js';
+import { ASSETS_MANIFEST, PATH_META, RUN_OTHER, STDERR_KEY, STDOUT_KEY, UPLOAD, PROJECT_TAGS, projectSays } from '../comet-common/layout.js';
 import { REST_SYSTEM_DETAILS, UPLOAD_FIELD, systemDetailsRecord } from '../comet-common/rest.js';
 import { RestRecords, valueRecord, type ValueRecord } from '../comet-common/rest-write.js';
 import { floatText } from '../comet-common/values.js';
+import { COMET_HOLDS, artifactJson, inManifestOrder, otherMessagesType, payloadsSchema, seriesUpload } from '../comet-common/writing.js';
 import { CometApi, EXPERIMENT_ALREADY_EXISTS, METRIC_BATCH, OUTPUT_BATCH, PARAMETER_BATCH, uploadEndpoint, type MetricValue, type OutputLine, type ParameterValue } from './api.js';
 import { GIT_PATCH, TIME_META } from './read.js';
 import { CometHttpError } from './transport.js';
 
 /** keys tried for one source run before giving up (each a discarded attempt or a key taken elsewhere) */
 const MAX_ATTEMPTS = 16;
-/** the upload types a file series key may start with (`visualization/dot.png`) */
-const FILE_UPLOAD_TYPES = new Set(['visualization', 'audio', 'video', 'asset', 'curve', 'image', 'notebook', 'source_code', 'model-element', 'dataframe', 'confusion-matrix']);
-const OTHER_MESSAGES = /^comet\/([A-Za-z0-9_-]{1,100})\.json$/;
 
 const manifestSchema = z.array(
   z.looseObject({
@@ -50,7 +47,6 @@ const manifestSchema = z.array(
   }),
 );
 type ManifestEntry = z.infer<typeof manifestSchema>[number];
-const payloadsSchema = z.array(z.record(z.string(), z.unknown()));
 
 export interface CometTarget {
   workspace: string;
@@ -88,20 +84,7 @@ export class CometRestDestination implements Destination {
   readonly trackingStore: string;
   /** comet_ml's batch sizes: 1000 metrics, 1000 parameters per call */
   readonly limits: WriteLimits = { metrics: METRIC_BATCH, params: PARAMETER_BATCH, tags: 1000, entries: METRIC_BATCH, bytes: 8_000_000 };
-  readonly holds: DestinationHolds = {
-    seriesTypes: ['float', 'string', 'file', 'histogram'],
-    fractionalSteps: true,
-    pointsWithoutTimestamp: false,
-    epochs: true,
-    contexts: true,
-    systemSeries: { prefix: SYSTEM_PREFIX },
-    typedConfig: true,
-    summaries: true,
-    forks: false,
-    groups: false,
-    sourceStates: false,
-    creationTimes: { experiments: false, models: false, versions: false },
-  };
+  readonly holds: DestinationHolds = COMET_HOLDS;
   /** by project name: its id and the tags of the experiment written into it */
   private readonly projects = new Map<string, { id: string | undefined; tags: Record<string, string> }>();
   private readonly open = new Map<string, Open>();
@@ -260,7 +243,7 @@ export class CometRestDestination implements Destination {
     for (const point of points) {
       const index = open.seriesPoints.get(series.key) ?? 0;
       open.seriesPoints.set(series.key, index + 1);
-      const upload = uploadOf(series, point, index);
+      const upload = seriesUpload(series, point, index);
       let body: { file: string; size: number } | undefined;
       if (series.type === 'file') {
         const file = open.seriesFiles.get((point.value as SeriesFile).path);
@@ -326,11 +309,11 @@ export class CometRestDestination implements Destination {
   async writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void> {
     const open = this.opened(runId);
     if (file.path === ASSETS_MANIFEST) {
-      open.manifest.push(...parsed(file.path, await buffer(body), manifestSchema));
+      open.manifest.push(...artifactJson(file.path, await buffer(body), manifestSchema).value);
       return;
     }
     if (file.path === REST_SYSTEM_DETAILS) {
-      await this.api.systemDetails(open.key, parsed(file.path, await buffer(body), z.record(z.string(), z.unknown())));
+      await this.api.systemDetails(open.key, artifactJson(file.path, await buffer(body), z.record(z.string(), z.unknown())).value);
       return;
     }
     if (file.path === GIT_PATCH) {
@@ -338,9 +321,9 @@ export class CometRestDestination implements Destination {
       await this.sendFile(open, 'git-patch', {}, staged, null, open.run.startTime ?? 0);
       return;
     }
-    const type = OTHER_MESSAGES.exec(file.path)?.[1];
+    const type = otherMessagesType(file.path);
     if (type && type !== 'assets') {
-      for (const payload of parsed(file.path, await buffer(body), payloadsSchema)) await this.replay(open, type, payload);
+      for (const payload of artifactJson(file.path, await buffer(body), payloadsSchema).value) await this.replay(open, type, payload);
       return;
     }
     const staged = await this.stage(open, body);
@@ -399,11 +382,7 @@ export class CometRestDestination implements Destination {
     const open = this.opened(runId);
     const { key } = open;
     // in the order they were uploaded (the manifest's), the others after them
-    const rank = (path: string) => {
-      const i = open.manifest.findIndex((m) => m.path === path);
-      return i < 0 ? open.manifest.length : i;
-    };
-    open.artifacts.sort((a, b) => rank(a.path) - rank(b.path));
+    inManifestOrder(open.artifacts, open.manifest);
     for (const artifact of open.artifacts) {
       const kept = open.manifest.find((m) => m.path === artifact.path);
       if (kept) {
@@ -441,37 +420,3 @@ export class CometRestDestination implements Destination {
     await this.api.close();
   }
 }
-
-function parsed<T>(path: string, bytes: Buffer, schema: z.ZodType<T>): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new InvalidInputError(`artifact ${path}`, 'is not JSON');
-  }
-  const result = schema.safeParse(json);
-  if (!result.success) throw new InvalidInputError(`artifact ${path}`, `${result.error.issues[0]?.message} at ${result.error.issues[0]?.path.join('.')}`);
-  return result.data;
-}
-
-/** How a point of a string, histogram or file series is uploaded (layout.ts), and its body. */
-function uploadOf(series: SeriesInfo, point: TypedPoint, index: number): { type: string; fileName: string; metadata: Record<string, unknown>; extra?: Record<string, unknown>; body?: string } {
-  const named = (isDefault: boolean): Record<string, unknown> => (isDefault ? {} : { [SERIES_META]: series.key });
-  if (series.type === 'string') return { type: UPLOAD.text, fileName: 'auto-generated-in-the-backend', metadata: named(series.key === TEXT_KEY), body: point.value as string };
-  if (series.type === 'histogram') {
-    const prefix = `${UPLOAD.histogram}/`;
-    const fileName = series.key.startsWith(prefix) ? series.key.slice(prefix.length) : series.key;
-    const { blob, exact } = histogramBlobOf(point.value as Histogram);
-    return { type: UPLOAD.histogram, fileName, metadata: { ...named(series.key === prefix + fileName), ...histogramMetadata(point.value as Histogram, exact) }, body: JSON.stringify(blob) };
-  }
-  const file = point.value as SeriesFile;
-  const slash = series.key.indexOf('/');
-  const type = slash > 0 && FILE_UPLOAD_TYPES.has(series.key.slice(0, slash)) ? series.key.slice(0, slash) : UPLOAD.asset;
-  const fileName = file.name ?? file.path.split('/').pop()!;
-  const extra = type === UPLOAD.image ? { figName: fileName } : undefined;
-  // the reader names a Comet file by series, index and name: a file named otherwise keeps its own
-  const derived = file.name !== undefined && file.mimeType === undefined && file.path === `${series.key}/${index}/${file.name}`;
-  const kept = derived ? {} : { [FILE_META]: { path: file.path, ...(file.name !== undefined ? { name: file.name } : {}), ...(file.mimeType !== undefined ? { mimeType: file.mimeType } : {}) } };
-  return { type, fileName, metadata: { ...named(series.key === `${type}/${fileName}`), ...kept }, ...(extra ? { extra } : {}) };
-}
-

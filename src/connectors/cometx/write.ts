@@ -21,14 +21,13 @@ import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
 import type { ArtifactFile, DatasetInput, Experiment, Histogram, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
-import { InvalidInputError } from '../../util/errors.js';
 import { isDir, listDirs } from '../../util/fs.js';
 import { joinSegment, keyToFileName, quoted, relativePathProblem, removeInside, safeJoin } from '../../util/paths.js';
-import { histogramBlobOf, histogramMetadata } from '../comet-common/histogram.js';
 import { keyFor } from '../comet-common/keys.js';
-import { ASSETS_MANIFEST, FILE_META, PATH_META, SERIES_META, STDERR_KEY, STDOUT_KEY, SYSTEM_PREFIX, TEXT_KEY, UPLOAD, WORKSPACE_TAG, PROJECT_TAGS, projectSays } from '../comet-common/layout.js';
+import { ASSETS_MANIFEST, FILE_META, PATH_META, STDERR_KEY, STDOUT_KEY, TEXT_KEY, UPLOAD, WORKSPACE_TAG, PROJECT_TAGS, projectSays } from '../comet-common/layout.js';
 import { REST_SYSTEM_DETAILS, UPLOAD_FIELD, restTypeOf, systemDetailsRecord } from '../comet-common/rest.js';
 import { RestRecords, metricRecord } from '../comet-common/rest-write.js';
+import { COMET_HOLDS, artifactJson, fileUploadType, histogramUpload, inManifestOrder, otherMessagesType, payloadsSchema, seriesKeyMeta } from '../comet-common/writing.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, WriteLimits } from '../types.js';
 import { FILES, assetFile } from './format.js';
 
@@ -37,8 +36,6 @@ const STAGING = '.trackshift-staging';
 const BLOB_PREFIX = '.blob-';
 /** the workspace folder when neither the target nor the source names one */
 export const DEFAULT_WORKSPACE = 'default';
-/** the upload types a file series key may start with (`visualization/dot.png`) */
-const FILE_UPLOAD_TYPES = new Set(['visualization', 'audio', 'video', 'asset', 'curve', 'image', 'notebook', 'source_code', 'model-element', 'dataframe', 'confusion-matrix']);
 /** what cometx writes as `cometDownloadVersion`: here, who wrote the folder */
 const WRITER = 'trackshift';
 
@@ -98,29 +95,14 @@ export interface CometxTarget {
   dryRun?: boolean;
 }
 
-const payloads = z.array(z.record(z.string(), z.unknown()));
 const manifestSchema = z.array(z.looseObject({ path: z.string(), upload_type: z.string(), local_timestamp: z.number(), additional_params: z.record(z.string(), z.unknown()).nullable() }));
-/** the message types a `comet/<type>.json` artifact holds that have a file of their own */
-const OTHER_MESSAGES = /^comet\/([A-Za-z0-9_-]{1,100})\.json$/;
 
 export class CometxDestination implements Destination {
   readonly kind = 'cometx';
   readonly uri: string;
   readonly limits: WriteLimits = { metrics: 5000, params: 1000, tags: 1000, entries: 5000, bytes: 16_000_000 };
-  readonly holds: DestinationHolds = {
-    seriesTypes: ['float', 'string', 'file', 'histogram'],
-    fractionalSteps: true,
-    pointsWithoutTimestamp: true,
-    epochs: true,
-    contexts: true,
-    systemSeries: { prefix: SYSTEM_PREFIX },
-    typedConfig: true,
-    summaries: true,
-    forks: false,
-    groups: false,
-    sourceStates: true,
-    creationTimes: { experiments: false, models: false, versions: false },
-  };
+  /** a folder's records may have no time (timestamp, createdAt null), and its extras keep the source's state */
+  readonly holds: DestinationHolds = { ...COMET_HOLDS, pointsWithoutTimestamp: true, sourceStates: true };
   private readonly dir: string;
   /** by experiment id (`WS/PROJ`): its folders and the tags of the experiment written into it */
   private readonly projects = new Map<string, { workspace: string; project: string; tags: Record<string, string>; says: Record<string, string> }>();
@@ -307,22 +289,16 @@ export class CometxDestination implements Destination {
 
   /** How a point of a string, histogram or file series is an asset (as the offline writer uploads it), and the file it makes. */
   private assetOf(series: SeriesInfo, point: TypedPoint, index: number): { type: string; fileName: string; metadata: Record<string, unknown>; body?: string } {
-    const named = (isDefault: boolean): Record<string, unknown> => (isDefault ? {} : { [SERIES_META]: series.key });
-    if (series.type === 'string') return { type: UPLOAD.text, fileName: `text-sample-${index}.txt`, metadata: named(series.key === TEXT_KEY), body: point.value as string };
-    if (series.type === 'histogram') {
-      const prefix = `${UPLOAD.histogram}/`;
-      const fileName = series.key.startsWith(prefix) ? series.key.slice(prefix.length) : series.key;
-      const { blob, exact } = histogramBlobOf(point.value as Histogram);
-      return { type: UPLOAD.histogram, fileName, metadata: { ...named(series.key === prefix + fileName), ...histogramMetadata(point.value as Histogram, exact) }, body: JSON.stringify(blob) };
-    }
+    // unlike an upload (writing.ts seriesUpload), a text sample is a file of its own name, and a file keeps its size
+    if (series.type === 'string') return { type: UPLOAD.text, fileName: `text-sample-${index}.txt`, metadata: seriesKeyMeta(series.key, series.key === TEXT_KEY), body: point.value as string };
+    if (series.type === 'histogram') return histogramUpload(series.key, point.value as Histogram);
     const file = point.value as SeriesFile;
-    const slash = series.key.indexOf('/');
-    const type = slash > 0 && FILE_UPLOAD_TYPES.has(series.key.slice(0, slash)) ? series.key.slice(0, slash) : UPLOAD.asset;
+    const type = fileUploadType(series.key);
     const fileName = file.name ?? file.path.split('/').pop()!;
     // the reader names a file by series, index and name: a file named otherwise keeps its own
     const derived = file.name !== undefined && file.mimeType === undefined && file.size !== undefined && file.path === `${series.key}/${index}/${file.name}`;
     const kept = derived ? {} : { [FILE_META]: { path: file.path, ...(file.name !== undefined ? { name: file.name } : {}), ...(file.mimeType !== undefined ? { mimeType: file.mimeType } : {}), ...(file.size !== undefined ? { size: file.size } : {}) } };
-    return { type, fileName, metadata: { ...named(series.key === `${type}/${fileName}`), ...kept } };
+    return { type, fileName, metadata: { ...seriesKeyMeta(series.key, series.key === `${type}/${fileName}`), ...kept } };
   }
 
   async writeSeriesFile(runId: string, file: SeriesFile, body: Readable): Promise<void> {
@@ -338,14 +314,15 @@ export class CometxDestination implements Destination {
   async writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void> {
     const staged = this.open(runId);
     if (file.path === ASSETS_MANIFEST) {
-      staged.manifest.push(...parsed(file.path, await buffer(body), manifestSchema));
+      // kept as written: a parse would reorder its fields, and it is written back as it came
+      staged.manifest.push(...(artifactJson(file.path, await buffer(body), manifestSchema).json as Staged['manifest']));
       return;
     }
     if (file.path === REST_SYSTEM_DETAILS) {
-      staged.systemRest = parsed(file.path, await buffer(body), z.record(z.string(), z.unknown()));
+      staged.systemRest = artifactJson(file.path, await buffer(body), z.record(z.string(), z.unknown())).json as Record<string, unknown>;
       return;
     }
-    const type = OTHER_MESSAGES.exec(file.path)?.[1];
+    const type = otherMessagesType(file.path);
     if (type) {
       const bytes = await buffer(body);
       if (await this.otherMessages(staged, type, bytes)) return;
@@ -359,7 +336,7 @@ export class CometxDestination implements Destination {
   private async otherMessages(staged: Staged, type: string, bytes: Buffer): Promise<boolean> {
     let list: Array<Record<string, unknown>>;
     try {
-      list = payloads.parse(JSON.parse(bytes.toString('utf8')));
+      list = payloadsSchema.parse(JSON.parse(bytes.toString('utf8')));
     } catch {
       return false;
     }
@@ -419,11 +396,7 @@ export class CometxDestination implements Destination {
   async finishRun(runId: string, run: Run): Promise<void> {
     const staged = this.open(runId);
     // assets in the order they were uploaded (the manifest's), the other artifacts after them
-    const rank = (path: string) => {
-      const i = staged.manifest.findIndex((m) => m.path === path);
-      return i < 0 ? staged.manifest.length : i;
-    };
-    staged.artifacts.sort((a, b) => rank(a.path) - rank(b.path));
+    inManifestOrder(staged.artifacts, staged.manifest);
     for (const { path, blob } of staged.artifacts) {
       const kept = staged.manifest.find((m) => m.path === path);
       if (kept) {
@@ -505,17 +478,4 @@ const numberOrNull = (value: unknown): number | null => (typeof value === 'numbe
 async function closeStream(stream: WriteStream): Promise<void> {
   stream.end();
   await once(stream, 'close');
-}
-
-/** The artifact's JSON, checked against `schema` but kept as written (a parse would reorder its fields, and it is written back as it came). */
-function parsed<T>(path: string, bytes: Buffer, schema: z.ZodType<T>): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new InvalidInputError(`artifact ${path}`, 'is not JSON');
-  }
-  const result = schema.safeParse(json);
-  if (!result.success) throw new InvalidInputError(`artifact ${path}`, `${result.error.issues[0]?.message} at ${result.error.issues[0]?.path.join('.')}`);
-  return json as T;
 }
