@@ -11,13 +11,13 @@ import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
 import { Archive } from './archive.js';
 import { histogramOf, keptHistogram } from '../comet-common/histogram.js';
+import { POINTS_PAGE, inPages } from '../comet-common/pages.js';
 import { STDERR_KEY, STDOUT_KEY, projectTags } from '../comet-common/layout.js';
 import { seriesFileOf } from '../comet-common/rest.js';
 import { metricNumber } from '../comet-common/values.js';
 import { MESSAGES_FILE, MESSAGE_TYPES, metricPayload, standardOutputPayload } from './format.js';
 import { keyOfFileName, scanArchive, type ScannedRun, type Upload } from './scan.js';
 
-const POINTS_PAGE = 1000;
 /** the project of archives whose experiment.json names none */
 export const NO_PROJECT = 'comet-offline';
 
@@ -161,18 +161,16 @@ export class CometOfflineSource implements Source {
 
   async *readMetric(run: Run, key: string): AsyncIterable<MetricPoint[]> {
     const open = this.open(run);
-    let page: MetricPoint[] = [];
-    for await (const payload of this.payloads(open, MESSAGE_TYPES.metric, plainNeedle(key))) {
-      const parsed = metricPayload.safeParse(payload);
-      if (!parsed.success || parsed.data.metric.metricName !== key) continue;
-      const { metric, local_timestamp, context } = parsed.data;
-      page.push({ key, ...pointBase(metric.step, local_timestamp, metric.epoch, context), value: metricNumber(metric.metricValue) });
-      if (page.length >= POINTS_PAGE) {
-        yield page;
-        page = [];
+    const payloads = this.payloads(open, MESSAGE_TYPES.metric, plainNeedle(key));
+    async function* points(): AsyncIterable<MetricPoint> {
+      for await (const payload of payloads) {
+        const parsed = metricPayload.safeParse(payload);
+        if (!parsed.success || parsed.data.metric.metricName !== key) continue;
+        const { metric, local_timestamp, context } = parsed.data;
+        yield { key, ...pointBase(metric.step, local_timestamp, metric.epoch, context), value: metricNumber(metric.metricValue) };
       }
     }
-    if (page.length > 0) yield page;
+    yield* inPages(points());
   }
 
   async *readSeries(run: Run, info: SeriesInfo): AsyncIterable<TypedPoint[]> {
@@ -207,18 +205,16 @@ export class CometOfflineSource implements Source {
   }
 
   private async *readOutput(open: OpenRun, stderr: boolean): AsyncIterable<TypedPoint[]> {
-    let page: TypedPoint[] = [];
-    let index = 0;
-    for await (const payload of this.payloads(open, MESSAGE_TYPES.standardOutput, '"output"')) {
-      const parsed = standardOutputPayload.safeParse(payload);
-      if (!parsed.success || Boolean(parsed.data.stderr) !== stderr) continue;
-      page.push({ ...pointBase(index++, parsed.data.local_timestamp, undefined, parsed.data.context), value: parsed.data.output ?? '' });
-      if (page.length >= POINTS_PAGE) {
-        yield page;
-        page = [];
+    const payloads = this.payloads(open, MESSAGE_TYPES.standardOutput, '"output"');
+    async function* points(): AsyncIterable<TypedPoint> {
+      let index = 0;
+      for await (const payload of payloads) {
+        const parsed = standardOutputPayload.safeParse(payload);
+        if (!parsed.success || Boolean(parsed.data.stderr) !== stderr) continue;
+        yield { ...pointBase(index++, parsed.data.local_timestamp, undefined, parsed.data.context), value: parsed.data.output ?? '' };
       }
     }
-    if (page.length > 0) yield page;
+    yield* inPages(points());
   }
 
   async readSeriesFile(run: Run, path: string): Promise<Readable> {

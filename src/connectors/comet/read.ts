@@ -18,6 +18,7 @@ import { InvalidInputError } from '../../util/errors.js';
 import { quoted } from '../../util/paths.js';
 import type { RunQuery, Source } from '../types.js';
 import { parseExtras } from '../comet-common/extras.js';
+import { POINTS_PAGE, inPages } from '../comet-common/pages.js';
 import { histogramOf, keptHistogram } from '../comet-common/histogram.js';
 import { RUN_OTHER, STDOUT_KEY, projectFieldTags, projectTags } from '../comet-common/layout.js';
 import {
@@ -45,7 +46,6 @@ import { experimentMetadata, type CometApi, type ExperimentMetadata, type Projec
 
 /** experiments per page of `experiments` (comet_ml's get_project_experiments page/size) */
 const EXPERIMENTS_PAGE = 100;
-const POINTS_PAGE = 1000;
 /**
  * The asset metadata field that keeps an upload's own time: Comet stamps an asset with its
  * arrival (createdAt), so a copy says when the source's asset was logged; read back, and removed.
@@ -228,16 +228,13 @@ export class CometRestSource implements Source {
   async *readMetric(run: Run, key: string): AsyncIterable<MetricPoint[]> {
     const where = `${this.uri} experiment ${run.id} metric ${quoted(key)}`;
     const answer = await this.api.get('experiment/metrics/get-metric', { experimentKey: run.id, metricName: key }, metricAnswer, `experiment ${run.id}`);
-    let page: MetricPoint[] = [];
-    for (const [i, record] of (answer.metrics ?? []).entries()) {
-      const point = metricPointOf(parseRecord(restMetricSchema, record, `${where} [${i}]`));
-      if (point) page.push({ ...point, key });
-      if (page.length >= POINTS_PAGE) {
-        yield page;
-        page = [];
+    function* points(): Iterable<MetricPoint> {
+      for (const [i, record] of (answer.metrics ?? []).entries()) {
+        const point = metricPointOf(parseRecord(restMetricSchema, record, `${where} [${i}]`));
+        if (point) yield { ...point, key };
       }
     }
-    if (page.length > 0) yield page;
+    yield* inPages(points());
   }
 
   async *readSeries(run: Run, info: SeriesInfo): AsyncIterable<TypedPoint[]> {

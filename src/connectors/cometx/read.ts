@@ -13,6 +13,7 @@ import { InvalidInputError } from '../../util/errors.js';
 import { isFile } from '../../util/fs.js';
 import { quoted, safeJoin } from '../../util/paths.js';
 import { histogramOf, keptHistogram } from '../comet-common/histogram.js';
+import { POINTS_PAGE, inPages } from '../comet-common/pages.js';
 import { FILE_META, STDERR_KEY, STDOUT_KEY, projectFieldTags } from '../comet-common/layout.js';
 import { COMBINED_HISTOGRAM, assetMetadata, assetName, assetPointBase, combinedHistogramSchema, experimentTagsOf, metricPointOf, parseRecord, pointBase, restMetricSchema, seriesFileOf, type RestAsset } from '../comet-common/rest.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
@@ -20,7 +21,6 @@ import { readOrRecord } from '../unreadable.js';
 import { FILES, parsePythonJson } from './format.js';
 import { chunkSchema, experimentFolders, fileLines, readProject, scanExperiment, type ExperimentFolder, type ScannedExperiment } from './scan.js';
 
-const POINTS_PAGE = 1000;
 
 interface OpenRun {
   scanned: ScannedExperiment;
@@ -115,21 +115,17 @@ export class CometxSource implements Source {
     const file = open.scanned.metricFiles.get(key);
     if (!file) return;
     const needle = plainNeedle(key);
-    let page: MetricPoint[] = [];
-    for await (const { text, lineNo } of fileLines(file)) {
-      if (!text.includes(needle) || text.trim() === '') continue;
-      const where = `${file}:${lineNo}`;
-      const record = parseRecord(restMetricSchema, parsePythonJson(text, where), where);
-      if (record.metricName !== key) continue;
-      const point = metricPointOf(record);
-      if (!point) continue;
-      page.push(point);
-      if (page.length >= POINTS_PAGE) {
-        yield page;
-        page = [];
+    async function* points(): AsyncIterable<MetricPoint> {
+      for await (const { text, lineNo } of fileLines(file!)) {
+        if (!text.includes(needle) || text.trim() === '') continue;
+        const where = `${file}:${lineNo}`;
+        const record = parseRecord(restMetricSchema, parsePythonJson(text, where), where);
+        if (record.metricName !== key) continue;
+        const point = metricPointOf(record);
+        if (point) yield point;
       }
     }
-    if (page.length > 0) yield page;
+    yield* inPages(points());
   }
 
   async *readSeries(run: Run, info: SeriesInfo): AsyncIterable<TypedPoint[]> {
@@ -171,31 +167,21 @@ export class CometxSource implements Source {
     const fromChunks = await isFile(chunks);
     const file = fromChunks ? chunks : this.file(open, FILES.output);
     if (!fromChunks && (stderr || !(await isFile(file)))) return;
-    let page: TypedPoint[] = [];
     let index = 0;
-    if (fromChunks) {
+    async function* fromChunkFile(): AsyncIterable<TypedPoint> {
       for await (const { text, lineNo } of fileLines(file)) {
         if (text.trim() === '') continue;
         const where = `${file}:${lineNo}`;
         const chunk = parseRecord(chunkSchema, parsePythonJson(text, where), where);
         if (chunk.stderr !== stderr) continue;
-        page.push({ ...pointBase(index++, chunk.timestamp, undefined, chunk.context), value: chunk.output });
-        if (page.length >= POINTS_PAGE) {
-          yield page;
-          page = [];
-        }
-      }
-    } else {
-      // output.txt: lines with their newline, as cometx copy logs them
-      for await (const line of outputLines(file)) {
-        page.push({ ...pointBase(index++, undefined), value: line });
-        if (page.length >= POINTS_PAGE) {
-          yield page;
-          page = [];
-        }
+        yield { ...pointBase(index++, chunk.timestamp, undefined, chunk.context), value: chunk.output };
       }
     }
-    if (page.length > 0) yield page;
+    // output.txt: lines with their newline, as cometx copy logs them
+    async function* fromOutputTxt(): AsyncIterable<TypedPoint> {
+      for await (const line of outputLines(file)) yield { ...pointBase(index++, undefined), value: line };
+    }
+    yield* inPages(fromChunks ? fromChunkFile() : fromOutputTxt());
   }
 
   async readSeriesFile(run: Run, path: string): Promise<Readable> {
