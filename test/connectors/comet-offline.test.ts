@@ -7,13 +7,11 @@
  * nothing, a copy killed part way (kill -9) leaves no archive and is redone; 50,000 points are
  * read in flat memory.
  */
-import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyFor } from '../../src/connectors/comet-offline/index.js';
 import { connectorFor, openSource } from '../../src/connectors/resolve.js';
@@ -29,9 +27,8 @@ import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../help
 import { richStore } from '../helpers/rich-run.js';
 import { memoryStore } from '../../src/connectors/memory/index.js';
 import { peakHeapGrowth } from '../helpers/heap.js';
+import { fixtureOutput, gitRepoWithChange } from '../helpers/comet.js';
 
-const execFileAsync = promisify(execFile);
-const ROOT = join(import.meta.dirname, '../..');
 
 /** What comet_ml's own validation (test/fixtures/comet_validate.py) says of the archives in `dir`. */
 async function validated(dir: string, only?: string[]): Promise<{ archives: number; messages: number; types: Record<string, number>; errors: string[] }> {
@@ -40,11 +37,8 @@ async function validated(dir: string, only?: string[]): Promise<{ archives: numb
 }
 
 async function python(script: string, args: string[]): Promise<string> {
-  const venv = await pythonEnv('comet');
   const env = { ...process.env, PYTHONUNBUFFERED: '1', MPLCONFIGDIR: join(tmp, 'mpl') };
-  const { stdout } = await execFileAsync(join(venv, 'bin', 'python'), [join(ROOT, script), ...args], { cwd: repo, maxBuffer: 100_000_000, env });
-  // the client echoes what the script prints: the JSON is the last line
-  return stdout.trim().split('\n').at(-1)!;
+  return fixtureOutput(await pythonEnv('comet'), script, args, repo, env);
 }
 
 /** JSON numbers as the fixture prints them: NaN and ±Infinity as strings */
@@ -90,13 +84,7 @@ beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'trackshift-comet-'));
   archives = join(tmp, 'archives');
   repo = join(tmp, 'repo');
-  mkdirSync(repo);
-  const git = (...args: string[]) => execFileAsync('git', ['-c', 'user.name=fixture', '-c', 'user.email=fixture@example.com', ...args], { cwd: repo });
-  await git('init', '-q');
-  writeFileSync(join(repo, 'train.txt'), 'one\n');
-  await git('add', 'train.txt');
-  await git('commit', '-q', '-m', 'first');
-  writeFileSync(join(repo, 'train.txt'), 'one\ntwo\n');
+  await gitRepoWithChange(repo);
   logged = JSON.parse(await python('test/fixtures/comet_offline.py', [archives, '3000'])) as Logged;
 }, 120_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

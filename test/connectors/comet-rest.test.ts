@@ -24,10 +24,10 @@ import { runVerify } from '../../src/verify/index.js';
 import { startCli } from '../cli/run-cli.js';
 import { startCometServer, type CometServer } from '../harness/comet-server/index.js';
 import { pythonEnv } from '../harness/mlflow-server.js';
+import { fixtureOutput, gitRepoWithChange } from '../helpers/comet.js';
 import { expectEqual } from '../helpers/jobs.js';
 
 const execFileAsync = promisify(execFile);
-const ROOT = join(import.meta.dirname, '../..');
 const SRC_KEY = 'sourceKey0123456789abcdefXYZ';
 const DST_KEY = 'destinationKey0123456789abcd';
 
@@ -50,8 +50,7 @@ function sides(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 async function python(script: string, args: string[]): Promise<string> {
-  const { stdout } = await execFileAsync(join(venv, 'bin', 'python'), [join(ROOT, script), ...args], { cwd: repo, maxBuffer: 200_000_000, env: clientEnv() });
-  return stdout.trim().split('\n').at(-1)!;
+  return fixtureOutput(venv, script, args, repo, clientEnv());
 }
 
 /** `comet upload` for real, with the client's sampling raised so that no point is dropped */
@@ -104,13 +103,7 @@ beforeAll(async () => {
   venv = await pythonEnv('comet');
   server = await startCometServer({ apiKeys: [SRC_KEY, DST_KEY] });
   repo = join(tmp, 'repo');
-  mkdirSync(repo);
-  const git = (...args: string[]) => execFileAsync('git', ['-c', 'user.name=fixture', '-c', 'user.email=fixture@example.com', ...args], { cwd: repo });
-  await git('init', '-q');
-  writeFileSync(join(repo, 'train.txt'), 'one\n');
-  await git('add', 'train.txt');
-  await git('commit', '-q', '-m', 'first');
-  writeFileSync(join(repo, 'train.txt'), 'one\ntwo\n');
+  await gitRepoWithChange(repo);
   archives = join(tmp, 'archives');
   logged = JSON.parse(await python('test/fixtures/comet_offline.py', [archives, '3000'])) as typeof logged;
   await upload(zipsIn(archives));

@@ -10,13 +10,14 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCometServer, type CometServer } from '../harness/comet-server/index.js';
 import { pythonEnv } from '../harness/mlflow-server.js';
+import { fixtureOutput, gitRepoWithChange } from '../helpers/comet.js';
 import { job } from '../helpers/jobs.js';
 import { richStore } from '../helpers/rich-run.js';
 import { memoryStore } from '../../src/connectors/memory/index.js';
@@ -44,8 +45,7 @@ function cometEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 async function python(script: string, args: string[], env: NodeJS.ProcessEnv = cometEnv()): Promise<string> {
-  const { stdout } = await execFileAsync(join(venv, 'bin', 'python'), [join(ROOT, script), ...args], { cwd: repo, maxBuffer: 200_000_000, env });
-  return stdout.trim().split('\n').at(-1)!;
+  return fixtureOutput(venv, script, args, repo, env);
 }
 
 /** `comet upload` run for real; its whole output (the client logs to stderr) */
@@ -118,13 +118,7 @@ beforeAll(async () => {
   venv = await pythonEnv('comet');
   repo = join(tmp, 'repo');
   archives = join(tmp, 'archives');
-  mkdirSync(repo);
-  const git = (...args: string[]) => execFileAsync('git', ['-c', 'user.name=fixture', '-c', 'user.email=fixture@example.com', ...args], { cwd: repo });
-  await git('init', '-q');
-  writeFileSync(join(repo, 'train.txt'), 'one\n');
-  await git('add', 'train.txt');
-  await git('commit', '-q', '-m', 'first');
-  writeFileSync(join(repo, 'train.txt'), 'one\ntwo\n');
+  await gitRepoWithChange(repo);
   server = await startCometServer();
   logged = JSON.parse(await python('test/fixtures/comet_offline.py', [archives, '3000'])) as Logged;
 }, 180_000);

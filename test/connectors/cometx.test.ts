@@ -8,12 +8,10 @@
  * (test/fixtures/cometx_copy.py); a re-run adds nothing; a copy killed part way is redone;
  * hostile names are refused or made safe; metric files are streamed.
  */
-import { execFile } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cometxConnector } from '../../src/connectors/cometx/index.js';
 import { memoryRun, memoryStore } from '../../src/connectors/memory/index.js';
@@ -22,19 +20,14 @@ import type { Source } from '../../src/connectors/types.js';
 import type { ConfigEntry, Histogram, MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
 import { pythonEnv } from '../harness/mlflow-server.js';
 import { startCli } from '../cli/run-cli.js';
+import { fixtureOutput, gitRepoWithChange } from '../helpers/comet.js';
 import { peakHeapGrowth } from '../helpers/heap.js';
 import { richStore } from '../helpers/rich-run.js';
 import { expectEqual, job as runJobIn, verify } from '../helpers/jobs.js';
 
-const execFileAsync = promisify(execFile);
-const ROOT = join(import.meta.dirname, '../..');
 
 async function python(env: 'comet' | 'cometx', script: string, args: string[], cwd = tmp): Promise<string> {
-  const venv = await pythonEnv(env);
-  const run = { ...process.env, PYTHONUNBUFFERED: '1', MPLCONFIGDIR: join(tmp, 'mpl'), COMET_API_KEY: '' };
-  const { stdout } = await execFileAsync(join(venv, 'bin', 'python'), [join(ROOT, script), ...args], { cwd, maxBuffer: 100_000_000, env: run });
-  // the client echoes what the script prints: the JSON is the last line
-  return stdout.trim().split('\n').at(-1)!;
+  return fixtureOutput(await pythonEnv(env), script, args, cwd, { ...process.env, PYTHONUNBUFFERED: '1', MPLCONFIGDIR: join(tmp, 'mpl'), COMET_API_KEY: '' });
 }
 
 interface Written {
@@ -356,13 +349,7 @@ describe('cometx writer', () => {
 
   it('a Comet offline archive written by comet_ml → cometx folder: the same model as the archive; cometx\'s own copy code reads the folder', async () => {
     const repo = join(tmp, 'repo');
-    mkdirSync(repo);
-    const git = (...args: string[]) => execFileAsync('git', ['-c', 'user.name=fixture', '-c', 'user.email=fixture@example.com', ...args], { cwd: repo });
-    await git('init', '-q');
-    writeFileSync(join(repo, 'train.txt'), 'one\n');
-    await git('add', 'train.txt');
-    await git('commit', '-q', '-m', 'first');
-    writeFileSync(join(repo, 'train.txt'), 'one\ntwo\n');
+    await gitRepoWithChange(repo);
     const archives = join(tmp, 'archives');
     const logged = JSON.parse(await python('comet', 'test/fixtures/comet_offline.py', [archives, '2000'], repo)) as { key: string; loss: unknown[] };
 

@@ -1,0 +1,32 @@
+/**
+ * What the Comet tests share: a fixture script run with a pinned Python environment (comet_ml,
+ * cometx), and the git repository with an uncommitted change the client logs git metadata and a
+ * patch from.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileAsync = promisify(execFile);
+const ROOT = join(import.meta.dirname, '../..');
+
+/**
+ * `script` (a path from the repository root) run with the Python of `venv`, in `cwd` with `env`;
+ * the last line it prints (the client echoes what the script prints: its JSON is the last line).
+ */
+export async function fixtureOutput(venv: string, script: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const { stdout } = await execFileAsync(join(venv, 'bin', 'python'), [join(ROOT, script), ...args], { cwd, maxBuffer: 200_000_000, env });
+  return stdout.trim().split('\n').at(-1)!;
+}
+
+/** A git repository at `dir` with one commit and an uncommitted change to it. */
+export async function gitRepoWithChange(dir: string): Promise<void> {
+  mkdirSync(dir);
+  const git = (...args: string[]) => execFileAsync('git', ['-c', 'user.name=fixture', '-c', 'user.email=fixture@example.com', ...args], { cwd: dir });
+  await git('init', '-q');
+  writeFileSync(join(dir, 'train.txt'), 'one\n');
+  await git('add', 'train.txt');
+  await git('commit', '-q', '-m', 'first');
+  writeFileSync(join(dir, 'train.txt'), 'one\ntwo\n');
+}
