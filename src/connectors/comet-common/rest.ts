@@ -156,6 +156,16 @@ export const REST_SYSTEM_DETAILS = 'comet/rest/system_details.json';
 /** The artifact `comet/<type>.json` as the archive reader writes it: the list of payloads. */
 export const messagesContent = (payloads: unknown[]): Buffer => Buffer.from(JSON.stringify(payloads, null, 1));
 
+/**
+ * A REST system-details record without what belongs to its experiment: the key it answers for and
+ * the names of its sys.* metrics are no details of their own (a copy has another key; its metrics
+ * say their names).
+ */
+export function withoutExperimentFields<T extends Record<string, unknown>>(record: T): T {
+  const { experimentKey: _key, systemMetricNames: _names, ...rest } = record;
+  return rest as T;
+}
+
 /** A system-details record as comet_ml's system_details message payload, and what REST has beyond it. */
 export function systemDetailsPayload(record: RestSystemDetails): { payload: Record<string, unknown>; rest: Record<string, unknown> } {
   const payload: Record<string, unknown> = {};

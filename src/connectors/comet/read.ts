@@ -39,6 +39,7 @@ import {
   restSystemDetailsSchema,
   restValueSchema,
   seriesFileOf,
+  withoutExperimentFields,
   type RestAsset,
   type RestRun,
 } from '../comet-common/rest.js';
@@ -203,8 +204,7 @@ export class CometRestSource implements Source {
       metricNames: values(metrics.values, 'metrics').map((m) => m.name),
       outputs: text !== '' ? [STDOUT_KEY] : [],
       assets: records,
-      // the key it answers for and the names of its sys.* metrics are no details of their own (a copy has another key; its metrics say their names)
-      systemDetails: withoutKey(system),
+      systemDetails: withoutExperimentFields(system),
       gitMetadata: git,
       ...(html.html ? { html: html.html } : {}),
       ...(graph.graph ? { graph: graph.graph } : {}),
@@ -306,11 +306,6 @@ export class CometRestSource implements Source {
   close(): Promise<void> {
     return this.api.close();
   }
-}
-
-function withoutKey<T extends Record<string, unknown>>(record: T): T {
-  const { experimentKey: _key, systemMetricNames: _names, ...rest } = record;
-  return rest as T;
 }
 
 function parseJson(bytes: Buffer, where: string): unknown {
