@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keyFor } from '../../src/connectors/comet-offline/index.js';
 import { connectorFor, openSource } from '../../src/connectors/resolve.js';
 import type { Source } from '../../src/connectors/types.js';
-import type { ConfigEntry, Histogram, MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
+import type { Histogram, MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
 import { runJob, type JobOptions } from '../../src/engine/job.js';
 import { emptySelection } from '../../src/engine/plan.js';
 import { runVerify } from '../../src/verify/index.js';
@@ -27,7 +27,7 @@ import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../help
 import { richStore } from '../helpers/rich-run.js';
 import { memoryStore } from '../../src/connectors/memory/index.js';
 import { peakHeapGrowth } from '../helpers/heap.js';
-import { fixtureOutput, gitRepoWithChange } from '../helpers/comet.js';
+import { collect, configAt, fixtureOutput, gitRepoWithChange, list } from '../helpers/comet.js';
 
 
 /** What comet_ml's own validation (test/fixtures/comet_validate.py) says of the archives in `dir`. */
@@ -65,13 +65,6 @@ let logged: Logged;
 const job = (command: JobOptions['command'], source: string, destination: string) => runJobIn(tmp, command, source, destination);
 const expectEqual = (report: VerifyReport) => expectEqualRuns(report, 1);
 
-async function list<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const all: T[] = [];
-  for await (const item of items) all.push(item);
-  return all;
-}
-const collect = async <T>(pages: AsyncIterable<T[]>): Promise<T[]> => (await list(pages)).flat() as T[];
-const configAt = (entries: ConfigEntry[] | undefined, path: string): ConfigEntry['value'] | undefined => entries?.find((e) => e.path.join('/') === path)?.value;
 
 async function onlyRun(source: Source): Promise<Run> {
   const [exp] = await list(source.listExperiments());

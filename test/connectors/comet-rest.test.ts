@@ -24,7 +24,7 @@ import { runVerify } from '../../src/verify/index.js';
 import { startCli } from '../cli/run-cli.js';
 import { startCometServer, type CometServer } from '../harness/comet-server/index.js';
 import { pythonEnv } from '../harness/mlflow-server.js';
-import { fixtureOutput, gitRepoWithChange } from '../helpers/comet.js';
+import { fixtureOutput, gitRepoWithChange, list } from '../helpers/comet.js';
 import { expectEqual } from '../helpers/jobs.js';
 
 const execFileAsync = promisify(execFile);
@@ -72,11 +72,6 @@ const verify = (source: string, destination: string, env: NodeJS.ProcessEnv = si
 const verifyOnly = (experiment: string, source: string, destination: string) =>
   runVerify({ source, destination, selection: { ...emptySelection(), experiments: [experiment] }, workers: 2, artifactWorkers: 2, maxDifferences: 50, env: sides() });
 
-async function list<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const all: T[] = [];
-  for await (const item of items) all.push(item);
-  return all;
-}
 
 /** Everything a source says of its runs: the runs, every series' points, every artifact's bytes. */
 async function everything(source: Source): Promise<Record<string, unknown>> {

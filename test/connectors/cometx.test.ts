@@ -17,10 +17,10 @@ import { cometxConnector } from '../../src/connectors/cometx/index.js';
 import { memoryRun, memoryStore } from '../../src/connectors/memory/index.js';
 import { connectorFor, openDestination, openSource } from '../../src/connectors/resolve.js';
 import type { Source } from '../../src/connectors/types.js';
-import type { ConfigEntry, Histogram, MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
+import type { Histogram, MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
 import { pythonEnv } from '../harness/mlflow-server.js';
 import { startCli } from '../cli/run-cli.js';
-import { fixtureOutput, gitRepoWithChange } from '../helpers/comet.js';
+import { collect, configAt, fixtureOutput, gitRepoWithChange, list } from '../helpers/comet.js';
 import { peakHeapGrowth } from '../helpers/heap.js';
 import { richStore } from '../helpers/rich-run.js';
 import { expectEqual, job as runJobIn, verify } from '../helpers/jobs.js';
@@ -49,13 +49,6 @@ const job = (command: 'copy' | 'export', source: string, destination: string) =>
 const words: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity };
 const restNumber = (text: string): number => words[text] ?? Number(text);
 
-async function list<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const all: T[] = [];
-  for await (const item of items) all.push(item);
-  return all;
-}
-const collect = async <T>(pages: AsyncIterable<T[]>): Promise<T[]> => (await list(pages)).flat() as T[];
-const configAt = (entries: ConfigEntry[] | undefined, path: string): ConfigEntry['value'] | undefined => entries?.find((e) => e.path.join('/') === path)?.value;
 const text = async (source: Source, run: Run, path: string): Promise<string> => (await buffer(await source.readArtifact(run, path))).toString('utf8');
 
 async function runsOf(source: Source): Promise<Run[]> {

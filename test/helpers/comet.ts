@@ -7,6 +7,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import type { ConfigEntry } from '../../src/model/index.js';
 
 const execFileAsync = promisify(execFile);
 const ROOT = join(import.meta.dirname, '../..');
@@ -30,3 +31,16 @@ export async function gitRepoWithChange(dir: string): Promise<void> {
   await git('commit', '-q', '-m', 'first');
   writeFileSync(join(dir, 'train.txt'), 'one\ntwo\n');
 }
+
+/** Everything `items` gives, in order. */
+export async function list<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
+
+/** The points of every page, as one list. */
+export const collect = async <T>(pages: AsyncIterable<T[]>): Promise<T[]> => (await list(pages)).flat() as T[];
+
+/** The value of the config entry whose path, joined by `/`, is `path`. */
+export const configAt = (entries: ConfigEntry[] | undefined, path: string): ConfigEntry['value'] | undefined => entries?.find((e) => e.path.join('/') === path)?.value;
