@@ -27,7 +27,7 @@ import { expectEqual as expectEqualRuns, job as runJobIn, verify } from '../help
 import { richStore } from '../helpers/rich-run.js';
 import { memoryStore } from '../../src/connectors/memory/index.js';
 import { peakHeapGrowth } from '../helpers/heap.js';
-import { collect, configAt, fixtureOutput, gitRepoWithChange, list } from '../helpers/comet.js';
+import { collect, configAt, fixtureOutput, gitRepoWithChange, list, type OfflineLogged } from '../helpers/comet.js';
 
 
 /** What comet_ml's own validation (test/fixtures/comet_validate.py) says of the archives in `dir`. */
@@ -44,23 +44,11 @@ async function python(script: string, args: string[]): Promise<string> {
 /** JSON numbers as the fixture prints them: NaN and ±Infinity as strings */
 const num = (v: number | string): number => (v === 'NaN' ? NaN : v === 'Infinity' ? Infinity : v === '-Infinity' ? -Infinity : (v as number));
 
-interface Logged {
-  key: string;
-  workspace: string;
-  project: string;
-  name: string;
-  tags: string[];
-  params: Record<string, unknown>;
-  loss: Array<{ step: number; epoch: number; value: number | string }>;
-  texts: Array<{ step: number; value: string }>;
-  histograms: Array<{ step: number; values: number[] }>;
-}
-
 let tmp: string;
 /** a git repository with an uncommitted change, where the fixture runs: the client logs its git metadata and patch */
 let repo: string;
 let archives: string;
-let logged: Logged;
+let logged: OfflineLogged;
 
 const job = (command: JobOptions['command'], source: string, destination: string) => runJobIn(tmp, command, source, destination);
 const expectEqual = (report: VerifyReport) => expectEqualRuns(report, 1);
@@ -78,7 +66,7 @@ beforeAll(async () => {
   archives = join(tmp, 'archives');
   repo = join(tmp, 'repo');
   await gitRepoWithChange(repo);
-  logged = JSON.parse(await python('test/fixtures/comet_offline.py', [archives, '3000'])) as Logged;
+  logged = JSON.parse(await python('test/fixtures/comet_offline.py', [archives, '3000'])) as OfflineLogged;
 }, 120_000);
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 

@@ -17,7 +17,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startCometServer, type CometServer } from '../harness/comet-server/index.js';
 import { pythonEnv } from '../harness/mlflow-server.js';
-import { fixtureOutput, gitRepoWithChange } from '../helpers/comet.js';
+import { fixtureOutput, gitRepoWithChange, type OfflineLogged } from '../helpers/comet.js';
 import { job } from '../helpers/jobs.js';
 import { richStore } from '../helpers/rich-run.js';
 import { memoryStore } from '../../src/connectors/memory/index.js';
@@ -72,16 +72,6 @@ const num = (v: number | string): number => (typeof v === 'number' ? v : Number(
 
 const zipsIn = (dir: string): string[] => readdirSync(dir).filter((n) => n.endsWith('.zip')).map((n) => join(dir, n));
 
-interface Logged {
-  key: string;
-  workspace: string;
-  project: string;
-  name: string;
-  tags: string[];
-  params: Record<string, unknown>;
-  loss: Array<{ step: number; epoch: number; value: number | string }>;
-}
-
 interface ReadBack {
   workspaces: string[];
   projects: string[];
@@ -111,7 +101,7 @@ interface ReadBack {
 const readBack = async (workspace: string, project: string): Promise<ReadBack> => JSON.parse(await python('test/fixtures/comet_read_back.py', [workspace, project])) as ReadBack;
 
 let archives: string;
-let logged: Logged;
+let logged: OfflineLogged;
 
 beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'trackshift-comet-server-test-'));
@@ -120,7 +110,7 @@ beforeAll(async () => {
   archives = join(tmp, 'archives');
   await gitRepoWithChange(repo);
   server = await startCometServer();
-  logged = JSON.parse(await python('test/fixtures/comet_offline.py', [archives, '3000'])) as Logged;
+  logged = JSON.parse(await python('test/fixtures/comet_offline.py', [archives, '3000'])) as OfflineLogged;
 }, 180_000);
 
 afterAll(async () => {

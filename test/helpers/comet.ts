@@ -21,6 +21,19 @@ export async function fixtureOutput(venv: string, script: string, args: string[]
   return stdout.trim().split('\n').at(-1)!;
 }
 
+/** What test/fixtures/comet_offline.py prints: what it logged (NaN and ±Infinity as strings). */
+export interface OfflineLogged {
+  key: string;
+  workspace: string;
+  project: string;
+  name: string;
+  tags: string[];
+  params: Record<string, unknown>;
+  loss: Array<{ step: number; epoch: number; value: number | string }>;
+  texts: Array<{ step: number; value: string }>;
+  histograms: Array<{ step: number; values: number[] }>;
+}
+
 /** A git repository at `dir` with one commit and an uncommitted change to it. */
 export async function gitRepoWithChange(dir: string): Promise<void> {
   mkdirSync(dir);
