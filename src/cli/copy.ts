@@ -19,6 +19,7 @@ export const copyCommand = (done: (code: number) => void): Command =>
         'trackshift copy http://127.0.0.1:5001 http://127.0.0.1:5001 --experiment churn --dst-experiment churn-copy',
         'trackshift copy http://old:5000 http://new:5000 --status FINISHED --start-after 2024-01-01 --workers 8',
         'TRACKSHIFT_SRC_MLFLOW_TRACKING_TOKEN=… TRACKSHIFT_DST_MLFLOW_TRACKING_TOKEN=… trackshift copy https://a https://b',
+        'TRACKSHIFT_SRC_COMET_API_KEY=… TRACKSHIFT_DST_COMET_API_KEY=… TRACKSHIFT_DST_COMET_URL_OVERRIDE=https://comet.new.example/clientlib/ trackshift copy comet://old-ws/proj comet://new-ws/proj',
         'trackshift copy http://old:5000 http://new:5000 --experiment churn --verify',
       ],
       options: (command) =>

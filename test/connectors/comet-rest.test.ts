@@ -153,6 +153,31 @@ describe('comet:// reader', () => {
     }
   });
 
+  it('takes an archive in directly (comet-offline → comet://) and reads it back as the archive', async () => {
+    server.store.workspaces.add('direct');
+    const report = await job('copy', archives, 'comet://direct/proj');
+    expect(report.failed).toEqual([]);
+    const rest = await openSource('comet://direct/proj', sides());
+    const archive = await openSource(archives);
+    try {
+      // a new key (the archive's is taken on this server: it was uploaded above) and the provenance tags aside
+      const bare = (all: Record<string, unknown>) =>
+        Object.values(comparable(all)).map((entry) => {
+          const { run, ...rest } = entry as { run: Run };
+          const { id: _id, tags, ...fields } = run;
+          return { ...rest, run: { ...fields, tags: Object.fromEntries(Object.entries(tags).filter(([k]) => !k.startsWith('trackshift.'))) } };
+        });
+      expect(bare(await everything(rest))).toEqual(bare(await everything(archive)));
+    } finally {
+      await rest.close?.();
+      await archive.close?.();
+    }
+    const [copied] = experimentsIn('direct', 'proj');
+    expect(copied!.html).toBe('<p>replaced</p>');
+    expect(copied!.gitPatch).toBeTruthy();
+    expect(server.unhandled).toEqual([]);
+  });
+
   it('pages through the experiments of a project', async () => {
     const rest = await openSource('comet://ws/proj', sides());
     try {
@@ -221,9 +246,38 @@ describe('comet:// → comet:// in one command', () => {
     for (const key of [SRC_KEY, DST_KEY]) expect(JSON.stringify([report, again])).not.toContain(key);
   });
 
+  it('between two instances (a URL and a key per side) keeps the source experiment key', async () => {
+    const other = await startCometServer({ apiKeys: [DST_KEY] });
+    try {
+      const env = sides({ TRACKSHIFT_SRC_COMET_URL_OVERRIDE: server.clientlibUrl, TRACKSHIFT_DST_COMET_URL_OVERRIDE: other.clientlibUrl, COMET_URL_OVERRIDE: 'http://127.0.0.1:9/clientlib/' });
+      // the destination refuses the source's key: the message names the destination's variable
+      const refused = await job('copy', 'comet://ws/proj', 'comet://ws/proj', { ...env, TRACKSHIFT_DST_COMET_API_KEY: SRC_KEY }).then(
+        (report) => JSON.stringify(report.failed),
+        (e: Error) => e.message,
+      );
+      expect(refused).toMatch(/refused the Comet API key from TRACKSHIFT_DST_COMET_API_KEY/);
+      expect(refused).not.toContain(SRC_KEY);
+      expect(other.store.experiments.size).toBe(0);
+      expect((await job('copy', 'comet://ws/proj', 'comet://ws/proj', env)).failed).toEqual([]);
+      const p = other.store.project('ws', 'proj')!;
+      expect(other.store.experimentsOf(p.projectId).map((e) => e.key)).toEqual([logged.key]);
+      expectEqual(await verify('comet://ws/proj', 'comet://ws/proj', env), 1);
+      expect(other.unhandled).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('names the experiment key with --run-id and plans without writing under --dry-run', async () => {
     const report = await job('copy', 'comet://ws/proj', 'comet://dry/proj', sides(), { dryRun: true, selection: { ...emptySelection(), runIds: [logged.key] } });
     expect(report.failed).toEqual([]);
+    expect(server.store.project('dry', 'proj')).toBeUndefined();
+    // the same from the command line
+    const { done } = startCli(['copy', 'comet://ws/proj', 'comet://dry/proj', '--dry-run', '--run-id', logged.key, '--state-dir', join(tmp, 'dry-state')], { ...sides(), PATH: process.env.PATH! });
+    const result = await done;
+    expect(result.code, result.stderr).toBe(0);
+    expect(`${result.stdout}${result.stderr}`).toContain('comet://dry/proj');
+    expect(`${result.stdout}${result.stderr}`).not.toContain(SRC_KEY);
     expect(server.store.project('dry', 'proj')).toBeUndefined();
   });
 });
@@ -268,7 +322,10 @@ describe('comet:// errors and limits', () => {
     }
     server.failNext('batch/logger/experiment/metric', { status: 502, times: 2 });
     server.failNext('write/experiment/log-other', { status: 500 });
+    server.failNext('batch/logger/experiment/parameter', { status: 429, retryAfterCustom: 1 });
+    const injected = server.injected.length;
     expect((await job('copy', 'comet://ws/proj', 'comet://faults/proj')).failed).toEqual([]);
+    expect(server.injected.length - injected).toBe(4);
     expectEqual(await verify('comet://ws/proj', 'comet://faults/proj'), 1);
   });
 });

@@ -96,6 +96,8 @@ function restoredAsset(asset: RestAsset): RestAsset {
 export class CometRestSource implements Source {
   readonly kind = 'comet';
   readonly uri: string;
+  /** the instance: one workspace on two servers is two stores (a copy between them is no copy onto itself) */
+  readonly trackingStore: string;
   readonly warnings: Array<{ object: string; message: string }> = [];
   private readonly runs = new Map<string, OpenRun>();
 
@@ -104,6 +106,7 @@ export class CometRestSource implements Source {
     private readonly target: CometSourceTarget,
   ) {
     this.uri = `comet://${target.workspace}${target.project ? `/${target.project}` : ''}`;
+    this.trackingStore = `comet ${api.root}`;
   }
 
   private async projects(): Promise<ProjectRecord[]> {

@@ -11,6 +11,7 @@
  * keys. The log-other `trackshift.run` is written last: an experiment without it is partial, and
  * is archived (discarded) and written again under the next key; one with it is skipped.
  */
+import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -66,6 +67,8 @@ interface Open {
   records: RestRecords;
   tmp: string;
   files: number;
+  /** uploads sent so far: each gets an asset id of its own (key, number), so that a retried upload replaces itself */
+  uploads: number;
   /** SeriesFile.path → staged file */
   seriesFiles: Map<string, string>;
   seriesPoints: Map<string, number>;
@@ -81,6 +84,8 @@ type Probe = { free: string } | { key: string; complete: boolean; archived: bool
 export class CometRestDestination implements Destination {
   readonly kind = 'comet';
   readonly uri: string;
+  /** the instance: one workspace on two servers is two stores (a copy between them is no copy onto itself) */
+  readonly trackingStore: string;
   /** comet_ml's batch sizes: 1000 metrics, 1000 parameters per call */
   readonly limits: WriteLimits = { metrics: METRIC_BATCH, params: PARAMETER_BATCH, tags: 1000, entries: METRIC_BATCH, bytes: 8_000_000 };
   readonly holds: DestinationHolds = {
@@ -106,6 +111,7 @@ export class CometRestDestination implements Destination {
     private readonly target: CometTarget,
   ) {
     this.uri = `comet://${target.workspace}${target.project ? `/${target.project}` : ''}`;
+    this.trackingStore = `comet ${api.root}`;
   }
 
   private projectName(name: string): string {
@@ -190,6 +196,7 @@ export class CometRestDestination implements Destination {
       records: new RestRecords(run),
       tmp: await mkdtemp(join(tmpdir(), 'trackshift-comet-')),
       files: 0,
+      uploads: 0,
       seriesFiles: new Map(),
       seriesPoints: new Map(),
       outputOffset: 0,
@@ -289,11 +296,13 @@ export class CometRestDestination implements Destination {
 
   /**
    * One upload, streamed from its staged file and retried from it (a body cannot be replayed),
-   * with the upload's parameters as the client sends them (its own asset and run ids left out:
-   * they are the source's) and its time in the metadata (Comet stamps an upload with its arrival).
+   * with the upload's parameters as the client sends them (the source's asset and run ids replaced
+   * by this copy's) and its time in the metadata (Comet stamps an upload with its arrival).
    */
   private async sendFile(open: Open, uploadType: string, params: Record<string, unknown>, body: { file: string; size: number } | { link: string }, metadata: Record<string, unknown> | null | undefined, time: number): Promise<void> {
-    const query: Record<string, string | number | boolean | null | undefined> = { experimentId: open.key, projectId: open.projectId, type: uploadType };
+    // an asset id chosen here, as the client chooses one: an upload sent again (its answer lost) replaces itself
+    const assetId = createHash('sha1').update(`${open.key}:${open.uploads++}`).digest('hex').slice(0, 32);
+    const query: Record<string, string | number | boolean | null | undefined> = { experimentId: open.key, projectId: open.projectId, type: uploadType, assetId };
     for (const [key, value] of Object.entries(params)) {
       if (value === undefined || value === null || key === 'assetId' || key === 'runId') continue;
       query[key] = typeof value === 'object' ? JSON.stringify(value) : (value as string | number | boolean);
@@ -346,7 +355,7 @@ export class CometRestDestination implements Destination {
     switch (type) {
       case 'html':
       case 'htmlOverride':
-        await this.api.html(key, text(payload.html), type === 'htmlOverride', at);
+        await this.api.html(key, text(payload.html ?? payload.htmlOverride), type === 'htmlOverride', at);
         return;
       case 'installed_packages':
         await this.api.systemDetails(key, { installedPackages: payload.installed_packages ?? [] });
