@@ -12,15 +12,17 @@
  * are then uploaded with `comet upload`, COMET_OFFLINE_SAMPLING_SIZE raised so that no point is
  * dropped — the way a user's offline runs reach a server; not timed):
  *   --experiments 20 --metrics 10 --steps 2000 --long-steps 16000 --params 20 --others 5 --tags 3
- *   --assets 3 --asset-kb 256 --seed 7 --fill-jobs 4
+ *   --assets 3 --asset-kb 256 --seed 7 --fill-jobs 4 (processes writing, then uploading, side by side)
  *   (every experiment also has one metric `long_loss` of --long-steps points, over the 15,000
  *   points per name that comet_ml's offline uploader keeps by default; --long-steps 0 leaves it out)
  *
  * Other flags:
  *   --only cometx,trackshift   the contenders to run (default both; cometx runs first)
- *   --cometx-sampling-size N   run cometx copy with COMET_OFFLINE_SAMPLING_SIZE=N (its offline
+ *   --cometx-sampling-size N   also run cometx copy, from the same download, with
+ *                              COMET_OFFLINE_SAMPLING_SIZE=N into another workspace (its offline
  *                              uploader keeps 15,000 points per metric name by default): an
- *                              all-points comparison. Without it cometx runs as a user runs it.
+ *                              all-points comparison, as a second cometx row. cometx always runs
+ *                              once as a user runs it, with its defaults.
  *   --trackshift-args "…"      extra flags for the trackshift command (e.g. "--workers 8")
  *   --no-cache                 write the archives afresh and keep nothing; otherwise they are kept
  *                              under ~/.cache/trackshift/bench/comet-<hash of workload and
@@ -31,8 +33,9 @@
  *   --out FILE                 the JSON results (default bench/results/comet.json)
  *
  * One server (its own Node process, every key below accepted, its CPU measured per contender)
- * holds the source A/proj and both destinations: cometx writes into cometx-dst/proj, trackshift
- * into trackshift-dst/proj. Keys per side, as a migration has them: the source is read with one
+ * holds the source A/proj and every destination: cometx writes into cometx-dst/proj (and, with
+ * --cometx-sampling-size, cometx-all-dst/proj), trackshift into trackshift-dst/proj; the
+ * destination workspaces exist beforehand, the projects do not. Keys per side, as a migration has them: the source is read with one
  * key (COMET_API_KEY for cometx download; TRACKSHIFT_SRC_COMET_API_KEY for trackshift), the
  * destination written with another (COMET_API_KEY for cometx copy, after "reconfiguring the
  * credentials" as cometx's guide says; TRACKSHIFT_DST_COMET_API_KEY); COMET_URL_OVERRIDE points
@@ -62,7 +65,7 @@ let CLI = BUILT_CLI;
 const FILL = join(ROOT, 'bench', 'fill_comet.py');
 const SERVER_MODULE = join(ROOT, 'test', 'harness', 'comet-server', 'from-node.mjs');
 const SOURCE = { workspace: 'A', project: 'proj' };
-const DESTINATIONS = { cometx: { workspace: 'cometx-dst', project: 'proj' }, trackshift: { workspace: 'trackshift-dst', project: 'proj' } };
+const DESTINATIONS = { cometx: { workspace: 'cometx-dst', project: 'proj' }, cometxAll: { workspace: 'cometx-all-dst', project: 'proj' }, trackshift: { workspace: 'trackshift-dst', project: 'proj' } };
 // made up here, for this server only: a source key and a destination key, as a migration has
 const SRC_KEY = 'benchSourceKey0123456789abcdef';
 const DST_KEY = 'benchDestinationKey0123456789ab';
@@ -668,7 +671,9 @@ async function main() {
     log(`source: comet upload of ${zips.length} archives into ${SOURCE.workspace}/${SOURCE.project} …`);
     const uploadStarted = Date.now();
     const uploadLog = join(logDir, 'comet-upload.log');
-    await run(join(venv, 'bin', 'comet'), ['upload', ...zips], { cwd: work, env: clientEnv(server, SRC_KEY, { COMET_OFFLINE_SAMPLING_SIZE: String(10 ** 9) }), logFile: uploadLog });
+    // --fill-jobs uploads side by side, each with its share of the archives
+    const shares = Array.from({ length: Math.max(1, Math.min(fillJobs, zips.length)) }, (_, i) => zips.filter((_, j) => j % Math.max(1, Math.min(fillJobs, zips.length)) === i));
+    await Promise.all(shares.map((share) => run(join(venv, 'bin', 'comet'), ['upload', ...share], { cwd: work, env: clientEnv(server, SRC_KEY, { COMET_OFFLINE_SAMPLING_SIZE: String(10 ** 9) }), logFile: uploadLog })));
     results.source.uploadSeconds = (Date.now() - uploadStarted) / 1000;
     const source = await readProject(server, SOURCE);
     // every point of the workload's metrics arrived (the client may log a few of its own besides)
@@ -692,29 +697,33 @@ async function main() {
       if (!res.ok) throw new Error(`making the workspace ${workspace}: ${res.status} ${await res.text()}`);
     }
 
-    // ---- cometx: download, then copy from the folder ----
+    // ---- cometx: download, then copy from the folder (as a user runs it; then, asked, with every point kept) ----
     if (only.has('cometx')) {
-      const dst = DESTINATIONS.cometx;
       const folder = join(work, 'cometx-download');
       log(`cometx download ${SOURCE.workspace}/${SOURCE.project} --output ${folder}`);
       const down = await measure('cometx download', join(venv, 'bin', 'cometx'), ['download', `${SOURCE.workspace}/${SOURCE.project}`, '--output', folder], { env: clientEnv(server, SRC_KEY), logDir, server });
-      const copyEnv = clientEnv(server, DST_KEY, cometxSampling !== undefined ? { COMET_OFFLINE_SAMPLING_SIZE: String(cometxSampling) } : {});
-      log(`cometx copy ${SOURCE.workspace}/${SOURCE.project} ${dst.workspace}/${dst.project}${cometxSampling !== undefined ? ` (COMET_OFFLINE_SAMPLING_SIZE=${cometxSampling})` : ''}`);
-      const copy = down.code === 0 ? await measure('cometx copy', join(venv, 'bin', 'cometx'), ['copy', `${SOURCE.workspace}/${SOURCE.project}`, `${dst.workspace}/${dst.project}`], { env: copyEnv, cwd: folder, logDir, server }) : undefined;
-      const m = copy ? sum(down, copy) : down;
-      const stagedMb = existsSync(folder) ? execFileSync('du', ['-sm', folder], { encoding: 'utf8' }).split('\t')[0] : '0';
-      const validation = compare(source, await readProject(server, dst), new Set(results.source.clientMetrics));
-      const name = `cometx download + copy${cometxSampling !== undefined ? ` (sampling ${fmt(cometxSampling)})` : ''}`;
-      results.rows.push(
-        row(name, m, validation, {
-          downloadSeconds: down.seconds,
-          copySeconds: copy?.seconds,
-          downloadPeakRssMb: down.peakRssMb,
-          copyPeakRssMb: copy?.peakRssMb,
-          stagedMb: Number(stagedMb),
-          samplingSize: cometxSampling ?? null,
-        }),
-      );
+      const stagedMb = existsSync(folder) ? Number(execFileSync('du', ['-sm', folder], { encoding: 'utf8' }).split('\t')[0]) : 0;
+      for (const sampling of [undefined, ...(cometxSampling !== undefined ? [cometxSampling] : [])]) {
+        const dst = sampling === undefined ? DESTINATIONS.cometx : DESTINATIONS.cometxAll;
+        const copyEnv = clientEnv(server, DST_KEY, sampling !== undefined ? { COMET_OFFLINE_SAMPLING_SIZE: String(sampling) } : {});
+        log(`cometx copy ${SOURCE.workspace}/${SOURCE.project} ${dst.workspace}/${dst.project}${sampling !== undefined ? ` (COMET_OFFLINE_SAMPLING_SIZE=${sampling})` : ''}`);
+        const label = sampling === undefined ? 'cometx copy' : 'cometx copy all points';
+        const copy = down.code === 0 ? await measure(label, join(venv, 'bin', 'cometx'), ['copy', `${SOURCE.workspace}/${SOURCE.project}`, `${dst.workspace}/${dst.project}`], { env: copyEnv, cwd: folder, logDir, server }) : undefined;
+        const m = copy ? sum(down, copy) : down;
+        const validation = compare(source, await readProject(server, dst), new Set(results.source.clientMetrics));
+        const name = `cometx download + copy${sampling !== undefined ? ` (sampling ${fmt(sampling)})` : ''}`;
+        results.rows.push(
+          row(name, m, validation, {
+            downloadSeconds: down.seconds,
+            copySeconds: copy?.seconds,
+            downloadPeakRssMb: down.peakRssMb,
+            copyPeakRssMb: copy?.peakRssMb,
+            stagedMb,
+            samplingSize: sampling ?? null,
+            ...(sampling !== undefined ? { downloadReused: true } : {}),
+          }),
+        );
+      }
     }
 
     // ---- trackshift: one command, one key per side ----
@@ -739,15 +748,21 @@ async function main() {
   // ---- print ----
   machine.loadAverageAtEnd = loadavg()[0];
   const notes = [];
-  const cx = results.rows.find((r) => r.contender.startsWith('cometx'));
+  const cx = results.rows.find((r) => r.contender.startsWith('cometx') && r.samplingSize === null);
+  const cxAll = results.rows.find((r) => r.contender.startsWith('cometx') && r.samplingSize !== null);
   const ts = results.rows.find((r) => r.contender.startsWith('trackshift'));
   if (cx) notes.push(`cometx: download ${fmt(cx.downloadSeconds, 1)} s (peak ${fmt(cx.downloadPeakRssMb)} MB) + copy ${fmt(cx.copySeconds, 1)} s (peak ${fmt(cx.copyPeakRssMb)} MB), ${fmt(cx.stagedMb)} MB staged on disk`);
-  if (cx && ts) {
-    results.ratios = { time: cx.seconds / ts.seconds, peakRss: cx.peakRssMb / ts.peakRssMb, cpu: cx.cpuSeconds / ts.cpuSeconds };
-    const valid = cx.complete && ts.complete ? '' : ' — a contender is incomplete: it did less work';
-    notes.push(`ratios cometx ÷ trackshift: time ${results.ratios.time.toFixed(2)}×, peak RSS ${results.ratios.peakRss.toFixed(2)}×, CPU ${results.ratios.cpu.toFixed(2)}×${valid}`);
-  }
-  if (cx && cxLostOnlyToSampling(cx)) notes.push(`cometx ran with its defaults: its offline uploader keeps ${fmt(cometxSampling ?? 15000)} points per metric name; --cometx-sampling-size N raises that for an all-points comparison`);
+  if (cxAll) notes.push(`cometx with COMET_OFFLINE_SAMPLING_SIZE=${cxAll.samplingSize}: the same download (run once, counted in both rows) + copy ${fmt(cxAll.copySeconds, 1)} s (peak ${fmt(cxAll.copyPeakRssMb)} MB)`);
+  if (cx && !cx.complete && cx.lost.every((l) => /^metric points missing|^\(/.test(l)))
+    notes.push(`cometx ran with its defaults: its offline uploader keeps 15,000 points per metric name${cxAll ? '' : '; --cometx-sampling-size N raises that for an all-points comparison'}`);
+  const ratioLine = (label, c) => {
+    const r = { time: c.seconds / ts.seconds, peakRss: c.peakRssMb / ts.peakRssMb, cpu: c.cpuSeconds / ts.cpuSeconds };
+    const valid = c.complete && ts.complete ? '' : ' — a contender is incomplete: it did less work';
+    notes.push(`ratios ${label} ÷ trackshift: time ${r.time.toFixed(2)}×, peak RSS ${r.peakRss.toFixed(2)}×, CPU ${r.cpu.toFixed(2)}×${valid}`);
+    return r;
+  };
+  if (ts && cx) results.ratios = ratioLine('cometx', cx);
+  if (ts && cxAll) results.ratiosAllPoints = ratioLine(`cometx (sampling ${fmt(cxAll.samplingSize)})`, cxAll);
   console.log(`\nworkload: ${workloadLine(workload)}`);
   console.log(`machine: ${machine.cpus} × ${machine.cpu}, ${machine.memoryGb} GB, Linux ${machine.kernel}, Node ${machine.node}; load average ${machine.loadAverageAtStart.toFixed(1)} at start, ${machine.loadAverageAtEnd.toFixed(1)} at end`);
   console.log(`trackshift ${build.commit}${build.srcChanged ? ' (src/ has uncommitted changes)' : ''}; comet_ml ${results.comet_ml}, cometx ${results.cometx}; one local Comet-shaped server (test/harness/comet-server), no live Comet`);
@@ -766,9 +781,6 @@ async function main() {
   console.log(`\nwritten: ${outFile.replace(`${ROOT}/`, '')}`);
   if (results.rows.some((r) => r.contender.startsWith('trackshift') && !r.complete)) process.exitCode = 1;
 }
-
-/** cometx's loss is its uploader's sampling when only points of long metrics are missing. */
-const cxLostOnlyToSampling = (r) => !r.complete && r.lost.every((l) => /^metric points missing|^\(/.test(l));
 
 main()
   .catch((err) => {
