@@ -345,6 +345,9 @@ async function rest(server, path, params) {
   return res.json();
 }
 
+/** parameters comet_ml logs by itself (offline_experiment.py / experiment.py: the current step and epoch) */
+const CLIENT_PARAMS = new Set(['curr_step', 'curr_epoch']);
+
 /** A metric value as a comparable string: numbers by value, NaN/±Infinity by name. */
 const valueKey = (v) => {
   const n = Number(v);
@@ -415,6 +418,7 @@ function compare(source, dest, clientMetrics = new Set()) {
   let missingPoints = 0;
   let extraPoints = 0;
   let clientExtra = 0;
+  let clientParams = 0;
   const lostPerMetric = new Map();
   let missingParams = 0;
   let wrongParams = 0;
@@ -459,8 +463,11 @@ function compare(source, dest, clientMetrics = new Set()) {
         example('params missing', k);
         missingParams++;
       } else if (!same(String(v), String(d.params.get(k)))) {
-        example('params with another value', `${k}: ${v} became ${d.params.get(k)}`);
-        wrongParams++;
+        // comet_ml's own curr_step/curr_epoch (the last step any call was given) are no user data
+        const what = CLIENT_PARAMS.has(k) ? "the client's own curr_step/curr_epoch params with another value" : 'params with another value';
+        example(what, `${k}: ${v} became ${d.params.get(k)}`);
+        if (CLIENT_PARAMS.has(k)) clientParams++;
+        else wrongParams++;
       }
     }
     for (const [k, v] of s.others) if (!d.others.has(k) || !same(String(v), String(d.others.get(k)))) missingOthers++;
@@ -499,6 +506,7 @@ function compare(source, dest, clientMetrics = new Set()) {
   add(differs, 'assets with other metadata', assetMetadata);
   add(differs, 'metric points with another timestamp', timestampDiffers);
   add(differs, "points of the client's own metrics added", clientExtra);
+  add(differs, "the client's own curr_step/curr_epoch params with another value", clientParams);
   return {
     complete: lost.length === 0,
     lost,
