@@ -258,7 +258,12 @@ describe('comet:// → comet:// in one command', () => {
       expect(refused).toMatch(/refused the Comet API key from TRACKSHIFT_DST_COMET_API_KEY/);
       expect(refused).not.toContain(SRC_KEY);
       expect(other.store.experiments.size).toBe(0);
-      expect((await job('copy', 'comet://ws/proj', 'comet://ws/proj', env)).failed).toEqual([]);
+      // the destination holds trackshift to a rate, as Comet's per-minute limits do: 429s with Retry-After-Custom, waited out
+      other.limit('batch/logger/experiment/metric', { max: 2, windowMs: 1000 });
+      const copied = await job('copy', 'comet://ws/proj', 'comet://ws/proj', env);
+      expect(copied.failed).toEqual([]);
+      expect(other.injected.filter((i) => i.endsWith(' 429')).length).toBeGreaterThan(0);
+      expect(copied.retries.retries.find((r) => r.side === 'destination' && r.kind === 'HTTP 429')).toMatchObject({ retryAfter: expect.any(Number) });
       const p = other.store.project('ws', 'proj')!;
       expect(other.store.experimentsOf(p.projectId).map((e) => e.key)).toEqual([logged.key]);
       expectEqual(await verify('comet://ws/proj', 'comet://ws/proj', env), 1);
@@ -266,6 +271,14 @@ describe('comet:// → comet:// in one command', () => {
     } finally {
       await other.close();
     }
+  });
+
+  it('through a cometx download folder and back (comet:// → cometx: → comet://) is equal', async () => {
+    server.store.workspaces.add('viacometx');
+    const folder = join(tmp, 'cometx');
+    expect((await job('copy', 'comet://ws/proj', `cometx:${folder}?workspace=ws&project=proj`)).failed).toEqual([]);
+    expect((await job('copy', `cometx:${folder}`, 'comet://viacometx/proj')).failed).toEqual([]);
+    expectEqual(await verify('comet://ws/proj', 'comet://viacometx/proj'), 1);
   });
 
   it('names the experiment key with --run-id and plans without writing under --dry-run', async () => {

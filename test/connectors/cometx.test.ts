@@ -9,7 +9,7 @@
  * hostile names are refused or made safe; metric files are streamed.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
@@ -21,6 +21,7 @@ import { connectorFor, openDestination, openSource } from '../../src/connectors/
 import type { Source } from '../../src/connectors/types.js';
 import type { ConfigEntry, Histogram, MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
 import { pythonEnv } from '../harness/mlflow-server.js';
+import { startCli } from '../cli/run-cli.js';
 import { peakHeapGrowth } from '../helpers/heap.js';
 import { richStore } from '../helpers/rich-run.js';
 import { expectEqual, job as runJobIn, verify } from '../helpers/jobs.js';
@@ -238,6 +239,18 @@ describe('cometx reader', () => {
     }
   });
 
+  it('reads one experiment folder outside WS/PROJ (a --flat download) under the project its metadata names', async () => {
+    const flat = join(tmp, 'flat');
+    cpSync(join(download, written.workspace, written.project, written.key), flat, { recursive: true });
+    const source = await openSource(flat);
+    try {
+      expect(await list(source.listExperiments())).toEqual([expect.objectContaining({ id: 'proj', name: 'proj', tags: { 'comet.workspace': 'ws' } })]);
+      expect((await runsOf(source)).map((r) => [r.id, r.experimentId])).toEqual([[written.key, 'proj']]);
+    } finally {
+      await source.close?.();
+    }
+  });
+
   it('refuses what is not safe or not valid: a symbolic link, a record of the wrong shape (that experiment alone fails)', async () => {
     const root = join(tmp, 'hostile');
     const exp = join(root, 'ws', 'proj');
@@ -262,7 +275,7 @@ describe('cometx reader', () => {
     }
   });
 
-  it('streams metrics.jsonl: 50,000 points read page by page in flat memory', async () => {
+  it('streams metrics.jsonl: 50,000 points read page by page in flat memory, copied whole; kill -9 during a write leaves no folder', async () => {
     async function reading(points: number) {
       const dir = join(tmp, `big-${points}`);
       await python('comet', 'test/fixtures/cometx_download.py', [dir, String(points)]);
@@ -288,6 +301,21 @@ describe('cometx reader', () => {
     const out = join(tmp, 'big-written');
     await job('copy', join(large.result.dir, 'ws'), `cometx:${out}`);
     expectEqual(await verify(join(large.result.dir, 'ws'), `cometx:${out}`), 1);
+
+    // kill -9 while the folder is being written: no experiment folder at all, and a re-run writes it whole
+    const killed = join(tmp, 'big-killed');
+    const { child, done } = startCli(['copy', join(large.result.dir, 'ws'), `cometx:${killed}`, '--state-dir', join(tmp, 'state-killed')]);
+    const staging = join(killed, '.trackshift-staging');
+    for (let waited = 0; !existsSync(staging) || readdirSync(staging).length === 0; waited += 5) {
+      if (waited > 60_000) throw new Error('the copy never started writing');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    child.kill('SIGKILL');
+    expect((await done).signal).toBe('SIGKILL');
+    expect(existsSync(join(killed, 'ws', 'proj', written.key))).toBe(false);
+    expect((await job('copy', join(large.result.dir, 'ws'), `cometx:${killed}`)).copied.runs).toBe(1);
+    expect(readdirSync(staging)).toEqual([]);
+    expectEqual(await verify(join(large.result.dir, 'ws'), `cometx:${killed}`), 1);
   }, 300_000);
 });
 

@@ -18,6 +18,13 @@
  *   (type, step, epoch, context, metadata, time) in `comet/assets.json`;
  * - every other message type (html, installed_packages, os_packages, system_details, git_metadata,
  *   graph, file_name, …) → `comet/<type>.json`, the list of its payloads as the client wrote them.
+ *
+ * REST records (rest.ts) land in the same places: the REST asset type `image` is the upload type
+ * `visualization`; a `histogram_combined_3d` asset (every step of one 3D histogram) is the series
+ * `histogram3d/<name>`; html, graph, git metadata, file name, installed and OS packages and
+ * system details become the payloads the client's messages would have had, with what REST's
+ * system details hold beyond them in `comet/rest/system_details.json`; remote assets become
+ * `comet/remote_file.json`.
  */
 import { keyToFileName, relativePathProblem } from '../../util/paths.js';
 

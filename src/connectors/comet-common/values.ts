@@ -43,7 +43,8 @@ export function typedValue(value: unknown, raw?: string): TypedValue {
 }
 
 const INT_TEXT = /^-?(0|[1-9][0-9]*)$/;
-const FLOAT_TEXT = /^-?(0|[1-9][0-9]*)?(\.[0-9]+)?([eE][+-]?[0-9]+)?$/;
+/** a decimal number as Python, Java or JavaScript print one: `0.5`, `1e-05`, `1.0E-5`, `12.` */
+const FLOAT_TEXT = /^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
 
 /**
  * A value the REST API gives as a string, typed as the archive's scalar it came from would be:
@@ -53,7 +54,7 @@ export function inferredValue(text: string): TypedValue {
   if (INT_TEXT.test(text) && Number.isSafeInteger(Number(text))) return { type: 'int', value: Number(text) };
   const word = NUMBER_WORDS.get(text);
   if (word !== undefined) return { type: 'float', value: word };
-  if (/[0-9]/.test(text) && FLOAT_TEXT.test(text)) return { type: 'float', value: Number(text) };
+  if (FLOAT_TEXT.test(text)) return { type: 'float', value: Number(text) };
   if (text === 'true' || text === 'True') return { type: 'bool', value: true };
   if (text === 'false' || text === 'False') return { type: 'bool', value: false };
   return { type: 'string', value: text };

@@ -118,8 +118,8 @@ export class CometApi {
 
   // ---- writes
 
-  createProject(workspace: string, project: string, description: string | undefined): Promise<unknown> {
-    return this.post('write/project/create', { workspaceName: workspace, projectName: project, projectDescription: description ?? null, isPublic: false }, anything);
+  createProject(workspace: string, project: string, description: string | undefined, isPublic: boolean): Promise<unknown> {
+    return this.post('write/project/create', { workspaceName: workspace, projectName: project, projectDescription: description ?? null, isPublic }, anything);
   }
 
   setProjectNotes(projectId: string, notes: string): Promise<unknown> {

@@ -13,7 +13,7 @@
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { z } from 'zod';
-import { MLFLOW_TAGS, type ArtifactFile, type Experiment, type MetricPoint, type Run, type SeriesInfo, type TypedPoint } from '../../model/index.js';
+import { type ArtifactFile, type Experiment, type MetricPoint, type Run, type SeriesInfo, type TypedPoint } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { quoted } from '../../util/paths.js';
 import type { RunQuery, Source } from '../types.js';
@@ -46,8 +46,11 @@ import { experimentMetadata, type CometApi, type ExperimentMetadata, type Projec
 /** experiments per page of `experiments` (comet_ml's get_project_experiments page/size) */
 const EXPERIMENTS_PAGE = 100;
 const POINTS_PAGE = 1000;
-/** the experiment (project) tag that holds the project's notes */
-export const NOTES_TAG = 'comet.notes';
+/**
+ * The experiment tags a project's own fields give, the same as a cometx download folder's
+ * (cometx/format.ts PROJECT_TAGS; candidates for comet-common).
+ */
+export const PROJECT_TAGS = { description: 'comet.description', notes: 'comet.notes', public: 'comet.public' } as const;
 /**
  * The asset metadata field that keeps an upload's own time: Comet stamps an asset with its
  * arrival (createdAt), so a copy says when the source's asset was logged; read back, and removed.
@@ -128,15 +131,21 @@ export class CometRestSource implements Source {
     const first = answer.experiments?.[0];
     if (!first) return undefined;
     const other = (await this.api.others(first.experimentKey)).find((o) => o.name === RUN_OTHER);
-    return other?.valueCurrent ? experimentTagsOf(parseExtras(other.valueCurrent, `${this.uri} experiment ${first.experimentKey}: the other ${RUN_OTHER}`), this.target.workspace) : undefined;
+    const extras = other?.valueCurrent ? parseExtras(other.valueCurrent, `${this.uri} experiment ${first.experimentKey}: the other ${RUN_OTHER}`) : undefined;
+    return extras?.experimentTags ? experimentTagsOf(extras, this.target.workspace) : undefined;
   }
 
   async *listExperiments(): AsyncIterable<Experiment> {
     for (const p of await this.projects()) {
-      const tags: Record<string, string> = (await this.keptTags(p.projectName)) ?? projectTags(this.target.workspace);
-      if (p.projectDescription) tags[MLFLOW_TAGS.note] = p.projectDescription;
-      const notes = (await this.api.get('project/notes', { projectId: p.projectId }, notesAnswer, `project ${p.projectName}`)).notes;
-      if (notes) tags[NOTES_TAG] = notes;
+      // what a copy kept of its experiment's tags, else what the project says (as a cometx folder is read)
+      const kept = await this.keptTags(p.projectName);
+      const tags: Record<string, string> = kept ?? projectTags(this.target.workspace);
+      if (!kept) {
+        if (p.projectDescription) tags[PROJECT_TAGS.description] = p.projectDescription;
+        if (p.public) tags[PROJECT_TAGS.public] = 'true';
+        const notes = (await this.api.get('project/notes', { projectId: p.projectId }, notesAnswer, `project ${p.projectName}`)).notes;
+        if (notes) tags[PROJECT_TAGS.notes] = notes;
+      }
       yield { id: p.projectName, name: p.projectName, tags, lifecycle: 'active' };
     }
   }

@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
 import { z } from 'zod';
-import { MLFLOW_TAGS, type ArtifactFile, type DatasetInput, type Experiment, type Histogram, type Run, type SeriesFile, type SeriesInfo, type TypedPoint } from '../../model/index.js';
+import { type ArtifactFile, type DatasetInput, type Experiment, type Histogram, type Run, type SeriesFile, type SeriesInfo, type TypedPoint } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { quoted } from '../../util/paths.js';
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
@@ -31,7 +31,7 @@ import { REST_SYSTEM_DETAILS, UPLOAD_FIELD, systemDetailsRecord } from '../comet
 import { RestRecords, valueRecord, type ValueRecord } from '../comet-common/rest-write.js';
 import { floatText } from '../comet-common/values.js';
 import { CometApi, EXPERIMENT_ALREADY_EXISTS, METRIC_BATCH, OUTPUT_BATCH, PARAMETER_BATCH, uploadEndpoint, type MetricValue, type OutputLine, type ParameterValue } from './api.js';
-import { GIT_PATCH, NOTES_TAG, TIME_META } from './read.js';
+import { GIT_PATCH, PROJECT_TAGS, TIME_META } from './read.js';
 import { CometHttpError } from './transport.js';
 
 /** keys tried for one source run before giving up (each a discarded attempt or a key taken elsewhere) */
@@ -128,9 +128,9 @@ export class CometRestDestination implements Destination {
     const project = this.projectName(name);
     let record = (await this.api.projects(this.target.workspace)).find((p) => p.projectName === project);
     if (!record && !this.target.dryRun) {
-      await this.api.createProject(this.target.workspace, project, exp.tags[MLFLOW_TAGS.note]);
+      await this.api.createProject(this.target.workspace, project, exp.tags[PROJECT_TAGS.description], exp.tags[PROJECT_TAGS.public] === 'true');
       record = (await this.api.projects(this.target.workspace)).find((p) => p.projectName === project);
-      const notes = exp.tags[NOTES_TAG];
+      const notes = exp.tags[PROJECT_TAGS.notes];
       if (notes && record) await this.api.setProjectNotes(record.projectId, notes);
     }
     this.projects.set(project, { id: record?.projectId, tags: { ...exp.tags } });
@@ -138,6 +138,15 @@ export class CometRestDestination implements Destination {
   }
 
   async finishExperiment(): Promise<void> {}
+
+  /** The experiment tags the project gives by itself: its workspace, description, visibility and notes (as read.ts reads them). */
+  private projectSays(project: string): Record<string, string> {
+    const tags = this.projects.get(project)?.tags ?? {};
+    const says: Record<string, string> = projectTags(this.target.workspace);
+    for (const key of [PROJECT_TAGS.description, PROJECT_TAGS.notes]) if (tags[key]) says[key] = tags[key];
+    if (tags[PROJECT_TAGS.public] === 'true') says[PROJECT_TAGS.public] = 'true';
+    return says;
+  }
 
   /** The keys a source run's experiment may have, in the order they are tried. */
   private candidates(sourceRunId: string): string[] {
@@ -412,11 +421,8 @@ export class CometRestDestination implements Destination {
       }
       else await this.sendFile(open, UPLOAD.asset, { context: null, step: null, fileName: artifact.path, overwrite: false }, artifact, { [PATH_META]: artifact.path }, run.startTime ?? 0);
     }
-    // the experiment's tags as the copy was given them, without the project's own description and notes
-    const given = { ...this.projects.get(open.project)?.tags };
-    delete given[MLFLOW_TAGS.note];
-    delete given[NOTES_TAG];
-    const { tags: cometTags, others } = open.records.finish(run, this.projects.has(open.project) ? given : undefined, projectTags(this.target.workspace));
+    // the experiment's tags are kept with the run when the project does not say them by itself
+    const { tags: cometTags, others } = open.records.finish(run, this.projects.get(open.project)?.tags, this.projectSays(open.project));
     const marker = others.find((o) => o.name === RUN_OTHER) ?? valueRecord(RUN_OTHER, '{}', null);
     if (cometTags.length > 0) await this.api.addTags(key, cometTags);
     const start = Math.round(run.startTime ?? run.endTime ?? 0);

@@ -90,7 +90,24 @@ export async function experimentFolders(location: string): Promise<ExperimentFol
     const projectDir = dirname(dir);
     found.push({ dir, project: basename(projectDir), workspace: basename(dirname(projectDir)) || undefined, projectDir });
   }
+  if (depth === 0 && found[0]) {
+    // one experiment folder given (perhaps a `--flat` download, outside WS/PROJ): its metadata names its project
+    const named = await namesOf(found[0].dir);
+    if (named.project) found[0] = { ...found[0], project: named.project, workspace: named.workspace ?? found[0].workspace };
+  }
   return found;
+}
+
+/** The project and workspace an experiment's metadata.json names, when it is there and names them. */
+async function namesOf(dir: string): Promise<{ project?: string; workspace?: string }> {
+  try {
+    const json = JSON.parse(await readFile(join(dir, FILES.metadata), 'utf8')) as Record<string, unknown>;
+    const project = typeof json.projectName === 'string' && json.projectName !== '' ? json.projectName : undefined;
+    const workspace = typeof json.workspaceName === 'string' && json.workspaceName !== '' ? json.workspaceName : undefined;
+    return { ...(project ? { project } : {}), ...(workspace ? { workspace } : {}) };
+  } catch {
+    return {};
+  }
 }
 
 /** project_metadata.json and project_notes.md of a project folder, when there. */
