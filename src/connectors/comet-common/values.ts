@@ -6,10 +6,15 @@
 import type { TypedValue } from '../../model/index.js';
 import type { ValueType } from './extras.js';
 
-const NUMBER_WORDS: Record<string, number> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, '-Infinity': Number.NEGATIVE_INFINITY };
+// a Map, not an object literal: `'toString' in {…}` is true, and a keyed lookup of every point's text was a tenth of a copy's CPU
+const NUMBER_WORDS = new Map<string, number>([
+  ['NaN', Number.NaN],
+  ['Infinity', Number.POSITIVE_INFINITY],
+  ['-Infinity', Number.NEGATIVE_INFINITY],
+]);
 
-/** A metric value: a number, the NaN / Infinity strings, or a number written as text. */
-export const metricNumber = (value: number | string): number => (typeof value === 'number' ? value : (NUMBER_WORDS[value] ?? Number(value)));
+/** A metric value: a number, the NaN / Infinity strings, or a number written as text (Number reads the three words itself). */
+export const metricNumber = (value: number | string): number => (typeof value === 'number' ? value : Number(value));
 
 /** A double as Comet's text gives it: NaN and ±Infinity as their words, -0 kept, a float keeps a `.0`. */
 export const floatText = (value: number): string => {
@@ -47,7 +52,8 @@ const FLOAT_TEXT = /^-?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$/;
  */
 export function inferredValue(text: string): TypedValue {
   if (INT_TEXT.test(text) && Number.isSafeInteger(Number(text))) return { type: 'int', value: Number(text) };
-  if (text in NUMBER_WORDS) return { type: 'float', value: NUMBER_WORDS[text]! };
+  const word = NUMBER_WORDS.get(text);
+  if (word !== undefined) return { type: 'float', value: word };
   if (FLOAT_TEXT.test(text)) return { type: 'float', value: Number(text) };
   if (text === 'true' || text === 'True') return { type: 'bool', value: true };
   if (text === 'false' || text === 'False') return { type: 'bool', value: false };
