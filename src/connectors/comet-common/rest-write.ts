@@ -75,7 +75,6 @@ export class RestRecords {
     this.addTags(run.tags);
     if (run.user !== undefined) this.extras.user = run.user;
     if (run.parentId !== undefined) this.extras.parentId = run.parentId;
-    if (run.inputs.length > 0) this.extras.inputs = structuredClone(run.inputs);
   }
 
   private param(name: string, value: TypedValue, at: number | null, types: 'paramTypes'): void {

@@ -166,6 +166,10 @@ export function withoutExperimentFields<T extends Record<string, unknown>>(recor
   return rest as T;
 }
 
+/** whether a REST field says anything: not null, nor an empty text, list or object */
+const holdsSomething = (value: unknown): boolean =>
+  value !== null && value !== undefined && value !== '' && !(Array.isArray(value) && value.length === 0) && !(typeof value === 'object' && !Array.isArray(value) && Object.keys(value).length === 0);
+
 /** A system-details record as comet_ml's system_details message payload, and what REST has beyond it. */
 export function systemDetailsPayload(record: RestSystemDetails): { payload: Record<string, unknown>; rest: Record<string, unknown> } {
   const payload: Record<string, unknown> = {};
@@ -296,8 +300,9 @@ export function restRunOf(input: RestRunInput): RestRun {
   if (input.systemDetails?.osPackages && input.systemDetails.osPackages.length > 0) addMessages('os_packages', [{ os_packages: input.systemDetails.osPackages }]);
   if (input.systemDetails) {
     const { payload, rest } = systemDetailsPayload(input.systemDetails);
-    if (Object.keys(payload).length > 0) addMessages('system_details', [payload]);
-    if (Object.keys(rest).length > 0) artifacts.set(REST_SYSTEM_DETAILS, { content: Buffer.from(JSON.stringify(rest, null, 1)) });
+    // Comet answers every experiment with a record, all nulls and empty lists when nothing was logged
+    if (Object.values(payload).some(holdsSomething)) addMessages('system_details', [payload]);
+    if (Object.values(rest).some(holdsSomething)) artifacts.set(REST_SYSTEM_DETAILS, { content: Buffer.from(JSON.stringify(rest, null, 1)) });
   }
 
   const series: SeriesInfo[] = [];
