@@ -22,6 +22,7 @@ export function addSelectionOptions(command: Command): Command {
     .option('--start-before <time>', 'only runs started at or before this time (ISO date/time or epoch ms)')
     .option('--status <statuses>', `only runs with these statuses, comma-separated (${RUN_STATUSES.join(', ')})`)
     .option('--tag <key[=value]>', 'only runs holding this tag (with this value, when given); repeat: runs holding all of them. Neptune\'s tags are labels: --tag best; a label written key=value also matches --tag key=value', collect)
+    .option('--run-name <name>', 'only runs of this name; * matches any characters ("lr=*"); repeat: runs of any of them (Comet and Neptune call it the experiment or run name)', collect)
     .option('--include-deleted', 'also take deleted experiments and runs (they stay deleted)', false)
     .option('--include-nested', 'also take the child runs (at any depth) of the selected runs', false)
     .option('--filter <expr>', 'the source\'s own run filter, passed through (MLflow search syntax, e.g. "metrics.acc > 0.9")')
@@ -105,6 +106,7 @@ export interface SelectionFlags {
   startBefore?: string;
   status?: string;
   tag?: string[];
+  runName?: string[];
   includeDeleted?: boolean;
   includeNested?: boolean;
   filter?: string;
@@ -137,6 +139,8 @@ export function selectionFrom(flags: SelectionFlags): Selection {
     if (!key) throw new UsageError(`--tag: "${t}" names no tag; use --tag KEY or --tag KEY=VALUE`);
     return at < 0 ? { key } : { key, value: t.slice(at + 1) };
   });
+  selection.runNames = flags.runName ?? [];
+  if (selection.runNames.some((name) => name === '')) throw new UsageError('--run-name: give a name, or a pattern such as "sweep-*"');
   selection.includeDeleted = Boolean(flags.includeDeleted);
   selection.includeNested = Boolean(flags.includeNested);
   selection.filter = flags.filter;

@@ -16,6 +16,8 @@ export interface Selection {
   statuses: RunStatus[];
   /** only runs holding every one of these tags (with this value, when one is given) */
   tags: Array<{ key: string; value?: string }>;
+  /** only runs whose name is one of these (`*` matches any characters); all when empty */
+  runNames: string[];
   includeDeleted: boolean;
   /** add the children (and their children) of the selected runs */
   includeNested: boolean;
@@ -42,6 +44,7 @@ export const emptySelection = (): Selection => ({
   runIds: [],
   statuses: [],
   tags: [],
+  runNames: [],
   includeDeleted: false,
   includeNested: false,
   models: [],
@@ -107,7 +110,13 @@ function matchesWindow(run: Run, selection: Selection): boolean {
   if (selection.statuses.length > 0 && !selection.statuses.includes(run.status)) return false;
   if (selection.startAfter !== undefined && (run.startTime ?? -Infinity) < selection.startAfter) return false;
   if (selection.startBefore !== undefined && (run.startTime ?? Infinity) > selection.startBefore) return false;
+  if (selection.runNames.length > 0 && !selection.runNames.some((pattern) => namePattern(pattern).test(run.name ?? ''))) return false;
   return selection.tags.every((tag) => holdsTag(run, tag));
+}
+
+/** `--run-name`: the name itself, where each `*` stands for any characters (none too). */
+function namePattern(pattern: string): RegExp {
+  return new RegExp(`^${pattern.split('*').map((part) => part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 's');
 }
 
 /**

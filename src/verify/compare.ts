@@ -285,7 +285,7 @@ export class Verifier {
 
     // runs only the destination has, when whole experiments were selected (not runs, not a window)
     const wholeExperiment =
-      selection.runIds.length === 0 && selection.statuses.length === 0 && selection.startAfter === undefined && selection.startBefore === undefined && !selection.filter &&
+      selection.runIds.length === 0 && selection.statuses.length === 0 && selection.tags.length === 0 && selection.runNames.length === 0 && selection.startAfter === undefined && selection.startBefore === undefined && !selection.filter &&
       (selection.experiments.length > 0 || selection.models.length === 0);
     if (wholeExperiment && selection.scope !== 'models') {
       for (const run of index.runs) {

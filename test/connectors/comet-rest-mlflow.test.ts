@@ -79,7 +79,7 @@ describe('comet:// and MLflow', () => {
     expect(server.unhandled).toEqual([]);
   }, 300_000);
 
-  it('selects runs of a Comet source by experiment, run id, tag, status and start time', async () => {
+  it('selects runs of a Comet source by experiment, run id, tag, status, start time and name', async () => {
     const planned = async (...flags: string[]): Promise<number> => {
       const result = await cli(['copy', 'comet://team', `mlruns:${join(tmp, 'never-written')}`, '--dry-run', '--state-dir', join(tmp, `state-${states++}`), ...flags], env());
       expect(result.code, result.stderr).toBe(0);
@@ -91,5 +91,7 @@ describe('comet:// and MLflow', () => {
     expect(await planned('--tag', 'stage=candidate')).toBe(1);
     expect(await planned('--status', 'FAILED')).toBe(1);
     expect(await planned('--start-after', '2024-06-01T00:06:00Z')).toBe(3);
+    expect(await planned('--run-name', 'lr=*')).toBe(2);
+    expect(await planned('--run-name', 'minilm-finetune', '--run-name', 'lr-sweep')).toBe(2);
   }, 300_000);
 });

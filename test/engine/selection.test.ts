@@ -1,11 +1,14 @@
 /**
  * `--tag KEY[=VALUE]`: only runs holding every given tag (with that value, when one is given).
  * Trackers whose tags are labels (Neptune) hold them as keys with an empty value: `--tag best`.
+ * `--run-name NAME`: only runs of that name, `*` matching any characters. `verify` with either
+ * compares the runs selected and does not count the destination's other runs as extra.
  */
 import { describe, expect, it } from 'vitest';
 import { selectionFrom } from '../../src/cli/options.js';
 import { memoryRun } from '../../src/connectors/memory/index.js';
 import { planTransfer } from '../../src/engine/plan.js';
+import { verifySources } from '../../src/verify/compare.js';
 import type { Run } from '../../src/model/index.js';
 import { UsageError } from '../../src/util/errors.js';
 import { newStore } from './fixture.js';
@@ -42,5 +45,40 @@ describe('selection by tags', () => {
 
   it('refuses a tag without a key', () => {
     expect(() => selectionFrom({ tag: ['=x'] })).toThrow(UsageError);
+  });
+});
+
+describe('selection by run name', () => {
+  const source = newStore();
+  source.data.experiments.set('1', { id: '1', name: 'e', tags: {}, lifecycle: 'active' });
+  for (const name of ['lr=0.1', 'lr=0.01', 'sweep', 'a.b', 'a+b']) source.data.runs.set(name, memoryRun({ run: { ...run(name, {}), name } }));
+  const chosen = async (...names: string[]) => (await planTransfer(source, selectionFrom({ runName: names }))).experiments.flatMap((e) => e.runs.map((r) => r.id)).sort();
+
+  it('takes runs of a name, of a pattern with *, or of any of several', async () => {
+    expect(await chosen()).toHaveLength(5);
+    expect(await chosen('sweep')).toEqual(['sweep']);
+    expect(await chosen('lr=*')).toEqual(['lr=0.01', 'lr=0.1']);
+    expect(await chosen('*0.1')).toEqual(['lr=0.1']);
+    expect(await chosen('sweep', 'a.b')).toEqual(['a.b', 'sweep']);
+    // other characters stand for themselves
+    expect(await chosen('a?b')).toEqual([]);
+    expect(await chosen('a+b')).toEqual(['a+b']);
+    expect(await chosen('swee')).toEqual([]);
+  });
+
+  it('refuses an empty name', () => {
+    expect(() => selectionFrom({ runName: [''] })).toThrow(UsageError);
+  });
+
+  it('verify compares the runs selected by name or tag, and the destination\'s others are not extra', async () => {
+    const destination = newStore();
+    destination.data.experiments.set('1', { id: '1', name: 'e', tags: {}, lifecycle: 'active' });
+    for (const [id, data] of source.data.runs) destination.data.runs.set(id, data);
+    destination.data.runs.set('only-there', memoryRun({ run: run('only-there', { best: '' }) }));
+    for (const selection of [selectionFrom({ runName: ['lr=*'] }), selectionFrom({ tag: ['missing-everywhere'] })]) {
+      const report = await verifySources(source, destination, { selection, workers: 1, artifactWorkers: 1, maxDifferences: 20 });
+      expect(report.objects).toEqual([]);
+      expect(report.equal).toBe(true);
+    }
   });
 });
