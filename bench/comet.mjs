@@ -53,15 +53,15 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, homedir, loadavg, release, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildInfo, BUILT_CLI, parseFlags, snapshotCli } from './lib/cli.mjs';
 import { measure as measureCommand, treeCpu } from './lib/measure.mjs';
 import { fmt, groups, keepProcesses, killGroup, log, run, sleep, tail, temp } from './lib/processes.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const BUILT_CLI = join(ROOT, 'dist', 'cli', 'main.js');
 // the CLI run: a copy of dist/ taken at the start (others rebuild dist/ while this runs)
 let CLI = BUILT_CLI;
 const FILL = join(ROOT, 'bench', 'fill_comet.py');
@@ -75,17 +75,7 @@ const DST_KEY = 'benchDestinationKey0123456789ab';
 // ---- flags ----
 
 const BOOLEAN_FLAGS = new Set(['no-cache', 'profile', 'keep']);
-const args = {};
-for (let i = 2; i < process.argv.length; i++) {
-  const flag = process.argv[i];
-  if (!flag.startsWith('--')) throw new Error(`unexpected argument ${flag}`);
-  const [name, inline] = flag.slice(2).split(/=(.*)/s);
-  if (inline !== undefined) args[name] = inline;
-  else if (BOOLEAN_FLAGS.has(name)) args[name] = true;
-  // every other flag takes the next word as its value, even one starting with -- (--trackshift-args "--workers 8")
-  else if (i + 1 < process.argv.length) args[name] = process.argv[++i];
-  else throw new Error(`--${name} needs a value`);
-}
+const args = parseFlags(BOOLEAN_FLAGS);
 const num = (name, fallback) => {
   if (args[name] === undefined) return fallback;
   const n = Number(args[name]);
@@ -513,24 +503,11 @@ function printTable(title, rows, notes) {
 // ---- main ----
 
 async function main() {
-  if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} is missing: run npm run build first`);
-  // dist/cli/main.js reads ../../package.json, and its imports resolve from ROOT/node_modules
-  const snapshot = join(ROOT, 'bench', 'results', `.dist-${process.pid}`);
-  cpSync(join(ROOT, 'dist'), join(snapshot, 'dist'), { recursive: true });
-  cpSync(join(ROOT, 'package.json'), join(snapshot, 'package.json'));
-  process.on('exit', () => rmSync(snapshot, { recursive: true, force: true }));
-  CLI = join(snapshot, 'dist', 'cli', 'main.js');
+  CLI = snapshotCli();
   const venv = execFileSync('bash', [join(ROOT, 'scripts/python-env.sh'), 'requirements-cometx.txt'], { encoding: 'utf8' }).trim();
   const python = join(venv, 'bin', 'python');
-  const git = (a) => {
-    try {
-      return execFileSync('git', a, { cwd: ROOT, encoding: 'utf8' }).trim();
-    } catch {
-      return undefined;
-    }
-  };
   const machine = { cpus: cpus().length, cpu: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 1024 ** 3), kernel: release(), node: process.version, loadAverageAtStart: loadavg()[0] };
-  const build = { commit: git(['rev-parse', '--short', 'HEAD']), srcChanged: Boolean(git(['status', '--porcelain', 'src'])), built: statSync(BUILT_CLI).mtime.toISOString() };
+  const build = buildInfo();
   const versions = execFileSync(python, ['-c', 'import importlib.metadata as m; print(m.version("comet_ml"), m.version("cometx"))'], { encoding: 'utf8' }).trim().split(' ');
   const work = temp('work');
   const logDir = join(work, 'logs');

@@ -65,11 +65,11 @@ import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, readd
 import { cpus, homedir, loadavg, release, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildInfo, BUILT_CLI, parseFlags, snapshotCli } from './lib/cli.mjs';
 import { measure as measureCommand, treeCpu } from './lib/measure.mjs';
 import { fmt, freePort, groups, keepProcesses, killGroup, log, mb, run, sleep, tail, temp } from './lib/processes.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const BUILT_CLI = join(ROOT, 'dist', 'cli', 'main.js');
 // the CLI run: a copy of dist/ taken at the start (others rebuild dist/ while this runs)
 let CLI = BUILT_CLI;
 const FILL = join(ROOT, 'bench', 'fill_workload.py');
@@ -79,17 +79,7 @@ const EXPERIMENT = 'bench';
 // ---- flags ----
 
 const BOOLEAN_FLAGS = new Set(['memory-check', 'no-cache', 'profile', 'keep']);
-const args = {};
-for (let i = 2; i < process.argv.length; i++) {
-  const flag = process.argv[i];
-  if (!flag.startsWith('--')) throw new Error(`unexpected argument ${flag}`);
-  const [name, inline] = flag.slice(2).split(/=(.*)/s);
-  if (inline !== undefined) args[name] = inline;
-  else if (BOOLEAN_FLAGS.has(name)) args[name] = true;
-  // every other flag takes the next word as its value, even one starting with -- (--trackshift-args "--workers 8")
-  else if (i + 1 < process.argv.length) args[name] = process.argv[++i];
-  else throw new Error(`--${name} needs a value`);
-}
+const args = parseFlags(BOOLEAN_FLAGS);
 const num = (name, fallback) => (args[name] === undefined ? fallback : Number(args[name]));
 const workload = {
   runs: num('runs', 100),
@@ -594,22 +584,9 @@ function ratios(rows) {
 // ---- main ----
 
 async function main() {
-  if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} is missing: run npm run build first`);
-  // dist/cli/main.js reads ../../package.json, and its imports resolve from ROOT/node_modules
-  const snapshot = join(ROOT, 'bench', 'results', `.dist-${process.pid}`);
-  cpSync(join(ROOT, 'dist'), join(snapshot, 'dist'), { recursive: true });
-  cpSync(join(ROOT, 'package.json'), join(snapshot, 'package.json'));
-  process.on('exit', () => rmSync(snapshot, { recursive: true, force: true }));
-  CLI = join(snapshot, 'dist', 'cli', 'main.js');
+  CLI = snapshotCli();
   venv = execFileSync('bash', [join(ROOT, 'scripts/python-env.sh')], { encoding: 'utf8' }).trim();
   if (only.has('python')) migrationVenv = execFileSync('bash', [join(ROOT, 'scripts/python-env.sh'), 'requirements-migration.txt'], { encoding: 'utf8' }).trim();
-  const git = (a) => {
-    try {
-      return execFileSync('git', a, { cwd: ROOT, encoding: 'utf8' }).trim();
-    } catch {
-      return undefined;
-    }
-  };
   const machine = {
     cpus: cpus().length,
     cpu: cpus()[0]?.model ?? 'cpu',
@@ -619,7 +596,7 @@ async function main() {
     mlflow: basename(venv),
     loadAverageAtStart: loadavg()[0],
   };
-  const trackshiftBuild = { commit: git(['rev-parse', '--short', 'HEAD']), srcChanged: Boolean(git(['status', '--porcelain', 'src'])), built: statSync(BUILT_CLI).mtime.toISOString() };
+  const trackshiftBuild = buildInfo();
   const work = temp('work');
   const ctx = { work, logDir: join(work, 'logs') };
   mkdirSync(ctx.logDir, { recursive: true });
