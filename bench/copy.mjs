@@ -356,7 +356,8 @@ function countBundle(dir) {
       found.runs++;
       found.params += Object.keys(r.params ?? {}).filter((k) => WORKLOAD_PARAM.test(k)).length;
       found.tags += Object.keys(r.tags ?? {}).filter((k) => WORKLOAD_TAG.test(k)).length;
-      for (const m of r.metrics ?? []) found.points += lineCount(join(runsDir, runDir, m.file));
+      // float series only: version 2 lists `series` (every type), version 1 `metrics`
+      for (const m of r.series?.filter((s) => s.type === 'float') ?? r.metrics ?? []) found.points += lineCount(join(runsDir, runDir, m.file));
       for (const f of walkFiles(join(runsDir, runDir, 'artifacts'))) {
         found.artifactFiles++;
         found.artifactBytes += statSync(f).size;
