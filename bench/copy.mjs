@@ -61,14 +61,15 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { cpus, homedir, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, homedir, loadavg, release, totalmem } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildInfo, BUILT_CLI, parseFlags, snapshotCli } from './lib/cli.mjs';
+import { measure as measureCommand, treeCpu } from './lib/measure.mjs';
+import { fmt, freePort, groups, keepProcesses, killGroup, log, mb, run, sleep, tail, temp } from './lib/processes.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
-const BUILT_CLI = join(ROOT, 'dist', 'cli', 'main.js');
 // the CLI run: a copy of dist/ taken at the start (others rebuild dist/ while this runs)
 let CLI = BUILT_CLI;
 const FILL = join(ROOT, 'bench', 'fill_workload.py');
@@ -78,17 +79,7 @@ const EXPERIMENT = 'bench';
 // ---- flags ----
 
 const BOOLEAN_FLAGS = new Set(['memory-check', 'no-cache', 'profile', 'keep']);
-const args = {};
-for (let i = 2; i < process.argv.length; i++) {
-  const flag = process.argv[i];
-  if (!flag.startsWith('--')) throw new Error(`unexpected argument ${flag}`);
-  const [name, inline] = flag.slice(2).split(/=(.*)/s);
-  if (inline !== undefined) args[name] = inline;
-  else if (BOOLEAN_FLAGS.has(name)) args[name] = true;
-  // every other flag takes the next word as its value, even one starting with -- (--trackshift-args "--workers 8")
-  else if (i + 1 < process.argv.length) args[name] = process.argv[++i];
-  else throw new Error(`--${name} needs a value`);
-}
+const args = parseFlags(BOOLEAN_FLAGS);
 const num = (name, fallback) => (args[name] === undefined ? fallback : Number(args[name]));
 const workload = {
   runs: num('runs', 100),
@@ -116,173 +107,25 @@ const outFile = args.out ? String(args.out) : join(ROOT, 'bench', 'results', 'co
 
 // ---- processes: everything started is stopped at the end, on error and on Ctrl-C ----
 
-const groups = new Set(); // process group ids (every child is started detached, as a group leader)
-const tempDirs = [];
-const killGroup = (pgid, signal) => {
-  try {
-    process.kill(-pgid, signal);
-  } catch {
-    // already gone
-  }
-};
-process.on('exit', () => {
-  for (const pgid of groups) killGroup(pgid, 'SIGKILL');
-  if (!keep) for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
-});
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(signal, () => {
-    process.stderr.write(`\n${signal}: stopping the servers and commands started\n`);
-    for (const pgid of groups) killGroup(pgid, 'SIGTERM');
-    setTimeout(() => process.exit(130), 3000).unref();
-  });
-}
-
-const temp = (prefix) => {
-  const d = mkdtempSync(join(tmpdir(), `trackshift-bench-${prefix}-`));
-  tempDirs.push(d);
-  return d;
-};
-const log = (line) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const mb = (bytes) => bytes / 1024 / 1024;
-const fmt = (n, digits = 0) => (n === undefined || n === null || Number.isNaN(n) ? '–' : n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }));
-
-const freePort = () =>
-  new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-
-/** Runs a command to its end (untimed work); rejects with its output on failure. */
-function run(command, argv, { env = {}, cwd = ROOT, logFile } = {}) {
-  return new Promise((resolve, reject) => {
-    const out = logFile ? openSync(logFile, 'a') : 'pipe';
-    const child = spawn(command, argv, { cwd, detached: true, stdio: ['ignore', 'pipe', out], env: { ...process.env, ...env } });
-    groups.add(child.pid);
-    let stdout = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.on('error', reject);
-    child.on('close', (code) => {
-      groups.delete(child.pid);
-      if (logFile) closeSync(out);
-      if (code === 0) resolve(stdout);
-      else reject(new Error(`${basename(command)} ${argv.join(' ')} exited with ${code}${logFile ? `; see ${logFile}:\n${tail(logFile)}` : ''}\n${stdout.slice(-2000)}`));
-    });
-  });
-}
-const tail = (file, chars = 3000) => {
-  try {
-    return readFileSync(file, 'utf8').slice(-chars);
-  } catch {
-    return '';
-  }
-};
-
-// ---- /proc: trees, RSS, CPU ----
-
-const CLK_TCK = 100;
-function processTable() {
-  const table = new Map();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      table.set(Number(name), { ppid: Number(fields[1]), cpu: (Number(fields[11]) + Number(fields[12])) / CLK_TCK });
-    } catch {
-      // exited meanwhile
-    }
-  }
-  return table;
-}
-function treeOf(root, table = processTable()) {
-  const children = new Map();
-  for (const [pid, p] of table) children.set(p.ppid, [...(children.get(p.ppid) ?? []), pid]);
-  const pids = [];
-  const stack = [root];
-  while (stack.length) {
-    const pid = stack.pop();
-    if (!table.has(pid)) continue;
-    pids.push(pid);
-    stack.push(...(children.get(pid) ?? []));
-  }
-  return { pids, table };
-}
-function statusKb(pid, field) {
-  try {
-    const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-/** CPU seconds used so far by a process tree (a server's, between two readings) */
-const treeCpu = (root) => {
-  const { pids, table } = treeOf(root);
-  return pids.reduce((s, pid) => s + table.get(pid).cpu, 0);
-};
-
-const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+keepProcesses({ keep, prefix: 'trackshift-bench-', stopping: 'the servers and commands started' });
 
 /**
- * Runs one measured command: wall time, peak RSS of its process tree, CPU of the tree, and the
- * CPU the servers spent meanwhile. stdout and stderr go to files in logDir.
+ * Runs one measured command (bench/lib/measure.mjs): wall time, peak RSS of its process tree, CPU
+ * of the tree, and the CPU the servers spent meanwhile and the requests they received.
  */
-async function measure(label, command, argv, { env = {}, logDir, servers = {} } = {}) {
-  const base = join(logDir, label.replace(/[^\w.-]+/g, '_'));
-  const timeFile = `${base}.time`;
-  const full = TIME ? [TIME, ['-f', '%M %U %S', '-o', timeFile, command, ...argv]] : [command, argv];
-  const stdoutFd = openSync(`${base}.stdout`, 'w');
-  const stderrFd = openSync(`${base}.stderr`, 'w');
-  const serverCpu0 = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, treeCpu(s.pid)]));
-  const serverLog0 = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, statSync(s.logFile).size]));
-  const started = process.hrtime.bigint();
-  const child = spawn(full[0], full[1], { cwd: ROOT, detached: true, stdio: ['ignore', stdoutFd, stderrFd], env: { ...process.env, ...env } });
-  groups.add(child.pid);
-  let peakKb = 0;
-  let cpuSeen = new Map();
-  const sample = () => {
-    const { pids, table } = treeOf(child.pid);
-    // the GNU time wrapper itself is not counted
-    const measured = TIME ? pids.filter((p) => p !== child.pid) : pids;
-    let sum = 0;
-    for (const pid of measured) {
-      sum += statusKb(pid, 'VmRSS');
-      peakKb = Math.max(peakKb, statusKb(pid, 'VmHWM'));
-      cpuSeen.set(pid, table.get(pid).cpu);
-    }
-    peakKb = Math.max(peakKb, sum);
-  };
-  const timer = setInterval(sample, 100);
-  // how busy the machine was meanwhile (others share it): the 1-minute load average, each second
-  const loads = [loadavg()[0]];
-  const loadTimer = setInterval(() => loads.push(loadavg()[0]), 1000);
-  const code = await new Promise((resolve) => child.on('close', (c) => resolve(c)));
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  clearInterval(timer);
-  clearInterval(loadTimer);
-  groups.delete(child.pid);
-  closeSync(stdoutFd);
-  closeSync(stderrFd);
-  let cpuSeconds = [...cpuSeen.values()].reduce((a, b) => a + b, 0);
-  if (TIME && existsSync(timeFile)) {
-    const m = readFileSync(timeFile, 'utf8').trim().split('\n').pop().match(/^(\d+) ([\d.]+) ([\d.]+)$/);
-    if (m) {
-      peakKb = Math.max(peakKb, Number(m[1]));
-      cpuSeconds = Number(m[2]) + Number(m[3]);
-    }
-  }
-  const serverCpuSeconds = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, treeCpu(s.pid) - serverCpu0[k]]));
-  const serverRequests = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, requestCounts(s.logFile, serverLog0[k])]));
-  const stdout = readFileSync(`${base}.stdout`, 'utf8');
-  if (code !== 0) log(`${label} exited with ${code}; stderr ends with:\n${tail(`${base}.stderr`)}`);
-  const loadAverage = loads.reduce((a, b) => a + b, 0) / loads.length;
-  return { label, code, seconds, peakRssMb: peakKb / 1024, cpuSeconds, loadAverage, serverCpuSeconds, serverRequests, stdout, stderrFile: `${base}.stderr` };
-}
+const measure = (label, command, argv, { env = {}, logDir, servers = {} } = {}) =>
+  measureCommand(label, command, argv, {
+    env,
+    logDir,
+    watch: () => {
+      const serverCpu0 = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, treeCpu(s.pid)]));
+      const serverLog0 = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, statSync(s.logFile).size]));
+      return () => ({
+        serverCpuSeconds: Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, treeCpu(s.pid) - serverCpu0[k]])),
+        serverRequests: Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, requestCounts(s.logFile, serverLog0[k])])),
+      });
+    },
+  });
 
 /** requests per endpoint (and how many were not 2xx) in a server's access log after an offset */
 function requestCounts(logFile, offset) {
@@ -513,7 +356,8 @@ function countBundle(dir) {
       found.runs++;
       found.params += Object.keys(r.params ?? {}).filter((k) => WORKLOAD_PARAM.test(k)).length;
       found.tags += Object.keys(r.tags ?? {}).filter((k) => WORKLOAD_TAG.test(k)).length;
-      for (const m of r.metrics ?? []) found.points += lineCount(join(runsDir, runDir, m.file));
+      // float series only: version 2 lists `series` (every type), version 1 `metrics`
+      for (const m of r.series?.filter((s) => s.type === 'float') ?? r.metrics ?? []) found.points += lineCount(join(runsDir, runDir, m.file));
       for (const f of walkFiles(join(runsDir, runDir, 'artifacts'))) {
         found.artifactFiles++;
         found.artifactBytes += statSync(f).size;
@@ -741,22 +585,9 @@ function ratios(rows) {
 // ---- main ----
 
 async function main() {
-  if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} is missing: run npm run build first`);
-  // dist/cli/main.js reads ../../package.json, and its imports resolve from ROOT/node_modules
-  const snapshot = join(ROOT, 'bench', 'results', `.dist-${process.pid}`);
-  cpSync(join(ROOT, 'dist'), join(snapshot, 'dist'), { recursive: true });
-  cpSync(join(ROOT, 'package.json'), join(snapshot, 'package.json'));
-  process.on('exit', () => rmSync(snapshot, { recursive: true, force: true }));
-  CLI = join(snapshot, 'dist', 'cli', 'main.js');
+  CLI = snapshotCli();
   venv = execFileSync('bash', [join(ROOT, 'scripts/python-env.sh')], { encoding: 'utf8' }).trim();
   if (only.has('python')) migrationVenv = execFileSync('bash', [join(ROOT, 'scripts/python-env.sh'), 'requirements-migration.txt'], { encoding: 'utf8' }).trim();
-  const git = (a) => {
-    try {
-      return execFileSync('git', a, { cwd: ROOT, encoding: 'utf8' }).trim();
-    } catch {
-      return undefined;
-    }
-  };
   const machine = {
     cpus: cpus().length,
     cpu: cpus()[0]?.model ?? 'cpu',
@@ -766,7 +597,7 @@ async function main() {
     mlflow: basename(venv),
     loadAverageAtStart: loadavg()[0],
   };
-  const trackshiftBuild = { commit: git(['rev-parse', '--short', 'HEAD']), srcChanged: Boolean(git(['status', '--porcelain', 'src'])), built: statSync(BUILT_CLI).mtime.toISOString() };
+  const trackshiftBuild = buildInfo();
   const work = temp('work');
   const ctx = { work, logDir: join(work, 'logs') };
   mkdirSync(ctx.logDir, { recursive: true });
