@@ -1,5 +1,5 @@
 /**
- * MLflow's SQL store as a destination, on SQLite: a source MLflow server (the rich fixture, and
+ * MLflow's SQL store as a destination, on SQLite and PostgreSQL: a source MLflow server (the rich fixture, and
  * the hard points: NaN/±Infinity, exact duplicates, negative steps) is copied into a database
  * made by `mlflow db upgrade`, while an MLflow server serves that database; what that server
  * then answers through REST equals the source's, field by field (latest metrics and experiment
@@ -11,6 +11,7 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mlflowConnector, type MlflowStore } from '../../src/connectors/mlflow/index.js';
 import { sqlStoreConnector } from '../../src/connectors/sqlstore/index.js';
@@ -22,6 +23,7 @@ import { runTool, startMlflowServer, runPython, type MlflowServer } from '../har
 import { snapshot } from '../helpers/snapshot.js';
 import { expectEqual } from '../helpers/jobs.js';
 import { cli, startCli } from '../cli/run-cli.js';
+import { startPostgres } from '../harness/postgres.js';
 
 const T0 = 1_700_000_000_000;
 /** the rich fixture's 9 runs, the registry fixture's 7, the hard run */
@@ -115,7 +117,7 @@ async function rows(file: string, sql: string): Promise<unknown[]> {
   }
 }
 
-describe('MLflow SQL store on SQLite as a destination', () => {
+describe('MLflow SQL store as a destination (SQLite, PostgreSQL)', () => {
   let source: MlflowServer;
   /** a database at MLflow's newest schema, made once by `mlflow db upgrade`, copied for each test */
   let template: string;
@@ -197,6 +199,64 @@ describe('MLflow SQL store on SQLite as a destination', () => {
       expect(await counts()).toEqual(before);
     } finally {
       await served.stop();
+    }
+  });
+
+  it('writes PostgreSQL the same way, a connection per worker, while an MLflow server serves it; a re-run adds nothing', async () => {
+    const db = await startPostgres();
+    let served: MlflowServer | undefined;
+    try {
+      await db.createDatabase('mlflow');
+      await runTool(3, 'mlflow', ['db', 'upgrade', db.uri('mlflow', 'psycopg2')]);
+      served = await startMlflowServer({ backendStoreUri: db.uri('mlflow', 'psycopg2') });
+      const location = `${db.uri('mlflow')}?artifacts=${join(served.dir, 'artifacts')}`;
+      const report = await runJob({ command: 'copy', source: source.url, destination: location, selection: all, workers: 4, artifactWorkers: 4, dryRun: false, stateDir: temp(), env: {} });
+      expect(report.failed).toEqual([]);
+      expect(report.copied.runs).toBe(RUNS);
+
+      const src = (await mlflowConnector.openSource!({ location: source.url, side: 'src', env: {} })) as MlflowStore;
+      const dst = (await mlflowConnector.openSource!({ location: served.url, side: 'src', env: {} })) as MlflowStore;
+      try {
+        expect(await snapshot(dst)).toEqual(await snapshot(src));
+        expect(await registryView(dst)).toEqual(await registryView(src));
+      } finally {
+        await Promise.all([src.close(), dst.close()]);
+      }
+      expect(await runsByRest(served.url)).toEqual(await runsByRest(source.url));
+      expectEqual(await runVerify({ source: source.url, destination: served.url, selection: all, workers: 2, artifactWorkers: 2, maxDifferences: 50, env: {} }));
+
+      const query = async (sql: string) => {
+        const client = new pg.Client({ connectionString: db.uri('mlflow') });
+        await client.connect();
+        try {
+          return (await client.query(sql)).rows as Array<Record<string, unknown>>;
+        } finally {
+          await client.end();
+        }
+      };
+      const runs = await query("SELECT r.run_uuid, t.value AS complete FROM runs r LEFT JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = 'trackshift.complete'");
+      expect(runs).toHaveLength(RUNS);
+      for (const r of runs) {
+        expect(r.run_uuid).toMatch(/^[0-9a-f]{32}$/);
+        expect(r.complete).toBe('true');
+      }
+      // ±Infinity and NaN as MLflow's SQLAlchemy store writes them on PostgreSQL
+      expect(await query("SELECT value, is_nan FROM metrics WHERE key IN ('inf-last', 'nan-last') ORDER BY key, step, timestamp")).toEqual([
+        { value: 1, is_nan: false },
+        { value: Number.MAX_VALUE, is_nan: false },
+        { value: 7, is_nan: false },
+        { value: 0, is_nan: true },
+      ]);
+
+      const counts = () => query('SELECT (SELECT COUNT(*) FROM runs) AS runs, (SELECT COUNT(*) FROM metrics) AS metrics, (SELECT COUNT(*) FROM experiments) AS experiments, (SELECT COUNT(*) FROM model_versions) AS versions');
+      const before = await counts();
+      const again = await runJob({ command: 'copy', source: source.url, destination: location, selection: all, workers: 2, artifactWorkers: 2, dryRun: false, stateDir: temp(), env: {} });
+      expect(again.failed).toEqual([]);
+      expect(again.copied.runs).toBe(0);
+      expect(await counts()).toEqual(before);
+    } finally {
+      await served?.stop();
+      await db.stop();
     }
   });
 
