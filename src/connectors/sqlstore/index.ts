@@ -1,7 +1,7 @@
 /**
  * MLflow's SQL store read directly: `sqlite:///path/mlflow.db`, `postgresql://user:pw@host/db`
  * (`postgresql+psycopg2://…`), `mysql://user:pw@host/db` (`mysql+pymysql://…`, MariaDB too);
- * written directly on SQLite and PostgreSQL (./write.ts), into tables `mlflow db upgrade` made.
+ * written directly (./write.ts), into tables `mlflow db upgrade` made.
  * `?artifacts=DIR` names the server's artifacts destination; it is taken off the URI before the
  * driver sees it. The source's `uri` and every message show the URI without its password.
  */
@@ -52,8 +52,8 @@ export async function openSqlStore(location: string, options: { pageSize?: numbe
 }
 
 /**
- * Opens the writer on SQLite or PostgreSQL (one connection per worker there, `workers`). MySQL
- * and MariaDB databases are written through an MLflow server on them until their writer comes.
+ * Opens the writer on SQLite, PostgreSQL, MySQL or MariaDB (one connection per worker on the
+ * last three, `workers`).
  */
 export async function openSqlStoreDestination(location: string, target?: ConnectorTarget, workers = 4): Promise<SqlStoreDestination> {
   const { uri, artifacts } = splitArtifactsParam(location);
@@ -72,11 +72,11 @@ export async function openSqlStoreDestination(location: string, target?: Connect
     // a connection per run in flight, and one for experiments, models and lookups
     db = await (await import('./postgres.js')).openPostgresForWriting(uri, { connections: workers + 1, dryRun });
     baseDir = process.cwd();
+  } else if (scheme === 'mysql' || scheme === 'mariadb') {
+    db = await (await import('./mysql.js')).openMysqlForWriting(uri, { connections: workers + 1, dryRun });
+    baseDir = process.cwd();
   } else {
-    throw new UsageError(
-      `${shown}: trackshift writes MLflow's SQL store directly on SQLite (sqlite:///path/mlflow.db) and PostgreSQL (postgresql://…); ` +
-        'write a MySQL or MariaDB database through an MLflow server on it (trackshift copy SOURCE http://…)',
-    );
+    throw new UsageError(`${shown}: not an MLflow database URI (sqlite:///…, postgresql://…, mysql://…)`);
   }
   try {
     const schema = await checkWritableSchema(db, shown);
@@ -90,7 +90,7 @@ export async function openSqlStoreDestination(location: string, target?: Connect
 export const sqlStoreConnector: ConnectorFactory = {
   name: 'sqlstore',
   description:
-    'an MLflow SQL database read directly: sqlite:///path/mlflow.db, postgresql://user:pw@host:port/db, mysql://user:pw@host:port/db, each with [?artifacts=DIR] (read; written on SQLite and PostgreSQL)',
+    'an MLflow SQL database read directly: sqlite:///path/mlflow.db, postgresql://user:pw@host:port/db, mysql://user:pw@host:port/db, each with [?artifacts=DIR] (read and written)',
   detect: async (location) => SCHEMES.test(location),
   openSource: async (target) => decodingSource(await openSqlStore(target.location, { target })),
   openDestination: (target) => openSqlStoreDestination(target.location, target, target.workers),

@@ -2,7 +2,7 @@
  * What every part of the SQL-store writer (./write.ts: experiments and runs, the registry and
  * logged-model writers of ./registry.ts and ./logged-models.ts) asks of a database, so that the
  * writer is one mapping of MLflow's schema whatever holds it: SQLite (sqlite.ts), PostgreSQL
- * (postgres.ts).
+ * (postgres.ts), MySQL and MariaDB (mysql.ts).
  *
  * Statements are written once, in SQLite's SQL: `?` placeholders, `INSERT OR IGNORE` and
  * `INSERT OR REPLACE` (a driver turns them into its own upsert), identifiers that need it in
@@ -29,7 +29,7 @@ export interface WriteSession extends SqlWriter {
 }
 
 export interface WriteDb extends SqlWriter {
-  readonly dialect: 'sqlite' | 'postgres';
+  readonly dialect: 'sqlite' | 'postgres' | 'mysql';
   /** bound parameters one statement takes at most */
   readonly maxParams: number;
   /** the column names of a table, empty when there is no such table */
