@@ -16,5 +16,5 @@ export const DESTINATION_FORMS =
   'an mlruns folder (mlruns:NEW_FOLDER makes a new one), a trackshift bundle (bundle:NEW_FOLDER makes a new one), ' +
   'an mlflow-export-import directory (exim:DIR), Neptune offline runs for `neptune sync` (neptune2:DIR, the 2.x ' +
   'client\'s .neptune folder; neptune3:DIR?project=WORKSPACE/PROJECT, a 3.x log directory), or Comet offline archives ' +
-  '(comet-offline:DIR?workspace=WS&project=PROJ), or an MLflow database written directly (sqlite:///mlflow.db or postgresql://user:pw@host/db, ' +
-  'each with [?artifacts=DIR], its tables made first by `mlflow db upgrade`); MySQL databases are read only';
+  '(comet-offline:DIR?workspace=WS&project=PROJ), or an MLflow database written directly (sqlite:///mlflow.db, postgresql://user:pw@host/db, ' +
+  'mysql://user:pw@host/db, each with [?artifacts=DIR], its tables made first by `mlflow db upgrade`)';
