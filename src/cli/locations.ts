@@ -11,7 +11,7 @@ export const SOURCE_FORMS =
   'Comet offline archives (<key>.zip, or a folder of them), cometx download folders (ROOT, ROOT/WS, ROOT/WS/PROJ or one ' +
   'experiment folder, also --from wandb), a Comet instance (comet://WORKSPACE or comet://WORKSPACE/PROJECT), or FORMAT:PATH';
 
-/** every kind that can be written (of MLflow's databases, SQLite only) */
+/** every kind that can be written */
 export const DESTINATION_FORMS =
   'an MLflow server URL (http(s)://host:port), a Databricks workspace (databricks://PROFILE, databricks-uc://PROFILE), ' +
   'an mlruns folder (mlruns:NEW_FOLDER makes a new one), a trackshift bundle (bundle:NEW_FOLDER makes a new one), ' +
@@ -19,5 +19,5 @@ export const DESTINATION_FORMS =
   'client\'s .neptune folder; neptune3:DIR?project=WORKSPACE/PROJECT, a 3.x log directory), Comet offline archives ' +
   '(comet-offline:DIR?workspace=WS&project=PROJ), cometx download folders for `cometx copy` ' +
   '(cometx:DIR?workspace=WS&project=PROJ, written as DIR/WS/PROJ/KEY), a Comet instance (comet://WORKSPACE[/PROJECT]), ' +
-  'or an MLflow SQLite database written directly (sqlite:///mlflow.db[?artifacts=DIR], its tables made first by `mlflow db upgrade`); ' +
-  'PostgreSQL and MySQL databases are read only';
+  'or an MLflow database written directly (sqlite:///mlflow.db, postgresql://user:pw@host/db, mysql://user:pw@host/db, ' +
+  'each with [?artifacts=DIR], its tables made first by `mlflow db upgrade`)';

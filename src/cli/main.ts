@@ -30,7 +30,7 @@ export async function main(argv: string[]): Promise<number> {
       'after',
       `
 A system is named by a URI: http(s)://host:port (an MLflow server), databricks://PROFILE,
-sqlite:///mlflow.db / postgresql://… / mysql://… (an MLflow database; written on SQLite), a folder
+sqlite:///mlflow.db / postgresql://… / mysql://… (an MLflow database), a folder
 (a trackshift bundle, an mlruns store, an mlflow-export-import directory), or FORMAT:PATH.
 
 Examples:

@@ -128,10 +128,11 @@ export async function openDestination(
   newFolderFormat: ConnectorFactory | undefined = undefined,
   dryRun = false,
   retry?: RetryContext,
+  workers?: number,
 ): Promise<Destination> {
   const { factory, location } = await resolve(input, 'destination', newFolderFormat);
   if (!factory.openDestination) throw new UsageError(`${factory.name} cannot be written to yet (it is a source only): ${input}`);
-  return factory.openDestination(target(location, 'dst', env, dryRun, retry));
+  return factory.openDestination({ ...target(location, 'dst', env, dryRun, retry), ...(workers ? { workers } : {}) });
 }
 
 export { bundleConnector, eximConnector };

@@ -319,6 +319,8 @@ export interface ConnectorTarget {
   dryRun?: boolean;
   /** how calls to a server or database are retried, and where the retries are counted */
   retry?: RetryContext;
+  /** runs written at once (`--workers`): a database destination opens a connection for each */
+  workers?: number;
 }
 
 /** The end of the job a target is, as the retry counts name it (verify reads its destination as a source). */

@@ -109,7 +109,7 @@ async function runOpenedJob(options: JobOptions, started: number): Promise<Repor
   try {
     // plan first: a selection mistake is reported before anything (a new bundle folder) is made
     const plan = await planTransfer(source, options.selection);
-    destination = await openDestination(options.destination, env, options.newFolderFormat, options.dryRun, retry);
+    destination = await openDestination(options.destination, env, options.newFolderFormat, options.dryRun, retry, options.workers);
     await options.checkEnds?.(source, destination);
     refuseSelfCopy(source, destination, plan, options.command);
     const notes: Array<{ object: string; message: string }> = [];

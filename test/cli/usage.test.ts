@@ -127,7 +127,7 @@ describe('command line', () => {
     expect(top.stdout).toMatch(/copy experiments, runs and registered models/);
     const copy = (await cli(['copy', '--help'])).stdout.replace(/\s+/g, ' ');
     const dst = copy.slice(copy.indexOf('dst '), copy.indexOf('Options:'));
-    for (const kind of ['MLflow server URL', 'databricks://PROFILE', 'databricks-uc://PROFILE', 'mlruns:NEW_FOLDER', 'bundle', 'exim:DIR', 'sqlite:///mlflow.db', 'PostgreSQL and MySQL databases are read only']) {
+    for (const kind of ['MLflow server URL', 'databricks://PROFILE', 'databricks-uc://PROFILE', 'mlruns:NEW_FOLDER', 'bundle', 'exim:DIR', 'sqlite:///mlflow.db', 'postgresql://user:pw@host/db', 'mysql://user:pw@host/db', 'written directly']) {
       expect(dst).toContain(kind);
     }
     const src = copy.slice(copy.indexOf('src '), copy.indexOf('dst '));

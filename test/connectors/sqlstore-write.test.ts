@@ -1,5 +1,5 @@
 /**
- * MLflow's SQL store as a destination, on SQLite: a source MLflow server (the rich fixture, and
+ * MLflow's SQL store as a destination, on SQLite, PostgreSQL and MariaDB: a source MLflow server (the rich fixture, and
  * the hard points: NaN/±Infinity, exact duplicates, negative steps) is copied into a database
  * made by `mlflow db upgrade`, while an MLflow server serves that database; what that server
  * then answers through REST equals the source's, field by field (latest metrics and experiment
@@ -11,6 +11,8 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import mysql from 'mysql2/promise';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mlflowConnector, type MlflowStore } from '../../src/connectors/mlflow/index.js';
 import { sqlStoreConnector } from '../../src/connectors/sqlstore/index.js';
@@ -22,6 +24,9 @@ import { runTool, startMlflowServer, runPython, type MlflowServer } from '../har
 import { snapshot } from '../helpers/snapshot.js';
 import { expectEqual } from '../helpers/jobs.js';
 import { cli, startCli } from '../cli/run-cli.js';
+import type { DatabaseServer } from '../harness/db-servers.js';
+import { startMariadb } from '../harness/mariadb.js';
+import { startPostgres } from '../harness/postgres.js';
 
 const T0 = 1_700_000_000_000;
 /** the rich fixture's 9 runs, the registry fixture's 7, the hard run */
@@ -115,7 +120,50 @@ async function rows(file: string, sql: string): Promise<unknown[]> {
   }
 }
 
-describe('MLflow SQL store on SQLite as a destination', () => {
+/** The database servers the writer is tested on besides SQLite: how MLflow names their driver, how rows are read back. */
+interface ServerBackend {
+  name: string;
+  start(): Promise<DatabaseServer>;
+  driver: string;
+  /** rows of one query, its identifiers double-quoted */
+  query(db: DatabaseServer, sql: string): Promise<Array<Record<string, unknown>>>;
+  /** a BOOLEAN cell as the driver gives it */
+  bool(value: boolean): unknown;
+}
+
+const SERVER_BACKENDS: ServerBackend[] = [
+  {
+    name: 'PostgreSQL',
+    start: startPostgres,
+    driver: 'psycopg2',
+    query: async (db, sql) => {
+      const client = new pg.Client({ connectionString: db.uri('mlflow') });
+      await client.connect();
+      try {
+        return (await client.query(sql)).rows as Array<Record<string, unknown>>;
+      } finally {
+        await client.end();
+      }
+    },
+    bool: (value) => value,
+  },
+  {
+    name: 'MariaDB (MySQL)',
+    start: startMariadb,
+    driver: 'pymysql',
+    query: async (db, sql) => {
+      const connection = await mysql.createConnection({ host: db.host, port: db.port, user: db.user, password: db.password, database: 'mlflow' });
+      try {
+        return (await connection.query(sql.replace(/"/g, '`')))[0] as Array<Record<string, unknown>>;
+      } finally {
+        await connection.end();
+      }
+    },
+    bool: (value) => (value ? 1 : 0),
+  },
+];
+
+describe('MLflow SQL store as a destination (SQLite, PostgreSQL, MariaDB)', () => {
   let source: MlflowServer;
   /** a database at MLflow's newest schema, made once by `mlflow db upgrade`, copied for each test */
   let template: string;
@@ -197,6 +245,56 @@ describe('MLflow SQL store on SQLite as a destination', () => {
       expect(await counts()).toEqual(before);
     } finally {
       await served.stop();
+    }
+  });
+
+  it.each(SERVER_BACKENDS.map((b) => [b.name, b] as const))('writes %s the same way, a connection per worker, while an MLflow server serves it; a re-run adds nothing', async (_, backend) => {
+    const db = await backend.start();
+    let served: MlflowServer | undefined;
+    try {
+      await db.createDatabase('mlflow');
+      await runTool(3, 'mlflow', ['db', 'upgrade', db.uri('mlflow', backend.driver)]);
+      served = await startMlflowServer({ backendStoreUri: db.uri('mlflow', backend.driver) });
+      const location = `${db.uri('mlflow')}?artifacts=${join(served.dir, 'artifacts')}`;
+      const report = await runJob({ command: 'copy', source: source.url, destination: location, selection: all, workers: 4, artifactWorkers: 4, dryRun: false, stateDir: temp(), env: {} });
+      expect(report.failed).toEqual([]);
+      expect(report.copied.runs).toBe(RUNS);
+
+      const src = (await mlflowConnector.openSource!({ location: source.url, side: 'src', env: {} })) as MlflowStore;
+      const dst = (await mlflowConnector.openSource!({ location: served.url, side: 'src', env: {} })) as MlflowStore;
+      try {
+        expect(await snapshot(dst)).toEqual(await snapshot(src));
+        expect(await registryView(dst)).toEqual(await registryView(src));
+      } finally {
+        await Promise.all([src.close(), dst.close()]);
+      }
+      expect(await runsByRest(served.url)).toEqual(await runsByRest(source.url));
+      expectEqual(await runVerify({ source: source.url, destination: served.url, selection: all, workers: 2, artifactWorkers: 2, maxDifferences: 50, env: {} }));
+
+      const query = (sql: string) => backend.query(db, sql);
+      const runs = await query('SELECT r.run_uuid, t."value" AS complete FROM runs r LEFT JOIN tags t ON t.run_uuid = r.run_uuid AND t."key" = \'trackshift.complete\'');
+      expect(runs).toHaveLength(RUNS);
+      for (const r of runs) {
+        expect(r.run_uuid).toMatch(/^[0-9a-f]{32}$/);
+        expect(r.complete).toBe('true');
+      }
+      // ±Infinity and NaN as MLflow's SQLAlchemy store writes them on PostgreSQL
+      expect(await query('SELECT "value", is_nan FROM metrics WHERE "key" IN (\'inf-last\', \'nan-last\') ORDER BY "key", step, "timestamp"')).toEqual([
+        { value: 1, is_nan: backend.bool(false) },
+        { value: Number.MAX_VALUE, is_nan: backend.bool(false) },
+        { value: 7, is_nan: backend.bool(false) },
+        { value: 0, is_nan: backend.bool(true) },
+      ]);
+
+      const counts = async () => (await query('SELECT (SELECT COUNT(*) FROM runs) AS runs, (SELECT COUNT(*) FROM metrics) AS metrics, (SELECT COUNT(*) FROM experiments) AS experiments, (SELECT COUNT(*) FROM model_versions) AS versions')).map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number(v)])));
+      const before = await counts();
+      const again = await runJob({ command: 'copy', source: source.url, destination: location, selection: all, workers: 2, artifactWorkers: 2, dryRun: false, stateDir: temp(), env: {} });
+      expect(again.failed).toEqual([]);
+      expect(again.copied.runs).toBe(0);
+      expect(await counts()).toEqual(before);
+    } finally {
+      await served?.stop();
+      await db.stop();
     }
   });
 

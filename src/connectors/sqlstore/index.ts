@@ -1,7 +1,7 @@
 /**
  * MLflow's SQL store read directly: `sqlite:///path/mlflow.db`, `postgresql://user:pw@host/db`
  * (`postgresql+psycopg2://…`), `mysql://user:pw@host/db` (`mysql+pymysql://…`, MariaDB too);
- * written directly on SQLite (./write.ts), into tables `mlflow db upgrade` made.
+ * written directly (./write.ts), into tables `mlflow db upgrade` made.
  * `?artifacts=DIR` names the server's artifacts destination; it is taken off the URI before the
  * driver sees it. The source's `uri` and every message show the URI without its password.
  */
@@ -10,6 +10,7 @@ import { retrySide, type ConnectorFactory, type ConnectorTarget } from '../types
 import { UsageError } from '../../util/errors.js';
 import { displayDbUri, retryingDatabase, splitArtifactsParam, type SqlDatabase } from './db.js';
 import { SqlStoreSource } from './read.js';
+import type { WriteDb } from './statements.js';
 import { SqlStoreDestination, checkWritableSchema } from './write.js';
 import { decodingSource } from '../encoding/decode.js';
 
@@ -51,28 +52,37 @@ export async function openSqlStore(location: string, options: { pageSize?: numbe
 }
 
 /**
- * Opens the writer: SQLite for now. PostgreSQL and MySQL databases are written through an MLflow
- * server on them until their writers come.
+ * Opens the writer on SQLite, PostgreSQL, MySQL or MariaDB (one connection per worker on the
+ * last three, `workers`).
  */
-export async function openSqlStoreDestination(location: string, target?: ConnectorTarget): Promise<SqlStoreDestination> {
+export async function openSqlStoreDestination(location: string, target?: ConnectorTarget, workers = 4): Promise<SqlStoreDestination> {
   const { uri, artifacts } = splitArtifactsParam(location);
   const scheme = SCHEMES.exec(uri)?.[1]?.toLowerCase().replace(/\+.*$/, '');
   const shown = displayDbUri(uri);
-  if (scheme !== 'sqlite') {
-    throw new UsageError(
-      `${shown}: trackshift writes MLflow's SQL store directly only on SQLite for now (sqlite:///path/mlflow.db); ` +
-        'write a PostgreSQL or MySQL database through an MLflow server on it (trackshift copy SOURCE http://…)',
-    );
+  const dryRun = target?.dryRun === true;
+  let db: WriteDb;
+  let baseDir: string;
+  if (scheme === 'sqlite') {
+    const file = sqliteFile(uri);
+    if (!file) throw new UsageError(`${shown}: not a SQLite URI (sqlite:///relative/mlflow.db or sqlite:////absolute/mlflow.db)`);
+    const { openSqliteForWriting, sqliteWriteDb } = await import('./sqlite.js');
+    db = sqliteWriteDb(openSqliteForWriting(file, shown, dryRun));
+    baseDir = dirname(file);
+  } else if (scheme === 'postgres' || scheme === 'postgresql') {
+    // a connection per run in flight, and one for experiments, models and lookups
+    db = await (await import('./postgres.js')).openPostgresForWriting(uri, { connections: workers + 1, dryRun });
+    baseDir = process.cwd();
+  } else if (scheme === 'mysql' || scheme === 'mariadb') {
+    db = await (await import('./mysql.js')).openMysqlForWriting(uri, { connections: workers + 1, dryRun });
+    baseDir = process.cwd();
+  } else {
+    throw new UsageError(`${shown}: not an MLflow database URI (sqlite:///…, postgresql://…, mysql://…)`);
   }
-  const file = sqliteFile(uri);
-  if (!file) throw new UsageError(`${shown}: not a SQLite URI (sqlite:///relative/mlflow.db or sqlite:////absolute/mlflow.db)`);
-  const { openSqliteForWriting } = await import('./sqlite.js');
-  const db = openSqliteForWriting(file, shown, target?.dryRun === true);
   try {
-    const schema = checkWritableSchema(db, shown);
-    return new SqlStoreDestination(db, { uri: shown, artifactsRoot: artifacts ? resolve(artifacts) : join(dirname(file), 'mlartifacts'), baseDir: dirname(file) }, schema);
+    const schema = await checkWritableSchema(db, shown);
+    return new SqlStoreDestination(db, { uri: shown, artifactsRoot: artifacts ? resolve(artifacts) : join(baseDir, 'mlartifacts'), baseDir }, schema);
   } catch (err) {
-    db.close();
+    await db.close();
     throw err;
   }
 }
@@ -80,8 +90,8 @@ export async function openSqlStoreDestination(location: string, target?: Connect
 export const sqlStoreConnector: ConnectorFactory = {
   name: 'sqlstore',
   description:
-    'an MLflow SQL database read directly: sqlite:///path/mlflow.db, postgresql://user:pw@host:port/db, mysql://user:pw@host:port/db, each with [?artifacts=DIR] (read; written on SQLite)',
+    'an MLflow SQL database read directly: sqlite:///path/mlflow.db, postgresql://user:pw@host:port/db, mysql://user:pw@host:port/db, each with [?artifacts=DIR] (read and written)',
   detect: async (location) => SCHEMES.test(location),
   openSource: async (target) => decodingSource(await openSqlStore(target.location, { target })),
-  openDestination: (target) => openSqlStoreDestination(target.location, target),
+  openDestination: (target) => openSqlStoreDestination(target.location, target, target.workers),
 };

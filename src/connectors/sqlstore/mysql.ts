@@ -1,12 +1,15 @@
 /**
- * An MLflow database on MySQL or MariaDB, read with `mysql2`: a small pool, so that runs read in
+ * An MLflow database on MySQL or MariaDB, read and written with `mysql2`: a small pool, so that runs read in
  * parallel do not wait for one another. The URI is SQLAlchemy's, as MLflow takes it
  * (`mysql://user:password@host:port/db`, `mysql+pymysql://…`, `?unix_socket=PATH`).
  */
 import { readFileSync } from 'node:fs';
 import mysql from 'mysql2/promise';
-import { UsageError, errorMessage } from '../../util/errors.js';
+import { TrackshiftError, UsageError, errorMessage } from '../../util/errors.js';
+import { redact } from '../../util/redact.js';
+import { errorCode } from '../../util/retry.js';
 import { connectionError, displayDbUri, queryError, splitDbUri, toRow, type Row, type SqlDatabase, type SqlParam } from './db.js';
+import { insertRowsWith, type SqlWriter, type WriteDb, type WriteParam, type WriteRow } from './statements.js';
 
 /** The reader's double-quoted identifiers as MySQL quotes them (its literals hold no double quote). */
 export function backtickIdentifiers(sql: string): string {
@@ -94,6 +97,139 @@ export async function openMysql(uri: string): Promise<SqlDatabase> {
     all,
     columns: async (table: string) =>
       new Set((await all('SELECT column_name AS name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?', [table])).map((r) => String(r.name))),
+    close: async () => {
+      await pool.end();
+    },
+  };
+}
+
+/**
+ * The writer's view of a MySQL or MariaDB database: a pool of `connections`, a session (a
+ * connection kept) for each run in flight with its staging table a temporary table of that
+ * connection. SQLite's `INSERT OR IGNORE` becomes `ON DUPLICATE KEY UPDATE` of nothing (not
+ * `INSERT IGNORE`, which would also turn a value too long into a cut one), `INSERT OR REPLACE`
+ * an upsert on the table's primary key; `RETURNING experiment_id` the insert id. Each connection
+ * takes NO_AUTO_VALUE_ON_ZERO, as MLflow's own does, so that experiment 0 can be written.
+ */
+export async function openMysqlForWriting(uri: string, options: { connections: number; dryRun: boolean }): Promise<WriteDb> {
+  const label = displayDbUri(uri);
+  const { options: connection, password } = mysqlOptions(uri, label);
+  const written = splitDbUri(uri)?.userinfo?.split(':').slice(1).join(':');
+  const secrets = [password, written];
+  const pool = mysql.createPool({ ...connection, connectionLimit: Math.max(2, options.connections), connectTimeout: 15_000, supportBigNumbers: true, bigNumberStrings: false });
+  pool.pool.on('error', () => {});
+  pool.pool.on('connection', (c) => {
+    c.query(`SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')${options.dryRun ? ', SESSION TRANSACTION READ ONLY' : ''}`);
+  });
+  try {
+    (await pool.getConnection()).release();
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw connectionError(err, label, secrets);
+  }
+  const keys = new Map<string, Promise<string[]>>();
+  const primaryKey = (table: string) => {
+    let key = keys.get(table);
+    if (!key) {
+      key = pool
+        .query("SELECT column_name AS name FROM information_schema.key_column_usage WHERE table_schema = DATABASE() AND table_name = ? AND constraint_name = 'PRIMARY' ORDER BY ordinal_position", [table])
+        .then(([rows]) => (rows as Array<{ name: string }>).map((r) => String(r.name)));
+      keys.set(table, key);
+    }
+    return key;
+  };
+  const translate = async (sql: string): Promise<string> => {
+    const match = /^\s*INSERT OR (IGNORE|REPLACE) INTO (\w+) \(([^)]*)\)/.exec(sql);
+    let text = sql;
+    if (match) {
+      const [whole, how, table, list] = match as unknown as [string, string, string, string];
+      const columns = list.split(',').map((c) => c.trim());
+      text = `INSERT INTO ${table} (${list})${sql.slice(whole.length)}`;
+      // named with their table: an INSERT … SELECT reads a table with the same column names
+      if (how === 'IGNORE') text += ` ON DUPLICATE KEY UPDATE ${table}.${columns[0]} = ${table}.${columns[0]}`;
+      else {
+        const key = await primaryKey(table);
+        const rest = columns.filter((c) => !key.includes(c.replace(/^"|"$/g, '')));
+        const set = rest.length > 0 ? rest : [columns[0]!];
+        text += ` ON DUPLICATE KEY UPDATE ${set.map((c) => `${table}.${c} = VALUES(${c})`).join(', ')}`;
+      }
+    }
+    return backtickIdentifiers(text);
+  };
+  type Queryable = Pick<mysql.PoolConnection, 'query'>;
+  const query = async (client: Queryable, sql: string, params: readonly WriteParam[] = []): Promise<WriteRow[]> => {
+    const returning = / RETURNING (\w+)$/.exec(sql);
+    try {
+      const [result] = await client.query(await translate(returning ? sql.slice(0, returning.index) : sql), params.map((p) => (typeof p === 'bigint' ? p.toString() : p)));
+      if (returning) return [{ [returning[1]!]: (result as mysql.ResultSetHeader).insertId }];
+      return Array.isArray(result) ? (result as WriteRow[]) : [];
+    } catch (err) {
+      const error = new TrackshiftError(`writing the MLflow database ${label} failed: ${redact(errorMessage(err), secrets)}`);
+      const code = errorCode(err);
+      if (code) Object.assign(error, { code });
+      throw error;
+    }
+  };
+  const writer = (client: Queryable, transaction: SqlWriter['transaction']): SqlWriter => {
+    const self: SqlWriter = {
+      get: async (sql, params) => (await query(client, sql, params))[0],
+      all: (sql, params) => query(client, sql, params),
+      run: async (sql, params) => void (await query(client, sql, params)),
+      insertRows: (head, width, rows, perInsert) => insertRowsWith(self.run, head, width, rows, perInsert),
+      transaction,
+    };
+    return self;
+  };
+  const inTransaction = async <T>(client: mysql.PoolConnection, work: (tx: SqlWriter) => Promise<T>): Promise<T> => {
+    await query(client, 'START TRANSACTION');
+    try {
+      const tx = writer(client, (inner) => inner(tx));
+      const result = await work(tx);
+      await query(client, 'COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+  };
+  const connect = async () => {
+    try {
+      return await pool.getConnection();
+    } catch (err) {
+      throw connectionError(err, label, secrets);
+    }
+  };
+  const shared = writer(pool, async (work) => {
+    const client = await connect();
+    try {
+      return await inTransaction(client, work);
+    } finally {
+      client.release();
+    }
+  });
+  return {
+    ...shared,
+    dialect: 'mysql',
+    maxParams: 65_535,
+    columns: async (table) =>
+      new Set((await query(pool, 'SELECT column_name AS name FROM information_schema.columns WHERE table_schema = DATABASE() AND table_name = ?', [table])).map((r) => String(r.name))),
+    session: async () => {
+      const client = await connect();
+      let released = false;
+      return {
+        ...writer(client, (work) => inTransaction(client, work)),
+        release: async () => {
+          if (released) return;
+          released = true;
+          client.release();
+        },
+      };
+    },
+    stagingTable: (name) => ({
+      // the connection's own, invisible to every other one; keys as long as MLflow's metric keys
+      create: `CREATE TEMPORARY TABLE ${name} (seq BIGINT AUTO_INCREMENT PRIMARY KEY, "key" VARCHAR(250) NOT NULL, "value" DOUBLE NOT NULL, "timestamp" BIGINT NOT NULL, step BIGINT NOT NULL, is_nan BOOLEAN NOT NULL) CHARACTER SET utf8mb4`,
+      name,
+    }),
     close: async () => {
       await pool.end();
     },

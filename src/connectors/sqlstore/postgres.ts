@@ -1,10 +1,14 @@
 /**
- * An MLflow database on PostgreSQL, read with node-postgres (`pg`): a small pool, so that runs
+ * An MLflow database on PostgreSQL, read and written with node-postgres (`pg`): a small pool, so that runs
  * read in parallel do not wait for one another. The URI is libpq's, as MLflow takes it
  * (`postgresql://user:password@host:port/db`, `postgresql+psycopg2://…`, `?sslmode=…`).
  */
 import pg from 'pg';
+import { TrackshiftError, errorMessage } from '../../util/errors.js';
+import { redact } from '../../util/redact.js';
+import { errorCode } from '../../util/retry.js';
 import { connectionError, displayDbUri, queryError, splitDbUri, toRow, type Row, type SqlDatabase, type SqlParam } from './db.js';
+import { insertRowsWith, type SqlWriter, type WriteDb, type WriteParam, type WriteRow } from './statements.js';
 
 const INT8 = 20;
 // BIGINT columns (times, steps) come as text, since they may exceed 2^53; MLflow's fit a number
@@ -26,10 +30,10 @@ export function numberPlaceholders(sql: string): string {
   return sql.replace(/\?/g, () => `$${++n}`);
 }
 
-export async function openPostgres(uri: string): Promise<SqlDatabase> {
+/** The URI as libpq takes it, as it is shown, and the password in both its forms (kept out of every message). */
+function connectionParts(uri: string): { connectionString: string; label: string; secrets: Array<string | undefined> } {
   // SQLAlchemy's driver suffix (postgresql+psycopg2://) means nothing to libpq
   const connectionString = uri.replace(/^(postgres(?:ql)?)\+[a-z0-9_]+:/i, 'postgresql:');
-  const label = displayDbUri(uri);
   const userinfo = splitDbUri(connectionString)?.userinfo ?? '';
   const raw = userinfo.includes(':') ? userinfo.slice(userinfo.indexOf(':') + 1) : undefined;
   let password = raw;
@@ -38,7 +42,11 @@ export async function openPostgres(uri: string): Promise<SqlDatabase> {
   } catch {
     // a bare % stays as it is
   }
-  const secrets = [password, raw];
+  return { connectionString, label: displayDbUri(uri), secrets: [password, raw] };
+}
+
+export async function openPostgres(uri: string): Promise<SqlDatabase> {
+  const { connectionString, label, secrets } = connectionParts(uri);
   let pool: pg.Pool;
   try {
     pool = new pg.Pool({ connectionString, max: 4, connectionTimeoutMillis: 15_000, idleTimeoutMillis: 10_000, types, application_name: 'trackshift' });
@@ -72,4 +80,146 @@ export async function openPostgres(uri: string): Promise<SqlDatabase> {
       await pool.end();
     },
   };
+}
+
+/**
+ * The writer's view of a PostgreSQL database: a pool of `connections`, a session (a connection
+ * kept) for each run in flight with its staging table a temporary table of that connection.
+ * SQLite's `INSERT OR IGNORE` becomes `ON CONFLICT DO NOTHING`, `INSERT OR REPLACE` an upsert
+ * on the table's primary key (read from the catalog once). A dry run's transactions are read only.
+ */
+export async function openPostgresForWriting(uri: string, options: { connections: number; dryRun: boolean }): Promise<WriteDb> {
+  const { connectionString, label, secrets } = connectionParts(uri);
+  let pool: pg.Pool;
+  try {
+    pool = new pg.Pool({
+      connectionString,
+      max: Math.max(2, options.connections),
+      connectionTimeoutMillis: 15_000,
+      idleTimeoutMillis: 10_000,
+      types,
+      application_name: 'trackshift',
+      ...(options.dryRun ? { options: '-c default_transaction_read_only=on' } : {}),
+    });
+  } catch (err) {
+    throw connectionError(err, label, secrets);
+  }
+  pool.on('error', () => {});
+  try {
+    (await pool.connect()).release();
+  } catch (err) {
+    await pool.end().catch(() => {});
+    throw connectionError(err, label, secrets);
+  }
+  const keys = new Map<string, Promise<string[]>>();
+  const primaryKey = (table: string) => {
+    let key = keys.get(table);
+    if (!key) {
+      key = pool
+        .query<{ name: string }>(
+          'SELECT a.attname AS name FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = $1::regclass AND i.indisprimary',
+          [table],
+        )
+        .then((r) => r.rows.map((row) => row.name));
+      keys.set(table, key);
+    }
+    return key;
+  };
+  /** SQLite's statement in PostgreSQL's words */
+  const translate = async (sql: string): Promise<string> => {
+    const match = /^\s*INSERT OR (IGNORE|REPLACE) INTO (\w+) \(([^)]*)\)/.exec(sql);
+    let text = sql;
+    if (match) {
+      const [whole, how, table, list] = match as unknown as [string, string, string, string];
+      text = `INSERT INTO ${table} (${list})${sql.slice(whole.length)}`;
+      if (how === 'IGNORE') text += ' ON CONFLICT DO NOTHING';
+      else {
+        const key = await primaryKey(table);
+        const unquote = (c: string) => c.trim().replace(/^"|"$/g, '');
+        const rest = list.split(',').filter((c) => !key.includes(unquote(c)));
+        text += ` ON CONFLICT (${key.map((c) => `"${c}"`).join(', ')}) DO ${rest.length === 0 ? 'NOTHING' : `UPDATE SET ${rest.map((c) => `${c.trim()} = EXCLUDED.${c.trim()}`).join(', ')}`}`;
+      }
+    }
+    return numberPlaceholders(text);
+  };
+  const query = async (client: pg.Pool | pg.PoolClient, sql: string, params: readonly WriteParam[] = []): Promise<WriteRow[]> => {
+    try {
+      // BigInt ids as their digits: PostgreSQL reads them into its BIGINT columns exactly
+      const result = await client.query(await translate(sql), params.map((p) => (typeof p === 'bigint' ? p.toString() : p)));
+      return result.rows as WriteRow[];
+    } catch (err) {
+      throw writeError(err, label, secrets);
+    }
+  };
+  const writer = (client: pg.Pool | pg.PoolClient, transaction: SqlWriter['transaction']): SqlWriter => {
+    const self: SqlWriter = {
+      get: async (sql, params) => (await query(client, sql, params))[0],
+      all: (sql, params) => query(client, sql, params),
+      run: async (sql, params) => void (await query(client, sql, params)),
+      insertRows: (head, width, rows, perInsert) => insertRowsWith(self.run, head, width, rows, perInsert),
+      transaction,
+    };
+    return self;
+  };
+  /** `work` in one transaction on `client` */
+  const inTransaction = async <T>(client: pg.PoolClient, work: (tx: SqlWriter) => Promise<T>): Promise<T> => {
+    await query(client, 'BEGIN');
+    try {
+      const tx = writer(client, (inner) => inner(tx));
+      const result = await work(tx);
+      await query(client, 'COMMIT');
+      return result;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw err;
+    }
+  };
+  const shared = writer(pool, async (work) => {
+    const client = await pool.connect();
+    try {
+      return await inTransaction(client, work);
+    } finally {
+      client.release();
+    }
+  });
+  return {
+    ...shared,
+    dialect: 'postgres',
+    maxParams: 65_535,
+    columns: async (table) =>
+      new Set((await query(pool, 'SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ?', [table])).map((r) => String(r.name))),
+    session: async () => {
+      let client: pg.PoolClient;
+      try {
+        client = await pool.connect();
+      } catch (err) {
+        throw writeError(err, label, secrets);
+      }
+      let released = false;
+      return {
+        ...writer(client, (work) => inTransaction(client, work)),
+        release: async () => {
+          if (released) return;
+          released = true;
+          client.release(); // a failed transaction was rolled back: the connection is clean
+        },
+      };
+    },
+    stagingTable: (name) => ({
+      // the connection's own: gone with it, invisible to every other one; not in the WAL
+      create: `CREATE TEMP TABLE ${name} (seq BIGSERIAL, "key" TEXT NOT NULL, "value" DOUBLE PRECISION NOT NULL, "timestamp" BIGINT NOT NULL, step BIGINT NOT NULL, is_nan BOOLEAN NOT NULL)`,
+      name: `pg_temp.${name}`,
+    }),
+    close: async () => {
+      await pool.end();
+    },
+  };
+}
+
+/** A statement of the writer that failed, without any of the given secrets; its driver code kept for the retry rules. */
+function writeError(err: unknown, label: string, secrets: Array<string | undefined>): TrackshiftError {
+  const error = new TrackshiftError(`writing the MLflow database ${label} failed: ${redact(errorMessage(err), secrets)}`);
+  const code = errorCode(err);
+  if (code) Object.assign(error, { code });
+  return error;
 }

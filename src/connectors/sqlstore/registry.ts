@@ -1,6 +1,6 @@
 /**
  * The model registry of MLflow's SQL store (tables registered_models, model_versions and their
- * tags and aliases), read (SqlStoreRegistry) and written on SQLite (SqlStoreRegistryWriter).
+ * tags and aliases), read (SqlStoreRegistry) and written (SqlStoreRegistryWriter).
  */
 import type { ModelStage, ModelVersion, RegisteredModel, Tags } from '../../model/index.js';
 import { MODEL_STAGES, SOURCE_TAGS } from '../../model/index.js';
@@ -8,7 +8,7 @@ import { InvalidInputError } from '../../util/errors.js';
 import { parseVersionSource } from '../mlflow-common/version-source.js';
 import type { ExistingVersion, RegistryReader, RegistryWriter, VersionTarget } from '../types.js';
 import type { Row } from './db.js';
-import type { Statements } from './statements.js';
+import type { SqlWriter, WriteDb, WriteParam } from './statements.js';
 import { str, time, type SqlTables } from './tables.js';
 
 export class SqlStoreRegistry implements RegistryReader {
@@ -85,101 +85,96 @@ export class SqlStoreRegistryWriter implements RegistryWriter {
   readonly keepsVersionNumbers = true;
 
   constructor(
-    private readonly sql: Statements,
+    private readonly db: WriteDb,
+    /** whether MLflow's tables have the `workspace` column (MLflow ≥ 3.10): rows of others' workspaces are left alone */
+    private readonly workspaces: boolean,
     /** a committed run's artifact URI, or a logged model's artifact location and run (for a version's source) */
     private readonly lookup: {
-      runArtifactUri(runId: string): string | undefined;
-      loggedModel(modelId: string): { artifactLocation: string; sourceRunId?: string } | undefined;
+      runArtifactUri(runId: string): Promise<string | undefined>;
+      loggedModel(modelId: string): Promise<{ artifactLocation: string; sourceRunId?: string } | undefined>;
     },
   ) {}
 
   private get ws(): string {
-    return this.sql.inDefaultWorkspace;
+    return this.workspaces ? " AND workspace = 'default'" : '';
   }
 
-  private tags(sql: string, ...params: unknown[]): Tags {
-    return Object.fromEntries((this.sql.prepare(sql).all(...params) as Array<{ key: string; value: string | null }>).map((r) => [r.key, r.value ?? '']));
+  private async tags(sql: SqlWriter, query: string, params: WriteParam[]): Promise<Tags> {
+    return Object.fromEntries((await sql.all(query, params)).map((r) => [String(r.key), r.value == null ? '' : String(r.value)]));
   }
 
   async findModel(name: string): Promise<{ tags: Tags } | undefined> {
-    if (!this.sql.prepare(`SELECT 1 FROM registered_models WHERE name = ?${this.ws}`).get(name)) return undefined;
-    return { tags: this.tags(`SELECT "key", "value" FROM registered_model_tags WHERE name = ?${this.ws}`, name) };
+    if (!(await this.db.get(`SELECT 1 AS one FROM registered_models WHERE name = ?${this.ws}`, [name]))) return undefined;
+    return { tags: await this.tags(this.db, `SELECT "key", "value" FROM registered_model_tags WHERE name = ?${this.ws}`, [name]) };
   }
 
   async ensureModel(model: RegisteredModel, name: string): Promise<void> {
     const created = model.creationTime ?? Date.now();
     const updated = model.lastUpdatedTime ?? created;
-    this.sql.db
-      .transaction(() => {
-        const held = this.sql.prepare(`SELECT 1 FROM registered_models WHERE name = ?${this.ws}`).get(name);
-        if (!held) {
-          this.sql.prepare('INSERT INTO registered_models (name, creation_time, last_updated_time, description) VALUES (?, ?, ?, ?)').run(name, created, updated, model.description ?? null);
-        } else {
-          const tags = this.tags(`SELECT "key", "value" FROM registered_model_tags WHERE name = ?${this.ws}`, name);
-          // a copy of this very model (by its provenance tags) takes the source's times again
-          const own = tags[SOURCE_TAGS.id] !== undefined && tags[SOURCE_TAGS.id] === model.tags[SOURCE_TAGS.id] && tags[SOURCE_TAGS.uri] === model.tags[SOURCE_TAGS.uri];
-          if (own) this.sql.prepare(`UPDATE registered_models SET creation_time = ?, last_updated_time = ?, description = ? WHERE name = ?${this.ws}`).run(created, updated, model.description ?? null, name);
-          else this.sql.prepare(`UPDATE registered_models SET description = ? WHERE name = ?${this.ws}`).run(model.description ?? null, name);
-        }
-        this.sql.insertRows('INSERT OR REPLACE INTO registered_model_tags ("key", "value", name)', 3, Object.entries(model.tags).map(([k, v]) => [k, v, name]), 300);
-      })
-      .immediate();
+    await this.db.transaction(async (tx) => {
+      const held = await tx.get(`SELECT 1 AS one FROM registered_models WHERE name = ?${this.ws}`, [name]);
+      if (!held) {
+        await tx.run('INSERT INTO registered_models (name, creation_time, last_updated_time, description) VALUES (?, ?, ?, ?)', [name, created, updated, model.description ?? null]);
+      } else {
+        const tags = await this.tags(tx, `SELECT "key", "value" FROM registered_model_tags WHERE name = ?${this.ws}`, [name]);
+        // a copy of this very model (by its provenance tags) takes the source's times again
+        const own = tags[SOURCE_TAGS.id] !== undefined && tags[SOURCE_TAGS.id] === model.tags[SOURCE_TAGS.id] && tags[SOURCE_TAGS.uri] === model.tags[SOURCE_TAGS.uri];
+        if (own) await tx.run(`UPDATE registered_models SET creation_time = ?, last_updated_time = ?, description = ? WHERE name = ?${this.ws}`, [created, updated, model.description ?? null, name]);
+        else await tx.run(`UPDATE registered_models SET description = ? WHERE name = ?${this.ws}`, [model.description ?? null, name]);
+      }
+      await tx.insertRows('INSERT OR REPLACE INTO registered_model_tags ("key", "value", name)', 3, Object.entries(model.tags).map(([k, v]) => [k, v, name]), 300);
+    });
   }
 
   async deleteModel(name: string): Promise<void> {
-    this.sql.db
-      .transaction(() => {
-        for (const table of ['registered_model_aliases', 'model_version_tags', 'model_versions', 'registered_model_tags', 'registered_models']) {
-          this.sql.prepare(`DELETE FROM ${table} WHERE name = ?${this.ws}`).run(name);
-        }
-      })
-      .immediate();
+    await this.db.transaction(async (tx) => {
+      for (const table of ['registered_model_aliases', 'model_version_tags', 'model_versions', 'registered_model_tags', 'registered_models']) {
+        await tx.run(`DELETE FROM ${table} WHERE name = ?${this.ws}`, [name]);
+      }
+    });
   }
 
   async *listExistingVersions(modelName: string): AsyncIterable<ExistingVersion> {
-    const rows = this.sql.prepare(`SELECT version FROM model_versions WHERE name = ? AND current_stage != '${DELETED_STAGE}'${this.ws} ORDER BY version`).all(modelName) as Array<{ version: bigint }>;
+    const rows = await this.db.all(`SELECT version FROM model_versions WHERE name = ? AND current_stage != '${DELETED_STAGE}'${this.ws} ORDER BY version`, [modelName]);
     for (const r of rows) {
-      yield { version: String(r.version), tags: this.tags(`SELECT "key", "value" FROM model_version_tags WHERE name = ? AND version = ?${this.ws}`, modelName, r.version) };
+      yield { version: String(r.version), tags: await this.tags(this.db, `SELECT "key", "value" FROM model_version_tags WHERE name = ? AND version = ?${this.ws}`, [modelName, Number(r.version)]) };
     }
   }
 
   /** Where the version's files are, as mlflow.register_model names them: source and storage location, and its run. */
-  private where(version: ModelVersion, target: VersionTarget): { source: string; storage: string; runId?: string } {
+  private async where(version: ModelVersion, target: VersionTarget): Promise<{ source: string; storage: string; runId?: string }> {
     const { location } = target;
     if (location.type === 'uri') return { source: location.uri, storage: location.uri, runId: target.runId };
     if (location.type === 'logged-model') {
-      const model = this.lookup.loggedModel(location.modelId);
+      const model = await this.lookup.loggedModel(location.modelId);
       if (!model) throw new InvalidInputError(`version ${version.version} of ${version.modelName}`, `it points at logged model ${location.modelId}, which is not in this database`);
       return { source: `models:/${location.modelId}`, storage: model.artifactLocation, runId: target.runId ?? model.sourceRunId };
     }
-    const root = this.lookup.runArtifactUri(location.runId);
+    const root = await this.lookup.runArtifactUri(location.runId);
     if (!root) throw new InvalidInputError(`version ${version.version} of ${version.modelName}`, `it points at run ${location.runId}, which is not in this database`);
     const source = location.path ? `${root.replace(/\/+$/, '')}/${location.path}` : root;
     return { source, storage: source, runId: target.runId ?? location.runId };
   }
 
   async createVersion(modelName: string, version: ModelVersion, target: VersionTarget): Promise<string> {
-    const { source, storage, runId } = this.where(version, target);
+    const { source, storage, runId } = await this.where(version, target);
     const created = version.creationTime ?? Date.now();
     const updated = version.lastUpdatedTime ?? created;
-    return this.sql.db
-      .transaction(() => {
-        // the source's number where it is free (a deleted version keeps its number taken, as in MLflow), else the next one
-        const wanted = Number(version.version);
-        const taken = Number.isSafeInteger(wanted) && wanted > 0 ? this.sql.prepare(`SELECT 1 FROM model_versions WHERE name = ? AND version = ?${this.ws}`).get(modelName, wanted) : true;
-        const max = Number((this.sql.prepare(`SELECT MAX(version) AS max FROM model_versions WHERE name = ?${this.ws}`).get(modelName) as { max: bigint | null }).max ?? 0);
-        const number = taken ? max + 1 : wanted;
-        this.sql
-          .prepare(
-            `INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id, current_stage, source, storage_location, run_id, run_link, status, status_message)
-             VALUES (?, ?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, ?, NULL)`,
-          )
-          .run(modelName, number, created, updated, version.description ?? null, version.user ?? null, source, storage, runId ?? null, target.runLink ?? null, VERSION_STATUSES.has(version.status) ? version.status : 'READY');
-        this.sql.insertRows('INSERT OR REPLACE INTO model_version_tags ("key", "value", name, version)', 4, Object.entries(version.tags).map(([k, v]) => [k, v, modelName, number]), 250);
-        if (target.location.type === 'logged-model') this.listOnLoggedModel(target.location.modelId, modelName, number);
-        return String(number);
-      })
-      .immediate();
+    return this.db.transaction(async (tx) => {
+      // the source's number where it is free (a deleted version keeps its number taken, as in MLflow), else the next one
+      const wanted = Number(version.version);
+      const taken = Number.isSafeInteger(wanted) && wanted > 0 ? await tx.get(`SELECT 1 AS one FROM model_versions WHERE name = ? AND version = ?${this.ws}`, [modelName, wanted]) : true;
+      const max = Number((await tx.get(`SELECT MAX(version) AS max FROM model_versions WHERE name = ?${this.ws}`, [modelName]))?.max ?? 0);
+      const number = taken ? max + 1 : wanted;
+      await tx.run(
+        `INSERT INTO model_versions (name, version, creation_time, last_updated_time, description, user_id, current_stage, source, storage_location, run_id, run_link, status, status_message)
+         VALUES (?, ?, ?, ?, ?, ?, 'None', ?, ?, ?, ?, ?, NULL)`,
+        [modelName, number, created, updated, version.description ?? null, version.user ?? null, source, storage, runId ?? null, target.runLink ?? null, VERSION_STATUSES.has(version.status) ? version.status : 'READY'],
+      );
+      await tx.insertRows('INSERT OR REPLACE INTO model_version_tags ("key", "value", name, version)', 4, Object.entries(version.tags).map(([k, v]) => [k, v, modelName, number]), 250);
+      if (target.location.type === 'logged-model') await this.listOnLoggedModel(tx, target.location.modelId, modelName, number);
+      return String(number);
+    });
   }
 
   /**
@@ -187,13 +182,13 @@ export class SqlStoreRegistryWriter implements RegistryWriter {
    * version added to the model's `mlflow.modelVersions` tag, in Python's json.dumps, the version
    * as the string the server gives it.
    */
-  private listOnLoggedModel(modelId: string, modelName: string, number: number): void {
-    const row = this.sql.prepare('SELECT experiment_id FROM logged_models WHERE model_id = ?').get(modelId) as { experiment_id: bigint } | undefined;
+  private async listOnLoggedModel(tx: SqlWriter, modelId: string, modelName: string, number: number): Promise<void> {
+    const row = await tx.get('SELECT experiment_id FROM logged_models WHERE model_id = ?', [modelId]);
     if (!row) return;
-    const held = this.sql.prepare('SELECT tag_value FROM logged_model_tags WHERE model_id = ? AND tag_key = ?').get(modelId, MODEL_VERSIONS_TAG) as { tag_value: string } | undefined;
+    const held = await tx.get('SELECT tag_value FROM logged_model_tags WHERE model_id = ? AND tag_key = ?', [modelId, MODEL_VERSIONS_TAG]);
     let list: Array<{ name: string; version: unknown }> = [];
     try {
-      const parsed: unknown = held ? JSON.parse(held.tag_value) : [];
+      const parsed: unknown = held ? JSON.parse(String(held.tag_value)) : [];
       if (Array.isArray(parsed)) list = parsed.filter((v): v is { name: string; version: unknown } => typeof v?.name === 'string');
     } catch {
       // not a list: replaced, as MLflow could not extend it either
@@ -201,51 +196,46 @@ export class SqlStoreRegistryWriter implements RegistryWriter {
     if (list.some((v) => v.name === modelName && String(v.version) === String(number))) return;
     list.push({ name: modelName, version: String(number) });
     const text = `[${list.map((v) => `{"name": ${JSON.stringify(v.name)}, "version": ${JSON.stringify(v.version)}}`).join(', ')}]`;
-    this.sql.prepare('INSERT OR REPLACE INTO logged_model_tags (model_id, experiment_id, tag_key, tag_value) VALUES (?, ?, ?, ?)').run(modelId, row.experiment_id, MODEL_VERSIONS_TAG, text);
+    await tx.run('INSERT OR REPLACE INTO logged_model_tags (model_id, experiment_id, tag_key, tag_value) VALUES (?, ?, ?, ?)', [modelId, row.experiment_id as WriteParam, MODEL_VERSIONS_TAG, text]);
   }
 
   async updateVersion(modelName: string, number: string, version: ModelVersion): Promise<void> {
-    this.sql.db
-      .transaction(() => {
-        this.sql.prepare(`UPDATE model_versions SET description = ? WHERE name = ? AND version = ?${this.ws}`).run(version.description ?? null, modelName, Number(number));
-        this.sql.insertRows('INSERT OR REPLACE INTO model_version_tags ("key", "value", name, version)', 4, Object.entries(version.tags).map(([k, v]) => [k, v, modelName, Number(number)]), 250);
-      })
-      .immediate();
+    await this.db.transaction(async (tx) => {
+      await tx.run(`UPDATE model_versions SET description = ? WHERE name = ? AND version = ?${this.ws}`, [version.description ?? null, modelName, Number(number)]);
+      await tx.insertRows('INSERT OR REPLACE INTO model_version_tags ("key", "value", name, version)', 4, Object.entries(version.tags).map(([k, v]) => [k, v, modelName, Number(number)]), 250);
+    });
   }
 
   async deleteVersion(modelName: string, number: string): Promise<void> {
     // as MLflow's delete_model_version: the row stays, so that its number is never given again
-    this.sql.db
-      .transaction(() => {
-        this.sql.prepare(`DELETE FROM registered_model_aliases WHERE name = ? AND version = ?${this.ws}`).run(modelName, Number(number));
-        this.sql.prepare(`DELETE FROM model_version_tags WHERE name = ? AND version = ?${this.ws}`).run(modelName, Number(number));
-        this.sql
-          .prepare(
-            `UPDATE model_versions SET current_stage = '${DELETED_STAGE}', last_updated_time = ?, description = NULL, user_id = NULL, source = 'REDACTED-SOURCE-PATH', run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', status_message = NULL WHERE name = ? AND version = ?${this.ws}`,
-          )
-          .run(Date.now(), modelName, Number(number));
-      })
-      .immediate();
+    await this.db.transaction(async (tx) => {
+      await tx.run(`DELETE FROM registered_model_aliases WHERE name = ? AND version = ?${this.ws}`, [modelName, Number(number)]);
+      await tx.run(`DELETE FROM model_version_tags WHERE name = ? AND version = ?${this.ws}`, [modelName, Number(number)]);
+      await tx.run(
+        `UPDATE model_versions SET current_stage = '${DELETED_STAGE}', last_updated_time = ?, description = NULL, user_id = NULL, source = 'REDACTED-SOURCE-PATH', run_id = 'REDACTED-RUN-ID', run_link = 'REDACTED-RUN-LINK', status_message = NULL WHERE name = ? AND version = ?${this.ws}`,
+        [Date.now(), modelName, Number(number)],
+      );
+    });
   }
 
   async setStage(modelName: string, number: string, stage: ModelStage, archiveOthers = false): Promise<void> {
     // the times stay the source's: a stage is part of the copied version, not a change made to it
-    this.sql.db
-      .transaction(() => {
-        if (archiveOthers && (stage === 'Staging' || stage === 'Production')) {
-          this.sql.prepare(`UPDATE model_versions SET current_stage = 'Archived' WHERE name = ? AND current_stage = ? AND version != ?${this.ws}`).run(modelName, stage, Number(number));
-        }
-        this.sql.prepare(`UPDATE model_versions SET current_stage = ? WHERE name = ? AND version = ?${this.ws}`).run(stage, modelName, Number(number));
-      })
-      .immediate();
+    await this.db.transaction(async (tx) => {
+      if (archiveOthers && (stage === 'Staging' || stage === 'Production')) {
+        await tx.run(`UPDATE model_versions SET current_stage = 'Archived' WHERE name = ? AND current_stage = ? AND version != ?${this.ws}`, [modelName, stage, Number(number)]);
+      }
+      await tx.run(`UPDATE model_versions SET current_stage = ? WHERE name = ? AND version = ?${this.ws}`, [stage, modelName, Number(number)]);
+    });
   }
 
   async setAlias(modelName: string, alias: string, number: string): Promise<void> {
-    this.sql.prepare(`DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?${this.ws}`).run(modelName, alias);
-    this.sql.prepare('INSERT INTO registered_model_aliases (alias, version, name) VALUES (?, ?, ?)').run(alias, Number(number), modelName);
+    await this.db.transaction(async (tx) => {
+      await tx.run(`DELETE FROM registered_model_aliases WHERE name = ? AND alias = ?${this.ws}`, [modelName, alias]);
+      await tx.run('INSERT INTO registered_model_aliases (alias, version, name) VALUES (?, ?, ?)', [alias, Number(number), modelName]);
+    });
   }
 
   async setVersionTag(modelName: string, number: string, key: string, value: string): Promise<void> {
-    this.sql.prepare('INSERT OR REPLACE INTO model_version_tags ("key", "value", name, version) VALUES (?, ?, ?, ?)').run(key, value, modelName, Number(number));
+    await this.db.run('INSERT OR REPLACE INTO model_version_tags ("key", "value", name, version) VALUES (?, ?, ?, ?)', [key, value, modelName, Number(number)]);
   }
 }

@@ -1,7 +1,8 @@
-/** An MLflow SQLite file, opened read-only with better-sqlite3. */
+/** An MLflow SQLite file, opened read-only with better-sqlite3, or for the writer. */
 import Database from 'better-sqlite3';
 import { UsageError, errorMessage } from '../../util/errors.js';
 import { toRow, type Row, type SqlDatabase, type SqlParam } from './db.js';
+import { insertRowsWith, type SqlWriter, type WriteDb, type WriteRow } from './statements.js';
 
 export function openSqlite(file: string): SqlDatabase {
   let db: Database.Database;
@@ -67,4 +68,71 @@ export function openSqliteForWriting(file: string, shown: string, dryRun: boolea
     throw new UsageError(`cannot write the MLflow database ${file}: ${errorMessage(err)}`);
   }
   return db;
+}
+
+/**
+ * The writer's view of a SQLite file opened for writing: one connection, so statements and
+ * transactions take turns (a transaction holds it until its commit); every run in flight shares
+ * it, its staging table a temporary table of this connection.
+ */
+export function sqliteWriteDb(db: Database.Database): WriteDb {
+  const statements = new Map<string, Database.Statement>();
+  const prepare = (sql: string) => {
+    let stmt = statements.get(sql);
+    if (!stmt) {
+      stmt = db.prepare(sql);
+      statements.set(sql, stmt);
+    }
+    return stmt;
+  };
+  const direct: SqlWriter = {
+    get: async (sql, params = []) => prepare(sql).get(...params) as WriteRow | undefined,
+    all: async (sql, params = []) => prepare(sql).all(...params) as WriteRow[],
+    run: async (sql, params = []) => {
+      prepare(sql).run(...params);
+    },
+    insertRows: (head, width, rows, perInsert) => insertRowsWith(direct.run, head, width, rows, perInsert),
+    transaction: (work) => work(direct), // already inside one
+  };
+  let turn: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = turn.then(work, work);
+    turn = next.catch(() => {});
+    return next;
+  };
+  const shared: SqlWriter = {
+    get: (sql, params) => exclusive(() => direct.get(sql, params)),
+    all: (sql, params) => exclusive(() => direct.all(sql, params)),
+    run: (sql, params) => exclusive(() => direct.run(sql, params)),
+    insertRows: (head, width, rows, perInsert) => exclusive(() => direct.insertRows(head, width, rows, perInsert)),
+    transaction: (work) =>
+      exclusive(async () => {
+        // IMMEDIATE: the write lock taken at the start, so a server writing too makes this wait (busy_timeout), not fail midway
+        db.exec('BEGIN IMMEDIATE');
+        try {
+          const result = await work(direct);
+          db.exec('COMMIT');
+          return result;
+        } catch (err) {
+          if (db.inTransaction) db.exec('ROLLBACK');
+          throw err;
+        }
+      }),
+  };
+  return {
+    ...shared,
+    dialect: 'sqlite',
+    maxParams: 32_766,
+    columns: async (table) => new Set((prepare('SELECT name FROM pragma_table_info(?)').all(table) as Array<{ name: unknown }>).map((r) => String(r.name))),
+    session: async () => ({ ...shared, release: async () => {} }),
+    stagingTable: (name) => ({
+      // on disk (temp_store = FILE), invisible to every other connection
+      create: `CREATE TEMP TABLE ${name} (seq INTEGER PRIMARY KEY, "key" TEXT NOT NULL, "value" REAL NOT NULL, "timestamp" INTEGER NOT NULL, step INTEGER NOT NULL, is_nan INTEGER NOT NULL)`,
+      name: `temp.${name}`,
+    }),
+    close: async () => {
+      statements.clear();
+      if (db.open) db.close();
+    },
+  };
 }

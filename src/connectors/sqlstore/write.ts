@@ -22,7 +22,6 @@ import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type Database from 'better-sqlite3';
 import type { ArtifactFile, DatasetInput, Experiment, Run } from '../../model/index.js';
 import { MLFLOW_TAGS, SOURCE_TAGS } from '../../model/index.js';
 import { UsageError } from '../../util/errors.js';
@@ -35,7 +34,7 @@ import { withParentTag } from '../mlflow-common/parent-tag.js';
 import { SqlStoreLoggedModelWriter } from './logged-models.js';
 import { SqlStoreRegistryWriter } from './registry.js';
 import { KNOWN_REVISIONS } from './revisions.js';
-import { Statements } from './statements.js';
+import { toBigInt, type SqlWriter, type WriteDb, type WriteParam, type WriteSession } from './statements.js';
 import { localArtifactFolder, type SqlStoreOptions } from './tables.js';
 
 /** Batches as large as the engine makes them: nothing here is bound by a request size. */
@@ -77,8 +76,10 @@ const REQUIRED_COLUMNS: Record<string, string[]> = {
  * Refuses a database that does not hold MLflow's schema at a revision this trackshift knows,
  * saying which revision it found and what to run. Nothing is created or altered.
  */
-export function checkWritableSchema(db: Database.Database, shown: string): WritableSchema {
-  const columns = (table: string) => new Set((db.prepare('SELECT name FROM pragma_table_info(?)').all(table) as Array<{ name: string }>).map((r) => String(r.name)));
+export async function checkWritableSchema(db: WriteDb, shown: string): Promise<WritableSchema> {
+  const known = new Map<string, Set<string>>();
+  for (const table of ['alembic_version', ...Object.keys(REQUIRED_COLUMNS), ...Object.keys(REGISTRY_COLUMNS), ...Object.keys(LOGGED_MODEL_COLUMNS)]) known.set(table, await db.columns(table));
+  const columns = (table: string) => known.get(table)!;
   const upgrade = `mlflow db upgrade ${shown}`;
   if (!columns('alembic_version').has('version_num')) {
     throw new UsageError(
@@ -86,7 +87,7 @@ export function checkWritableSchema(db: Database.Database, shown: string): Writa
         `(or by starting \`mlflow server --backend-store-uri ${shown}\` once), then run this again; trackshift never creates or alters tables`,
     );
   }
-  const revisions = (db.prepare('SELECT version_num FROM alembic_version').all() as Array<{ version_num: unknown }>).map((r) => String(r.version_num));
+  const revisions = (await db.all('SELECT version_num FROM alembic_version')).map((r) => String(r.version_num));
   const revision = revisions[0];
   if (revisions.length !== 1 || !revision || !KNOWN_REVISIONS.has(revision)) {
     throw new UsageError(
@@ -149,7 +150,8 @@ interface RunState {
   sourceId?: string;
   run: Run;
   artifactUri: string;
-  /** the temporary table its points wait in until the commit */
+  /** the connection it is written on, and the temporary table of it where its points wait until the commit */
+  session: WriteSession;
   staged: string;
   params: Map<string, string>;
   tags: Map<string, string>;
@@ -180,53 +182,44 @@ export class SqlStoreDestination implements Destination {
   private readonly copies = new Map<bigint, Map<string, Copy>>();
   readonly registry?: SqlStoreRegistryWriter;
   readonly loggedModels?: SqlStoreLoggedModelWriter;
-  private readonly sql: Statements;
   private staged = 0;
   private readonly deletedTime: boolean;
+  private readonly workspace: boolean;
 
   constructor(
-    private readonly db: Database.Database,
+    private readonly db: WriteDb,
     private readonly options: SqlWriteOptions,
     schema: Omit<WritableSchema, 'revision'>,
   ) {
     this.uri = options.uri;
-    this.sql = new Statements(db, schema.workspace);
     this.deletedTime = schema.deletedTime;
-    const artifactUri = (runId: string) => (this.prepare('SELECT artifact_uri FROM runs WHERE run_uuid = ?').get(runId) as { artifact_uri: string | null } | undefined)?.artifact_uri ?? undefined;
+    this.workspace = schema.workspace;
+    const artifactUri = async (runId: string) => ((await db.get('SELECT artifact_uri FROM runs WHERE run_uuid = ?', [runId]))?.artifact_uri as string | null | undefined) ?? undefined;
     if (schema.loggedModels) {
-      this.loggedModels = new SqlStoreLoggedModelWriter(this.sql, {
-        experimentLocation: (id) => (this.prepare('SELECT artifact_location FROM experiments WHERE experiment_id = ?').get(id) as { artifact_location: string | null } | undefined)?.artifact_location ?? undefined,
+      this.loggedModels = new SqlStoreLoggedModelWriter(db, {
+        experimentLocation: async (id) => ((await db.get('SELECT artifact_location FROM experiments WHERE experiment_id = ?', [id]))?.artifact_location as string | null | undefined) ?? undefined,
         folder: (uri, what) => localArtifactFolder(uri, this.options, `${what} in ${this.uri}`),
       });
     }
     if (schema.registry) {
-      this.registry = new SqlStoreRegistryWriter(this.sql, {
+      this.registry = new SqlStoreRegistryWriter(db, schema.workspace, {
         runArtifactUri: artifactUri,
-        loggedModel: (modelId) => {
+        loggedModel: async (modelId) => {
           if (!schema.loggedModels) return undefined;
-          const row = this.prepare('SELECT artifact_location, source_run_id FROM logged_models WHERE model_id = ?').get(modelId) as { artifact_location: string; source_run_id: string | null } | undefined;
+          const row = (await db.get('SELECT artifact_location, source_run_id FROM logged_models WHERE model_id = ?', [modelId])) as { artifact_location: string; source_run_id: string | null } | undefined;
           return row && { artifactLocation: row.artifact_location, ...(row.source_run_id ? { sourceRunId: row.source_run_id } : {}) };
         },
       });
     }
   }
 
-  private prepare(sql: string): Database.Statement {
-    return this.sql.prepare(sql);
-  }
-
-  private insertRows(head: string, width: number, rows: unknown[][], perInsert: number): void {
-    this.sql.insertRows(head, width, rows, perInsert);
-  }
-
+  /** ` AND workspace = 'default'` where the table has workspaces: what a server without them sees */
   private get inDefaultWorkspace(): string {
-    return this.sql.inDefaultWorkspace;
+    return this.workspace ? " AND workspace = 'default'" : '';
   }
 
   async findExperiment(name: string) {
-    const row = this.prepare(`SELECT experiment_id, lifecycle_stage FROM experiments WHERE name = ?${this.inDefaultWorkspace}`).get(name) as
-      | { experiment_id: bigint; lifecycle_stage: string }
-      | undefined;
+    const row = await this.db.get(`SELECT experiment_id, lifecycle_stage FROM experiments WHERE name = ?${this.inDefaultWorkspace}`, [name]);
     return row && { id: String(row.experiment_id), lifecycle: row.lifecycle_stage === 'deleted' ? ('deleted' as const) : ('active' as const) };
   }
 
@@ -235,8 +228,8 @@ export class SqlStoreDestination implements Destination {
    * (`mlflow-artifacts:/<id>`, `/srv/mlruns/<id>`, `s3://bucket/<id>` …), else MLflow's default
    * for a server that serves artifacts.
    */
-  private artifactRoot(): string {
-    const rows = this.prepare('SELECT experiment_id, artifact_location FROM experiments ORDER BY experiment_id LIMIT 50').all() as Array<{ experiment_id: bigint; artifact_location: string | null }>;
+  private async artifactRoot(sql: SqlWriter): Promise<string> {
+    const rows = (await sql.all('SELECT experiment_id, artifact_location FROM experiments ORDER BY experiment_id LIMIT 50')) as Array<{ experiment_id: unknown; artifact_location: string | null }>;
     for (const r of rows) {
       const suffix = `/${r.experiment_id}`;
       if (r.artifact_location?.endsWith(suffix)) return r.artifact_location.slice(0, -suffix.length);
@@ -247,35 +240,36 @@ export class SqlStoreDestination implements Destination {
   async ensureExperiment(exp: Experiment, name: string): Promise<string> {
     const created = exp.creationTime ?? Date.now();
     const updated = exp.lastUpdateTime ?? created;
-    const id = this.db.transaction(() => {
-      const existing = this.prepare(`SELECT experiment_id, lifecycle_stage FROM experiments WHERE name = ?${this.inDefaultWorkspace}`).get(name) as
-        | { experiment_id: bigint; lifecycle_stage: string }
-        | undefined;
+    const id = await this.db.transaction(async (tx) => {
+      const existing = await tx.get(`SELECT experiment_id, lifecycle_stage FROM experiments WHERE name = ?${this.inDefaultWorkspace}`, [name]);
       let id: bigint;
       if (existing) {
-        id = existing.experiment_id;
-        const own = this.prepare('SELECT "value" FROM experiment_tags WHERE experiment_id = ? AND "key" = ?').get(id, SOURCE_TAGS.id) as { value: string } | undefined;
+        id = toBigInt(existing.experiment_id);
+        const own = await tx.get('SELECT "value" FROM experiment_tags WHERE experiment_id = ? AND "key" = ?', [id, SOURCE_TAGS.id]);
         if (own?.value === exp.id) {
           // a copy of this very experiment (an earlier run of the command): its times as the source's
-          this.prepare("UPDATE experiments SET lifecycle_stage = 'active', creation_time = ?, last_update_time = ? WHERE experiment_id = ?").run(created, updated, id);
+          await tx.run("UPDATE experiments SET lifecycle_stage = 'active', creation_time = ?, last_update_time = ? WHERE experiment_id = ?", [created, updated, id]);
         } else if (existing.lifecycle_stage === 'deleted') {
           // restored, as MLflow's restore_experiment does
-          this.prepare("UPDATE experiments SET lifecycle_stage = 'active', last_update_time = ? WHERE experiment_id = ?").run(Date.now(), id);
+          await tx.run("UPDATE experiments SET lifecycle_stage = 'active', last_update_time = ? WHERE experiment_id = ?", [Date.now(), id]);
         }
       } else {
-        const root = this.artifactRoot();
+        const root = await this.artifactRoot(tx);
         // MLflow's Default experiment is experiment 0 (its _create_default_experiment): kept so when free
-        const zero = exp.id === '0' && name === 'Default' && !this.prepare('SELECT 1 FROM experiments WHERE experiment_id = 0').get();
-        const info = zero
-          ? this.prepare("INSERT INTO experiments (experiment_id, name, lifecycle_stage, creation_time, last_update_time) VALUES (0, ?, 'active', ?, ?)").run(name, created, updated)
-          : this.prepare("INSERT INTO experiments (name, lifecycle_stage, creation_time, last_update_time) VALUES (?, 'active', ?, ?)").run(name, created, updated);
-        id = zero ? 0n : BigInt(info.lastInsertRowid);
-        this.prepare('UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?').run(appendUri(root, String(id)), id);
+        const zero = exp.id === '0' && name === 'Default' && !(await tx.get('SELECT 1 AS one FROM experiments WHERE experiment_id = 0'));
+        if (zero) {
+          await tx.run("INSERT INTO experiments (experiment_id, name, lifecycle_stage, creation_time, last_update_time) VALUES (0, ?, 'active', ?, ?)", [name, created, updated]);
+          id = 0n;
+        } else {
+          const row = await tx.get("INSERT INTO experiments (name, lifecycle_stage, creation_time, last_update_time) VALUES (?, 'active', ?, ?) RETURNING experiment_id", [name, created, updated]);
+          id = toBigInt(row!.experiment_id);
+        }
+        await tx.run('UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?', [appendUri(root, String(id)), id]);
       }
       const tags = Object.entries(exp.tags).map(([key, value]) => [key, value, id]);
-      this.insertRows('INSERT OR REPLACE INTO experiment_tags ("key", "value", experiment_id)', 3, tags, KV_PER_INSERT);
+      await tx.insertRows('INSERT OR REPLACE INTO experiment_tags ("key", "value", experiment_id)', 3, tags, KV_PER_INSERT);
       return id;
-    }).immediate();
+    });
     return String(id);
   }
 
@@ -283,30 +277,34 @@ export class SqlStoreDestination implements Destination {
     if (exp.lifecycle !== 'deleted') return;
     const id = BigInt(experimentId);
     const now = Date.now();
-    this.db.transaction(() => {
+    await this.db.transaction(async (tx) => {
       // as MLflow's delete_experiment: the experiment and its runs marked deleted
-      this.prepare("UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? WHERE experiment_id = ?").run(exp.lastUpdateTime ?? now, id);
+      await tx.run("UPDATE experiments SET lifecycle_stage = 'deleted', last_update_time = ? WHERE experiment_id = ?", [exp.lastUpdateTime ?? now, id]);
       const deletedTime = this.deletedTime ? ', deleted_time = ?' : '';
-      this.prepare(`UPDATE runs SET lifecycle_stage = 'deleted'${deletedTime} WHERE experiment_id = ? AND lifecycle_stage = 'active'`).run(...(this.deletedTime ? [now] : []), id);
-    }).immediate();
+      await tx.run(`UPDATE runs SET lifecycle_stage = 'deleted'${deletedTime} WHERE experiment_id = ? AND lifecycle_stage = 'active'`, [...(this.deletedTime ? [now] : []), id]);
+    });
     for (const copy of this.copies.get(id)?.values() ?? []) copy.lifecycle = 'deleted';
   }
 
-  private copiesIn(experimentId: bigint): Map<string, Copy> {
+  private async copiesIn(experimentId: bigint): Promise<Map<string, Copy>> {
     let copies = this.copies.get(experimentId);
     if (!copies) {
       copies = new Map();
-      const rows = this.prepare(
+      const rows = (await this.db.all(
         `SELECT r.run_uuid, r.lifecycle_stage, s."value" AS source_id, c."value" AS complete
          FROM runs r JOIN tags s ON s.run_uuid = r.run_uuid AND s."key" = ?
          LEFT JOIN tags c ON c.run_uuid = r.run_uuid AND c."key" = ?
          WHERE r.experiment_id = ?`,
-      ).all(SOURCE_TAGS.id, SOURCE_TAGS.complete, experimentId) as Array<{ run_uuid: string; lifecycle_stage: string; source_id: string; complete: string | null }>;
+        [SOURCE_TAGS.id, SOURCE_TAGS.complete, experimentId],
+      )) as Array<{ run_uuid: string; lifecycle_stage: string; source_id: string; complete: string | null }>;
       for (const r of rows) {
         const copy: Copy = { id: r.run_uuid, complete: r.complete === 'true', lifecycle: r.lifecycle_stage === 'deleted' ? 'deleted' : 'active' };
         // a complete copy is the one that counts
         if (!copies.get(r.source_id)?.complete) copies.set(r.source_id, copy);
       }
+      // another worker may have loaded them meanwhile: the first stays, with what it learnt since
+      const loaded = this.copies.get(experimentId);
+      if (loaded) return loaded;
       this.copies.set(experimentId, copies);
     }
     return copies;
@@ -314,7 +312,7 @@ export class SqlStoreDestination implements Destination {
 
   async findRun(experimentId: string, sourceRunId: string): Promise<ExistingRun | undefined> {
     const id = BigInt(experimentId);
-    const copy = this.copiesIn(id).get(sourceRunId);
+    const copy = (await this.copiesIn(id)).get(sourceRunId);
     if (copy) return { ...copy };
     // one being written by this process: not complete until its commit
     for (const state of this.runs.values()) if (state.experimentId === id && state.sourceId === sourceRunId) return { id: state.id, complete: false, lifecycle: 'active' };
@@ -323,11 +321,17 @@ export class SqlStoreDestination implements Destination {
 
   async createRun(experimentId: string, run: Run): Promise<string> {
     const experiment = BigInt(experimentId);
-    const row = this.prepare('SELECT artifact_location FROM experiments WHERE experiment_id = ?').get(experiment) as { artifact_location: string | null } | undefined;
+    const row = (await this.db.get('SELECT artifact_location FROM experiments WHERE experiment_id = ?', [experiment])) as { artifact_location: string | null } | undefined;
     if (!row) throw new UsageError(`${this.uri} has no experiment ${experimentId}`);
     const id = newRunId();
-    const staged = `staged_points_${++this.staged}`;
-    this.db.exec(`CREATE TEMP TABLE ${staged} ("key" TEXT NOT NULL, "value" REAL NOT NULL, "timestamp" INTEGER NOT NULL, step INTEGER NOT NULL, is_nan INTEGER NOT NULL)`);
+    const table = this.db.stagingTable(`staged_points_${++this.staged}`);
+    const session = await this.db.session();
+    try {
+      await session.run(table.create);
+    } catch (err) {
+      await session.release();
+      throw err;
+    }
     const tags = new Map(Object.entries(withParentTag(run.tags, run.parentId)));
     tags.delete(SOURCE_TAGS.complete);
     // MLflow's create_run names the run in this tag too
@@ -337,8 +341,9 @@ export class SqlStoreDestination implements Destination {
       experimentId: experiment,
       sourceId: run.tags[SOURCE_TAGS.id],
       run,
-      artifactUri: appendUri(row.artifact_location ?? appendUri(this.artifactRoot(), experimentId), id, 'artifacts'),
-      staged,
+      artifactUri: appendUri(row.artifact_location ?? appendUri(await this.artifactRoot(this.db), experimentId), id, 'artifacts'),
+      session,
+      staged: table.name,
       params: new Map(),
       tags,
       inputs: [],
@@ -346,6 +351,11 @@ export class SqlStoreDestination implements Destination {
       warnings: [],
     });
     return id;
+  }
+
+  /** rows per multi-row INSERT: 500 on SQLite (faster there than more), 2,000 (10,000 parameters) on PostgreSQL */
+  private get pointsPerInsert(): number {
+    return this.db.dialect === 'sqlite' ? POINTS_PER_INSERT : 2000;
   }
 
   private state(runId: string): RunState {
@@ -360,13 +370,13 @@ export class SqlStoreDestination implements Destination {
     for (const { key, value } of batch.params) if (!state.params.has(key)) state.params.set(key, value);
     for (const { key, value } of batch.tags) if (key !== SOURCE_TAGS.complete) state.tags.set(key, value);
     if (batch.metrics.length === 0) return;
-    const rows = batch.metrics.map((m) => {
+    const rows = batch.metrics.map((m): WriteParam[] => {
       const nan = Number.isNaN(m.value);
       if (m.value === Infinity || m.value === -Infinity) state.infiniteKeys.add(m.key);
       const value = nan ? 0 : m.value === Infinity ? MAX_DOUBLE : m.value === -Infinity ? -MAX_DOUBLE : m.value;
       return [m.key, value, m.timestamp ?? 0, m.step, nan ? 1 : 0];
     });
-    this.db.transaction(() => this.insertRows(`INSERT INTO temp.${state.staged} ("key", "value", "timestamp", step, is_nan)`, 5, rows, POINTS_PER_INSERT))();
+    await state.session.transaction((tx) => tx.insertRows(`INSERT INTO ${state.staged} ("key", "value", "timestamp", step, is_nan)`, 5, rows, this.pointsPerInsert));
   }
 
   async writeInputs(runId: string, inputs: DatasetInput[]): Promise<void> {
@@ -416,82 +426,100 @@ export class SqlStoreDestination implements Destination {
     state.tags.set(SOURCE_TAGS.complete, 'true');
     const deleted = run.lifecycle === 'deleted';
     const now = Date.now();
-    this.db.transaction(() => {
+    await state.session.transaction(async (tx) => {
       const columns = ['run_uuid', 'name', 'source_type', 'source_name', 'entry_point_name', 'user_id', 'status', 'start_time', 'end_time', 'source_version', 'lifecycle_stage', 'artifact_uri', 'experiment_id'];
-      const values: unknown[] = [runId, run.name ?? null, 'UNKNOWN', '', '', run.user ?? null, run.status, run.startTime ?? null, run.endTime ?? null, '', run.lifecycle, state.artifactUri, state.experimentId];
+      const values: WriteParam[] = [runId, run.name ?? null, 'UNKNOWN', '', '', run.user ?? null, run.status, run.startTime ?? null, run.endTime ?? null, '', run.lifecycle, state.artifactUri, state.experimentId];
       if (this.deletedTime) {
         columns.push('deleted_time');
         values.push(deleted ? now : null);
       }
-      this.prepare(`INSERT INTO runs (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`).run(...values);
-      this.insertRows('INSERT INTO params ("key", "value", run_uuid)', 3, [...state.params].map(([k, v]) => [k, v, runId]), KV_PER_INSERT);
-      this.insertRows('INSERT INTO tags ("key", "value", run_uuid)', 3, [...state.tags].map(([k, v]) => [k, v, runId]), KV_PER_INSERT);
+      await tx.run(`INSERT INTO runs (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`, values);
+      await tx.insertRows('INSERT INTO params ("key", "value", run_uuid)', 3, [...state.params].map(([k, v]) => [k, v, runId]), KV_PER_INSERT);
+      await tx.insertRows('INSERT INTO tags ("key", "value", run_uuid)', 3, [...state.tags].map(([k, v]) => [k, v, runId]), KV_PER_INSERT);
       // an exact duplicate point is one row, as MLflow's primary key keeps it; in the key's order, the index fills in sequence
-      this.prepare(
-        `INSERT OR IGNORE INTO metrics ("key", "value", "timestamp", step, is_nan, run_uuid) SELECT "key", "value", "timestamp", step, is_nan, ? FROM temp.${state.staged} ORDER BY "key", "timestamp", step, "value", is_nan`,
-      ).run(runId);
+      await tx.run(
+        `INSERT OR IGNORE INTO metrics ("key", "value", "timestamp", step, is_nan, run_uuid) SELECT "key", "value", "timestamp", step, is_nan, ? FROM ${state.staged} ORDER BY "key", "timestamp", step, "value", is_nan`,
+        [runId],
+      );
       // MLflow's latest metric: the highest (step, timestamp, value); of equal ones, the first logged
-      this.prepare(
+      await tx.run(
         `INSERT INTO latest_metrics ("key", "value", "timestamp", step, is_nan, run_uuid)
          SELECT "key", "value", "timestamp", step, is_nan, ? FROM (
-           SELECT *, ROW_NUMBER() OVER (PARTITION BY "key" ORDER BY step DESC, "timestamp" DESC, "value" DESC, rowid) AS n FROM temp.${state.staged}
-         ) WHERE n = 1`,
-      ).run(runId);
-      this.writeDatasetInputs(state);
-    }).immediate();
-    this.db.exec(`DROP TABLE temp.${state.staged}`);
+           SELECT *, ROW_NUMBER() OVER (PARTITION BY "key" ORDER BY step DESC, "timestamp" DESC, "value" DESC, seq) AS n FROM ${state.staged}
+         ) ranked WHERE n = 1`,
+        [runId],
+      );
+      await this.writeDatasetInputs(tx, state);
+    });
+    await this.endSession(state);
     this.runs.delete(runId);
-    if (state.sourceId) this.copiesIn(state.experimentId).set(state.sourceId, { id: runId, complete: true, lifecycle: run.lifecycle });
+    if (state.sourceId) (await this.copiesIn(state.experimentId)).set(state.sourceId, { id: runId, complete: true, lifecycle: run.lifecycle });
     return { warnings: state.warnings };
   }
 
   /** A complete copy whose lifecycle differs from the source's (stopped before its deletion): set as the source's. */
-  private setLifecycle(runId: string, run: Run): void {
+  /** The run's staging table dropped and its connection given back. */
+  private async endSession(state: RunState): Promise<void> {
+    try {
+      await state.session.run(`DROP TABLE IF EXISTS ${state.staged}`);
+    } finally {
+      await state.session.release();
+    }
+  }
+
+  private async setLifecycle(runId: string, run: Run): Promise<void> {
     const deletedTime = this.deletedTime ? ', deleted_time = ?' : '';
     const args = this.deletedTime ? [run.lifecycle, run.lifecycle === 'deleted' ? Date.now() : null, runId] : [run.lifecycle, runId];
-    this.prepare(`UPDATE runs SET lifecycle_stage = ?${deletedTime} WHERE run_uuid = ?`).run(...args);
+    await this.db.run(`UPDATE runs SET lifecycle_stage = ?${deletedTime} WHERE run_uuid = ?`, args);
     for (const copies of this.copies.values()) for (const copy of copies.values()) if (copy.id === runId) copy.lifecycle = run.lifecycle;
   }
 
   /** As MLflow's log_inputs: a dataset once per experiment (name, digest), an input edge per run, its tags. */
-  private writeDatasetInputs(state: RunState): void {
+  private async writeDatasetInputs(tx: SqlWriter, state: RunState): Promise<void> {
     const seen = new Set<string>();
     for (const input of state.inputs) {
       const d = input.dataset;
       const key = JSON.stringify([d.name, d.digest]);
       if (seen.has(key)) continue; // MLflow keeps the first of a name and digest
       seen.add(key);
-      const found = this.prepare('SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?').get(state.experimentId, d.name, d.digest) as { dataset_uuid: string } | undefined;
-      let datasetId = found?.dataset_uuid;
+      const found = await tx.get('SELECT dataset_uuid FROM datasets WHERE experiment_id = ? AND name = ? AND digest = ?', [state.experimentId, d.name, d.digest]);
+      let datasetId = found?.dataset_uuid as string | undefined;
       if (!datasetId) {
         datasetId = newRunId();
-        this.prepare(
-          'INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, dataset_source_type, dataset_source, dataset_schema, dataset_profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        ).run(datasetId, state.experimentId, d.name, d.digest, d.sourceType, d.source, d.schema ?? null, d.profile ?? null);
+        await tx.run('INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, dataset_source_type, dataset_source, dataset_schema, dataset_profile) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [
+          datasetId,
+          state.experimentId,
+          d.name,
+          d.digest,
+          d.sourceType,
+          d.source,
+          d.schema ?? null,
+          d.profile ?? null,
+        ]);
       }
       const inputId = newRunId();
-      this.prepare("INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id) VALUES (?, 'DATASET', ?, 'RUN', ?)").run(inputId, datasetId, state.id);
-      this.insertRows('INSERT INTO input_tags (input_uuid, name, "value")', 3, Object.entries(input.tags).map(([k, v]) => [inputId, k, v]), KV_PER_INSERT);
+      await tx.run("INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id) VALUES (?, 'DATASET', ?, 'RUN', ?)", [inputId, datasetId, state.id]);
+      await tx.insertRows('INSERT INTO input_tags (input_uuid, name, "value")', 3, Object.entries(input.tags).map(([k, v]) => [inputId, k, v]), KV_PER_INSERT);
     }
   }
 
   async discardRun(runId: string): Promise<void> {
     const state = this.runs.get(runId);
     if (state) {
-      this.db.exec(`DROP TABLE IF EXISTS temp.${state.staged}`);
       this.runs.delete(runId);
+      await this.endSession(state);
       await this.removeArtifacts(state.artifactUri, runId);
       return;
     }
     // a run committed without its completion tag (not one this writer made): removed whole, as `mlflow gc` removes a run
-    const row = this.prepare('SELECT artifact_uri FROM runs WHERE run_uuid = ?').get(runId) as { artifact_uri: string | null } | undefined;
+    const row = (await this.db.get('SELECT artifact_uri FROM runs WHERE run_uuid = ?', [runId])) as { artifact_uri: string | null } | undefined;
     if (!row) return;
-    this.db.transaction(() => {
-      this.prepare("DELETE FROM input_tags WHERE input_uuid IN (SELECT input_uuid FROM inputs WHERE destination_type = 'RUN' AND destination_id = ?)").run(runId);
-      this.prepare("DELETE FROM inputs WHERE (destination_type = 'RUN' AND destination_id = ?) OR source_id = ?").run(runId, runId);
-      for (const table of ['metrics', 'latest_metrics', 'params', 'tags']) this.prepare(`DELETE FROM ${table} WHERE run_uuid = ?`).run(runId);
-      this.prepare('DELETE FROM runs WHERE run_uuid = ?').run(runId);
-    }).immediate();
+    await this.db.transaction(async (tx) => {
+      await tx.run("DELETE FROM input_tags WHERE input_uuid IN (SELECT input_uuid FROM inputs WHERE destination_type = 'RUN' AND destination_id = ?)", [runId]);
+      await tx.run("DELETE FROM inputs WHERE (destination_type = 'RUN' AND destination_id = ?) OR source_id = ?", [runId, runId]);
+      for (const table of ['metrics', 'latest_metrics', 'params', 'tags']) await tx.run(`DELETE FROM ${table} WHERE run_uuid = ?`, [runId]);
+      await tx.run('DELETE FROM runs WHERE run_uuid = ?', [runId]);
+    });
     for (const copies of this.copies.values()) for (const [source, copy] of copies) if (copy.id === runId) copies.delete(source);
     if (row.artifact_uri) await this.removeArtifacts(row.artifact_uri, runId);
   }
@@ -509,8 +537,10 @@ export class SqlStoreDestination implements Destination {
   }
 
   async close(): Promise<void> {
+    const left = [...this.runs.values()];
     this.runs.clear();
-    this.sql.clear();
-    if (this.db.open) this.db.close();
+    // runs never finished: their connections given back (their temporary tables go with the session)
+    for (const state of left) await state.session.release().catch(() => {});
+    await this.db.close();
   }
 }
