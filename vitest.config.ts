@@ -10,5 +10,9 @@ export default defineConfig({
     hookTimeout: 300_000,
     poolOptions: { forks: { maxForks: 2 } },
     pool: 'forks',
+    // every mlflow the tests start (servers, fixture scripts) inherits these: MLflow 3's telemetry
+    // would call a host that is not on loopback, and its thread changes os.environ while the
+    // client iterates it (KeyError '_MLFLOW_TELEMETRY_SESSION_ID', seen failing a fixture)
+    env: { MLFLOW_DISABLE_TELEMETRY: 'true', DO_NOT_TRACK: 'true' },
   },
 });
