@@ -18,6 +18,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
+// the mlflow commands run here inherit this: MLflow 3's telemetry would call a host off loopback
+process.env.MLFLOW_DISABLE_TELEMETRY ??= 'true';
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((pairs, value, i, all) => (value.startsWith('--') ? [...pairs, [value.slice(2), all[i + 1]]] : pairs), []),

@@ -15,6 +15,10 @@ import { fileURLToPath } from 'node:url';
 /** the repository: the default working folder of the commands run */
 export const ROOT = dirname(dirname(dirname(fileURLToPath(import.meta.url))));
 
+// every mlflow a benchmark starts inherits this: MLflow 3's telemetry would call a host off loopback
+process.env.MLFLOW_DISABLE_TELEMETRY ??= 'true';
+process.env.DO_NOT_TRACK ??= 'true';
+
 /** process group ids (every child is started detached, as a group leader) */
 export const groups = new Set();
 const tempDirs = [];
