@@ -11,13 +11,12 @@ import { cp, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleConnector, openBundleDestination, openBundleSource } from '../../src/connectors/bundle/index.js';
 import { memoryRun, memoryStore, type MemoryStore } from '../../src/connectors/memory/index.js';
 import type { Source } from '../../src/connectors/types.js';
 import { emptySelection } from '../../src/engine/plan.js';
+import { peakHeapGrowth } from '../helpers/heap.js';
 import { runJob, type JobOptions } from '../../src/engine/job.js';
 import { SOURCE_TAGS, SOURCE_TAG_PREFIX, type ConfigEntry, type MetricPoint, type Run, type SeriesInfo, type Tags, type TypedPoint } from '../../src/model/index.js';
 
@@ -381,22 +380,15 @@ describe('a long string series', () => {
     };
   }
 
-  /** the collector, made callable here: what is measured is memory still held, not garbage not yet collected */
-  setFlagsFromString('--expose-gc');
-  const gc = runInNewContext('gc') as () => void;
-
   /** The most heap held (after a collection) while the series is written and read back, every 4 pages. */
   async function heldHeap(points: number): Promise<number> {
     const dir = join(tmp, `long-${points}`);
-    gc();
-    const base = process.memoryUsage().heapUsed;
-    let held = 0;
-    let pages = 0;
-    const measure = () => {
-      if (++pages % 4 !== 0) return;
-      gc();
-      held = Math.max(held, process.memoryUsage().heapUsed - base);
-    };
+    const { peak } = await peakHeapGrowth((measure) => writeAndReadBack(dir, points, measure));
+    await rm(dir, { recursive: true });
+    return peak;
+  }
+
+  async function writeAndReadBack(dir: string, points: number, measure: () => void): Promise<void> {
     const source = generated(points);
     const destination = await openBundleDestination(dir);
     const expId = await destination.ensureExperiment({ id: '1', name: 'long', tags: {}, lifecycle: 'active' }, 'long');
@@ -418,8 +410,6 @@ describe('a long string series', () => {
       measure();
     }
     expect(count).toBe(points);
-    await rm(dir, { recursive: true });
-    return held;
   }
 
   it('is written and read with memory that does not grow with its length', async () => {

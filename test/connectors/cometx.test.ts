@@ -19,7 +19,7 @@ import { connectorFor, openDestination, openSource } from '../../src/connectors/
 import type { Source } from '../../src/connectors/types.js';
 import type { Histogram, MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
 import { pythonEnv } from '../harness/mlflow-server.js';
-import { startCli } from '../cli/run-cli.js';
+import { startCli, type CliResult } from '../cli/run-cli.js';
 import { collect, configAt, fixtureOutput, gitRepoWithChange, list } from '../helpers/comet.js';
 import { peakHeapGrowth } from '../helpers/heap.js';
 import { richStore } from '../helpers/rich-run.js';
@@ -265,7 +265,7 @@ describe('cometx reader', () => {
     async function reading(points: number) {
       const dir = join(tmp, `big-${points}`);
       await python('comet', 'test/fixtures/cometx_download.py', [dir, String(points)]);
-      return peakHeapGrowth(async () => {
+      return peakHeapGrowth(async (measure) => {
         const source = await openSource(join(dir, 'ws'));
         let read = 0;
         let maxPage = 0;
@@ -273,6 +273,7 @@ describe('cometx reader', () => {
         for await (const page of source.readMetric(run!, 'loss')) {
           read += page.length;
           maxPage = Math.max(maxPage, page.length);
+          measure();
         }
         return { read, maxPage, dir };
       });
@@ -281,7 +282,7 @@ describe('cometx reader', () => {
     const large = await reading(50_000);
     expect([small.result.read, large.result.read]).toEqual([5_000, 50_000]);
     expect(large.result.maxPage).toBeLessThanOrEqual(1000);
-    console.log(`cometx: peak heap growth ${(small.peak / 2 ** 20).toFixed(1)} MB for 5,000 points, ${(large.peak / 2 ** 20).toFixed(1)} MB for 50,000`);
+    console.log(`cometx: peak live heap growth ${(small.peak / 2 ** 20).toFixed(1)} MB for 5,000 points, ${(large.peak / 2 ** 20).toFixed(1)} MB for 50,000`);
     // metrics.jsonl of 50,000 points is ~7 MB of text: it is never held
     expect(large.peak).toBeLessThan(Math.max(small.peak, 0) + 16 * 1024 * 1024);
     const out = join(tmp, 'big-written');
@@ -292,7 +293,10 @@ describe('cometx reader', () => {
     const killed = join(tmp, 'big-killed');
     const { child, done } = startCli(['copy', join(large.result.dir, 'ws'), `cometx:${killed}`, '--state-dir', join(tmp, 'state-killed')]);
     const staging = join(killed, '.trackshift-staging');
+    let ended: CliResult | undefined;
+    void done.then((r) => (ended = r));
     for (let waited = 0; !existsSync(staging) || readdirSync(staging).length === 0; waited += 5) {
+      if (ended) throw new Error(`the copy ended before it was killed (exit ${ended.code}): ${ended.stderr}`);
       if (waited > 60_000) throw new Error('the copy never started writing');
       await new Promise((r) => setTimeout(r, 5));
     }

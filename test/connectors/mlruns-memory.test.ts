@@ -8,14 +8,10 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { MlrunsSource } from '../../src/connectors/mlruns/index.js';
 import type { MetricPoint } from '../../src/model/index.js';
-
-setFlagsFromString('--expose-gc');
-const collectGarbage = runInNewContext('gc') as () => void;
+import { collectGarbage } from '../helpers/heap.js';
 
 const POINTS = 200_000;
 const RUN = 'a'.repeat(32);

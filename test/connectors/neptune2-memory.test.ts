@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { Neptune2Source } from '../../src/connectors/neptune2/index.js';
+import { peakHeapGrowth } from '../helpers/heap.js';
 
 const PER_LINE = 500;
 let tmp: string;
@@ -41,31 +42,27 @@ async function peakHeapWhileReading(points: number): Promise<number> {
   mkdirSync(dir, { recursive: true });
   await writeLog(join(dir, 'data-1.log'), points);
 
-  (globalThis as { gc?: () => void }).gc?.();
-  const base = process.memoryUsage().heapUsed;
-  let peak = 0;
-  const sample = () => (peak = Math.max(peak, process.memoryUsage().heapUsed - base));
-  const sampler = setInterval(sample, 5);
-  const source = new Neptune2Source(root);
   let count = 0;
   let last = -1;
   let exact = true;
-  for await (const run of source.listRuns('neptune', { includeDeleted: false })) {
-    expect(run.series.map((s) => s.key).sort()).toEqual(['train/acc', 'train/loss']);
-    for await (const page of source.readMetric(run, 'train/loss')) {
-      for (const p of page) {
-        if (p.step <= last || p.value !== Math.sin(p.step * 4)) exact = false;
-        last = p.step;
+  const { peak } = await peakHeapGrowth(async (measure) => {
+    const source = new Neptune2Source(root);
+    for await (const run of source.listRuns('neptune', { includeDeleted: false })) {
+      expect(run.series.map((s) => s.key).sort()).toEqual(['train/acc', 'train/loss']);
+      for await (const page of source.readMetric(run, 'train/loss')) {
+        for (const p of page) {
+          if (p.step <= last || p.value !== Math.sin(p.step * 4)) exact = false;
+          last = p.step;
+        }
+        count += page.length;
+        measure();
       }
-      count += page.length;
-      sample();
     }
-  }
-  clearInterval(sampler);
+  }, 40);
   expect(count).toBe(points);
   expect(exact).toBe(true);
   rmSync(join(tmp, String(points)), { recursive: true, force: true });
-  console.log(`peak heap growth ${(peak / 2 ** 20).toFixed(1)} MB for ${points.toLocaleString('en')} points`);
+  console.log(`peak live heap growth ${(peak / 2 ** 20).toFixed(1)} MB for ${points.toLocaleString('en')} points`);
   return peak;
 }
 
