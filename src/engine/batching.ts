@@ -62,6 +62,11 @@ export class MetricBatcher {
     return full;
   }
 
+  /** points added and not handed out yet */
+  get pending(): number {
+    return this.batch.length;
+  }
+
   /** what is left, if anything */
   flush(): MetricPoint[] | undefined {
     if (this.batch.length === 0) return undefined;

@@ -11,6 +11,7 @@ import { MetricBatcher } from './batching.js';
 import type { NativeSeries, RunEncoder, EncodingIo } from './encoding.js';
 import type { TransferEvent } from './events.js';
 import { oneFile, type FileCopier } from './file-copy.js';
+import type { PointBudget } from './point-budget.js';
 
 /** metric keys of one run read (and written) at once */
 export const METRIC_READERS = 4;
@@ -23,6 +24,8 @@ export interface SeriesCopyContext {
   metricWrites: AdaptiveLimit;
   /** history pages read at once, across all runs */
   metricReads: AdaptiveLimit;
+  /** metric points held at once, across all runs */
+  points: PointBudget;
   files: FileCopier;
   emit(event: TransferEvent): void;
 }
@@ -59,36 +62,66 @@ export class SeriesCopy {
   /**
    * The float series held natively, several keys at a time: each reader takes the next key,
    * streams its pages into its own batcher and awaits its own writes, so a key's points keep
-   * their order and no two writes of one run touch the same key at once.
+   * their order and no two writes of one run touch the same key at once. Each reader holds what
+   * it took from the transfer's point budget: the page in hand and its partial batch.
    */
   private async copyMetrics(): Promise<number> {
-    const { source, destination, metricWrites, metricReads, emit } = this.context;
+    const { source, destination, metricWrites, metricReads, points, emit } = this.context;
     const { run, runId, encoder } = this;
     let count = 0;
     const keys = run.series.filter((s) => s.type === 'float' && encoder.isNative(s));
     const reader = async () => {
       const batcher = new MetricBatcher(destination.limits);
+      let holding = 0;
+      let nextPage = points.pageGuess;
+      /** gives back all but the partial batch */
+      const release = () => {
+        points.give(holding - batcher.pending);
+        holding = batcher.pending;
+      };
       const write = async (metrics: MetricPoint[]) => {
         await metricWrites.run(metrics.length, () => destination.writeBatch(runId, { params: [], tags: [], metrics }));
         count += metrics.length;
         emit({ type: 'points', count: metrics.length });
       };
-      for (let series = keys.shift(); series !== undefined; series = keys.shift()) {
-        const pages = source.readMetric(run, series.key)[Symbol.asyncIterator]();
-        const native = encoder.nativeSeries(series);
-        try {
-          for (;;) {
-            const page = await metricReads.run((r) => (r.done ? 0 : r.value.length), () => pages.next());
-            if (page.done) break;
-            for (const full of batcher.add(native.map(page.value))) await write(full);
+      const flush = async () => {
+        const rest = batcher.flush();
+        if (rest) await write(rest);
+        release();
+      };
+      try {
+        for (let series = keys.shift(); series !== undefined; series = keys.shift()) {
+          const pages = source.readMetric(run, series.key)[Symbol.asyncIterator]();
+          const native = encoder.nativeSeries(series);
+          try {
+            for (;;) {
+              // waiting for the budget while holding a partial batch could deadlock: write it first
+              if (!points.tryTake(nextPage)) {
+                await flush();
+                await points.take(nextPage);
+              }
+              holding += nextPage;
+              const page = await metricReads.run((r) => (r.done ? 0 : r.value.length), () => pages.next());
+              if (page.done) break;
+              const size = page.value.length;
+              // what was asked for was a guess: the page's real size is held
+              if (size > nextPage) points.force(size - nextPage);
+              else points.give(nextPage - size);
+              holding += size - nextPage;
+              nextPage = points.pageGuess = Math.max(1, size);
+              for (const full of batcher.add(native.map(page.value))) await write(full);
+              release();
+            }
+            release();
+            await native.finish(this.io, () => this.readSeries(series));
+          } finally {
+            await pages.return?.(); // a failed write: let the source release its connection or file
           }
-          await native.finish(this.io, () => this.readSeries(series));
-        } finally {
-          await pages.return?.(); // a failed write: let the source release its connection or file
         }
+        await flush();
+      } finally {
+        points.give(holding);
       }
-      const rest = batcher.flush();
-      if (rest) await write(rest);
     };
     await Promise.all(Array.from({ length: Math.min(METRIC_READERS, keys.length) }, reader));
     return count;

@@ -12,6 +12,7 @@ import type { Destination, Source } from '../connectors/types.js';
 import { UsageError, errorMessage } from '../util/errors.js';
 import type { RetryContext } from '../util/retry.js';
 import { AdaptiveLimit } from './adaptive-limit.js';
+import { PointBudget } from './point-budget.js';
 import { RunEncoder, type EncodedRun } from './encoding.js';
 import { keyValueBatches } from './batching.js';
 import type { EventListener, TransferEvent } from './events.js';
@@ -40,6 +41,8 @@ export interface TransferOptions {
   stopGraceMs?: number;
   /** how a whole artifact file is tried again when its transfer fails, and where that is counted */
   retry?: RetryContext;
+  /** metric points held in memory at once, across all runs (POINTS_IN_FLIGHT by default) */
+  pointsInFlight?: number;
 }
 
 export interface FailedObject {
@@ -74,6 +77,11 @@ const STOP_GRACE_MS = 5_000;
 const DISCARD_TIMEOUT_MS = 3_000;
 /** history pages smaller than this say little about the source's speed (fixed costs dominate) */
 const READ_TIMED_POINTS = 500;
+/**
+ * metric points held in memory at once across the transfer (~100 bytes each): enough for every
+ * reader of four runs to have a page of the usual 10,000 points in hand
+ */
+const POINTS_IN_FLIGHT = 200_000;
 
 interface RunOutcome {
   points: number;
@@ -139,7 +147,15 @@ export class Transfer {
     const batchMax = Math.min(destination.limits.metrics, destination.limits.entries);
     this.metricWrites = new AdaptiveLimit(options.workers, Math.ceil(batchMax / 2));
     this.metricReads = new AdaptiveLimit(options.workers * METRIC_READERS, READ_TIMED_POINTS);
-    this.seriesContext = { source, destination, metricWrites: this.metricWrites, metricReads: this.metricReads, files: this.files, emit: (event) => this.emit(event) };
+    this.seriesContext = {
+      source,
+      destination,
+      metricWrites: this.metricWrites,
+      metricReads: this.metricReads,
+      points: new PointBudget(options.pointsInFlight ?? POINTS_IN_FLIGHT),
+      files: this.files,
+      emit: (event) => this.emit(event),
+    };
     this.graceOver = new Promise((resolve) => {
       const { signal } = options;
       const start = () => setTimeout(() => resolve(false), options.stopGraceMs ?? STOP_GRACE_MS).unref();
