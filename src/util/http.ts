@@ -5,7 +5,8 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { LazyAgent } from './undici.js';
 import type { z } from 'zod';
 import { InvalidInputError, TrackshiftError, UsageError } from './errors.js';
 import { redact, redactUri } from './redact.js';
@@ -91,7 +92,7 @@ export interface CallOptions {
 export class HttpClient {
   readonly displayUrl: string;
   private readonly base: URL;
-  private readonly agent: Agent;
+  private readonly agent: LazyAgent;
   private readonly headers: Record<string, string> = {};
   private readonly secrets: string[] = [];
   readonly retryPolicy: RetryPolicy;
@@ -120,7 +121,7 @@ export class HttpClient {
         throw new UsageError(`cannot read the CA bundle ${options.caFile}: ${(err as Error).message}`);
       }
     }
-    this.agent = new Agent({
+    this.agent = new LazyAgent({
       connections: options.connections ?? 32,
       keepAliveTimeout: 30_000,
       connect: { rejectUnauthorized: !options.insecureTls, ...(ca ? { ca } : {}) },
@@ -191,7 +192,7 @@ export class HttpClient {
     return this.retrying(policy, async () => {
       let res: Dispatcher.ResponseData;
       try {
-        res = await request(url, { method, headers, body, dispatcher: this.agent });
+        res = await this.agent.request(url, { method, headers, body });
       } catch (err) {
         throw this.connectionError(errorCode(err) ?? 'ERROR', err);
       }

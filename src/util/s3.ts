@@ -10,7 +10,7 @@
  */
 import type { Readable } from 'node:stream';
 import aws4 from 'aws4';
-import { request } from 'undici';
+import { loadUndici } from './undici.js';
 import { UsageError } from './errors.js';
 import { HttpError } from './http.js';
 import { redact } from './redact.js';
@@ -28,7 +28,7 @@ async function bucketRegion(bucket: string, env: NodeJS.ProcessEnv): Promise<str
   if (configured) return configured;
   let region = regions.get(bucket);
   if (!region) {
-    const res = await request(`https://${bucket}.s3.amazonaws.com/`, { method: 'HEAD' });
+    const res = await (await loadUndici()).request(`https://${bucket}.s3.amazonaws.com/`, { method: 'HEAD' });
     await res.body.dump();
     const header = res.headers['x-amz-bucket-region'];
     region = (Array.isArray(header) ? header[0] : header) || 'us-east-1';
@@ -63,7 +63,7 @@ export async function putS3(
   if (size !== undefined) headers['Content-Length'] = String(size);
   const signed = aws4.sign({ host: base.host, path: pathname, method: 'PUT', service: 's3', region, headers }, credentials);
   const url = `${base.protocol}//${base.host}${pathname}`;
-  const res = await request(url, { method: 'PUT', headers: signed.headers as Record<string, string>, body });
+  const res = await (await loadUndici()).request(url, { method: 'PUT', headers: signed.headers as Record<string, string>, body });
   const text = await res.body.text().catch(() => '');
   if (res.statusCode >= 300) {
     // S3's SignatureDoesNotMatch answer echoes the canonical request, session token included

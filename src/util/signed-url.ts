@@ -9,7 +9,8 @@
  * again).
  */
 import type { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { LazyAgent } from './undici.js';
 import { HttpError } from './http.js';
 import { ConnectionError } from './http.js';
 import { redact } from './redact.js';
@@ -72,7 +73,7 @@ export interface ChunkSettings {
 export const DEFAULT_CHUNKS: ChunkSettings = { threshold: 500 * 1024 ** 2, chunkSize: 10 * 1024 ** 2 };
 
 export class SignedUrlClient {
-  private readonly agent = new Agent({ connections: 16, keepAliveTimeout: 30_000 });
+  private readonly agent = new LazyAgent({ connections: 16, keepAliveTimeout: 30_000 });
 
   /** `retry`: the job's policy and counts, `side`: which end these URLs belong to */
   constructor(
@@ -88,7 +89,7 @@ export class SignedUrlClient {
       async () => {
         let res: Dispatcher.ResponseData;
         try {
-          res = await request(url, { method, headers, body, dispatcher: this.agent });
+          res = await this.agent.request(url, { method, headers, body });
         } catch (err) {
           throw new ConnectionError(`cannot reach ${showUrl(url)}: ${redact((err as Error).message, querySecrets(url))}`, errorCode(err) ?? 'ERROR');
         }

@@ -12,7 +12,8 @@
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { LazyAgent } from '../../util/undici.js';
 import type { z } from 'zod';
 import { InvalidInputError, TrackshiftError, UsageError } from '../../util/errors.js';
 import { excerpt } from '../../util/http.js';
@@ -62,7 +63,7 @@ export interface UploadFile {
 
 export class CometHttp {
   readonly root: string;
-  private readonly agent: Agent;
+  private readonly agent: LazyAgent;
   private readonly policy: RetryPolicy;
   private readonly secrets: string[];
 
@@ -72,7 +73,7 @@ export class CometHttp {
     private readonly side: Side,
   ) {
     this.root = config.root;
-    this.agent = new Agent({ connections: 16, keepAliveTimeout: 30_000 });
+    this.agent = new LazyAgent({ connections: 16, keepAliveTimeout: 30_000 });
     this.policy = retry?.policy ?? DEFAULT_RETRY_POLICY;
     // the whole key is sent, and its part before `*` identifies it too: neither is ever printed
     this.secrets = [config.apiKey, config.apiKey.split('*')[0]!];
@@ -161,7 +162,7 @@ export class CometHttp {
         }
         let res: Dispatcher.ResponseData;
         try {
-          res = await request(url, { method, headers, body, dispatcher: this.agent });
+          res = await this.agent.request(url, { method, headers, body });
         } catch (err) {
           const code = errorCode(err) ?? 'ERROR';
           const kind = connectionKind(code);

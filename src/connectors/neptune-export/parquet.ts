@@ -10,8 +10,7 @@
  * a larger one through its decimal string (also correctly rounded). Timestamps stay ms numbers.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData, type SchemaElement } from 'hyparquet';
-import { compressors } from 'hyparquet-compressors';
+import type { AsyncBuffer, FileMetaData, SchemaElement } from 'hyparquet';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { COLUMNS, type ColumnName } from './format.js';
 
@@ -85,6 +84,7 @@ export class ParquetPart {
     try {
       const { size } = await handle.stat();
       const buffer = fileBuffer(handle, size);
+      const { parquetMetadataAsync } = await import('hyparquet');
       const metadata = await parquetMetadataAsync(buffer).catch((err: unknown) => {
         throw new InvalidInputError(file, `is not a readable parquet file: ${errorMessage(err)}`);
       });
@@ -131,6 +131,8 @@ export class ParquetPart {
     const rows = Number(this.metadata.row_groups[index]!.num_rows);
     const out: Partial<Record<ColumnName, unknown[]>> = {};
     for (const c of columns) out[c] = new Array<unknown>(rows);
+    // loaded when a parquet file is read: the readers and decompressors weigh ~10 MB that other copies do not need
+    const [{ parquetRead }, { compressors }] = await Promise.all([import('hyparquet'), import('hyparquet-compressors')]);
     try {
       await parquetRead({
         file: this.buffer,
