@@ -4,8 +4,8 @@
  * (descriptors.ts, dumped by scripts/neptune3-descriptors.py). The interfaces below name the
  * fields this connector reads, as @bufbuild/protobuf gives them (camelCase, int64 as bigint).
  */
-import { create, createFileRegistry, fromBinary, toBinary, type DescMessage } from '@bufbuild/protobuf';
-import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
+import { createRequire } from 'node:module';
+import type { DescMessage } from '@bufbuild/protobuf';
 import { INGEST_DESCRIPTORS } from './descriptors.js';
 
 export interface Timestamp {
@@ -57,26 +57,54 @@ export interface UpdateRunSnapshot {
   append: Record<string, Value>;
 }
 
-const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, Buffer.from(INGEST_DESCRIPTORS, 'base64')));
-function message(name: string): DescMessage {
-  const desc = registry.getMessage(`neptune.ingest.v1.${name}`);
-  if (!desc) throw new Error(`neptune3: the descriptors lack neptune.ingest.v1.${name} (regenerate src/connectors/neptune3/descriptors.ts)`);
-  return desc;
+interface Codec {
+  protobuf: typeof import('@bufbuild/protobuf');
+  run: DescMessage;
+  update: DescMessage;
 }
-const RUN = message('Run');
-const UPDATE = message('UpdateRunSnapshot');
+let codec: Codec | undefined;
+
+/**
+ * protobuf and the ingest descriptors, loaded when a Neptune 3.x operation is first read or
+ * written: ~10 MB of memory that other copies do not need (required, so that the codec stays sync)
+ */
+function ingest(): Codec {
+  if (codec) return codec;
+  const require = createRequire(import.meta.url);
+  const protobuf = require('@bufbuild/protobuf') as typeof import('@bufbuild/protobuf');
+  const { FileDescriptorSetSchema } = require('@bufbuild/protobuf/wkt') as typeof import('@bufbuild/protobuf/wkt');
+  const registry = protobuf.createFileRegistry(protobuf.fromBinary(FileDescriptorSetSchema, Buffer.from(INGEST_DESCRIPTORS, 'base64')));
+  const message = (name: string): DescMessage => {
+    const desc = registry.getMessage(`neptune.ingest.v1.${name}`);
+    if (!desc) throw new Error(`neptune3: the descriptors lack neptune.ingest.v1.${name} (regenerate src/connectors/neptune3/descriptors.ts)`);
+    return desc;
+  };
+  return (codec = { protobuf, run: message('Run'), update: message('UpdateRunSnapshot') });
+}
 
 /** `operation_type` in run_operations */
 export const OPERATION_UPDATE = 0;
 export const OPERATION_CREATE = 1;
 
 /** Throws (protobuf's own error) when the bytes are not such a message. */
-export const decodeCreateRun = (bytes: Uint8Array): CreateRun => fromBinary(RUN, bytes) as unknown as CreateRun;
-export const decodeUpdate = (bytes: Uint8Array): UpdateRunSnapshot => fromBinary(UPDATE, bytes) as unknown as UpdateRunSnapshot;
+export const decodeCreateRun = (bytes: Uint8Array): CreateRun => {
+  const { protobuf, run } = ingest();
+  return protobuf.fromBinary(run, bytes) as unknown as CreateRun;
+};
+export const decodeUpdate = (bytes: Uint8Array): UpdateRunSnapshot => {
+  const { protobuf, update } = ingest();
+  return protobuf.fromBinary(update, bytes) as unknown as UpdateRunSnapshot;
+};
 
 /** The bytes of a message as the client stores them: bare `Run` / `UpdateRunSnapshot` (fields as read above). */
-export const encodeCreateRun = (run: Partial<CreateRun> & { inheritConfigs?: boolean }): Uint8Array => toBinary(RUN, create(RUN, run as never));
-export const encodeUpdate = (update: Partial<UpdateRunSnapshot>): Uint8Array => toBinary(UPDATE, create(UPDATE, update as never));
+export const encodeCreateRun = (message: Partial<CreateRun> & { inheritConfigs?: boolean }): Uint8Array => {
+  const { protobuf, run } = ingest();
+  return protobuf.toBinary(run, protobuf.create(run, message as never));
+};
+export const encodeUpdate = (message: Partial<UpdateRunSnapshot>): Uint8Array => {
+  const { protobuf, update } = ingest();
+  return protobuf.toBinary(update, protobuf.create(update, message as never));
+};
 
 /** The client's `datetime_to_proto` for a time in ms. */
 export const timestampOf = (ms: number): Timestamp => {
