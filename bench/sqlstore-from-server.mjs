@@ -20,7 +20,8 @@
  *   server      trackshift copy → a fresh MLflow server (SQLite backend, artifacts served)
  *   migration   mlflow-migration-export-experiment then mlflow-migration-import-experiment into
  *               a fresh MLflow server, both halves timed and added (their staging on disk included)
- * Each is timed (wall time, peak RSS and CPU of its process tree: bench/lib/measure.mjs), then
+ * Each is timed (wall time, peak RSS and CPU of its process tree, and the CPU the source server
+ * spent meanwhile — a source busy for the whole copy is its limit: bench/lib/measure.mjs), then
  * its destination is checked, untimed: trackshift's compared with the source field by field by
  * `trackshift verify SRC DST --experiment bench` (reading the databases directly); the Python
  * tools' counted through REST (runs, params, tags, every metric point, artifact files and bytes:
@@ -44,7 +45,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { buildInfo, parseFlags, snapshotCli } from './lib/cli.mjs';
 import { check, countServer, expectedCounts } from './lib/counts.mjs';
-import { loadSkew, machineEnd, machineInfo, measure } from './lib/measure.mjs';
+import { loadSkew, machineEnd, machineInfo, measure, measureWithServers } from './lib/measure.mjs';
 import { both, pythonExport, pythonImport } from './lib/migration.mjs';
 import { EXPERIMENT, pinnedEnv, prepareSource, startServer, withDestination, workloadFromFlags, workloadLine } from './lib/mlflow.mjs';
 import { startPostgres } from './lib/postgres.mjs';
@@ -67,11 +68,11 @@ let CLI;
 let venv;
 let logDir;
 
-/** `trackshift copy SRC DST`, measured */
-function trackshiftCopy(label, src, dst, env = {}) {
-  log(`${label}: trackshift copy ${src} → ${dst}`);
-  const argv = [CLI, 'copy', src, dst, '--state-dir', join(temp('state'), 'state'), '--json', ...trackshiftArgs];
-  return measure(label, process.execPath, argv, { env, logDir });
+/** `trackshift copy SRC DST` from the source server, measured with the CPU the servers spent meanwhile */
+function trackshiftCopy(label, source, dst, { env = {}, servers = {} } = {}) {
+  log(`${label}: trackshift copy ${source.url} → ${dst}`);
+  const argv = [CLI, 'copy', source.url, dst, '--state-dir', join(temp('state'), 'state'), '--json', ...trackshiftArgs];
+  return measureWithServers(label, process.execPath, argv, { env, logDir, servers: { src: source, ...servers } });
 }
 
 /** `trackshift verify SRC DST` of the bench experiment: ok when equal (exit 0), else what its report ends with */
@@ -92,7 +93,7 @@ async function counted(url, w) {
 }
 
 function row(contender, m, points, checked, extra = {}) {
-  return { contender, seconds: m.seconds, pointsPerSecond: points / m.seconds, peakRssMb: m.peakRssMb, cpuSeconds: m.cpuSeconds, loadAverage: m.loadAverage, exitCode: m.code, check: checked, ...extra };
+  return { contender, seconds: m.seconds, pointsPerSecond: points / m.seconds, peakRssMb: m.peakRssMb, cpuSeconds: m.cpuSeconds, serverCpuSeconds: m.serverCpuSeconds, loadAverage: m.loadAverage, exitCode: m.code, check: checked, ...extra };
 }
 
 /**
@@ -105,14 +106,14 @@ async function databaseContenders(source, points, db, suffix = '') {
     const dir = temp('dst-sqlite');
     copyFileSync(db.sqliteTemplate, join(dir, 'mlflow.db'));
     const uri = `sqlite:///${join(dir, 'mlflow.db')}?artifacts=${join(dir, 'artifacts')}`;
-    const m = await trackshiftCopy(`trackshift copy → sqlite${suffix}`, source.url, uri);
+    const m = await trackshiftCopy(`trackshift copy → sqlite${suffix}`, source, uri);
     rows.push(row(`trackshift copy → sqlite${suffix}`, m, points, await verify(`sqlite${suffix}`, source.url, uri)));
   }
   if (only.has('postgresql')) {
     const name = `dst_${rows.length}_${Date.now()}`;
     await db.postgres.createDatabase(name, db.postgresTemplate);
     const uri = `${db.postgres.uri(name)}?artifacts=${join(temp('dst-postgresql'), 'artifacts')}`;
-    const m = await trackshiftCopy(`trackshift copy → postgresql${suffix}`, source.url, uri, db.postgres.env);
+    const m = await trackshiftCopy(`trackshift copy → postgresql${suffix}`, source, uri, { env: db.postgres.env });
     rows.push(row(`trackshift copy → postgresql${suffix}`, m, points, await verify(`postgresql${suffix}`, source.url, uri, db.postgres.env)));
   }
   return rows;
@@ -156,7 +157,7 @@ async function main() {
     if (only.has('server')) {
       results.rows.push(
         await withDestination(venv, 'trackshift-server', work, async (dst) => {
-          const m = await trackshiftCopy('trackshift copy → server', source.url, dst.url);
+          const m = await trackshiftCopy('trackshift copy → server', source, dst.url, { servers: { dst } });
           return row('trackshift copy → server', m, points, await verify('server', source.url, dst.url));
         }, { keep }),
       );
@@ -203,7 +204,7 @@ async function main() {
   console.log(`trackshift ${results.trackshift.commit}${results.trackshift.srcChanged ? ' (src/ has uncommitted changes)' : ''}, built ${results.trackshift.built}; MLflow servers: SQLite, served artifacts, 1 uvicorn worker`);
   console.log(`source: ${results.source.cached ? `the cached fill ${results.source.cached} (copied)` : `filled in ${results.source.filledSeconds} s`}`);
   const allRows = [...results.rows, ...(results.stepsFactor?.rows ?? [])];
-  const head = ['contender', 'points', 'seconds', '× mlflow-migration', 'points/s', 'peak RSS MB', 'CPU s', 'load', 'destination'];
+  const head = ['contender', 'points', 'seconds', '× mlflow-migration', 'points/s', 'peak RSS MB', 'CPU s', 'src CPU s', 'load', 'destination'];
   const cells = allRows.map((r) => [
     r.contender,
     fmt(r.contender.includes('(steps ×') ? results.stepsFactor.points : points),
@@ -212,6 +213,7 @@ async function main() {
     fmt(r.pointsPerSecond),
     fmt(r.peakRssMb),
     fmt(r.cpuSeconds, 1),
+    fmt(r.serverCpuSeconds?.src, 1),
     fmt(r.loadAverage, 1),
     r.exitCode !== 0 ? `exit ${r.exitCode}` : r.check.summary,
   ]);

@@ -2,8 +2,8 @@
  * What the benchmark scripts share for the processes they start: every child is started
  * detached (a process group of its own) and its group is killed at the end, on error and on
  * Ctrl-C; the temporary folders go with them unless the script keeps them (--keep). Plus the
- * small helpers every script uses: log lines, sleeping, numbers for tables, a free port, an
- * untimed command, the files of a folder.
+ * small helpers every script uses: log lines, sleeping, numbers and tables, a free port, an
+ * untimed command, a long-running server, the files of a folder.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
