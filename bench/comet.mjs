@@ -59,7 +59,7 @@ import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildInfo, BUILT_CLI, parseFlags, snapshotCli } from './lib/cli.mjs';
 import { measure as measureCommand, treeCpu } from './lib/measure.mjs';
-import { fmt, groups, keepProcesses, killGroup, log, run, sleep, tail, temp } from './lib/processes.mjs';
+import { fmt, groups, keepProcesses, killGroup, log, run, sleep, tail, tempFolders, temp } from './lib/processes.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 // the CLI run: a copy of dist/ taken at the start (others rebuild dist/ while this runs)
@@ -630,7 +630,7 @@ async function main() {
     console.log('  heaviest functions (self time):');
     for (const e of r.profile.byFunction.slice(0, 10)) console.log(`  ${(e.share * 100).toFixed(1).padStart(5)}%  ${e.name}`);
   }
-  if (keep) console.log(`\nkept: ${tempDirs.join(' ')}`);
+  if (keep) console.log(`\nkept: ${tempFolders().join(' ')}`);
   mkdirSync(dirname(outFile), { recursive: true });
   writeFileSync(outFile, JSON.stringify(results, null, 2) + '\n');
   console.log(`\nwritten: ${outFile.replace(`${ROOT}/`, '')}`);

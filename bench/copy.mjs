@@ -59,38 +59,25 @@
  * average meanwhile (the machines are shared: a warning says when it differed between
  * contenders); the JSON has the requests each server received, per endpoint.
  */
-import { execFileSync, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, homedir, loadavg, release, totalmem } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { buildInfo, BUILT_CLI, parseFlags, snapshotCli } from './lib/cli.mjs';
-import { measure as measureCommand, treeCpu } from './lib/measure.mjs';
-import { fmt, freePort, groups, keepProcesses, killGroup, log, mb, run, sleep, tail, temp } from './lib/processes.mjs';
+import { WORKLOAD_PARAM, WORKLOAD_TAG, check, countServer, expectedCounts } from './lib/counts.mjs';
+import { loadSkew, machineEnd, machineInfo, measureWithServers as measure } from './lib/measure.mjs';
+import { both, migrationEnv, pythonExport as exportExperiment, pythonImport as importExperiment } from './lib/migration.mjs';
+import { EXPERIMENT, pinnedEnv, prepareSource as fillOrCached, startServer as startMlflow, withDestination as freshDestination, workloadFromFlags, workloadLine } from './lib/mlflow.mjs';
+import { ROOT, dirBytes, fmt, groups, keepProcesses, killGroup, log, mb, run, tableLines, tempFolders, temp, walkFiles } from './lib/processes.mjs';
 
-const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 // the CLI run: a copy of dist/ taken at the start (others rebuild dist/ while this runs)
 let CLI = BUILT_CLI;
-const FILL = join(ROOT, 'bench', 'fill_workload.py');
 const RAW = join(ROOT, 'bench', 'raw-loader.mjs');
-const EXPERIMENT = 'bench';
 
 // ---- flags ----
 
 const BOOLEAN_FLAGS = new Set(['memory-check', 'no-cache', 'profile', 'keep']);
 const args = parseFlags(BOOLEAN_FLAGS);
 const num = (name, fallback) => (args[name] === undefined ? fallback : Number(args[name]));
-const workload = {
-  runs: num('runs', 100),
-  metrics: num('metrics', 10),
-  steps: num('steps', 2000),
-  params: num('params', 50),
-  tags: num('tags', 20),
-  artifactMb: num('artifact-mb', 5),
-  artifacts: num('artifacts', 5),
-  seed: num('seed', 7),
-};
+const workload = workloadFromFlags(args, { runs: 100, metrics: 10, steps: 2000, params: 50, tags: 20, artifactMb: 5, artifacts: 5 });
 const modes = String(args.mode ?? 'copy').split(',').flatMap((m) => (m === 'all' ? ['copy', 'export', 'import', 'mlruns'] : [m]));
 for (const m of modes) if (!['copy', 'export', 'import', 'mlruns'].includes(m)) throw new Error(`unknown --mode ${m}`);
 const stepsFactor = args['steps-factor'] !== undefined ? Number(args['steps-factor']) : args['memory-check'] ? 10 : 0;
@@ -109,239 +96,22 @@ const outFile = args.out ? String(args.out) : join(ROOT, 'bench', 'results', 'co
 
 keepProcesses({ keep, prefix: 'trackshift-bench-', stopping: 'the servers and commands started' });
 
-/**
- * Runs one measured command (bench/lib/measure.mjs): wall time, peak RSS of its process tree, CPU
- * of the tree, and the CPU the servers spent meanwhile and the requests they received.
- */
-const measure = (label, command, argv, { env = {}, logDir, servers = {} } = {}) =>
-  measureCommand(label, command, argv, {
-    env,
-    logDir,
-    watch: () => {
-      const serverCpu0 = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, treeCpu(s.pid)]));
-      const serverLog0 = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, statSync(s.logFile).size]));
-      return () => ({
-        serverCpuSeconds: Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, treeCpu(s.pid) - serverCpu0[k]])),
-        serverRequests: Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, requestCounts(s.logFile, serverLog0[k])])),
-      });
-    },
-  });
-
-/** requests per endpoint (and how many were not 2xx) in a server's access log after an offset */
-function requestCounts(logFile, offset) {
-  const text = readFileSync(logFile).subarray(offset).toString('utf8');
-  const counts = {};
-  for (const m of text.matchAll(/"(GET|POST|PUT|PATCH|DELETE) ([^ ?"]+)[^"]*" (\d{3})/g)) {
-    const endpoint = `${m[1]} ${m[2].replace(/^(\/api\/2\.0\/mlflow-artifacts\/artifacts)\/.*/, '$1/…').replace(/^\/ajax-api\//, '/api/')}`;
-    const c = (counts[endpoint] ??= { count: 0, errors: 0 });
-    c.count++;
-    if (!m[3].startsWith('2')) c.errors++;
-  }
-  return counts;
-}
-
-// ---- MLflow servers ----
+// ---- MLflow servers (bench/lib/mlflow.mjs) with this invocation's flags ----
 
 let venv;
 let migrationVenv;
-
-async function startServer(dir, label, { workers = serverWorkers, backendStoreUri } = {}) {
-  mkdirSync(dir, { recursive: true });
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  const logFile = join(dir, 'server.log');
-  const out = openSync(logFile, 'a');
-  const child = spawn(
-    join(venv, 'bin', 'mlflow'),
-    ['server', '--host', '127.0.0.1', '--port', String(port), '--workers', String(workers), '--backend-store-uri', backendStoreUri ?? `sqlite:///${join(dir, 'mlflow.db')}`, '--artifacts-destination', join(dir, 'artifacts'), '--serve-artifacts'],
-    // no job runner: MLflow 3's seven huey consumers (GenAI jobs, nothing of tracking) spend ~20 s
-    // of CPU booting, which fell on the first contender's time and on the source's CPU column
-    { cwd: dir, detached: true, stdio: ['ignore', out, out], env: { ...process.env, MLFLOW_TRACKING_URI: '', PYTHONUNBUFFERED: '1', MLFLOW_ALLOW_FILE_STORE: 'true', MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false' } },
-  );
-  closeSync(out);
-  groups.add(child.pid);
-  const exited = new Promise((r) => child.once('exit', r));
-  const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      killGroup(child.pid, 'SIGTERM');
-      const timer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
-    }
-    killGroup(child.pid, 'SIGKILL'); // workers left behind
-    groups.delete(child.pid);
-  };
-  const deadline = Date.now() + 300_000; // a loaded machine takes its time over the imports and migrations
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`the ${label} MLflow server exited with ${child.exitCode}:\n${tail(logFile)}`);
-    try {
-      if ((await fetch(`${url}/health`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`the ${label} MLflow server did not start in 300 s:\n${tail(logFile)}`);
-    }
-    await sleep(250);
-  }
-  // one cheap call through the store, so that no contender pays for the first one
-  await fetch(`${url}/api/2.0/mlflow/experiments/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"max_results":1}' });
-  return { url, dir, pid: child.pid, logFile, stop, label };
-}
-
-// ---- the source: filled, or copied from the cache ----
-
-function workloadLine(w) {
-  const points = w.runs * w.metrics * w.steps;
-  return `${w.runs} runs × ${w.metrics} metrics × ${fmt(w.steps)} steps = ${fmt(points)} points, ${w.params} params, ${w.tags} tags, ${w.artifacts} × ${fmt(w.artifactMb / Math.max(1, w.artifacts), 2)} MB of artifacts per run (seed ${w.seed})`;
-}
-const fillArgs = (w) =>
-  ['--runs', w.runs, '--metrics', w.metrics, '--steps', w.steps, '--params', w.params, '--tags', w.tags, '--artifact-mb', w.artifactMb, '--artifacts', w.artifacts, '--seed', w.seed, '--experiment', EXPERIMENT].map(String);
-
-/**
- * A folder holding the filled source: kind 'server' (mlflow.db + artifacts/, for a server to be
- * started on) or 'mlruns' (mlruns/). From the cache when it holds this workload.
- */
-async function prepareSource(w, kind) {
-  const key = createHash('sha256')
-    .update(JSON.stringify({ w, kind, experiment: EXPERIMENT }))
-    .update(readFileSync(FILL))
-    .update(basename(venv))
-    .digest('hex')
-    .slice(0, 16);
-  const cached = join(homedir(), '.cache', 'trackshift', 'bench', `${kind}-${key}`);
-  const dir = temp(`src-${kind}`);
-  if (useCache && existsSync(join(cached, 'summary.json'))) {
-    const started = Date.now();
-    cpSync(join(cached, 'data'), dir, { recursive: true });
-    const summary = JSON.parse(readFileSync(join(cached, 'summary.json'), 'utf8'));
-    log(`${kind} source: the cached fill ${cached} (filled in ${summary.seconds} s on ${summary.at}), copied in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return { dir, summary: { ...summary, cached } };
-  }
-  log(`${kind} source: filling with ${workloadLine(w)}, ${fillThreads} threads …`);
-  let summary;
-  if (kind === 'server') {
-    const filler = await startServer(dir, 'filling');
-    try {
-      const out = await run(join(venv, 'bin', 'python'), [FILL, filler.url, ...fillArgs(w), '--threads', String(fillThreads)], { logFile: join(dir, 'fill.log') });
-      summary = JSON.parse(out.trim().split('\n').pop());
-    } finally {
-      await filler.stop();
-    }
-    rmSync(join(dir, 'server.log'), { force: true });
-  } else {
-    const out = await run(join(venv, 'bin', 'python'), [FILL, `file://${join(dir, 'mlruns')}`, ...fillArgs(w), '--threads', String(fillThreads)], {
-      logFile: join(dir, 'fill.log'),
-      env: { MLFLOW_ALLOW_FILE_STORE: 'true' },
-    });
-    summary = JSON.parse(out.trim().split('\n').pop());
-  }
-  rmSync(join(dir, 'fill.log'), { force: true });
-  summary.at = new Date().toISOString();
-  log(`${kind} source: filled in ${summary.seconds} s`);
-  if (useCache) {
-    const partial = `${cached}.partial-${process.pid}`;
-    rmSync(partial, { recursive: true, force: true });
-    cpSync(dir, join(partial, 'data'), { recursive: true });
-    writeFileSync(join(partial, 'summary.json'), JSON.stringify(summary, null, 2));
-    rmSync(cached, { recursive: true, force: true });
-    renameSync(partial, cached);
-    log(`${kind} source: kept in ${cached} for the next invocation`);
-  }
-  return { dir, summary };
-}
+const startServer = (dir, label, { backendStoreUri } = {}) => startMlflow(venv, dir, label, { workers: serverWorkers, backendStoreUri });
+const withDestination = (label, ctx, fn) => freshDestination(venv, label, ctx.work, fn, { workers: serverWorkers, keep });
+const prepareSource = (w, kind) => fillOrCached(venv, w, kind, { useCache, fillThreads, workers: serverWorkers });
 
 // ---- checking what a contender wrote ----
 
-async function api(url, path, body) {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const res = await fetch(`${url}/api/2.0/mlflow/${path}`, body ? { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) } : {});
-      const text = await res.text();
-      if (res.ok) return JSON.parse(text);
-      if (res.status < 500 || attempt >= 4) throw new Error(`${path}: HTTP ${res.status} ${text.slice(0, 200)}`);
-    } catch (err) {
-      if (attempt >= 4 || /HTTP 4/.test(err.message)) throw err;
-    }
-    await sleep(500 * 2 ** attempt);
-  }
-}
-async function pool(items, n, fn) {
-  let next = 0;
-  await Promise.all(Array.from({ length: Math.min(n, items.length) }, async () => {
-    while (next < items.length) await fn(items[next++]);
-  }));
-}
-
-const WORKLOAD_PARAM = /^p\d+$/;
-const WORKLOAD_TAG = /^t\d+$/;
-
-/** What a destination server holds in the experiment, counted through its REST API. */
-async function countServer(url, experimentName = EXPERIMENT) {
-  const found = { runs: 0, params: 0, tags: 0, points: 0, artifactFiles: 0, artifactBytes: 0 };
-  let experiment;
-  try {
-    experiment = (await api(url, `experiments/get-by-name?experiment_name=${encodeURIComponent(experimentName)}`)).experiment;
-  } catch {
-    return found;
-  }
-  const runs = [];
-  let pageToken;
-  do {
-    const page = await api(url, 'runs/search', { experiment_ids: [experiment.experiment_id], max_results: 1000, page_token: pageToken });
-    runs.push(...(page.runs ?? []));
-    pageToken = page.next_page_token;
-  } while (pageToken);
-  found.runs = runs.length;
-  const histories = [];
-  for (const r of runs) {
-    found.params += (r.data.params ?? []).filter((p) => WORKLOAD_PARAM.test(p.key)).length;
-    found.tags += (r.data.tags ?? []).filter((t) => WORKLOAD_TAG.test(t.key)).length;
-    for (const m of r.data.metrics ?? []) histories.push([r.info.run_id, m.key]);
-  }
-  await pool(histories, 8, async ([runId, key]) => {
-    let token;
-    do {
-      const q = new URLSearchParams({ run_id: runId, metric_key: key, max_results: '25000', ...(token ? { page_token: token } : {}) });
-      const page = await api(url, `metrics/get-history?${q}`);
-      found.points += (page.metrics ?? []).length;
-      token = page.next_page_token;
-    } while (token);
-  });
-  await pool(runs, 8, async (r) => {
-    const stack = [''];
-    while (stack.length) {
-      const path = stack.pop();
-      const q = new URLSearchParams({ run_id: r.info.run_id, ...(path ? { path } : {}) });
-      for (const f of (await api(url, `artifacts/list?${q}`)).files ?? []) {
-        if (f.is_dir) stack.push(f.path);
-        else {
-          found.artifactFiles++;
-          found.artifactBytes += Number(f.file_size ?? 0);
-        }
-      }
-    }
-  });
-  return found;
-}
-
-function walkFiles(dir, out = []) {
-  if (!existsSync(dir)) return out;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) walkFiles(p, out);
-    else out.push(p);
-  }
-  return out;
-}
 const lineCount = (file) => {
   const text = readFileSync(file, 'utf8');
   let n = 0;
   for (const line of text.split('\n')) if (line.trim()) n++;
   return n;
 };
-const dirBytes = (dir) => walkFiles(dir).reduce((s, f) => s + statSync(f).size, 0);
 
 /** What a trackshift bundle holds: complete runs (run.json), params, tags, points (lines), files. */
 function countBundle(dir) {
@@ -387,12 +157,6 @@ function countEximExperiment(dir) {
   return found;
 }
 
-const COUNTED = ['runs', 'params', 'tags', 'points', 'artifactFiles', 'artifactBytes'];
-function check(found, expected) {
-  const missing = COUNTED.filter((k) => found[k] !== expected[k]).map((k) => `${k} ${fmt(found[k])} of ${fmt(expected[k])}`);
-  return { found, complete: missing.length === 0, missing };
-}
-
 // ---- contenders ----
 
 function row(name, m, w, validation, extra = {}) {
@@ -431,39 +195,8 @@ async function trackshift(label, verb, src, dst, ctx, servers) {
   return m;
 }
 
-/** A fresh destination server for one contender, stopped after its check. */
-async function withDestination(label, ctx, fn) {
-  const dst = await startServer(join(ctx.work, `dst-${label.replace(/[^\w]+/g, '-')}`), `${label} destination`);
-  try {
-    return await fn(dst);
-  } finally {
-    await dst.stop();
-    if (!keep) rmSync(dst.dir, { recursive: true, force: true });
-  }
-}
-
-const pythonEnv = (uri) => ({ MLFLOW_TRACKING_URI: uri, GIT_PYTHON_REFRESH: 'quiet', PYTHONUNBUFFERED: '1', MLFLOW_ALLOW_FILE_STORE: 'true' });
-
-async function pythonExport(label, trackingUri, outDir, ctx, servers) {
-  log(`${label}: mlflow-migration-export-experiment from ${trackingUri}`);
-  const m = await measure(label, join(migrationVenv, 'bin', 'mlflow-migration-export-experiment'), ['--experiment', EXPERIMENT, '--output-dir', outDir], { env: pythonEnv(trackingUri), logDir: ctx.logDir, servers });
-  m.stagedBytes = dirBytes(outDir);
-  return m;
-}
-async function pythonImport(label, inDir, dst, ctx, servers) {
-  log(`${label}: mlflow-migration-import-experiment into ${dst.url}`);
-  return measure(label, join(migrationVenv, 'bin', 'mlflow-migration-import-experiment'), ['--experiment-name', EXPERIMENT, '--input-dir', inDir], { env: pythonEnv(dst.url), logDir: ctx.logDir, servers });
-}
-/** export then import, one contender: times added, the larger peak */
-const both = (a, b) => ({
-  code: a.code || b.code,
-  seconds: a.seconds + b.seconds,
-  peakRssMb: Math.max(a.peakRssMb, b.peakRssMb),
-  cpuSeconds: a.cpuSeconds + b.cpuSeconds,
-  loadAverage: (a.loadAverage * a.seconds + b.loadAverage * b.seconds) / (a.seconds + b.seconds),
-  serverCpuSeconds: { src: a.serverCpuSeconds.src ?? 0, dst: b.serverCpuSeconds.dst ?? 0 },
-  serverRequests: { src: a.serverRequests.src ?? {}, dst: b.serverRequests.dst ?? {} },
-});
+const pythonExport = (label, trackingUri, outDir, ctx, servers) => exportExperiment(migrationVenv, label, trackingUri, outDir, { logDir: ctx.logDir, servers });
+const pythonImport = (label, inDir, dst, ctx, servers) => importExperiment(migrationVenv, label, inDir, dst, { logDir: ctx.logDir, servers });
 
 /** The raw loader: probes of each concurrency level on part of the runs, then the best on all of them. */
 async function ceiling(source, w, expected, ctx) {
@@ -552,15 +285,11 @@ function printTable(title, rows, notes = []) {
     fmt(r.serverCpuSeconds?.dst, 1),
     fmt(r.loadAverage, 1),
   ]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c) => c.map((v, i) => (i === 0 ? v.padEnd(widths[i]) : v.padStart(widths[i]))).join('  ');
   console.log(`\n${title}`);
-  console.log(`  ${line(head)}`);
-  for (const c of cells) console.log(`  ${line(c)}`);
+  for (const l of tableLines(head, cells)) console.log(`  ${l}`);
   for (const r of rows) if (!r.complete) console.log(`  !!! WARNING: ${r.contender} did NOT copy everything: ${r.missing.join(', ')} — its numbers do not count`);
-  const loads = rows.map((r) => r.loadAverage).filter((l) => l !== undefined);
-  if (loads.length > 1 && Math.max(...loads) - Math.min(...loads) > Math.max(1, 0.25 * cpus().length))
-    console.log(`  !!! the machine's load differed between the contenders (load column: mean 1-minute load average while each ran, on ${cpus().length} CPUs): the ratios are skewed`);
+  const skew = loadSkew(rows);
+  if (skew) console.log(`  ${skew}`);
   for (const n of notes) console.log(`  ${n}`);
 }
 
@@ -586,17 +315,9 @@ function ratios(rows) {
 
 async function main() {
   CLI = snapshotCli();
-  venv = execFileSync('bash', [join(ROOT, 'scripts/python-env.sh')], { encoding: 'utf8' }).trim();
-  if (only.has('python')) migrationVenv = execFileSync('bash', [join(ROOT, 'scripts/python-env.sh'), 'requirements-migration.txt'], { encoding: 'utf8' }).trim();
-  const machine = {
-    cpus: cpus().length,
-    cpu: cpus()[0]?.model ?? 'cpu',
-    memoryGb: Math.round(totalmem() / 2 ** 30),
-    kernel: release(),
-    node: process.version,
-    mlflow: basename(venv),
-    loadAverageAtStart: loadavg()[0],
-  };
+  venv = pinnedEnv();
+  if (only.has('python')) migrationVenv = pinnedEnv('requirements-migration.txt');
+  const machine = { ...machineInfo(), mlflow: basename(venv) };
   const trackshiftBuild = buildInfo();
   const work = temp('work');
   const ctx = { work, logDir: join(work, 'logs') };
@@ -615,7 +336,7 @@ async function main() {
     results.source = { filledSeconds: source.summary.seconds, cached: source.summary.cached ?? null };
     sourceServer = await startServer(source.dir, 'source');
   }
-  const expected = { runs: workload.runs, params: workload.runs * workload.params, tags: workload.runs * workload.tags, points, artifactFiles: workload.artifactMb > 0 ? workload.runs * workload.artifacts : 0, artifactBytes: workload.runs * Math.floor(workload.artifactMb * 1024 * 1024) };
+  const expected = expectedCounts(workload);
   const getCeiling = async () => (rawRow ??= await ceiling(source, workload, expected, ctx));
 
   try {
@@ -692,7 +413,7 @@ async function main() {
             if (!dir) {
               dir = join(temp('py-export'), EXPERIMENT);
               log('import: making the mlflow-migration export first (untimed)');
-              await run(join(migrationVenv, 'bin', 'mlflow-migration-export-experiment'), ['--experiment', EXPERIMENT, '--output-dir', dir], { env: pythonEnv(sourceServer.url), logFile: join(ctx.logDir, 'untimed-py-export.log') });
+              await run(join(migrationVenv, 'bin', 'mlflow-migration-export-experiment'), ['--experiment', EXPERIMENT, '--output-dir', dir], { env: migrationEnv(sourceServer.url), logFile: join(ctx.logDir, 'untimed-py-export.log') });
             }
             rows.push(
               await withDestination('python-import', ctx, async (dst) => {
@@ -757,7 +478,7 @@ async function main() {
       const source2 = await prepareSource(w2, 'server');
       const server2 = await startServer(source2.dir, 'memory-check source');
       try {
-        const expected2 = { runs: w2.runs, params: w2.runs * w2.params, tags: w2.runs * w2.tags, points: points2, artifactFiles: w2.artifactMb > 0 ? w2.runs * w2.artifacts : 0, artifactBytes: w2.runs * Math.floor(w2.artifactMb * 1024 * 1024) };
+        const expected2 = expectedCounts(w2);
         const r2 = await withDestination('trackshift-memory', ctx, async (dst) => {
           const m = await trackshift(`trackshift copy (steps ×${stepsFactor})`, 'copy', server2.url, dst.url, ctx, { src: server2, dst });
           return row(`trackshift copy (steps ×${stepsFactor})`, m, w2, check(await countServer(dst.url), expected2), { profile: m.profile });
@@ -774,9 +495,8 @@ async function main() {
   }
 
   // ---- print ----
-  machine.loadAverageAtEnd = loadavg()[0];
   console.log(`\nworkload: ${workloadLine(workload)}`);
-  console.log(`machine: ${machine.cpus} × ${machine.cpu}, ${machine.memoryGb} GB, Linux ${machine.kernel}, Node ${machine.node}; load average ${machine.loadAverageAtStart.toFixed(1)} at start, ${machine.loadAverageAtEnd.toFixed(1)} at end`);
+  console.log(machineEnd(machine));
   console.log(`trackshift ${trackshiftBuild.commit}${trackshiftBuild.srcChanged ? ' (src/ has uncommitted changes)' : ''}, built ${trackshiftBuild.built}; MLflow servers: SQLite, served artifacts, ${serverWorkers} uvicorn worker(s)`);
   if (results.source) console.log(`source: ${results.source.cached ? `the cached fill ${results.source.cached} (copied)` : `filled in ${results.source.filledSeconds} s`}`);
   const titles = {
@@ -810,7 +530,7 @@ async function main() {
       for (const e of r.profile.byFunction.slice(0, 10)) console.log(`  ${(e.share * 100).toFixed(1).padStart(5)}%  ${e.name}`);
     }
   }
-  if (keep) console.log(`\nkept: ${tempDirs.join(' ')}`);
+  if (keep) console.log(`\nkept: ${tempFolders().join(' ')}`);
   saveResults(results, outFile, { partial: false });
   console.log(`\nwritten: ${outFile.replace(`${ROOT}/`, '')}`);
   const incomplete = [...Object.values(results.results).flatMap((r) => r.rows), ...(results.memory ? [results.memory.row] : [])].filter((r) => !r.complete);

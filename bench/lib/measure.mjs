@@ -5,8 +5,8 @@
  * talked to spent meanwhile (through the caller's `watch`). Linux only: it reads /proc.
  */
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, groups, log, tail } from './processes.mjs';
 
@@ -112,4 +112,52 @@ export async function measure(label, command, argv, { env = {}, cwd = ROOT, logD
   }
   const loadAverage = loads.reduce((a, b) => a + b, 0) / loads.length;
   return { label, code, seconds, peakRssMb: peakKb / 1024, cpuSeconds, loadAverage, serverCpuSeconds, serverRequests, stdout: readFileSync(`${base}.stdout`, 'utf8'), stderrFile: `${base}.stderr` };
+}
+
+/**
+ * measure() with the CPU that the MLflow servers given ({ name: server from bench/lib/mlflow.mjs })
+ * spent meanwhile and the requests they received (from their access logs), under those names.
+ */
+export const measureWithServers = (label, command, argv, { env = {}, logDir, servers = {} } = {}) =>
+  measure(label, command, argv, {
+    env,
+    logDir,
+    watch: () => {
+      const serverCpu0 = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, treeCpu(s.pid)]));
+      const serverLog0 = Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, statSync(s.logFile).size]));
+      return () => ({
+        serverCpuSeconds: Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, treeCpu(s.pid) - serverCpu0[k]])),
+        serverRequests: Object.fromEntries(Object.entries(servers).map(([k, s]) => [k, requestCounts(s.logFile, serverLog0[k])])),
+      });
+    },
+  });
+
+/** requests per endpoint (and how many were not 2xx) in a server's access log after an offset */
+function requestCounts(logFile, offset) {
+  const text = readFileSync(logFile).subarray(offset).toString('utf8');
+  const counts = {};
+  for (const m of text.matchAll(/"(GET|POST|PUT|PATCH|DELETE) ([^ ?"]+)[^"]*" (\d{3})/g)) {
+    const endpoint = `${m[1]} ${m[2].replace(/^(\/api\/2\.0\/mlflow-artifacts\/artifacts)\/.*/, '$1/…').replace(/^\/ajax-api\//, '/api/')}`;
+    const c = (counts[endpoint] ??= { count: 0, errors: 0 });
+    c.count++;
+    if (!m[3].startsWith('2')) c.errors++;
+  }
+  return counts;
+}
+
+// ---- the machine ----
+
+/** what the machine is and how loaded at the start (call machineEnd at the end) */
+export const machineInfo = () => ({ cpus: cpus().length, cpu: cpus()[0]?.model ?? 'cpu', memoryGb: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version, loadAverageAtStart: loadavg()[0] });
+/** notes the load at the end into the machine; the line that tells it */
+export function machineEnd(machine) {
+  machine.loadAverageAtEnd = loadavg()[0];
+  return `machine: ${machine.cpus} × ${machine.cpu}, ${machine.memoryGb} GB, Linux ${machine.kernel}, Node ${machine.node}; load average ${machine.loadAverageAtStart.toFixed(1)} at start, ${machine.loadAverageAtEnd.toFixed(1)} at end`;
+}
+/** a warning when the rows' mean load averages differ by more than a quarter of the CPUs (at least 1), else undefined */
+export function loadSkew(rows) {
+  const loads = rows.map((r) => r.loadAverage).filter((l) => l !== undefined);
+  if (loads.length > 1 && Math.max(...loads) - Math.min(...loads) > Math.max(1, 0.25 * cpus().length))
+    return `!!! the machine's load differed between the contenders (load column: mean 1-minute load average while each ran, on ${cpus().length} CPUs): the ratios are skewed`;
+  return undefined;
 }
