@@ -3,9 +3,11 @@
  * the hard points: NaN/±Infinity, exact duplicates, negative steps) is copied into a database
  * made by `mlflow db upgrade`, while an MLflow server serves that database; what that server
  * then answers through REST equals the source's, field by field (latest metrics and experiment
- * times included), and `verify` finds both ends equal. A database MLflow's schema is not in, or
- * at an unknown revision, is refused unchanged; a re-run adds nothing; a copy killed with
- * SIGKILL mid-way leaves whole runs only, and its re-run ends with each run once.
+ * times included), and `verify` finds both ends equal. On each engine: a database MLflow's
+ * schema is not in, or at an unknown revision, is refused unchanged (the password of the URI in
+ * no message); a dry run writes nothing; a re-run adds nothing; a copy killed with SIGKILL
+ * mid-way leaves whole runs only, and its re-run ends with each run once.
+ * (PostgreSQL's COPY of staged points: sqlstore-write-postgres.test.ts.)
  */
 import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +26,7 @@ import { runTool, startMlflowServer, runPython, type MlflowServer } from '../har
 import { snapshot } from '../helpers/snapshot.js';
 import { expectEqual } from '../helpers/jobs.js';
 import { cli, startCli } from '../cli/run-cli.js';
-import type { DatabaseServer } from '../harness/db-servers.js';
+import { DB_PASSWORD, type DatabaseServer } from '../harness/db-servers.js';
 import { startMariadb } from '../harness/mariadb.js';
 import { startPostgres } from '../harness/postgres.js';
 
@@ -125,19 +127,27 @@ interface ServerBackend {
   name: string;
   start(): Promise<DatabaseServer>;
   driver: string;
-  /** rows of one query, its identifiers double-quoted */
-  query(db: DatabaseServer, sql: string): Promise<Array<Record<string, unknown>>>;
+  /** rows of one query on one database, its identifiers double-quoted */
+  query(db: DatabaseServer, database: string, sql: string): Promise<Array<Record<string, unknown>>>;
   /** a BOOLEAN cell as the driver gives it */
   bool(value: boolean): unknown;
+  /** the query that lists the tables of the database it runs in, as `name` */
+  tables: string;
+  /** a database `name` holding MLflow's newest schema, as `mlflow db upgrade` makes it */
+  fresh(db: DatabaseServer, name: string): Promise<void>;
 }
+
+const upgraded = async (db: DatabaseServer, name: string, driver: string) => void (await runTool(3, 'mlflow', ['db', 'upgrade', db.uri(name, driver)]));
+/** per PostgreSQL server, a database upgraded once that fresh ones are copied from */
+const templates = new WeakMap<DatabaseServer, Promise<void>>();
 
 const SERVER_BACKENDS: ServerBackend[] = [
   {
     name: 'PostgreSQL',
     start: startPostgres,
     driver: 'psycopg2',
-    query: async (db, sql) => {
-      const client = new pg.Client({ connectionString: db.uri('mlflow') });
+    query: async (db, database, sql) => {
+      const client = new pg.Client({ connectionString: db.uri(database) });
       await client.connect();
       try {
         return (await client.query(sql)).rows as Array<Record<string, unknown>>;
@@ -146,13 +156,20 @@ const SERVER_BACKENDS: ServerBackend[] = [
       }
     },
     bool: (value) => value,
+    tables: 'SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1',
+    fresh: async (db, name) => {
+      const template = templates.get(db) ?? db.createDatabase('template_mlflow').then(() => upgraded(db, 'template_mlflow', 'psycopg2'));
+      templates.set(db, template);
+      await template;
+      await db.exec('postgres', `CREATE DATABASE "${name}" TEMPLATE template_mlflow`);
+    },
   },
   {
     name: 'MariaDB (MySQL)',
     start: startMariadb,
     driver: 'pymysql',
-    query: async (db, sql) => {
-      const connection = await mysql.createConnection({ host: db.host, port: db.port, user: db.user, password: db.password, database: 'mlflow' });
+    query: async (db, database, sql) => {
+      const connection = await mysql.createConnection({ host: db.host, port: db.port, user: db.user, password: db.password, database });
       try {
         return (await connection.query(sql.replace(/"/g, '`')))[0] as Array<Record<string, unknown>>;
       } finally {
@@ -160,8 +177,64 @@ const SERVER_BACKENDS: ServerBackend[] = [
       }
     },
     bool: (value) => (value ? 1 : 0),
+    tables: "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = DATABASE() ORDER BY 1",
+    fresh: async (db, name) => {
+      await db.createDatabase(name);
+      await upgraded(db, name, 'pymysql');
+    },
   },
 ];
+
+/** A destination as the tests read it back: where it is, and one query on it (identifiers double-quoted). */
+interface Target {
+  location: string;
+  query(sql: string): Promise<Array<Record<string, unknown>>>;
+}
+
+/** The first cell of the first row, as a number (COUNT(*) comes as text from PostgreSQL). */
+const scalar = async (target: Target, sql: string) => Number(Object.values((await target.query(sql))[0]!)[0]);
+
+/**
+ * A copy from `source` to `target` killed with SIGKILL while a run is in flight (after at least
+ * one is done): only whole runs are there; its re-run skips those and ends with every run once.
+ */
+async function killAndRerun(source: string, target: Target): Promise<void> {
+  const state = temp();
+  const args = ['copy', source, target.location, '--include-deleted', '--workers', '1', '--state-dir', state];
+  const { child, done } = startCli(args);
+  const journal = join(state, 'journal.jsonl');
+  await new Promise<void>((resolve, reject) => {
+    const timer = setInterval(() => {
+      if (!existsSync(journal)) return;
+      const lines = readFileSync(journal, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string });
+      const last = lines[lines.length - 1];
+      if (lines.some((l) => l.type === 'run-done') && last?.type === 'run-started') {
+        clearInterval(timer);
+        child.kill('SIGKILL');
+        resolve();
+      }
+    }, 2);
+    void done.then(() => {
+      clearInterval(timer);
+      reject(new Error('the copy finished before it could be killed'));
+    });
+  });
+  expect((await done).signal).toBe('SIGKILL');
+  const incomplete = () => scalar(target, 'SELECT COUNT(*) AS n FROM runs r LEFT JOIN tags t ON t.run_uuid = r.run_uuid AND t."key" = \'trackshift.complete\' WHERE t."value" IS NULL');
+  const copied = await scalar(target, 'SELECT COUNT(*) AS n FROM runs');
+  expect(copied).toBeGreaterThan(0);
+  expect(copied).toBeLessThan(RUNS);
+  expect(await incomplete()).toBe(0);
+
+  const rerun = await cli(args);
+  expect(rerun.code, rerun.stderr).toBe(0);
+  expect(rerun.stdout).toMatch(/skipped [1-9]/);
+  expect(await incomplete()).toBe(0);
+  const perSource = await target.query('SELECT "value", COUNT(*) AS n FROM tags WHERE "key" = \'trackshift.source.id\' GROUP BY "value"');
+  expect(perSource).toHaveLength(RUNS);
+  for (const { n } of perSource) expect(Number(n)).toBe(1);
+  expectEqual(await runVerify({ source, destination: target.location, selection: all, workers: 2, artifactWorkers: 2, maxDifferences: 50, env: {} }), RUNS);
+}
 
 describe('MLflow SQL store as a destination (SQLite, PostgreSQL, MariaDB)', () => {
   let source: MlflowServer;
@@ -245,56 +318,6 @@ describe('MLflow SQL store as a destination (SQLite, PostgreSQL, MariaDB)', () =
       expect(await counts()).toEqual(before);
     } finally {
       await served.stop();
-    }
-  });
-
-  it.each(SERVER_BACKENDS.map((b) => [b.name, b] as const))('writes %s the same way, a connection per worker, while an MLflow server serves it; a re-run adds nothing', async (_, backend) => {
-    const db = await backend.start();
-    let served: MlflowServer | undefined;
-    try {
-      await db.createDatabase('mlflow');
-      await runTool(3, 'mlflow', ['db', 'upgrade', db.uri('mlflow', backend.driver)]);
-      served = await startMlflowServer({ backendStoreUri: db.uri('mlflow', backend.driver) });
-      const location = `${db.uri('mlflow')}?artifacts=${join(served.dir, 'artifacts')}`;
-      const report = await runJob({ command: 'copy', source: source.url, destination: location, selection: all, workers: 4, artifactWorkers: 4, dryRun: false, stateDir: temp(), env: {} });
-      expect(report.failed).toEqual([]);
-      expect(report.copied.runs).toBe(RUNS);
-
-      const src = (await mlflowConnector.openSource!({ location: source.url, side: 'src', env: {} })) as MlflowStore;
-      const dst = (await mlflowConnector.openSource!({ location: served.url, side: 'src', env: {} })) as MlflowStore;
-      try {
-        expect(await snapshot(dst)).toEqual(await snapshot(src));
-        expect(await registryView(dst)).toEqual(await registryView(src));
-      } finally {
-        await Promise.all([src.close(), dst.close()]);
-      }
-      expect(await runsByRest(served.url)).toEqual(await runsByRest(source.url));
-      expectEqual(await runVerify({ source: source.url, destination: served.url, selection: all, workers: 2, artifactWorkers: 2, maxDifferences: 50, env: {} }));
-
-      const query = (sql: string) => backend.query(db, sql);
-      const runs = await query('SELECT r.run_uuid, t."value" AS complete FROM runs r LEFT JOIN tags t ON t.run_uuid = r.run_uuid AND t."key" = \'trackshift.complete\'');
-      expect(runs).toHaveLength(RUNS);
-      for (const r of runs) {
-        expect(r.run_uuid).toMatch(/^[0-9a-f]{32}$/);
-        expect(r.complete).toBe('true');
-      }
-      // ±Infinity and NaN as MLflow's SQLAlchemy store writes them on PostgreSQL
-      expect(await query('SELECT "value", is_nan FROM metrics WHERE "key" IN (\'inf-last\', \'nan-last\') ORDER BY "key", step, "timestamp"')).toEqual([
-        { value: 1, is_nan: backend.bool(false) },
-        { value: Number.MAX_VALUE, is_nan: backend.bool(false) },
-        { value: 7, is_nan: backend.bool(false) },
-        { value: 0, is_nan: backend.bool(true) },
-      ]);
-
-      const counts = async () => (await query('SELECT (SELECT COUNT(*) FROM runs) AS runs, (SELECT COUNT(*) FROM metrics) AS metrics, (SELECT COUNT(*) FROM experiments) AS experiments, (SELECT COUNT(*) FROM model_versions) AS versions')).map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number(v)])));
-      const before = await counts();
-      const again = await runJob({ command: 'copy', source: source.url, destination: location, selection: all, workers: 2, artifactWorkers: 2, dryRun: false, stateDir: temp(), env: {} });
-      expect(again.failed).toEqual([]);
-      expect(again.copied.runs).toBe(0);
-      expect(await counts()).toEqual(before);
-    } finally {
-      await served?.stop();
-      await db.stop();
     }
   });
 
@@ -386,41 +409,118 @@ describe('MLflow SQL store as a destination (SQLite, PostgreSQL, MariaDB)', () =
 
   it('leaves whole runs only when killed with SIGKILL mid-way, and its re-run ends with every run once', async () => {
     const file = freshDatabase();
-    const location = `sqlite:///${file}?artifacts=${join(temp(), 'artifacts')}`;
-    const state = temp();
-    const args = ['copy', source.url, location, '--include-deleted', '--workers', '1', '--state-dir', state];
-    const { child, done } = startCli(args);
-    const journal = join(state, 'journal.jsonl');
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (!existsSync(journal)) return;
-        const lines = readFileSync(journal, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string });
-        const last = lines[lines.length - 1];
-        if (lines.some((l) => l.type === 'run-done') && last?.type === 'run-started') {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 2);
-      void done.then(() => {
-        clearInterval(timer);
-        reject(new Error('the copy finished before it could be killed'));
-      });
-    });
-    expect((await done).signal).toBe('SIGKILL');
-    const whole = async () => (await rows(file, "SELECT r.run_uuid FROM runs r LEFT JOIN tags t ON t.run_uuid = r.run_uuid AND t.key = 'trackshift.complete' WHERE t.value IS NULL")).length;
-    const copied = (await rows(file, 'SELECT COUNT(*) AS n FROM runs')) as Array<{ n: number }>;
-    expect(copied[0]!.n).toBeGreaterThan(0);
-    expect(copied[0]!.n).toBeLessThan(RUNS);
-    expect(await whole()).toBe(0);
+    await killAndRerun(source.url, { location: `sqlite:///${file}?artifacts=${join(temp(), 'artifacts')}`, query: (sql) => rows(file, sql) as Promise<Array<Record<string, unknown>>> });
+  });
 
-    const rerun = await cli(args);
-    expect(rerun.code, rerun.stderr).toBe(0);
-    expect(rerun.stdout).toMatch(/skipped [1-9]/);
-    expect(await whole()).toBe(0);
-    const perSource = (await rows(file, "SELECT value, COUNT(*) AS n FROM tags WHERE key = 'trackshift.source.id' GROUP BY value")) as Array<{ n: number }>;
-    expect(perSource).toHaveLength(RUNS);
-    for (const { n } of perSource) expect(n).toBe(1);
-    expectEqual(await runVerify({ source: source.url, destination: location, selection: all, workers: 2, artifactWorkers: 2, maxDifferences: 50, env: {} }), RUNS);
+  describe.each(SERVER_BACKENDS.map((b) => [b.name, b] as const))('on %s', (_, backend) => {
+    let db: DatabaseServer;
+    beforeAll(async () => {
+      db = await backend.start();
+    });
+    afterAll(() => db?.stop());
+    const target = (database: string): Target => ({ location: `${db.uri(database)}?artifacts=${join(temp(), 'artifacts')}`, query: (sql) => backend.query(db, database, sql) });
+
+    it('writes it the same way, a connection per worker, while an MLflow server serves it; a re-run adds nothing', async () => {
+      await backend.fresh(db, 'roundtrip');
+      let served: MlflowServer | undefined;
+      try {
+        served = await startMlflowServer({ backendStoreUri: db.uri('roundtrip', backend.driver) });
+        const location = `${db.uri('roundtrip')}?artifacts=${join(served.dir, 'artifacts')}`;
+        const report = await runJob({ command: 'copy', source: source.url, destination: location, selection: all, workers: 4, artifactWorkers: 4, dryRun: false, stateDir: temp(), env: {} });
+        expect(report.failed).toEqual([]);
+        expect(report.copied.runs).toBe(RUNS);
+
+        const src = (await mlflowConnector.openSource!({ location: source.url, side: 'src', env: {} })) as MlflowStore;
+        const dst = (await mlflowConnector.openSource!({ location: served.url, side: 'src', env: {} })) as MlflowStore;
+        try {
+          expect(await snapshot(dst)).toEqual(await snapshot(src));
+          expect(await registryView(dst)).toEqual(await registryView(src));
+        } finally {
+          await Promise.all([src.close(), dst.close()]);
+        }
+        expect(await runsByRest(served.url)).toEqual(await runsByRest(source.url));
+        expectEqual(await runVerify({ source: source.url, destination: served.url, selection: all, workers: 2, artifactWorkers: 2, maxDifferences: 50, env: {} }));
+
+        const query = (sql: string) => backend.query(db, 'roundtrip', sql);
+        const runs = await query('SELECT r.run_uuid, t."value" AS complete FROM runs r LEFT JOIN tags t ON t.run_uuid = r.run_uuid AND t."key" = \'trackshift.complete\'');
+        expect(runs).toHaveLength(RUNS);
+        for (const r of runs) {
+          expect(r.run_uuid).toMatch(/^[0-9a-f]{32}$/);
+          expect(r.complete).toBe('true');
+        }
+        // ±Infinity and NaN as MLflow's SQLAlchemy store writes them on PostgreSQL
+        expect(await query('SELECT "value", is_nan FROM metrics WHERE "key" IN (\'inf-last\', \'nan-last\') ORDER BY "key", step, "timestamp"')).toEqual([
+          { value: 1, is_nan: backend.bool(false) },
+          { value: Number.MAX_VALUE, is_nan: backend.bool(false) },
+          { value: 7, is_nan: backend.bool(false) },
+          { value: 0, is_nan: backend.bool(true) },
+        ]);
+
+        const counts = async () => (await query('SELECT (SELECT COUNT(*) FROM runs) AS runs, (SELECT COUNT(*) FROM metrics) AS metrics, (SELECT COUNT(*) FROM experiments) AS experiments, (SELECT COUNT(*) FROM model_versions) AS versions')).map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number(v)])));
+        const before = await counts();
+        const again = await runJob({ command: 'copy', source: source.url, destination: location, selection: all, workers: 2, artifactWorkers: 2, dryRun: false, stateDir: temp(), env: {} });
+        expect(again.failed).toEqual([]);
+        expect(again.copied.runs).toBe(0);
+        expect(await counts()).toEqual(before);
+      } finally {
+        await served?.stop();
+      }
+    });
+
+    it('refuses a database without MLflow\'s schema, or at a revision it does not know, saying what to run without the password, and changes nothing', async () => {
+      const refusal = async (database: string): Promise<string> => {
+        const error = await sqlStoreConnector.openDestination!({ location: db.uri(database), side: 'dst', env: {} }).then(
+          async (opened) => {
+            await opened.close?.();
+            return new Error('opened');
+          },
+          (err: unknown) => err,
+        );
+        expect(error).toBeInstanceOf(Error);
+        const { message } = error as Error;
+        for (const secret of [DB_PASSWORD, encodeURIComponent(DB_PASSWORD), 's3cret']) expect(message).not.toContain(secret);
+        return message;
+      };
+      // the URI as it is shown: scheme, user, host, port and database, no password
+      const shown = (database: string) => db.uri(database).replace(/:[^:@/]*@/, '@').replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      const tables = (database: string) => backend.query(db, database, backend.tables);
+
+      await backend.fresh(db, 'future');
+      const future = target('future');
+      await future.query("UPDATE alembic_version SET version_num = 'ffffffffffff'");
+      const before = await tables('future');
+      expect(before.length).toBeGreaterThan(20);
+      expect(await refusal('future')).toMatch(new RegExp(`schema revision "ffffffffffff", which this trackshift does not know.*\`mlflow db upgrade ${shown('future')}\``));
+      expect(await tables('future')).toEqual(before);
+      expect(await future.query('SELECT version_num FROM alembic_version')).toEqual([{ version_num: 'ffffffffffff' }]);
+      expect(await scalar(future, 'SELECT COUNT(*) FROM experiments')).toBe(0);
+
+      await db.createDatabase('empty');
+      expect(await refusal('empty')).toMatch(new RegExp(`holds no MLflow schema .*\`mlflow db upgrade ${shown('empty')}\`.*never creates or alters tables`));
+      expect(await tables('empty')).toEqual([]);
+    });
+
+    it('writes nothing in a dry run', async () => {
+      await backend.fresh(db, 'dry');
+      const dry = target('dry');
+      // every table's rows counted
+      const counts = async () => {
+        const out: Record<string, number> = {};
+        for (const { name } of await dry.query(backend.tables)) out[String(name)] = await scalar(dry, `SELECT COUNT(*) FROM "${String(name)}"`);
+        return out;
+      };
+      const before = await counts();
+      expect(before).toMatchObject({ experiments: 0, runs: 0, metrics: 0, registered_models: 0, alembic_version: 1 });
+      const report = await runJob({ command: 'copy', source: source.url, destination: dry.location, selection: all, workers: 2, artifactWorkers: 2, dryRun: true, stateDir: temp(), env: {} });
+      expect(report.failed).toEqual([]);
+      // what it would do: copy every run
+      expect(report.dryRun?.map((a) => a.action)).toEqual(new Array(RUNS).fill('copy'));
+      expect(await counts()).toEqual(before);
+    });
+
+    it('leaves whole runs only when killed with SIGKILL mid-way, and its re-run ends with every run once', async () => {
+      await backend.fresh(db, 'killed');
+      await killAndRerun(source.url, target('killed'));
+    });
   });
 });

@@ -119,7 +119,9 @@ export async function openMysqlForWriting(uri: string, options: { connections: n
   const pool = mysql.createPool({ ...connection, connectionLimit: Math.max(2, options.connections), connectTimeout: 15_000, supportBigNumbers: true, bigNumberStrings: false });
   pool.pool.on('error', () => {});
   pool.pool.on('connection', (c) => {
-    c.query(`SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')${options.dryRun ? ', SESSION TRANSACTION READ ONLY' : ''}`);
+    c.query("SET SESSION sql_mode = CONCAT(@@SESSION.sql_mode, ',NO_AUTO_VALUE_ON_ZERO')");
+    // a statement of its own: SET TRANSACTION is not a variable of a SET list (MariaDB refuses it there)
+    if (options.dryRun) c.query('SET SESSION TRANSACTION READ ONLY');
   });
   try {
     (await pool.getConnection()).release();

@@ -3,7 +3,10 @@
  * read in parallel do not wait for one another. The URI is libpq's, as MLflow takes it
  * (`postgresql://user:password@host:port/db`, `postgresql+psycopg2://…`, `?sslmode=…`).
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { TrackshiftError, errorMessage } from '../../util/errors.js';
 import { redact } from '../../util/redact.js';
 import { errorCode } from '../../util/retry.js';
@@ -29,6 +32,39 @@ export function numberPlaceholders(sql: string): string {
   let n = 0;
   return sql.replace(/\?/g, () => `$${++n}`);
 }
+
+/** Characters COPY's text format reads as the end of a field or row, or as an escape. */
+const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/**
+ * One value as a field of COPY's text format, read back as `insertRows` stores it: NULL as `\N`;
+ * a number as node-postgres sends a bound one (String(x), the shortest text that reads back as the
+ * same double; the writer has mapped NaN and ±Infinity as MLflow stores them before); text with
+ * backslash, tab, newline and carriage return escaped.
+ */
+export function copyField(value: WriteParam): string {
+  if (value === null) return '\\N';
+  // what node-postgres sends for a bound number or BigInt; 'NaN', 'Infinity' and '-Infinity' read back as such
+  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (typeof value !== 'string') throw new TypeError(`COPY takes text, numbers and NULL, not ${typeof value}`);
+  return value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!);
+}
+
+/** `rows` as COPY text, a chunk of about 64 KiB at a time. */
+export function* copyText(rows: readonly WriteParam[][]): Generator<Buffer> {
+  let chunk = '';
+  for (const row of rows) {
+    chunk += `${row.map(copyField).join('\t')}\n`;
+    if (chunk.length >= 65_536) {
+      yield Buffer.from(chunk, 'utf8');
+      chunk = '';
+    }
+  }
+  if (chunk) yield Buffer.from(chunk, 'utf8');
+}
+
+/** A table or column name as the writer names them (pg_temp.staged_points_1, "key"): checked, since COPY takes no parameters. */
+const IDENTIFIER = /^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$/;
 
 /** The URI as libpq takes it, as it is shown, and the password in both its forms (kept out of every message). */
 function connectionParts(uri: string): { connectionString: string; label: string; secrets: Array<string | undefined> } {
@@ -151,12 +187,25 @@ export async function openPostgresForWriting(uri: string, options: { connections
       throw writeError(err, label, secrets);
     }
   };
+  /** `rows` into `table` by `COPY … FROM STDIN` in text format, on the one connection that holds the table */
+  const copyRows = async (client: pg.PoolClient, table: string, columns: readonly string[], rows: readonly WriteParam[][]): Promise<void> => {
+    for (const name of [table, ...columns]) if (!IDENTIFIER.test(name)) throw new Error(`postgres: COPY into ${JSON.stringify(name)}: not a name the writer makes`);
+    if (rows.length === 0) return;
+    for (const row of rows) if (row.length !== columns.length) throw new Error(`postgres: COPY into ${table}: a row of ${row.length} values for ${columns.length} columns`);
+    try {
+      await pipeline(Readable.from(copyText(rows)), client.query(copyFrom(`COPY ${table} (${columns.map((c) => `"${c}"`).join(', ')}) FROM STDIN`)));
+    } catch (err) {
+      throw writeError(err, label, secrets);
+    }
+  };
+  /** the statements of `client`; COPY only on a connection of its own (a session's, a transaction's) */
   const writer = (client: pg.Pool | pg.PoolClient, transaction: SqlWriter['transaction']): SqlWriter => {
     const self: SqlWriter = {
       get: async (sql, params) => (await query(client, sql, params))[0],
       all: (sql, params) => query(client, sql, params),
       run: async (sql, params) => void (await query(client, sql, params)),
       insertRows: (head, width, rows, perInsert) => insertRowsWith(self.run, head, width, rows, perInsert),
+      ...(client instanceof pg.Pool ? {} : { copyRows: (table: string, columns: readonly string[], rows: readonly WriteParam[][]) => copyRows(client, table, columns, rows) }),
       transaction,
     };
     return self;

@@ -19,6 +19,12 @@ export interface SqlWriter {
   run(sql: string, params?: readonly WriteParam[]): Promise<void>;
   /** One multi-row INSERT per chunk of `rows`. */
   insertRows(head: string, width: number, rows: WriteParam[][], perInsert: number): Promise<void>;
+  /**
+   * `rows` into `table` by the engine's bulk load, where the driver has one (PostgreSQL's
+   * `COPY … FROM STDIN` on a session): the same rows as `insertRows` would write, each value
+   * stored as that would store it. A writer without it uses `insertRows`.
+   */
+  copyRows?(table: string, columns: readonly string[], rows: readonly WriteParam[][]): Promise<void>;
   /** `work` in one transaction (on one connection): committed when it returns, rolled back when it throws */
   transaction<T>(work: (tx: SqlWriter) => Promise<T>): Promise<T>;
 }

@@ -55,6 +55,9 @@ const MAX_DOUBLE = 1.7976931348623157e308;
 const POINTS_PER_INSERT = 500;
 const KV_PER_INSERT = 300;
 
+/** The columns of a run's staging table that its points fill. */
+const STAGED_COLUMNS = ['key', 'value', 'timestamp', 'step', 'is_nan'] as const;
+
 /** MLflow's run ids: uuid4 as 32 hex digits (uuid.uuid4().hex). */
 const newRunId = () => randomUUID().replace(/-/g, '');
 
@@ -376,7 +379,10 @@ export class SqlStoreDestination implements Destination {
       const value = nan ? 0 : m.value === Infinity ? MAX_DOUBLE : m.value === -Infinity ? -MAX_DOUBLE : m.value;
       return [m.key, value, m.timestamp ?? 0, m.step, nan ? 1 : 0];
     });
-    await state.session.transaction((tx) => tx.insertRows(`INSERT INTO ${state.staged} ("key", "value", "timestamp", step, is_nan)`, 5, rows, this.pointsPerInsert));
+    // the engine's bulk load where the driver has one (PostgreSQL's COPY), else multi-row INSERTs
+    await state.session.transaction((tx) =>
+      tx.copyRows ? tx.copyRows(state.staged, STAGED_COLUMNS, rows) : tx.insertRows(`INSERT INTO ${state.staged} ("key", "value", "timestamp", step, is_nan)`, 5, rows, this.pointsPerInsert),
+    );
   }
 
   async writeInputs(runId: string, inputs: DatasetInput[]): Promise<void> {
