@@ -1,5 +1,5 @@
 /**
- * MLflow's SQL store written directly (SQLite for now), the way MLflow's own SqlAlchemyStore
+ * MLflow's SQL store (SQLite, PostgreSQL, MySQL/MariaDB) written directly, the way MLflow's own SqlAlchemyStore
  * writes it (mlflow/store/tracking/sqlalchemy_store.py): experiments with ids from the table's
  * autoincrement and their exact creation and last-update times, runs with uuid4-hex ids, every
  * metric point (NaN as 0 with `is_nan`, ±Infinity as ±1.7976931348623157e308, an exact duplicate
@@ -463,7 +463,6 @@ export class SqlStoreDestination implements Destination {
     return { warnings: state.warnings };
   }
 
-  /** A complete copy whose lifecycle differs from the source's (stopped before its deletion): set as the source's. */
   /** The run's staging table dropped and its connection given back. */
   private async endSession(state: RunState): Promise<void> {
     try {
@@ -473,6 +472,7 @@ export class SqlStoreDestination implements Destination {
     }
   }
 
+  /** A complete copy whose lifecycle differs from the source's (stopped before its deletion): set as the source's. */
   private async setLifecycle(runId: string, run: Run): Promise<void> {
     const deletedTime = this.deletedTime ? ', deleted_time = ?' : '';
     const args = this.deletedTime ? [run.lifecycle, run.lifecycle === 'deleted' ? Date.now() : null, runId] : [run.lifecycle, runId];
