@@ -26,8 +26,8 @@ vi.mock('pg-copy-streams', async (original) => {
 const T0 = 1_700_000_000_000;
 /** keys with every character COPY's text format reads specially, and text that looks like its NULL or its end of data */
 const KEYS = ['tab\there', 'back\\slash', 'new\nline', 'carriage\rreturn', '\\N', '\\.', 'ünï/😀', 'plain'];
-/** doubles whose shortest text is long, tiny, huge or subnormal */
-const VALUES = [0.1 + 0.2, 1 / 3, 5e-324, -5e-324, 2.2250738585072014e-308, Number.MAX_VALUE, -Number.MAX_VALUE, 123456789.12345679, 1e21, 1e-7, -2.5];
+/** doubles whose shortest text is long, tiny, huge or subnormal, and -0 (whose String() is "0") */
+const VALUES = [-0, 0.1 + 0.2, 1 / 3, 5e-324, -5e-324, 2.2250738585072014e-308, Number.MAX_VALUE, -Number.MAX_VALUE, 123456789.12345679, 1e21, 1e-7, -2.5];
 
 describe('PostgreSQL: staged points by COPY', () => {
   let server: DatabaseServer;
@@ -50,7 +50,7 @@ describe('PostgreSQL: staged points by COPY', () => {
 
   it('escapes a field as COPY text reads it', () => {
     expect(KEYS.map(copyField)).toEqual(['tab\\there', 'back\\\\slash', 'new\\nline', 'carriage\\rreturn', '\\\\N', '\\\\.', 'ünï/😀', 'plain']);
-    expect([null, 0.1 + 0.2, -5e-324, 12n, 1700000000000].map(copyField)).toEqual(['\\N', '0.30000000000000004', '-5e-324', '12', '1700000000000']);
+    expect([null, 0.1 + 0.2, -5e-324, 12n, 1700000000000, -0, 0].map(copyField)).toEqual(['\\N', '0.30000000000000004', '-5e-324', '12', '1700000000000', '-0', '0']);
   });
 
   it('stores by COPY exactly what the multi-row INSERT stores', async () => {

@@ -33,6 +33,11 @@ export function numberPlaceholders(sql: string): string {
   return sql.replace(/\?/g, () => `$${++n}`);
 }
 
+/** A number as the text PostgreSQL reads back as the same value: String(x), but -0 keeps its sign (String(-0) is "0"; MLflow's psycopg2 keeps it). */
+function boundNumber(value: number | bigint): string {
+  return Object.is(value, -0) ? '-0' : String(value);
+}
+
 /** Characters COPY's text format reads as the end of a field or row, or as an escape. */
 const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
@@ -45,7 +50,7 @@ const COPY_ESCAPES: Record<string, string> = { '\\': '\\\\', '\t': '\\t', '\n': 
 export function copyField(value: WriteParam): string {
   if (value === null) return '\\N';
   // what node-postgres sends for a bound number or BigInt; 'NaN', 'Infinity' and '-Infinity' read back as such
-  if (typeof value === 'number' || typeof value === 'bigint') return String(value);
+  if (typeof value === 'number' || typeof value === 'bigint') return boundNumber(value);
   if (typeof value !== 'string') throw new TypeError(`COPY takes text, numbers and NULL, not ${typeof value}`);
   return value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!);
 }
@@ -180,8 +185,8 @@ export async function openPostgresForWriting(uri: string, options: { connections
   };
   const query = async (client: pg.Pool | pg.PoolClient, sql: string, params: readonly WriteParam[] = []): Promise<WriteRow[]> => {
     try {
-      // BigInt ids as their digits: PostgreSQL reads them into its BIGINT columns exactly
-      const result = await client.query(await translate(sql), params.map((p) => (typeof p === 'bigint' ? p.toString() : p)));
+      // BigInt ids as their digits: PostgreSQL reads them into its BIGINT columns exactly; -0 as text, where node-postgres would send "0"
+      const result = await client.query(await translate(sql), params.map((p) => (typeof p === 'bigint' || Object.is(p, -0) ? boundNumber(p as number | bigint) : p)));
       return result.rows as WriteRow[];
     } catch (err) {
       throw writeError(err, label, secrets);
