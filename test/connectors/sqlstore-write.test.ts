@@ -113,6 +113,15 @@ async function registryView(source: Source): Promise<unknown> {
   return { models, logged };
 }
 
+/** A re-run of the copy with a new journal finds every run there: nothing copied, the table counts unchanged. */
+async function expectRerunAddsNothing(source: string, location: string, counts: () => Promise<unknown>): Promise<void> {
+  const before = await counts();
+  const again = await runJob({ command: 'copy', source, destination: location, selection: all, workers: 2, artifactWorkers: 2, dryRun: false, stateDir: temp(), env: {} });
+  expect(again.failed).toEqual([]);
+  expect(again.copied.runs).toBe(0);
+  expect(await counts()).toEqual(before);
+}
+
 async function rows(file: string, sql: string): Promise<unknown[]> {
   const db = new Database(file, { readonly: true });
   try {
@@ -310,12 +319,7 @@ describe('MLflow SQL store as a destination (SQLite, PostgreSQL, MariaDB)', () =
       ]);
 
       // a re-run (a new journal) finds every run there and adds nothing
-      const counts = async () => rows(file, 'SELECT (SELECT COUNT(*) FROM runs) AS runs, (SELECT COUNT(*) FROM metrics) AS metrics, (SELECT COUNT(*) FROM experiments) AS experiments');
-      const before = await counts();
-      const again = await runJob({ command: 'copy', source: source.url, destination: location, selection: all, workers: 2, artifactWorkers: 2, dryRun: false, stateDir: temp(), env: {} });
-      expect(again.failed).toEqual([]);
-      expect(again.copied.runs).toBe(0);
-      expect(await counts()).toEqual(before);
+      await expectRerunAddsNothing(source.url, location, () => rows(file, 'SELECT (SELECT COUNT(*) FROM runs) AS runs, (SELECT COUNT(*) FROM metrics) AS metrics, (SELECT COUNT(*) FROM experiments) AS experiments'));
     } finally {
       await served.stop();
     }
@@ -457,11 +461,7 @@ describe('MLflow SQL store as a destination (SQLite, PostgreSQL, MariaDB)', () =
         ]);
 
         const counts = async () => (await query('SELECT (SELECT COUNT(*) FROM runs) AS runs, (SELECT COUNT(*) FROM metrics) AS metrics, (SELECT COUNT(*) FROM experiments) AS experiments, (SELECT COUNT(*) FROM model_versions) AS versions')).map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, Number(v)])));
-        const before = await counts();
-        const again = await runJob({ command: 'copy', source: source.url, destination: location, selection: all, workers: 2, artifactWorkers: 2, dryRun: false, stateDir: temp(), env: {} });
-        expect(again.failed).toEqual([]);
-        expect(again.copied.runs).toBe(0);
-        expect(await counts()).toEqual(before);
+        await expectRerunAddsNothing(source.url, location, counts);
       } finally {
         await served?.stop();
       }
