@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { keyFor } from '../../src/connectors/comet-offline/index.js';
+import { keyFor } from '../../src/connectors/comet-offline/write.js';
 import { connectorFor, openSource } from '../../src/connectors/resolve.js';
 import type { Source } from '../../src/connectors/types.js';
 import type { Histogram, MetricPoint, Run, TypedPoint } from '../../src/model/index.js';

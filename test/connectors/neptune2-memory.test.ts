@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
-import { Neptune2Source } from '../../src/connectors/neptune2/index.js';
+import { Neptune2Source } from '../../src/connectors/neptune2/read.js';
 import { peakHeapGrowth } from '../helpers/heap.js';
 
 const PER_LINE = 500;

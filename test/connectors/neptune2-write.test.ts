@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryStore } from '../../src/connectors/memory/index.js';
-import { Neptune2Destination } from '../../src/connectors/neptune2/index.js';
+import { Neptune2Destination } from '../../src/connectors/neptune2/write.js';
 import { OperationLog, PyFloat, pythonFloatRepr, pythonJson, secondsOf } from '../../src/connectors/neptune2/log-writer.js';
 import { Paths, artifactAttributes } from '../../src/connectors/neptune2/attribute-paths.js';
 import { openSource } from '../../src/connectors/resolve.js';

@@ -17,11 +17,6 @@ import { decodingSource } from '../encoding/decode.js';
 import type { ConnectorFactory } from '../types.js';
 import { Archive } from './archive.js';
 import { EXPERIMENT_FILE } from './format.js';
-import { CometOfflineSource } from './read.js';
-import { CometOfflineDestination } from './write.js';
-
-export { CometOfflineSource } from './read.js';
-export { CometOfflineDestination, keyFor } from './write.js';
 
 /** `DIR?workspace=WS&project=PROJ` into its parts; only those two settings are known. */
 function destinationOf(location: string, dryRun?: boolean) {
@@ -66,11 +61,13 @@ export const cometOfflineConnector: ConnectorFactory = {
     const files = (await holdsArchive(target.location)) ? await zipsAt(target.location) : [];
     if (files.length === 0) throw new UsageError(`${target.location} holds no Comet offline archive (a .zip file holding ${EXPERIMENT_FILE}, or a folder of them)`);
     // what the writer was given beyond what Comet holds (forks, groups…) is in the `.trackshift/` encoding
+    const { CometOfflineSource } = await import('./read.js');
     return decodingSource(await CometOfflineSource.open(target.location, files));
   },
   openDestination: async (target) => {
     const destination = destinationOf(target.location, target.dryRun);
     if (await isFile(destination.dir)) throw new UsageError(`comet-offline:${target.location}: ${destination.dir} is a file; archives are written into a folder`);
+    const { CometOfflineDestination } = await import('./write.js');
     return new CometOfflineDestination(destination);
   },
 };

@@ -11,11 +11,6 @@ import { decodingSource } from '../encoding/decode.js';
 import { retrySide, type ConnectorFactory, type ConnectorTarget } from '../types.js';
 import { CometApi } from './api.js';
 import { resolveConfig } from './config.js';
-import { CometRestSource } from './read.js';
-import { CometRestDestination } from './write.js';
-
-export { CometRestDestination } from './write.js';
-export { CometRestSource } from './read.js';
 
 const URI = /^comet:\/\/([^/?#]+)(?:\/([^/?#]+))?\/?$/i;
 
@@ -48,10 +43,12 @@ export const cometConnector: ConnectorFactory = {
   openSource: async (target) => {
     const { workspace, project } = locationOf(target);
     // what the writer was given beyond what Comet holds (points without times…) is in the `.trackshift/` encoding
+    const { CometRestSource } = await import('./read.js');
     return decodingSource(new CometRestSource(apiFor(target), { workspace, ...(project ? { project } : {}) }));
   },
   openDestination: async (target) => {
     const { workspace, project } = locationOf(target);
+    const { CometRestDestination } = await import('./write.js');
     return new CometRestDestination(apiFor(target), { workspace, ...(project ? { project } : {}), ...(target.dryRun ? { dryRun: true } : {}) });
   },
 };

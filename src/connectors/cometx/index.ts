@@ -17,12 +17,7 @@ import { UsageError } from '../../util/errors.js';
 import { isFile } from '../../util/fs.js';
 import { decodingSource } from '../encoding/decode.js';
 import type { ConnectorFactory } from '../types.js';
-import { CometxSource } from './read.js';
 import { experimentDepth } from './scan.js';
-import { CometxDestination } from './write.js';
-
-export { CometxSource } from './read.js';
-export { CometxDestination } from './write.js';
 
 /** `DIR?workspace=WS&project=PROJ` into its parts; only those two settings are known. */
 function destinationOf(location: string, dryRun?: boolean) {
@@ -45,11 +40,13 @@ export const cometxConnector: ConnectorFactory = {
   openSource: async (target) => {
     if ((await experimentDepth(target.location)) === undefined) throw new UsageError(`${target.location} holds no cometx download (a folder WS/PROJ/EXP with metadata.json, metrics.jsonl, parameters.json, others.jsonl or assets/assets_metadata.jsonl)`);
     // what the writer was given beyond what Comet holds (forks, groups…) is in the `.trackshift/` encoding
+    const { CometxSource } = await import('./read.js');
     return decodingSource(await CometxSource.open(target.location));
   },
   openDestination: async (target) => {
     const destination = destinationOf(target.location, target.dryRun);
     if (await isFile(destination.dir)) throw new UsageError(`cometx:${target.location}: ${destination.dir} is a file; cometx folders are written into a folder`);
+    const { CometxDestination } = await import('./write.js');
     return new CometxDestination(destination);
   },
 };

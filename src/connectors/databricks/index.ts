@@ -5,11 +5,9 @@
 import { retrySide, type ConnectorFactory, type ConnectorTarget } from '../types.js';
 import { UsageError } from '../../util/errors.js';
 import { MlflowApi } from '../mlflow-common/client.js';
-import { SignedUrlClient } from '../../util/signed-url.js';
 import { chunkSettings } from './artifacts.js';
 import { parseAddress, resolveConfig } from './config.js';
-import { DatabricksStore } from './write.js';
-import { UcRegistry } from './registry.js';
+import type { DatabricksStore } from './write.js';
 import { decodingSource } from '../encoding/decode.js';
 
 async function open(target: ConnectorTarget): Promise<DatabricksStore> {
@@ -31,6 +29,8 @@ async function open(target: ConnectorTarget): Promise<DatabricksStore> {
     await api.close();
     throw err;
   }
+  // the store, the registry and their storage clients load only when a workspace is used
+  const [{ SignedUrlClient }, { DatabricksStore }, { UcRegistry }] = await Promise.all([import('../../util/signed-url.js'), import('./write.js'), import('./registry.js')]);
   // one client for every signed URL and storage endpoint of this side (closed with the store)
   const signed = new SignedUrlClient(chunking, target.retry, retrySide(target));
   return new DatabricksStore(api, address.unityCatalog, address.unityCatalog ? new UcRegistry(api, target.env, signed) : undefined, signed);

@@ -11,9 +11,6 @@ import { UsageError } from '../../util/errors.js';
 import { isDir, listDirs, listFiles } from '../../util/fs.js';
 import type { ConnectorFactory } from '../types.js';
 import { DATA_DIR, FILES_DIR, PART_FILE, PROJECT_DIR } from './format.js';
-import { NeptuneExportSource } from './read.js';
-
-export { NeptuneExportSource } from './read.js';
 
 /** how many project folders detection looks into before saying no */
 const DETECT_LIMIT = 50;
@@ -43,6 +40,7 @@ export const neptuneExportConnector: ConnectorFactory = {
         `${target.location} is not a neptune-exporter export: expected data/<project>-<digest>/<run>_part_<n>.parquet inside it (or give the data folder itself)`,
       );
     }
+    const { NeptuneExportSource } = await import('./read.js');
     return new NeptuneExportSource(folders.data, folders.files, target.location);
   },
 };

@@ -12,11 +12,6 @@ import { UsageError } from '../../util/errors.js';
 import { decodingSource } from '../encoding/decode.js';
 import type { ConnectorFactory } from '../types.js';
 import { dataRoot, singleContainer } from './folders.js';
-import { Neptune2Source } from './read.js';
-import { Neptune2Destination } from './write.js';
-
-export { Neptune2Source } from './read.js';
-export { Neptune2Destination, NEPTUNE2_HOLDS } from './write.js';
 
 export const neptune2Connector: ConnectorFactory = {
   name: 'neptune2',
@@ -25,6 +20,7 @@ export const neptune2Connector: ConnectorFactory = {
   sharesFolders: true,
   detect: async (location) => ((await dataRoot(location)) ?? (await singleContainer(location))) !== undefined,
   openSource: async (target) => {
+    const { Neptune2Source } = await import('./read.js');
     const root = await dataRoot(target.location);
     if (root) return decodingSource(new Neptune2Source(root));
     const single = await singleContainer(target.location);
@@ -33,6 +29,7 @@ export const neptune2Connector: ConnectorFactory = {
   },
   openDestination: async (target) => {
     if (await singleContainer(target.location)) throw new UsageError(`${target.location} is one run's folder: give the data directory that holds offline/ (NEPTUNE_DATA_DIRECTORY, .neptune by default), e.g. neptune2:.neptune`);
+    const { Neptune2Destination } = await import('./write.js');
     return Neptune2Destination.open(target.location, target.dryRun);
   },
 };

@@ -12,11 +12,6 @@ import { UsageError } from '../../util/errors.js';
 import { decodingSource } from '../encoding/decode.js';
 import type { ConnectorFactory, ConnectorTarget } from '../types.js';
 import { DATABASE_FILE, findDatabases } from './db.js';
-import { Neptune3Source } from './read.js';
-import { Neptune3Destination } from './write.js';
-
-export { Neptune3Source } from './read.js';
-export { Neptune3Destination } from './write.js';
 
 /** `DIR?project=WS/PROJ` → the folder and the project given (the query is trackshift's, never a file name's). */
 function parseLocation(location: string): { dir: string; project?: string } {
@@ -43,6 +38,7 @@ export const neptune3Connector: ConnectorFactory = {
     const files = await findDatabases(dir);
     if (files.length === 0) throw new UsageError(`${dir} holds no neptune-scale offline run (no ${DATABASE_FILE} in it, in its folders or in its .neptune folder)`);
     // runs written by trackshift keep what Neptune cannot hold in the .trackshift/ encoding
+    const { Neptune3Source } = await import('./read.js');
     return decodingSource(await Neptune3Source.open(target.location, files));
   },
   openDestination: async (target: ConnectorTarget) => {
@@ -50,6 +46,7 @@ export const neptune3Connector: ConnectorFactory = {
     if (!dir) throw new UsageError('neptune3: give the log directory to write into: neptune3:DIR?project=WORKSPACE/PROJECT');
     if (!project) throw new UsageError(`neptune3:${target.location}: no Neptune project; add ?project=WORKSPACE/PROJECT or set NEPTUNE_PROJECT`);
     if (!PROJECT.test(project)) throw new UsageError(`neptune3: project "${project}" is not WORKSPACE/PROJECT`);
+    const { Neptune3Destination } = await import('./write.js');
     return Neptune3Destination.open(`neptune3:${target.location}`, dir, project, Boolean(target.dryRun));
   },
 };
