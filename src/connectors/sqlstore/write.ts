@@ -13,8 +13,9 @@
  * to every other connection), and `finishRun` moves the whole run into MLflow's tables in one
  * transaction, its completion tag included. A kill leaves whole runs or nothing, and an MLflow
  * server serving the same database (it keeps no cache of tracking data) never sees a part of one.
- * Artifacts go straight to their folder before that; a run killed before its commit leaves
- * files in a folder no run names, which a re-run does not reuse (it gets a new id).
+ * Artifacts go straight to their folder before that, marked uncommitted until the commit; the
+ * folder of a run killed before its commit is removed by the next copy into its experiment
+ * (./uncommitted.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -36,6 +37,7 @@ import { SqlStoreRegistryWriter } from './registry.js';
 import { KNOWN_REVISIONS } from './revisions.js';
 import { toBigInt, type SqlWriter, type WriteDb, type WriteParam, type WriteSession } from './statements.js';
 import { localArtifactFolder, type SqlStoreOptions } from './tables.js';
+import { markUncommitted, sweepUncommitted, unmarkCommitted } from './uncommitted.js';
 
 /** Batches as large as the engine makes them: nothing here is bound by a request size. */
 const LIMITS: WriteLimits = { metrics: 10_000, params: 1000, tags: 1000, entries: 20_000, bytes: 64 * 1024 * 1024 };
@@ -161,6 +163,8 @@ interface RunState {
   inputs: DatasetInput[];
   infiniteKeys: Set<string>;
   warnings: string[];
+  /** its folder marked uncommitted, before its first artifact */
+  marked?: Promise<void>;
 }
 
 interface Copy {
@@ -186,6 +190,8 @@ export class SqlStoreDestination implements Destination {
   readonly registry?: SqlStoreRegistryWriter;
   readonly loggedModels?: SqlStoreLoggedModelWriter;
   private staged = 0;
+  /** per experiment: the folders that earlier, stopped copies left uncommitted, removed once */
+  private readonly swept = new Map<bigint, Promise<void>>();
   private readonly deletedTime: boolean;
   private readonly workspace: boolean;
 
@@ -326,6 +332,8 @@ export class SqlStoreDestination implements Destination {
     const experiment = BigInt(experimentId);
     const row = (await this.db.get('SELECT artifact_location FROM experiments WHERE experiment_id = ?', [experiment])) as { artifact_location: string | null } | undefined;
     if (!row) throw new UsageError(`${this.uri} has no experiment ${experimentId}`);
+    const location = row.artifact_location ?? appendUri(await this.artifactRoot(this.db), experimentId);
+    await this.sweepOnce(experiment, location);
     const id = newRunId();
     const table = this.db.stagingTable(`staged_points_${++this.staged}`);
     const session = await this.db.session();
@@ -344,7 +352,7 @@ export class SqlStoreDestination implements Destination {
       experimentId: experiment,
       sourceId: run.tags[SOURCE_TAGS.id],
       run,
-      artifactUri: appendUri(row.artifact_location ?? appendUri(await this.artifactRoot(this.db), experimentId), id, 'artifacts'),
+      artifactUri: appendUri(location, id, 'artifacts'),
       session,
       staged: table.name,
       params: new Map(),
@@ -354,6 +362,24 @@ export class SqlStoreDestination implements Destination {
       warnings: [],
     });
     return id;
+  }
+
+  /** The experiment's folders of runs never committed, left by copies that were stopped, removed once per experiment. */
+  private sweepOnce(experimentId: bigint, location: string): Promise<void> {
+    let sweep = this.swept.get(experimentId);
+    if (!sweep) {
+      let folder: string | undefined;
+      try {
+        folder = localArtifactFolder(location, this.options, `experiment ${experimentId} in ${this.uri}`);
+      } catch {
+        folder = undefined; // not on this machine: nothing of it was written here
+      }
+      const committed = async (runId: string) => (await this.db.get('SELECT 1 AS one FROM runs WHERE run_uuid = ?', [runId])) !== undefined;
+      // debris that cannot be removed does not stop the copy
+      sweep = folder ? sweepUncommitted(folder, committed).then(() => {}, () => {}) : Promise.resolve();
+      this.swept.set(experimentId, sweep);
+    }
+    return sweep;
   }
 
   /** rows per multi-row INSERT: 500 on SQLite (faster there than more), 2,000 (10,000 parameters) on PostgreSQL */
@@ -397,6 +423,8 @@ export class SqlStoreDestination implements Destination {
   async writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void> {
     const state = this.state(runId);
     const target = safeJoin(this.artifactFolder(state), file.path, `artifact of run ${runId}`);
+    state.marked ??= markUncommitted(dirname(this.artifactFolder(state)));
+    await state.marked;
     await mkdir(dirname(target), { recursive: true });
     await pipeline(body, createWriteStream(target));
   }
@@ -459,6 +487,7 @@ export class SqlStoreDestination implements Destination {
     });
     await this.endSession(state);
     this.runs.delete(runId);
+    if (state.marked) await unmarkCommitted(dirname(this.artifactFolder(state)));
     if (state.sourceId) (await this.copiesIn(state.experimentId)).set(state.sourceId, { id: runId, complete: true, lifecycle: run.lifecycle });
     return { warnings: state.warnings };
   }
