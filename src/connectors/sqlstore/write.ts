@@ -163,6 +163,8 @@ interface RunState {
   inputs: DatasetInput[];
   infiniteKeys: Set<string>;
   warnings: string[];
+  /** a -0 written where the engine keeps no negative zero (MySQL, MariaDB): said once */
+  negativeZero?: boolean;
   /** its folder marked uncommitted, before its first artifact */
   marked?: Promise<void>;
 }
@@ -399,6 +401,10 @@ export class SqlStoreDestination implements Destination {
     for (const { key, value } of batch.params) if (!state.params.has(key)) state.params.set(key, value);
     for (const { key, value } of batch.tags) if (key !== SOURCE_TAGS.complete) state.tags.set(key, value);
     if (batch.metrics.length === 0) return;
+    if (this.db.dialect === 'mysql' && !state.negativeZero && batch.metrics.some((m) => Object.is(m.value, -0))) {
+      state.negativeZero = true;
+      state.warnings.push('metric values -0 are stored as 0: MySQL and MariaDB have no negative zero (MLflow\'s own -0 becomes 0 there too)');
+    }
     const rows = batch.metrics.map((m): WriteParam[] => {
       const nan = Number.isNaN(m.value);
       if (m.value === Infinity || m.value === -Infinity) state.infiniteKeys.add(m.key);
@@ -462,7 +468,8 @@ export class SqlStoreDestination implements Destination {
     const now = Date.now();
     await state.session.transaction(async (tx) => {
       const columns = ['run_uuid', 'name', 'source_type', 'source_name', 'entry_point_name', 'user_id', 'status', 'start_time', 'end_time', 'source_version', 'lifecycle_stage', 'artifact_uri', 'experiment_id'];
-      const values: WriteParam[] = [runId, run.name ?? null, 'UNKNOWN', '', '', run.user ?? null, run.status, run.startTime ?? null, run.endTime ?? null, '', run.lifecycle, state.artifactUri, state.experimentId];
+      // no user: '' as the REST server stores it (MLflow's get_run fails on a NULL user_id)
+      const values: WriteParam[] = [runId, run.name ?? null, 'UNKNOWN', '', '', run.user ?? '', run.status, run.startTime ?? null, run.endTime ?? null, '', run.lifecycle, state.artifactUri, state.experimentId];
       if (this.deletedTime) {
         columns.push('deleted_time');
         values.push(deleted ? now : null);
