@@ -20,6 +20,10 @@
  *   server      trackshift copy → a fresh MLflow server (SQLite backend, artifacts served)
  *   migration   mlflow-migration-export-experiment then mlflow-migration-import-experiment into
  *               a fresh MLflow server, both halves timed and added (their staging on disk included)
+ *   from-database  sqlite and postgresql again, the source read from the source server's own
+ *               database (sqlite:///SRC/mlflow.db?artifacts=SRC/artifacts) instead of its REST
+ *               API: what a migration reaches when the source's database is at hand — a copy
+ *               from a server is bound by how fast that server answers (its CPU column)
  * Each is timed (wall time, peak RSS and CPU of its process tree, and the CPU the source server
  * spent meanwhile — a source busy for the whole copy is its limit: bench/lib/measure.mjs), then
  * its destination is checked, untimed: trackshift's compared with the source field by field by
@@ -32,7 +36,7 @@
  *   --steps-factor N      then copy, into sqlite and postgresql only, a second source with N × the
  *                         steps per metric (the same runs: N × the points), to show whether the
  *                         peak RSS stays flat; both are in the table
- *   --only sqlite,postgresql,server,migration   the contenders to run (default all)
+ *   --only sqlite,postgresql,server,migration,from-database   the contenders to run (default all)
  *   --trackshift-args "…" extra flags for every trackshift copy (e.g. "--workers 8")
  *   --no-cache            fill afresh and keep nothing
  *   --keep                keep the temporary folders (logs, destinations) and print where
@@ -51,7 +55,7 @@ import { EXPERIMENT, pinnedEnv, prepareSource, startServer, withDestination, wor
 import { startPostgres } from './lib/postgres.mjs';
 import { ROOT, fmt, keepProcesses, log, run, tableLines, tempFolders, temp } from './lib/processes.mjs';
 
-const CONTENDERS = ['sqlite', 'postgresql', 'server', 'migration'];
+const CONTENDERS = ['sqlite', 'postgresql', 'server', 'migration', 'from-database'];
 const args = parseFlags(new Set(['no-cache', 'keep']));
 const workload = workloadFromFlags(args, { runs: 10, metrics: 5, steps: 2000, params: 20, tags: 10, artifactMb: 0.5, artifacts: 2 });
 const stepsFactor = Number(args['steps-factor'] ?? 0);
@@ -68,10 +72,13 @@ let CLI;
 let venv;
 let logDir;
 
-/** `trackshift copy SRC DST` from the source server, measured with the CPU the servers spent meanwhile */
-function trackshiftCopy(label, source, dst, { env = {}, servers = {} } = {}) {
-  log(`${label}: trackshift copy ${source.url} → ${dst}`);
-  const argv = [CLI, 'copy', source.url, dst, '--state-dir', join(temp('state'), 'state'), '--json', ...trackshiftArgs];
+/**
+ * `trackshift copy SRC DST` from the source server (or, `from`, its database), measured with the
+ * CPU the servers spent meanwhile
+ */
+function trackshiftCopy(label, source, dst, { env = {}, servers = {}, from = source.url } = {}) {
+  log(`${label}: trackshift copy ${from} → ${dst}`);
+  const argv = [CLI, 'copy', from, dst, '--state-dir', join(temp('state'), 'state'), '--json', ...trackshiftArgs];
   return measureWithServers(label, process.execPath, argv, { env, logDir, servers: { src: source, ...servers } });
 }
 
@@ -98,23 +105,27 @@ function row(contender, m, points, checked, extra = {}) {
 
 /**
  * The database contenders on one source server: into a copy of the empty SQLite database and
- * into a copy of the empty PostgreSQL database; `suffix` names them apart.
+ * into a copy of the empty PostgreSQL database; `suffix` names them apart. With `sourceDir` (the
+ * folder of the server's own database and artifacts), the source is read from there, not
+ * through the server.
  */
-async function databaseContenders(source, points, db, suffix = '') {
+async function databaseContenders(source, points, db, { suffix = '', sourceDir } = {}) {
   const rows = [];
+  const from = sourceDir ? `sqlite:///${join(sourceDir, 'mlflow.db')}?artifacts=${join(sourceDir, 'artifacts')}` : source.url;
+  const name = (engine) => `trackshift copy ${sourceDir ? 'sqlite:SRC ' : ''}→ ${engine}${suffix}`;
   if (only.has('sqlite')) {
     const dir = temp('dst-sqlite');
     copyFileSync(db.sqliteTemplate, join(dir, 'mlflow.db'));
     const uri = `sqlite:///${join(dir, 'mlflow.db')}?artifacts=${join(dir, 'artifacts')}`;
-    const m = await trackshiftCopy(`trackshift copy → sqlite${suffix}`, source, uri);
-    rows.push(row(`trackshift copy → sqlite${suffix}`, m, points, await verify(`sqlite${suffix}`, source.url, uri)));
+    const m = await trackshiftCopy(name('sqlite'), source, uri, { from });
+    rows.push(row(name('sqlite'), m, points, await verify(name('sqlite'), source.url, uri)));
   }
   if (only.has('postgresql')) {
-    const name = `dst_${rows.length}_${Date.now()}`;
-    await db.postgres.createDatabase(name, db.postgresTemplate);
-    const uri = `${db.postgres.uri(name)}?artifacts=${join(temp('dst-postgresql'), 'artifacts')}`;
-    const m = await trackshiftCopy(`trackshift copy → postgresql${suffix}`, source, uri, { env: db.postgres.env });
-    rows.push(row(`trackshift copy → postgresql${suffix}`, m, points, await verify(`postgresql${suffix}`, source.url, uri, db.postgres.env)));
+    const database = `dst_${rows.length}_${Date.now()}`;
+    await db.postgres.createDatabase(database, db.postgresTemplate);
+    const uri = `${db.postgres.uri(database)}?artifacts=${join(temp('dst-postgresql'), 'artifacts')}`;
+    const m = await trackshiftCopy(name('postgresql'), source, uri, { env: db.postgres.env, from });
+    rows.push(row(name('postgresql'), m, points, await verify(name('postgresql'), source.url, uri, db.postgres.env)));
   }
   return rows;
 }
@@ -154,6 +165,7 @@ async function main() {
   const source = await startServer(venv, filled.dir, 'source');
   try {
     results.rows.push(...(await databaseContenders(source, points, db)));
+    if (only.has('from-database')) results.rows.push(...(await databaseContenders(source, points, db, { sourceDir: filled.dir })));
     if (only.has('server')) {
       results.rows.push(
         await withDestination(venv, 'trackshift-server', work, async (dst) => {
@@ -188,7 +200,7 @@ async function main() {
     const filled2 = await prepareSource(venv, bigger, 'server', { useCache });
     const source2 = await startServer(venv, filled2.dir, `steps ×${stepsFactor} source`);
     try {
-      const rows = await databaseContenders(source2, biggerPoints, db, ` (steps ×${stepsFactor})`);
+      const rows = await databaseContenders(source2, biggerPoints, db, { suffix: ` (steps ×${stepsFactor})` });
       results.stepsFactor = { factor: stepsFactor, workload: bigger, points: biggerPoints, source: { filledSeconds: filled2.summary.seconds, cached: filled2.summary.cached ?? null }, rows };
     } finally {
       await source2.stop();
@@ -223,7 +235,7 @@ async function main() {
   if (skew) console.log(`  ${skew}`);
   if (migration) console.log(`  mlflow-migration: export ${fmt(migration.exportSeconds, 1)} s + import ${fmt(migration.importSeconds, 1)} s, ${fmt(migration.stagedMb)} MB staged on disk`);
   const best = results.rows.filter((r) => r.contender.includes('→ sqlite') || r.contender.includes('→ postgresql'));
-  if (migration && best.length) console.log(`  goal: database destinations ≥ 10× mlflow-migration end to end: ${best.map((r) => `${r.contender.split('→ ')[1]} ${fmt(r.speedup, 1)}×`).join(', ')}`);
+  if (migration && best.length) console.log(`  goal: database destinations ≥ 10× mlflow-migration end to end: ${best.map((r) => `${r.contender.replace('trackshift copy ', '')} ${fmt(r.speedup, 1)}×`).join(', ')}`);
   console.log(`  goal: trackshift peak RSS < 200 MB${stepsFactor > 1 ? `, flat when steps ×${stepsFactor}` : ''}: ${allRows.filter((r) => r.contender.startsWith('trackshift')).map((r) => `${fmt(r.peakRssMb)} MB`).join(', ')}`);
   for (const r of allRows) if (r.check.report) console.log(`\n  verify of ${r.contender} ends with:\n${r.check.report.replace(/^/gm, '    ')}`);
   if (keep) console.log(`\nkept: ${tempFolders().join(' ')}`);
