@@ -16,14 +16,13 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseFlags } from './lib/cli.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
 // the mlflow commands run here inherit this: MLflow 3's telemetry would call a host off loopback
 process.env.MLFLOW_DISABLE_TELEMETRY ??= 'true';
 const CLI = join(ROOT, 'dist', 'cli', 'main.js');
-const args = Object.fromEntries(
-  process.argv.slice(2).reduce((pairs, value, i, all) => (value.startsWith('--') ? [...pairs, [value.slice(2), all[i + 1]]] : pairs), []),
-);
+const args = parseFlags(new Set());
 const workload = { runs: Number(args.runs ?? 20), metrics: Number(args.metrics ?? 5), steps: Number(args.steps ?? 10_000), params: Number(args.params ?? 20) };
 const T0 = 1_700_000_000_000;
 
