@@ -8,6 +8,7 @@
  * are: a path (the user's own, or a copy in `upload_path/`) or a line holding them in base64.
  */
 import { join } from 'node:path';
+import { fileArtifactPath } from '../neptune-common/files.js';
 import type { NeptuneAttribute } from '../neptune-common/run.js';
 import type { SeriesType } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
@@ -41,8 +42,6 @@ export interface RunState {
 
 const UPLOAD_PATH = 'upload_path';
 
-/** The artifact path of a file attribute, or why it cannot be one. */
-export const fileArtifactPath = (key: string, ext: string): string => (ext ? `${key}.${ext}` : key);
 
 function checkedPath(path: string, where: string, what: string): string {
   const problem = relativePathProblem(path);

@@ -6,7 +6,6 @@
  * how a Neptune 2.x server numbers them (the client sends null; its own mock numbers 0, 1, 2 …).
  * Timestamps: the client sends `int(ts * 1000)` ms, and so does this.
  */
-import type { SeriesFile } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { LOG_TYPES, type Fields, type Operation } from './format.js';
 import { readRecords, type LogFile, type Position } from './lines.js';
@@ -52,24 +51,6 @@ function pointValue(value: unknown): RawPoint['value'] {
   if (value === null) return { data: '' };
   const image = value as { data?: string | null; name?: string | null };
   return { data: image.data ?? '', ...(image.name ? { name: image.name } : {}) };
-}
-
-const IMAGE_KINDS: Array<{ magic: number[]; ext: string; mimeType: string }> = [
-  { magic: [0x89, 0x50, 0x4e, 0x47], ext: 'png', mimeType: 'image/png' },
-  { magic: [0xff, 0xd8, 0xff], ext: 'jpg', mimeType: 'image/jpeg' },
-  { magic: [0x47, 0x49, 0x46, 0x38], ext: 'gif', mimeType: 'image/gif' },
-  { magic: [0x42, 0x4d], ext: 'bmp', mimeType: 'image/bmp' },
-  { magic: [0x52, 0x49, 0x46, 0x46], ext: 'webp', mimeType: 'image/webp' },
-  { magic: [0x49, 0x49, 0x2a, 0x00], ext: 'tiff', mimeType: 'image/tiff' },
-];
-
-/** The image format of `bytes` by their first bytes, or undefined when they are no image Neptune shows. */
-export const imageKind = (bytes: Buffer) => IMAGE_KINDS.find((k) => k.magic.every((b, i) => bytes[i] === b));
-
-/** The file of an image point: named `<key>/<index>.<ext>` (ext from the bytes: the log does not say). */
-export function imageFile(key: string, index: number, bytes: Buffer, name?: string): SeriesFile {
-  const kind = imageKind(bytes);
-  return { path: `${key}/${index}${kind ? `.${kind.ext}` : ''}`, ...(name ? { name } : {}), size: bytes.length, ...(kind ? { mimeType: kind.mimeType } : {}) };
 }
 
 /** The bytes a line holds in base64: an `UploadFileContent`'s file, or the `item`-th image of a `LogImages`. */

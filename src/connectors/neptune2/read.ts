@@ -25,8 +25,9 @@ import { readOrRecord } from '../unreadable.js';
 import { EXACT_EXT, EXACT_PATH, parseExact, type ExactPoint } from './exact.js';
 import { containersIn, singleContainer, type Container } from './folders.js';
 import { logFilesOf, type LogFile, type Position } from './lines.js';
-import { fileArtifactPath, replay, type FileSource, type RunState } from './oplog.js';
-import { bytesAt, imageFile, seriesPages } from './points.js';
+import { fileArtifactPath, imageFile } from '../neptune-common/files.js';
+import { replay, type FileSource, type RunState } from './oplog.js';
+import { bytesAt, seriesPages } from './points.js';
 
 interface ReadRun {
   run: Run;

@@ -68,7 +68,7 @@ import { Paths, artifactAttributes } from './attribute-paths.js';
 import { EXACT_EXT, EXACT_PATH, MAX_STRING_LENGTH, MAX_STRING_SERIES_LENGTH } from './exact.js';
 import { parseContainerName } from './folders.js';
 import { OperationLog, PyFloat, secondsOf } from './log-writer.js';
-import { imageFile, imageKind } from './points.js';
+import { imageFile, imageKind } from '../neptune-common/files.js';
 import { Neptune2Source } from './read.js';
 
 export const NEPTUNE2_HOLDS: DestinationHolds = {
