@@ -15,6 +15,7 @@ import { sqlStoreConnector } from './sqlstore/index.js';
 import { memoryConnector } from './memory/index.js';
 import { mlflowConnector } from './mlflow/index.js';
 import { mlrunsConnector } from './mlruns/index.js';
+import { neptuneApiConnector } from './neptune-api/index.js';
 import { neptune2Connector } from './neptune2/index.js';
 import { neptune3Connector } from './neptune3/index.js';
 import { neptuneExportConnector } from './neptune-export/index.js';
@@ -26,6 +27,7 @@ import type { ConnectorFactory, ConnectorTarget, Destination, Source } from './t
 export const CONNECTORS: readonly ConnectorFactory[] = [
   databricksConnector,
   cometConnector,
+  neptuneApiConnector,
   mlflowConnector,
   sqlStoreConnector,
   cometOfflineConnector,

@@ -20,6 +20,10 @@ export interface HttpOptions {
   username?: string;
   password?: string;
   token?: string;
+  /** a bearer token asked for before each attempt: one that expires and is renewed (never printed) */
+  bearer?: () => Promise<string>;
+  /** headers sent with every call; their values are secrets (never printed) */
+  headers?: Record<string, string>;
   insecureTls?: boolean;
   caFile?: string;
   /** connections kept open to the server */
@@ -113,6 +117,10 @@ export class HttpClient {
       this.headers.authorization = `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
       this.secrets.push(password);
     }
+    for (const [name, value] of Object.entries(options.headers ?? {})) {
+      this.headers[name.toLowerCase()] = value;
+      this.secrets.push(value);
+    }
     let ca: Buffer | undefined;
     if (options.caFile) {
       try {
@@ -190,6 +198,11 @@ export class HttpClient {
     const retries = options.retry === false ? 0 : options.attempts !== undefined ? options.attempts - 1 : this.retryPolicy.retries;
     const policy = retries === this.retryPolicy.retries ? this.retryPolicy : { ...this.retryPolicy, retries };
     return this.retrying(policy, async () => {
+      if (this.options.bearer) {
+        const token = await this.options.bearer();
+        if (!this.secrets.includes(token)) this.secrets.push(token);
+        headers.authorization = `Bearer ${token}`;
+      }
       let res: Dispatcher.ResponseData;
       try {
         res = await this.agent.request(url, { method, headers, body });

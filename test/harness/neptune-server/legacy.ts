@@ -208,7 +208,13 @@ export const LEGACY_HANDLERS: Record<string, Handler> = {
   getStringSeriesAttribute: (req) => ({ json: { last: typed(attribute(req).a, 'stringSeries').points.at(-1)?.value ?? null } }),
   getFloatSeriesValues: (req) => seriesPage(req, 'floatSeries'),
   getStringSeriesValues: (req) => seriesPage(req, 'stringSeries'),
-  getImageSeriesValues: (req) => ({ json: { totalItemCount: typed(attribute(req).a, 'imageSeries').points.length } }),
+  getImageSeriesValues: (req) => {
+    const points = typed(attribute(req).a, 'imageSeries').points;
+    const offset = Number(req.query.get('offset') ?? 0);
+    const limit = Number(req.query.get('limit') ?? 1000);
+    const values = points.slice(offset, offset + limit).map((p) => ({ step: p.step, timestampMillis: p.timestampMillis, value: { name: p.name ?? null, description: p.description ?? null } }));
+    return { json: { totalItemCount: points.length, values } };
+  },
   getImageSeriesValue: (req) => {
     const point = typed(attribute(req).a, 'imageSeries').points[Number(req.query.get('index'))];
     if (!point) throw notFound('image');

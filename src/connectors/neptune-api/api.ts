@@ -1,0 +1,117 @@
+/**
+ * The Neptune 2.x API as the neptune 1.14 client calls it (docs/neptune-server-api.md §2): the
+ * API token is base64 JSON naming the server (`api_url`, else `api_address`); the client config
+ * names the API's root; the token is exchanged for a short-lived access token, exchanged again
+ * before it runs out. Every answer is checked at the boundary.
+ */
+import type { Readable } from 'node:stream';
+import { z } from 'zod';
+import { UsageError } from '../../util/errors.js';
+import { HttpClient, HttpError, type CallOptions } from '../../util/http.js';
+import type { RetryContext, Side } from '../../util/retry.js';
+
+/** renewed this long before it expires (the client's margin too) */
+const RENEW_BEFORE_MS = 30_000;
+
+const tokenContent = z.looseObject({ api_address: z.string().optional(), api_url: z.string().optional() });
+const clientConfig = z.looseObject({ apiUrl: z.string() });
+const oauthToken = z.looseObject({ accessToken: z.string(), refreshToken: z.string().optional() });
+const jwtClaims = z.looseObject({ exp: z.number().optional() });
+
+/** The server an API token names: `api_url`, else `api_address` (https:// when it has no scheme). */
+export function serverOfToken(token: string, origin: string): string {
+  let parsed: z.infer<typeof tokenContent>;
+  try {
+    parsed = tokenContent.parse(JSON.parse(Buffer.from(token, 'base64').toString('utf8')));
+  } catch {
+    throw new UsageError(`the Neptune API token in ${origin} is not one: it should be the base64 text Neptune shows under "Get your API token"`);
+  }
+  const address = parsed.api_url ?? parsed.api_address;
+  if (!address) throw new UsageError(`the Neptune API token in ${origin} names no server (neither api_url nor api_address)`);
+  return address.includes('://') ? address : `https://${address}`;
+}
+
+function expiryOf(jwt: string): number | undefined {
+  try {
+    const claims = jwtClaims.parse(JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')));
+    return claims.exp !== undefined ? claims.exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface NeptuneApiOptions {
+  token: string;
+  /** where the token came from, for messages (a variable name, never the token) */
+  origin: string;
+  retry?: RetryContext;
+  side: Side;
+}
+
+export class NeptuneApi {
+  private readonly bootstrap: HttpClient;
+  private api?: HttpClient;
+  private apiUrl?: string;
+  private access?: Promise<{ token: string; expires: number }>;
+
+  constructor(private readonly options: NeptuneApiOptions) {
+    const server = serverOfToken(options.token, options.origin);
+    const hint = `check ${options.origin}`;
+    this.bootstrap = new HttpClient({ baseUrl: server, headers: { 'X-Neptune-Api-Token': options.token }, retry: options.retry, side: options.side, credentialsHint: hint });
+  }
+
+  /** the server's address, safe to print */
+  get displayUrl(): string {
+    return this.bootstrap.displayUrl;
+  }
+
+  private async accessToken(): Promise<string> {
+    const current = await this.access;
+    if (current && current.expires - Date.now() > RENEW_BEFORE_MS) return current.token;
+    this.access = (async () => {
+      const answer = await this.bootstrap.json('GET', 'api/backend/v1/authorization/oauth-token', oauthToken);
+      return { token: answer.accessToken, expires: expiryOf(answer.accessToken) ?? Date.now() + 5 * 60_000 };
+    })();
+    this.access.catch(() => (this.access = undefined));
+    return (await this.access).token;
+  }
+
+  private async client(): Promise<HttpClient> {
+    if (!this.api) {
+      const config = await this.bootstrap.json('GET', 'api/backend/v1/clients/config', clientConfig, { query: { alpha: 'true' } });
+      this.apiUrl = config.apiUrl;
+      this.api ??= new HttpClient({ baseUrl: config.apiUrl, bearer: () => this.accessToken(), retry: this.options.retry, side: this.options.side, credentialsHint: `check ${this.options.origin}` });
+    }
+    return this.api;
+  }
+
+  async json<S extends z.ZodType>(method: 'GET' | 'POST', path: string, schema: S, options: CallOptions = {}): Promise<z.infer<S>> {
+    return (await this.client()).json(method, path, schema, options);
+  }
+
+  /** undefined on a 404 */
+  async jsonOrMissing<S extends z.ZodType>(method: 'GET' | 'POST', path: string, schema: S, options: CallOptions = {}): Promise<z.infer<S> | undefined> {
+    try {
+      return await this.json(method, path, schema, options);
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 404) return undefined;
+      throw err;
+    }
+  }
+
+  async download(path: string, query?: CallOptions['query']): Promise<Readable> {
+    return (await this.client()).download(path, query);
+  }
+
+  /** A download at an absolute URL the server gave: only on the API's own origin (the bearer goes with it). */
+  async downloadUrl(url: string): Promise<Readable> {
+    const client = await this.client();
+    const target = new URL(url);
+    if (target.origin !== new URL(this.apiUrl!).origin) throw new UsageError(`the Neptune server at ${this.displayUrl} gave a download on another host (${target.host}); trackshift sends its token only to the server itself`);
+    return client.download(target.pathname + target.search);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.bootstrap.close(), this.api?.close()]);
+  }
+}

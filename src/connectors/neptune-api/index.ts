@@ -1,0 +1,31 @@
+/**
+ * A Neptune 2.x server's project, `neptune://WORKSPACE/PROJECT`, through the API the neptune 1.14
+ * client uses. The API token (NEPTUNE_API_TOKEN, or TRACKSHIFT_SRC_/TRACKSHIFT_DST_NEPTUNE_API_TOKEN
+ * for one side) names the server. Read only, for now.
+ */
+import { UsageError } from '../../util/errors.js';
+import { retrySide, type ConnectorFactory, type ConnectorTarget } from '../types.js';
+
+const URI = /^neptune:\/\/([^/\s]+)\/([^/\s]+)\/?$/;
+
+/** The token for one side of a copy, and the variable it came from. */
+function tokenOf(target: ConnectorTarget): { token: string; origin: string } {
+  for (const name of [`TRACKSHIFT_${target.side.toUpperCase()}_NEPTUNE_API_TOKEN`, 'NEPTUNE_API_TOKEN']) {
+    const token = target.env[name];
+    if (token) return { token, origin: name };
+  }
+  throw new UsageError(`${target.location}: no Neptune API token; set NEPTUNE_API_TOKEN (or TRACKSHIFT_${target.side.toUpperCase()}_NEPTUNE_API_TOKEN for this side alone)`);
+}
+
+export const neptuneApiConnector: ConnectorFactory = {
+  name: 'neptune-api',
+  description: 'a Neptune 2.x server: neptune://WORKSPACE/PROJECT, the token in NEPTUNE_API_TOKEN (read)',
+  detect: async (location) => location.startsWith('neptune://'),
+  openSource: async (target) => {
+    const m = URI.exec(target.location);
+    if (!m) throw new UsageError(`${target.location}: a Neptune project is neptune://WORKSPACE/PROJECT`);
+    const [{ NeptuneApi }, { NeptuneApiSource }] = await Promise.all([import('./api.js'), import('./read.js')]);
+    const { token, origin } = tokenOf(target);
+    return new NeptuneApiSource(new NeptuneApi({ token, origin, ...(target.retry ? { retry: target.retry } : {}), side: retrySide(target) }), `${m[1]}/${m[2]}`);
+  },
+};
