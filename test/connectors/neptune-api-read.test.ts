@@ -92,6 +92,23 @@ describe('neptune:// (Neptune 2.x API) as a source', () => {
     }
   });
 
+  it('rides out rate limits and server errors', async () => {
+    server.failNext('searchLeaderboardEntries', { status: 429, retryAfter: 0 });
+    server.failNext('getFloatSeriesValues', { status: 503, times: 2 });
+    server.failNext('exchangeApiToken', { status: 502 });
+    const before = server.calls.get('getFloatSeriesValues') ?? 0;
+    const source = await open();
+    try {
+      const rich = (await runsOf(source)).find((r) => r.id === 'PROJ-1')!;
+      const points = [];
+      for await (const page of source.readMetric(rich, 'train/acc')) points.push(...page);
+      expect(points.map((p) => p.value)).toEqual(logged.series['train/acc']!.points.map((p) => p[1]));
+      expect((server.calls.get('getFloatSeriesValues') ?? 0) - before).toBe(3);
+    } finally {
+      await source.close?.();
+    }
+  });
+
   it('passes --filter through as NQL', async () => {
     const source = await open();
     try {
