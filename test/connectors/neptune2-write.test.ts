@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryStore } from '../../src/connectors/memory/index.js';
 import { Neptune2Destination } from '../../src/connectors/neptune2/write.js';
 import { OperationLog, PyFloat, pythonFloatRepr, pythonJson, secondsOf } from '../../src/connectors/neptune2/log-writer.js';
-import { Paths, artifactAttributes } from '../../src/connectors/neptune2/attribute-paths.js';
+import { Paths, artifactAttributes } from '../../src/connectors/neptune-common/attribute-paths.js';
 import { openSource } from '../../src/connectors/resolve.js';
 import type { Run, TypedValue } from '../../src/model/index.js';
 import { SOURCE_TAGS } from '../../src/model/index.js';

@@ -63,28 +63,15 @@ import { encodeEntry, pointToLine } from '../../model/json.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { keyToFileName, quoted, removeInside } from '../../util/paths.js';
 import { EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute, INPUTS_ATTRIBUTE, inputsAttribute, isNeptuneRun, neptuneTarget } from '../neptune-common/target.js';
-import type { Destination, DestinationHolds, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
-import { Paths, artifactAttributes } from './attribute-paths.js';
+import type { Destination, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
+import { Paths, artifactAttributes } from '../neptune-common/attribute-paths.js';
+import { NEPTUNE2_HOLDS } from '../neptune-common/holds.js';
 import { EXACT_EXT, EXACT_PATH, MAX_STRING_LENGTH, MAX_STRING_SERIES_LENGTH } from './exact.js';
 import { parseContainerName } from './folders.js';
 import { OperationLog, PyFloat, secondsOf } from './log-writer.js';
 import { imageFile, imageKind } from '../neptune-common/files.js';
 import { Neptune2Source } from './read.js';
 
-export const NEPTUNE2_HOLDS: DestinationHolds = {
-  seriesTypes: ['float', 'string', 'file'],
-  fractionalSteps: true,
-  pointsWithoutTimestamp: false,
-  epochs: false,
-  contexts: false,
-  systemSeries: { prefix: 'monitoring/' },
-  typedConfig: true,
-  summaries: false,
-  forks: false,
-  groups: true,
-  sourceStates: false,
-  creationTimes: { experiments: false, models: false, versions: false },
-};
 
 const LIMITS: WriteLimits = { metrics: 10_000, params: 1000, tags: 1000, entries: 20_000, bytes: 64 * 1024 * 1024 };
 /** as the client batches series (neptune/attributes/series/*.py `max_batch_size`) */
