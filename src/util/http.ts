@@ -87,6 +87,7 @@ const NOT_MLFLOW_HINT = 'is this an MLflow tracking server? check the URL and pa
 
 export interface CallOptions {
   query?: Record<string, string | number | boolean | undefined>;
+  /** JSON, raw bytes (a Buffer), or `{ stream, size }` */
   body?: unknown;
   /** false for calls that must not be repeated blindly (they create something, or stream a body) */
   retry?: boolean;
@@ -185,8 +186,12 @@ export class HttpClient {
     const streamed = options.body as { stream?: Readable; size?: number } | undefined;
     const isStream = Boolean(streamed && typeof streamed === 'object' && streamed.stream);
     const headers: Record<string, string> = { ...this.headers };
-    let body: string | Readable | undefined;
-    if (isStream) {
+    let body: string | Buffer | Readable | undefined;
+    if (Buffer.isBuffer(options.body)) {
+      // raw bytes: replayable, so retried like any call
+      body = options.body;
+      headers['content-type'] = 'application/octet-stream';
+    } else if (isStream) {
       body = streamed!.stream;
       headers['content-type'] = 'application/octet-stream';
       // a known length avoids chunked encoding, which not every server stack reads

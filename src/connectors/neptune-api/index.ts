@@ -1,7 +1,7 @@
 /**
  * A Neptune 2.x server's project, `neptune://WORKSPACE/PROJECT`, through the API the neptune 1.14
  * client uses. The API token (NEPTUNE_API_TOKEN, or TRACKSHIFT_SRC_/TRACKSHIFT_DST_NEPTUNE_API_TOKEN
- * for one side) names the server. Read only, for now.
+ * for one side) names the server. Read (read.ts) and written (write.ts).
  */
 import { UsageError } from '../../util/errors.js';
 import { retrySide, type ConnectorFactory, type ConnectorTarget } from '../types.js';
@@ -19,13 +19,24 @@ function tokenOf(target: ConnectorTarget): { token: string; origin: string } {
 
 export const neptuneApiConnector: ConnectorFactory = {
   name: 'neptune-api',
-  description: 'a Neptune 2.x server: neptune://WORKSPACE/PROJECT, the token in NEPTUNE_API_TOKEN (read)',
+  description: 'a Neptune 2.x server: neptune://WORKSPACE/PROJECT, the token in NEPTUNE_API_TOKEN (read and written)',
   detect: async (location) => location.startsWith('neptune://'),
   openSource: async (target) => {
-    const m = URI.exec(target.location);
-    if (!m) throw new UsageError(`${target.location}: a Neptune project is neptune://WORKSPACE/PROJECT`);
-    const [{ NeptuneApi }, { NeptuneApiSource }] = await Promise.all([import('./api.js'), import('./read.js')]);
-    const { token, origin } = tokenOf(target);
-    return new NeptuneApiSource(new NeptuneApi({ token, origin, ...(target.retry ? { retry: target.retry } : {}), side: retrySide(target) }), `${m[1]}/${m[2]}`);
+    const { api, project } = await connect(target);
+    const { NeptuneApiSource } = await import('./read.js');
+    return new NeptuneApiSource(api, project);
+  },
+  openDestination: async (target) => {
+    const { api, project } = await connect(target);
+    const { NeptuneApiDestination } = await import('./write.js');
+    return new NeptuneApiDestination(api, project);
   },
 };
+
+async function connect(target: ConnectorTarget) {
+  const m = URI.exec(target.location);
+  if (!m) throw new UsageError(`${target.location}: a Neptune project is neptune://WORKSPACE/PROJECT`);
+  const { NeptuneApi } = await import('./api.js');
+  const { token, origin } = tokenOf(target);
+  return { api: new NeptuneApi({ token, origin, ...(target.retry ? { retry: target.retry } : {}), side: retrySide(target) }), project: `${m[1]}/${m[2]}` };
+}

@@ -145,3 +145,9 @@ export const experimentTagsAttribute = (tags: Record<string, string>): TypedValu
 
 /** The system series of a run from elsewhere that Neptune's namespaces do not mark (read back by run.ts). */
 export const SYSTEM_SERIES_ATTRIBUTE = 'run_info/system_series';
+
+/** The run's `sys/failed` as a copy holds it: the source's own value for Neptune runs, else its status. */
+export function failedOf(run: Run): boolean {
+  const failed = (run.config ?? []).find((e) => e.path.length === 2 && e.path[0] === 'sys' && e.path[1] === 'failed');
+  return failed?.value.type === 'bool' ? failed.value.value : run.status === 'FAILED';
+}

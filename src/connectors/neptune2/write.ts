@@ -62,7 +62,7 @@ import { SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
 import { encodeEntry, pointToLine } from '../../model/json.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { keyToFileName, quoted, removeInside } from '../../util/paths.js';
-import { EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute, INPUTS_ATTRIBUTE, inputsAttribute, isNeptuneRun, neptuneTarget } from '../neptune-common/target.js';
+import { EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute, failedOf, INPUTS_ATTRIBUTE, inputsAttribute, isNeptuneRun, neptuneTarget } from '../neptune-common/target.js';
 import type { Destination, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
 import { Paths, artifactAttributes } from '../neptune-common/attribute-paths.js';
 import { NEPTUNE2_HOLDS } from '../neptune-common/holds.js';
@@ -467,10 +467,4 @@ export class Neptune2Destination implements Destination {
 function seriesValue(point: { step: number; timestamp?: number }, value: unknown): Record<string, unknown> {
   if (point.timestamp === undefined) throw new InvalidInputError('neptune2', 'a series point without a timestamp reached the writer (the engine gives every point one)');
   return { value, step: Number.isInteger(point.step) ? point.step : new PyFloat(point.step), ts: new PyFloat(secondsOf(point.timestamp)) };
-}
-
-/** The run's `sys/failed` as the copy holds it: the source's own value for Neptune runs, else its status. */
-function failedOf(run: Run): boolean {
-  const failed = (run.config ?? []).find((e) => e.path.length === 2 && e.path[0] === 'sys' && e.path[1] === 'failed');
-  return failed?.value.type === 'bool' ? failed.value.value : run.status === 'FAILED';
 }

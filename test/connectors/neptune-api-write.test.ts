@@ -1,0 +1,89 @@
+/**
+ * Seed 000 through the API: `trackshift copy neptune://ws/proj-a neptune://ws/proj-b` on the
+ * Neptune-shaped test server, the source written by the real neptune 1.14 client (the offline
+ * tests' rich run and a small one, in async mode), the copy read back by that client through the
+ * API: every parameter with its type, tags and group tags, series point by point with the
+ * source's fractional steps and timestamps (not the copy's time), files, the file set's files as
+ * file attributes under the set's namespace, the image series; seed 000's `sys` rules (name,
+ * description, tags kept in `sys`; the rest, `sys/id` and the creation time included, in
+ * `old_sys/`); a re-run adds nothing.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli } from '../cli/run-cli.js';
+import { runTool } from '../harness/mlflow-server.js';
+import { startNeptuneServer, type NeptuneServer } from '../harness/neptune-server/index.js';
+
+interface Logged {
+  attributes: Record<string, { type: string; value: unknown }>;
+  series: Record<string, { type: string; points: Array<[number, unknown, number]> }>;
+  files: Record<string, string>;
+  fileSets: Record<string, Record<string, string>>;
+  fileSeries: Record<string, Array<{ hex: string }>>;
+  second: { attributes: Logged['attributes']; series: Logged['series'] };
+}
+interface ReadRun {
+  attributes: Logged['attributes'];
+  series: Logged['series'];
+  files: Record<string, string>;
+  fileSeries: Record<string, string[]>;
+}
+
+const temp = () => mkdtempSync(join(tmpdir(), 'trackshift-neptune-api-write-'));
+
+describe('neptune:// as a destination: seed 000, project → project', () => {
+  let server: NeptuneServer;
+  let logged: Logged;
+
+  beforeAll(async () => {
+    server = await startNeptuneServer({ projects: [['ws', 'proj-a', 'PRA'], ['ws', 'proj-b', 'PRB']] });
+    const work = temp();
+    await runTool('neptune2', 'python', ['test/fixtures/neptune2_offline_run.py', work, join(work, 'logged.json')], { ...server.clientEnv(), NEPTUNE_MODE: 'async', NEPTUNE_PROJECT: 'ws/proj-a' });
+    logged = JSON.parse(readFileSync(join(work, 'logged.json'), 'utf8')) as Logged;
+  }, 240_000);
+  afterAll(() => server?.close());
+
+  const readBack = async (project: string): Promise<Record<string, ReadRun>> => {
+    const work = temp();
+    await runTool('neptune2', 'python', ['test/fixtures/neptune2_api_read.py', project, join(work, 'read.json'), work], server.clientEnv());
+    return (JSON.parse(readFileSync(join(work, 'read.json'), 'utf8')) as { runs: Record<string, ReadRun> }).runs;
+  };
+
+  it('copies every run as the client reads it back, with seed 000’s rules', async () => {
+    const state = temp();
+    const copied = await cli(['copy', 'neptune://ws/proj-a', 'neptune://ws/proj-b', '--state-dir', state], server.clientEnv());
+    expect(copied.code, copied.stdout + copied.stderr).toBe(0);
+    expect(copied.stdout + copied.stderr).not.toContain(server.token);
+
+    const source = await readBack('ws/proj-a');
+    const copies = await readBack('ws/proj-b');
+    expect(Object.keys(copies).sort()).toEqual(['PRB-1', 'PRB-2']);
+    const rich = Object.values(copies).find((r) => r.attributes['sys/name']?.value === 'rich run')!;
+    const original = source['PRA-1']!;
+
+    // every attribute the client set, with its type; sys/name, description and tags stay in sys
+    for (const [path, attribute] of Object.entries(logged.attributes)) expect(rich.attributes[path], path).toEqual(attribute);
+    expect(rich.attributes['sys/description']).toEqual({ type: 'string', value: 'a run with everything' });
+    // the other sys attributes of the source in old_sys/, its id and creation time among them
+    expect(rich.attributes['old_sys/id']).toEqual({ type: 'string', value: 'PRA-1' });
+    expect(rich.attributes['old_sys/creation_time']).toEqual(original.attributes['sys/creation_time']);
+    expect(rich.attributes['old_sys/owner']).toEqual(original.attributes['sys/owner']);
+    // series with the source's steps and timestamps
+    for (const [path, series] of Object.entries(logged.series)) expect(rich.series[path], path).toEqual(series);
+    // files, and the file set's files as file attributes under its namespace
+    for (const [path, hex] of Object.entries(logged.files)) expect(rich.files[path], path).toBe(hex);
+    for (const [name, hex] of Object.entries(logged.fileSets['files/set']!)) expect(rich.files[`files/set/${name}`], name).toBe(hex);
+    expect(rich.fileSeries['images/samples']).toEqual(logged.fileSeries['images/samples']!.map((i) => i.hex));
+    const small = Object.values(copies).find((r) => r !== rich)!;
+    expect(small.series.curve).toEqual(logged.second.series.curve);
+    expect(server.unhandled).toEqual([]);
+
+    // a re-run (a new state folder: found by provenance, not by the journal) adds nothing
+    const again = await cli(['copy', 'neptune://ws/proj-a', 'neptune://ws/proj-b', '--state-dir', temp()], server.clientEnv());
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout + again.stderr).toMatch(/skipped run PRA-1: already in the destination/);
+    expect(server.store.runs(server.store.project('ws/proj-b')!)).toHaveLength(2);
+  }, 240_000);
+});
