@@ -38,7 +38,7 @@ describe('neptune:// as a destination: seed 000, project → project', () => {
   let logged: Logged;
 
   beforeAll(async () => {
-    server = await startNeptuneServer({ projects: [['ws', 'proj-a', 'PRA'], ['ws', 'proj-b', 'PRB']] });
+    server = await startNeptuneServer({ projects: [['ws', 'proj-a', 'PRA'], ['ws', 'proj-b', 'PRB'], ['ws', 'proj-c', 'PRC']] });
     const work = temp();
     await runTool('neptune2', 'python', ['test/fixtures/neptune2_offline_run.py', work, join(work, 'logged.json')], { ...server.clientEnv(), NEPTUNE_MODE: 'async', NEPTUNE_PROJECT: 'ws/proj-a' });
     logged = JSON.parse(readFileSync(join(work, 'logged.json'), 'utf8')) as Logged;
@@ -85,5 +85,24 @@ describe('neptune:// as a destination: seed 000, project → project', () => {
     expect(again.code, again.stdout + again.stderr).toBe(0);
     expect(again.stdout + again.stderr).toMatch(/skipped run PRA-1: already in the destination/);
     expect(server.store.runs(server.store.project('ws/proj-b')!)).toHaveLength(2);
+  }, 240_000);
+
+  it('redoes a run that failed part way in place, and ends with each run once', async () => {
+    // the first file upload is refused (not retried): that run fails after it was created
+    server.failNext('fileAtomUpload', { status: 400 });
+    const state = temp();
+    const failed = await cli(['copy', 'neptune://ws/proj-a', 'neptune://ws/proj-c', '--state-dir', state], server.clientEnv());
+    expect(failed.code, failed.stdout + failed.stderr).toBe(1);
+    expect(failed.stdout + failed.stderr).toMatch(/FAILED run PRA-\d: .*upload failed with 400/);
+    const rerun = await cli(['copy', 'neptune://ws/proj-a', 'neptune://ws/proj-c', '--state-dir', state], server.clientEnv());
+    expect(rerun.code, rerun.stdout + rerun.stderr).toBe(0);
+    const runs = server.store.runs(server.store.project('ws/proj-c')!);
+    expect(runs).toHaveLength(2);
+    for (const run of runs) expect(run.attributes.get('run_data/tags/trackshift.complete')).toEqual({ type: 'string', value: 'true' });
+    const copies = await readBack('ws/proj-c');
+    const rich = Object.values(copies).find((r) => r.attributes['sys/name']?.value === 'rich run')!;
+    for (const [path, series] of Object.entries(logged.series)) expect(rich.series[path], path).toEqual(series);
+    for (const [path, hex] of Object.entries(logged.files)) expect(rich.files[path], path).toBe(hex);
+    expect(rich.attributes['sys/tags']).toEqual(logged.attributes['sys/tags']);
   }, 240_000);
 });

@@ -76,6 +76,8 @@ export class NeptuneApiDestination implements Destination {
   private copies?: Promise<Map<string, Copy>>;
   private readonly runs = new Map<string, OpenRun>();
   private readonly experimentTags = new Map<string, Record<string, string>>();
+  /** runs cut off before and emptied (discardRun), by `experiment \0 source run id`: written again in place */
+  private readonly emptied = new Map<string, { uuid: string; shortId: string }>();
 
   constructor(
     private readonly api: NeptuneApi,
@@ -137,12 +139,18 @@ export class NeptuneApiDestination implements Destination {
   async createRun(experimentId: string, run: Run): Promise<string> {
     const p = await this.project();
     const target = neptuneTarget(run, experimentId, 2);
-    const created = await this.api.json('POST', 'api/leaderboard/v1/experiments', experiment, {
-      body: { projectIdentifier: p.id, parentId: p.id, type: 'run', cliVersion: CLIENT_VERSION, gitInfo: null, customId: target.runId ?? null },
-      retry: false,
-    });
-    const open: OpenRun = { uuid: created.id, shortId: created.shortId, experiment: experimentId, paths: new Paths(), ops: [], images: new Map(), artifacts: [], inputs: [], warnings: [], dropped: new Map() };
     const sourceId = run.tags[SOURCE_TAGS.id];
+    const key = `${experimentId}\u0000${sourceId}`;
+    const reused = sourceId !== undefined ? this.emptied.get(key) : undefined;
+    this.emptied.delete(key);
+    // the 2.x API cannot delete a run: one cut off before was emptied, and is written again
+    const created = reused
+      ? { id: reused.uuid, shortId: reused.shortId }
+      : await this.api.json('POST', 'api/leaderboard/v1/experiments', experiment, {
+          body: { projectIdentifier: p.id, parentId: p.id, type: 'run', cliVersion: CLIENT_VERSION, gitInfo: null, customId: target.runId ?? null },
+          retry: false,
+        });
+    const open: OpenRun = { uuid: created.id, shortId: created.shortId, experiment: experimentId, paths: new Paths(), ops: [], images: new Map(), artifacts: [], inputs: [], warnings: [], dropped: new Map() };
     if (sourceId !== undefined) open.sourceId = sourceId;
     this.runs.set(created.shortId, open);
 
@@ -298,18 +306,23 @@ export class NeptuneApiDestination implements Destination {
   }
 
   /**
-   * A run cut off part way: every attribute it was given is deleted, so that nothing of it counts
-   * (the 2.x API has no call to delete the run itself; with a custom run id, the run is reused).
+   * A run cut off part way: every attribute it was given is deleted, so that nothing of it counts,
+   * and the emptied run is written again when its source run is (the 2.x API has no call to
+   * delete a run).
    */
   async discardRun(runId: string): Promise<void> {
+    const open = this.runs.get(runId);
     this.runs.delete(runId);
     const index = await this.index();
     const entry = [...index].find(([, copy]) => copy.id === runId);
-    const uuid = entry?.[1].uuid;
     if (entry) index.delete(entry[0]);
+    const uuid = entry?.[1].uuid ?? open?.uuid;
     if (!uuid) return;
+    const key = entry?.[0] ?? (open?.sourceId !== undefined ? `${open.experiment}\u0000${open.sourceId}` : undefined);
+    if (key) this.emptied.set(key, { uuid, shortId: runId });
     const attributes = await this.api.json('GET', 'api/leaderboard/v1/attributes', z.looseObject({ attributes: z.array(z.looseObject({ name: z.string() })) }), { query: { experimentId: uuid } });
-    const ops = attributes.attributes.filter((a) => !a.name.startsWith('sys/') && !a.name.startsWith('source_code/') && !a.name.startsWith('monitoring/')).map((a) => ({ path: a.name, deleteAttribute: {} }));
+    const ops: Operation[] = attributes.attributes.filter((a) => !a.name.startsWith('sys/')).map((a) => ({ path: a.name, deleteAttribute: {} }));
+    for (const path of ['sys/tags', 'sys/group_tags']) ops.push({ path, clearStringSet: {} });
     for (let i = 0; i < ops.length; i += OPERATIONS_PER_CALL) await this.api.json('POST', 'api/leaderboard/v1/attributes/operations', operationErrors, { query: { experimentId: uuid }, body: ops.slice(i, i + OPERATIONS_PER_CALL) });
   }
 
