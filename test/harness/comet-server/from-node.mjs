@@ -1,7 +1,6 @@
 /**
  * The Comet-shaped test server for plain Node scripts (bench/ runs .mjs on Node 20, which cannot
- * load the TypeScript sources): transpiles this folder with the project's own TypeScript into a
- * temporary folder and imports it.
+ * load the TypeScript sources): this folder transpiled by ../from-node.mjs and imported.
  *
  *   import { loadCometServer } from '../test/harness/comet-server/from-node.mjs';
  *   const { startCometServer } = await loadCometServer();
@@ -12,30 +11,11 @@
  *
  *   node test/harness/comet-server/from-node.mjs
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import ts from 'typescript';
-
-const here = dirname(fileURLToPath(import.meta.url));
+import { fileURLToPath } from 'node:url';
+import { loadHarness } from '../from-node.mjs';
 
 /** the server's module (startCometServer), transpiled from this folder's TypeScript */
-export async function loadCometServer() {
-  const out = mkdtempSync(join(tmpdir(), 'trackshift-comet-server-js-'));
-  mkdirSync(out, { recursive: true });
-  // an ES module folder: the transpiled files keep their `./x.js` imports
-  writeFileSync(join(out, 'package.json'), '{"type":"module"}');
-  for (const name of readdirSync(here).filter((n) => n.endsWith('.ts') && !n.endsWith('.test.ts'))) {
-    const { outputText } = ts.transpileModule(readFileSync(join(here, name), 'utf8'), {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-      fileName: name,
-    });
-    writeFileSync(join(out, name.replace(/\.ts$/, '.js')), outputText);
-  }
-  process.once('exit', () => rmSync(out, { recursive: true, force: true }));
-  return import(pathToFileURL(join(out, 'index.js')).href);
-}
+export const loadCometServer = () => loadHarness('comet-server');
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const { startCometServer } = await loadCometServer();
