@@ -38,7 +38,7 @@ describe('neptune:// as a destination: seed 000, project → project', () => {
   let logged: Logged;
 
   beforeAll(async () => {
-    server = await startNeptuneServer({ projects: [['ws', 'proj-a', 'PRA'], ['ws', 'proj-b', 'PRB'], ['ws', 'proj-c', 'PRC']] });
+    server = await startNeptuneServer({ projects: [['ws', 'proj-a', 'PRA'], ['ws', 'proj-b', 'PRB'], ['ws', 'proj-c', 'PRC'], ['ws', 'proj-d', 'PRD']] });
     const work = temp();
     await runTool('neptune2', 'python', ['test/fixtures/neptune2_offline_run.py', work, join(work, 'logged.json')], { ...server.clientEnv(), NEPTUNE_MODE: 'async', NEPTUNE_PROJECT: 'ws/proj-a' });
     logged = JSON.parse(readFileSync(join(work, 'logged.json'), 'utf8')) as Logged;
@@ -104,5 +104,19 @@ describe('neptune:// as a destination: seed 000, project → project', () => {
     for (const [path, series] of Object.entries(logged.series)) expect(rich.series[path], path).toEqual(series);
     for (const [path, hex] of Object.entries(logged.files)) expect(rich.files[path], path).toBe(hex);
     expect(rich.attributes['sys/tags']).toEqual(logged.attributes['sys/tags']);
+  }, 240_000);
+
+  it('rides out rate limits and server errors while writing', async () => {
+    server.failNext('executeOperations', { status: 429, retryAfter: 0, times: 2 });
+    server.failNext('fileAtomUpload', { status: 503 });
+    // a creation is repeated after a 429 (not taken); after a 5xx only with a custom run id
+    server.failNext('createExperiment', { status: 429, retryAfter: 0 });
+    const copied = await cli(['copy', 'neptune://ws/proj-a', 'neptune://ws/proj-d', '--state-dir', temp()], server.clientEnv());
+    expect(copied.code, copied.stdout + copied.stderr).toBe(0);
+    const copies = await readBack('ws/proj-d');
+    expect(Object.keys(copies)).toHaveLength(2);
+    const rich = Object.values(copies).find((r) => r.attributes['sys/name']?.value === 'rich run')!;
+    for (const [path, series] of Object.entries(logged.series)) expect(rich.series[path], path).toEqual(series);
+    for (const [path, hex] of Object.entries(logged.files)) expect(rich.files[path], path).toBe(hex);
   }, 240_000);
 });

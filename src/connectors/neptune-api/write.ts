@@ -13,6 +13,7 @@ import { z } from 'zod';
 import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint, TypedValue } from '../../model/index.js';
 import { SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
 import { UsageError } from '../../util/errors.js';
+import { HttpError } from '../../util/http.js';
 import { quoted } from '../../util/paths.js';
 import { artifactAttributes, Paths } from '../neptune-common/attribute-paths.js';
 import { imageKind } from '../neptune-common/files.js';
@@ -144,12 +145,7 @@ export class NeptuneApiDestination implements Destination {
     const reused = sourceId !== undefined ? this.emptied.get(key) : undefined;
     this.emptied.delete(key);
     // the 2.x API cannot delete a run: one cut off before was emptied, and is written again
-    const created = reused
-      ? { id: reused.uuid, shortId: reused.shortId }
-      : await this.api.json('POST', 'api/leaderboard/v1/experiments', experiment, {
-          body: { projectIdentifier: p.id, parentId: p.id, type: 'run', cliVersion: CLIENT_VERSION, gitInfo: null, customId: target.runId ?? null },
-          retry: false,
-        });
+    const created = reused ? { id: reused.uuid, shortId: reused.shortId } : await this.create(p.id, target.runId);
     const open: OpenRun = { uuid: created.id, shortId: created.shortId, experiment: experimentId, paths: new Paths(), ops: [], images: new Map(), artifacts: [], inputs: [], warnings: [], dropped: new Map() };
     if (sourceId !== undefined) open.sourceId = sourceId;
     this.runs.set(created.shortId, open);
@@ -165,6 +161,21 @@ export class NeptuneApiDestination implements Destination {
     for (const [path, value] of attributes) this.assign(open, path, value);
     await this.flush(open);
     return created.shortId;
+  }
+
+  /**
+   * A new run. Repeated only when that cannot make two: after a 429 (not taken), or with a custom
+   * run id (the server gives the same run back); else a failure fails the run, redone next time.
+   */
+  private async create(projectId: string, customId: string | undefined): Promise<z.infer<typeof experiment>> {
+    const body = { projectIdentifier: projectId, parentId: projectId, type: 'run', cliVersion: CLIENT_VERSION, gitInfo: null, customId: customId ?? null };
+    const call = (retry: boolean) => this.api.json('POST', 'api/leaderboard/v1/experiments', experiment, { body, retry });
+    try {
+      return await call(false);
+    } catch (err) {
+      if (!(err instanceof HttpError) || !(err.status === 429 || (customId !== undefined && err.retryReason))) throw err;
+      return call(true);
+    }
   }
 
   private open(runId: string): OpenRun {
