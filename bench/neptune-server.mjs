@@ -9,7 +9,7 @@
  *
  *   npm run build && node bench/neptune-server.mjs [--runs 10 --metrics 5 --steps 2000 --params 20 --file-kb 256 --workers 4]
  *
- * The source is filled by the real client (bench/fill_neptune2.py, async mode, seeded; not
+ * The source is filled by the real client (test/fixtures/neptune2_api_fill.py, async mode, seeded; not
  * timed). Each destination is then counted in the server's own store: runs, float points,
  * string points, files and their bytes, against the source's. Prints a table and writes
  * bench/results/neptune-server.json.
@@ -66,7 +66,7 @@ async function main() {
   try {
     const points = workload.runs * workload.metrics * workload.steps;
     log(`filling ws/src: ${workload.runs} runs × ${workload.metrics} metrics × ${workload.steps} steps = ${fmt(points)} points, ${workload.params} params, a ${workload.fileKb} KB file each`);
-    await run(python, [join(ROOT, 'bench', 'fill_neptune2.py'), 'ws/src', ...[workload.runs, workload.metrics, workload.steps, workload.params, workload.fileKb].map(String), join(work, 'fill')], {
+    await run(python, [join(ROOT, 'test', 'fixtures', 'neptune2_api_fill.py'), 'ws/src', ...[workload.runs, workload.metrics, workload.steps, workload.params, workload.fileKb].map(String), join(work, 'fill')], {
       env,
       logFile: join(logDir, 'fill.log'),
     });

@@ -8,11 +8,11 @@
  * description, tags kept in `sys`; the rest, `sys/id` and the creation time included, in
  * `old_sys/`); a re-run adds nothing.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cli } from '../cli/run-cli.js';
+import { cli, startCli } from '../cli/run-cli.js';
 import { runTool } from '../harness/mlflow-server.js';
 import { startNeptuneServer, type NeptuneServer } from '../harness/neptune-server/index.js';
 
@@ -38,7 +38,7 @@ describe('neptune:// as a destination: seed 000, project → project', () => {
   let logged: Logged;
 
   beforeAll(async () => {
-    server = await startNeptuneServer({ projects: [['ws', 'proj-a', 'PRA'], ['ws', 'proj-b', 'PRB'], ['ws', 'proj-c', 'PRC'], ['ws', 'proj-d', 'PRD']] });
+    server = await startNeptuneServer({ projects: [['ws', 'proj-a', 'PRA'], ['ws', 'proj-b', 'PRB'], ['ws', 'proj-c', 'PRC'], ['ws', 'proj-d', 'PRD'], ['ws', 'many', 'MANY'], ['ws', 'killed', 'KIL']] });
     const work = temp();
     await runTool('neptune2', 'python', ['test/fixtures/neptune2_offline_run.py', work, join(work, 'logged.json')], { ...server.clientEnv(), NEPTUNE_MODE: 'async', NEPTUNE_PROJECT: 'ws/proj-a' });
     logged = JSON.parse(readFileSync(join(work, 'logged.json'), 'utf8')) as Logged;
@@ -118,5 +118,38 @@ describe('neptune:// as a destination: seed 000, project → project', () => {
     const rich = Object.values(copies).find((r) => r.attributes['sys/name']?.value === 'rich run')!;
     for (const [path, series] of Object.entries(logged.series)) expect(rich.series[path], path).toEqual(series);
     for (const [path, hex] of Object.entries(logged.files)) expect(rich.files[path], path).toBe(hex);
+  }, 240_000);
+
+  it('leaves each run once when a copy is killed with SIGKILL mid-way and run again', async () => {
+    await runTool('neptune2', 'python', ['test/fixtures/neptune2_api_fill.py', 'ws/many', '6', '3', '3000', '5', '64', temp()], server.clientEnv());
+    const state = temp();
+    const args = ['copy', 'neptune://ws/many', 'neptune://ws/killed', '--workers', '1', '--state-dir', state];
+    const { child, done } = startCli(args, server.clientEnv());
+    const journal = join(state, 'journal.jsonl');
+    await new Promise<void>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (!existsSync(journal)) return;
+        const lines = readFileSync(journal, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string });
+        if (lines.some((l) => l.type === 'run-done') && lines[lines.length - 1]?.type === 'run-started') {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          resolve();
+        }
+      }, 2);
+      void done.then(() => {
+        clearInterval(timer);
+        reject(new Error('the copy finished before it could be killed'));
+      });
+    });
+    expect((await done).signal).toBe('SIGKILL');
+    const rerun = await cli(args, server.clientEnv());
+    expect(rerun.code, rerun.stdout + rerun.stderr).toBe(0);
+    const copies = server.store.runs(server.store.project('ws/killed')!);
+    const provenance = copies.map((r) => (r.attributes.get('run_data/tags/trackshift.source.id') as { value?: string } | undefined)?.value);
+    expect(provenance.sort()).toEqual(['MANY-1', 'MANY-2', 'MANY-3', 'MANY-4', 'MANY-5', 'MANY-6']);
+    for (const run of copies) {
+      expect(run.attributes.get('run_data/tags/trackshift.complete')).toEqual({ type: 'string', value: 'true' });
+      for (let m = 0; m < 3; m++) expect((run.attributes.get(`metrics/m${m}`) as { points: unknown[] }).points).toHaveLength(3000);
+    }
   }, 240_000);
 });
