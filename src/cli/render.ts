@@ -62,11 +62,11 @@ export class ProgressPrinter {
         break;
       case 'run-copied':
         this.done++;
-        if (!this.tty) this.line(`copied run ${event.sourceId} → ${event.destinationId} (${event.points} points, ${event.artifacts} artifacts)`);
+        if (!this.tty) this.line(`copied run ${event.sourceId} → ${event.destinationId} (${event.points} points, ${event.artifacts} artifacts)${urlsOf(event)}`);
         break;
       case 'run-skipped':
         this.done++;
-        if (!this.tty) this.line(`skipped run ${event.sourceId}: ${event.reason}`);
+        if (!this.tty) this.line(`skipped run ${event.sourceId}: ${event.reason}${urlsOf(event)}`);
         break;
       case 'run-verified':
         this.done++;
@@ -201,4 +201,10 @@ export function summary(report: Report): string {
   for (const warning of report.warnings) lines.push(`  ${warning.object}: ${warning.message}`);
   lines.push(`id map: ${report.idMapFile}`);
   return lines.join('\n');
+}
+
+/** `: <source url> → <destination url>` when either end has a web app (seed 001's log has both) */
+function urlsOf(event: { sourceUrl?: string; destinationUrl?: string }): string {
+  if (event.sourceUrl === undefined && event.destinationUrl === undefined) return '';
+  return ` — ${event.sourceUrl ?? '(no URL)'} → ${event.destinationUrl ?? '(no URL)'}`;
 }

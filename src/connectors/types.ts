@@ -46,6 +46,8 @@ export interface Source {
   readArtifact(run: Run, path: string): Promise<Readable>;
   /** one run by id, when the source can look it up directly */
   getRun?(runId: string): Promise<Run | undefined>;
+  /** where a user opens a run in the system's web app, when it has one (for the report) */
+  runUrl?(experimentId: string, runId: string): string | undefined;
   readonly capabilities?: { filter?: boolean };
   /**
    * File sources: the objects met while listing that could not be read (see UnreadableObject).
@@ -206,6 +208,8 @@ export interface Destination {
   readonly trackingStore?: string;
   readonly limits: WriteLimits;
   readonly holds: DestinationHolds;
+  /** where a user opens a run written here in the system's web app, when it has one (for the report) */
+  runUrl?(experimentId: string, runId: string): string | undefined;
   /** the experiment called `name`, or undefined: no write */
   findExperiment(name: string): Promise<{ id: string; lifecycle: Experiment['lifecycle'] } | undefined>;
   /**

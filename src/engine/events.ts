@@ -4,8 +4,8 @@ export type TransferEvent =
   | { type: 'planned'; experiments: number; runs: number; versions: number }
   | { type: 'experiment'; sourceId: string; name: string; destinationId?: string }
   | { type: 'run-started'; sourceId: string; name?: string }
-  | { type: 'run-copied'; sourceId: string; destinationId: string; points: number; artifacts: number; bytes: number }
-  | { type: 'run-skipped'; sourceId: string; destinationId: string; reason: string }
+  | { type: 'run-copied'; sourceId: string; destinationId: string; points: number; artifacts: number; bytes: number; sourceUrl?: string; destinationUrl?: string }
+  | { type: 'run-skipped'; sourceId: string; destinationId: string; reason: string; sourceUrl?: string; destinationUrl?: string }
   | { type: 'run-failed'; sourceId: string; reason: string }
   | { type: 'points'; count: number }
   /** one artifact file written, its size */

@@ -62,6 +62,8 @@ export interface TransferResult {
   encoded: EncodedRun[];
   /** each model handled, with how its version numbers map */
   models: Array<Omit<ModelOutcome, 'failed' | 'copied' | 'skipped'>>;
+  /** runs copied or found already there, with where each end opens them, when either end has a web app */
+  runUrls?: Array<{ source: string; destination: string; sourceUrl?: string; destinationUrl?: string }>;
   /** dry run: what would be done to each run and model version */
   dryRun?: Array<{ experiment: string; run: string; name?: string; action: 'copy' | 'skip' | 'redo' }>;
   dryRunModels?: Array<{ model: string; destinationModel: string; version: string; action: 'copy' | 'skip' }>;
@@ -430,7 +432,7 @@ export class Transfer {
     const done = journal.doneRuns.get(run.id);
     if (done) {
       resolveId(done);
-      this.skip(run, done, 'copied by an earlier run of this command (journal)');
+      this.skip(run, done, 'copied by an earlier run of this command (journal)', experimentId);
       return undefined;
     }
     const existing = await this.destination.findRun(experimentId, run.id);
@@ -439,7 +441,7 @@ export class Transfer {
       if (existing.lifecycle && existing.lifecycle !== run.lifecycle) await this.destination.finishRun(existing.id, run);
       resolveId(existing.id);
       journal.runDone(run.id, existing.id);
-      this.skip(run, existing.id, 'already in the destination');
+      this.skip(run, existing.id, 'already in the destination', experimentId);
       return undefined;
     }
     if (existing) await this.destination.discardRun(existing.id); // cut off part way before: start over
@@ -481,14 +483,24 @@ export class Transfer {
     if (this.abandoned) throw new Error('abandoned after the interruption');
     journal.runDone(run.id, id);
     this.inFlight.delete(run.id); // with the journal entry: a done run is never discarded as cut off
-    this.emit({ type: 'run-copied', sourceId: run.id, destinationId: id, points, artifacts, bytes });
+    this.emit({ type: 'run-copied', sourceId: run.id, destinationId: id, points, artifacts, bytes, ...this.urls(run, experimentId, id) });
     return { points, artifacts, bytes };
   }
 
-  private skip(run: Run, destinationId: string, reason: string): void {
+  private skip(run: Run, destinationId: string, reason: string, experimentId?: string): void {
     this.inFlight.delete(run.id);
     this.result.skipped.runs++;
-    this.emit({ type: 'run-skipped', sourceId: run.id, destinationId, reason });
+    this.emit({ type: 'run-skipped', sourceId: run.id, destinationId, reason, ...(experimentId !== undefined ? this.urls(run, experimentId, destinationId) : {}) });
+  }
+
+  /** Where both ends open the run, when they have a web app; kept in the report too. */
+  private urls(run: Run, experimentId: string, destinationId: string): { sourceUrl?: string; destinationUrl?: string } {
+    const sourceUrl = this.source.runUrl?.(run.experimentId, run.id);
+    const destinationUrl = this.destination.runUrl?.(experimentId, destinationId);
+    if (sourceUrl === undefined && destinationUrl === undefined) return {};
+    const urls = { ...(sourceUrl !== undefined ? { sourceUrl } : {}), ...(destinationUrl !== undefined ? { destinationUrl } : {}) };
+    (this.result.runUrls ??= []).push({ source: run.id, destination: destinationId, ...urls });
+    return urls;
   }
 
   private copyArtifacts(run: Run, runId: string, encoder: RunEncoder): Promise<{ artifacts: number; bytes: number }> {

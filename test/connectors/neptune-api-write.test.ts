@@ -53,9 +53,15 @@ describe('neptune:// as a destination: seed 000, project → project', () => {
 
   it('copies every run as the client reads it back, with seed 000’s rules', async () => {
     const state = temp();
-    const copied = await cli(['copy', 'neptune://ws/proj-a', 'neptune://ws/proj-b', '--state-dir', state], server.clientEnv());
+    const reportFile = join(state, 'report.json');
+    const copied = await cli(['copy', 'neptune://ws/proj-a', 'neptune://ws/proj-b', '--state-dir', state, '--report', reportFile], server.clientEnv());
     expect(copied.code, copied.stdout + copied.stderr).toBe(0);
     expect(copied.stdout + copied.stderr).not.toContain(server.token);
+    // both runs' web pages for every run, as seed 001's log has them: in the output and the report
+    expect(copied.stdout + copied.stderr).toContain(`${server.url}/ws/proj-a/e/PRA-1 → ${server.url}/ws/proj-b/e/PRB-`);
+    const report = JSON.parse(readFileSync(reportFile, 'utf8')) as { runUrls: Array<{ source: string; sourceUrl: string; destinationUrl: string }> };
+    expect(report.runUrls.map((u) => u.sourceUrl).sort()).toEqual([`${server.url}/ws/proj-a/e/PRA-1`, `${server.url}/ws/proj-a/e/PRA-2`]);
+    expect(report.runUrls.every((u) => u.destinationUrl.startsWith(`${server.url}/ws/proj-b/e/PRB-`))).toBe(true);
 
     const source = await readBack('ws/proj-a');
     const copies = await readBack('ws/proj-b');

@@ -28,6 +28,11 @@ export class DatabricksStore extends MlflowStore {
     this.kind = unityCatalog ? 'databricks-uc' : 'databricks';
   }
 
+  /** the run's page in the workspace's web app */
+  override runUrl(experimentId: string, runId: string): string | undefined {
+    return `${this.api.baseUrl}ml/experiments/${encodeURIComponent(experimentId)}/runs/${encodeURIComponent(runId)}`;
+  }
+
   override async readArtifact(run: Run, path: string): Promise<Readable> {
     const info = await runCredential(this.api, 'read', run.id, path);
     return this.signed.download(info.signed_uri, headersOf(info));

@@ -79,6 +79,11 @@ export class MlflowSource implements Source {
   /** run id → its artifact root under the server's artifact proxy, as artifacts/list gave it */
   private readonly proxiedRoots = new Map<string, string>();
 
+  /** the run's page in MLflow's web app, served by the tracking server */
+  runUrl(experimentId: string, runId: string): string | undefined {
+    return `${this.api.baseUrl}#/experiments/${encodeURIComponent(experimentId)}/runs/${encodeURIComponent(runId)}`;
+  }
+
   get uri(): string {
     return this.api.uri;
   }

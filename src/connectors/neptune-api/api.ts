@@ -14,7 +14,7 @@ import type { RetryContext, Side } from '../../util/retry.js';
 const RENEW_BEFORE_MS = 30_000;
 
 const tokenContent = z.looseObject({ api_address: z.string().optional(), api_url: z.string().optional() });
-const clientConfig = z.looseObject({ apiUrl: z.string() });
+const clientConfig = z.looseObject({ apiUrl: z.string(), applicationUrl: z.string().nullish() });
 const oauthToken = z.looseObject({ accessToken: z.string(), refreshToken: z.string().optional() });
 const jwtClaims = z.looseObject({ exp: z.number().optional() });
 
@@ -52,6 +52,8 @@ export class NeptuneApi {
   private readonly bootstrap: HttpClient;
   private api?: HttpClient;
   private apiUrl?: string;
+  /** the web app's root (the config's applicationUrl), once the config is read */
+  appUrl?: string;
   private access?: Promise<{ token: string; expires: number }>;
 
   constructor(private readonly options: NeptuneApiOptions) {
@@ -80,6 +82,7 @@ export class NeptuneApi {
     if (!this.api) {
       const config = await this.bootstrap.json('GET', 'api/backend/v1/clients/config', clientConfig, { query: { alpha: 'true' } });
       this.apiUrl = config.apiUrl;
+      this.appUrl = (config.applicationUrl ?? config.apiUrl).replace(/\/+$/, '');
       this.api ??= new HttpClient({ baseUrl: config.apiUrl, bearer: () => this.accessToken(), retry: this.options.retry, side: this.options.side, credentialsHint: `check ${this.options.origin}` });
     }
     return this.api;
@@ -109,6 +112,11 @@ export class NeptuneApi {
     const target = new URL(url);
     if (target.origin !== new URL(this.apiUrl!).origin) throw new UsageError(`the Neptune server at ${this.displayUrl} gave a download on another host (${target.host}); trackshift sends its token only to the server itself`);
     return client.download(target.pathname + target.search);
+  }
+
+  /** where the web app shows a run (`sys/id` in a project), as the client prints it */
+  runUrl(project: string, shortId: string): string | undefined {
+    return this.appUrl && `${this.appUrl}/${project}/e/${shortId}`;
   }
 
   async close(): Promise<void> {

@@ -183,6 +183,10 @@ export class NeptuneApiSource implements Source {
     }
   }
 
+  runUrl(_experimentId: string, runId: string): string | undefined {
+    return this.api.runUrl(this.projectName, runId);
+  }
+
   async getRun(runId: string): Promise<Run | undefined> {
     return (await this.runs()).get(runId)?.run;
   }

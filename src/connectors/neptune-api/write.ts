@@ -117,6 +117,10 @@ export class NeptuneApiDestination implements Destination {
     return this.copies;
   }
 
+  runUrl(_experimentId: string, runId: string): string | undefined {
+    return this.api.runUrl(this.projectName, runId);
+  }
+
   async findExperiment(name: string) {
     await this.project();
     return { id: name, lifecycle: 'active' as const };
