@@ -22,7 +22,7 @@ import { quoted } from '../../util/paths.js';
 import { experimentNameOf, experimentTagsOf, neptuneSeries, toModelRun, type NeptuneRun } from '../neptune-common/run.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { readOrRecord } from '../unreadable.js';
-import { EXACT_EXT, EXACT_PATH, parseExact, type ExactPoint } from './exact.js';
+import { EXACT_EXT, EXACT_PATH, parseExact, withExactPoints, type ExactPoint } from '../neptune-common/exact.js';
 import { containersIn, singleContainer, type Container } from './folders.js';
 import { logFilesOf, type LogFile, type Position } from './lines.js';
 import { fileArtifactPath, imageFile } from '../neptune-common/files.js';
@@ -180,32 +180,6 @@ export class Neptune2Source implements Source {
     return { points: out, paths };
   }
 
-  /** A series' pages with the points kept in `trackshift/exact` put back in their places. */
-  private async *exactPages<P extends MetricPoint | TypedPoint>(read: ReadRun, key: string, pages: AsyncIterable<P[]>, onReplace?: (read: P, exact: P) => void): AsyncGenerator<P[]> {
-    const exact = read.exact.get(key);
-    if (!exact) return yield* pages;
-    let next = 0;
-    let index = 0;
-    for await (const page of pages) {
-      const out: P[] = [];
-      for (const point of page) {
-        while (exact[next]?.insert && exact[next]!.index === index) {
-          out.push(exact[next++]!.point as P);
-          index++;
-        }
-        if (exact[next] && !exact[next]!.insert && exact[next]!.index === index) {
-          const replaced = exact[next++]!.point as P;
-          onReplace?.(point, replaced);
-          out.push(replaced);
-        } else out.push(point);
-        index++;
-      }
-      if (out.length > 0) yield out;
-    }
-    const rest = exact.slice(next).map((e) => e.point as P);
-    if (rest.length > 0) yield rest;
-  }
-
   private async located(run: Run): Promise<ReadRun> {
     if (!this.runs.has(run.id)) await this.getRun(run.id);
     const read = this.runs.get(run.id);
@@ -220,7 +194,7 @@ export class Neptune2Source implements Source {
     const pages = async function* () {
       for await (const page of seriesPages(read.files, key, series)) yield page.map((p): MetricPoint => ({ key, step: p.step, timestamp: p.timestamp, value: p.value as number }));
     };
-    yield* this.exactPages(read, key, pages());
+    yield* withExactPoints(read.exact.get(key), pages());
   }
 
   async *readSeries(run: Run, info: SeriesInfo): AsyncIterable<TypedPoint[]> {
@@ -246,7 +220,7 @@ export class Neptune2Source implements Source {
       const at = typeof native.value === 'object' && seriesFiles.get((native.value as SeriesFile).path);
       if (at && typeof exact.value === 'object') seriesFiles.set((exact.value as SeriesFile).path, at);
     };
-    yield* this.exactPages(read, info.key, pages(), alias);
+    yield* withExactPoints(read.exact.get(info.key), pages(), alias);
   }
 
   async readSeriesFile(run: Run, path: string): Promise<Readable> {

@@ -66,7 +66,7 @@ import { EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute, failedOf, INPUTS_AT
 import type { Destination, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
 import { Paths, artifactAttributes } from '../neptune-common/attribute-paths.js';
 import { NEPTUNE2_HOLDS } from '../neptune-common/holds.js';
-import { EXACT_EXT, EXACT_PATH, MAX_STRING_LENGTH, MAX_STRING_SERIES_LENGTH } from './exact.js';
+import { EXACT_EXT, EXACT_PATH, MAX_STRING_LENGTH, MAX_STRING_SERIES_LENGTH } from '../neptune-common/exact.js';
 import { parseContainerName } from './folders.js';
 import { OperationLog, PyFloat, secondsOf } from './log-writer.js';
 import { imageFile, imageKind } from '../neptune-common/files.js';

@@ -15,8 +15,8 @@
  *   `<key>/<index>.<ext>`, with the size and type of their bytes): the point with its file's
  *   path, name, size and type as given (replaced; the bytes are those logged).
  *
- * The trackshift reader (read.ts) applies these lines and hides the file; anything else sees a
- * JSON-lines file attribute. Points use the model's JSON form (model/json.ts).
+ * trackshift's 2.x readers (the offline folders', the API's) apply these lines and hide the file;
+ * anything else sees a JSON-lines file attribute. Points use the model's JSON form (model/json.ts).
  */
 import { z } from 'zod';
 import type { ConfigEntry, MetricPoint, TypedPoint } from '../../model/index.js';
@@ -71,4 +71,29 @@ export function parseExact(text: string, where: string): { attributes: ConfigEnt
   }
   for (const { points } of series.values()) points.sort((a, b) => a.index - b.index);
   return { attributes, series };
+}
+
+/** A series' pages with the points kept exactly put back in their places (`onReplace` sees each point replaced). */
+export async function* withExactPoints<P extends MetricPoint | TypedPoint>(exact: ExactPoint[] | undefined, pages: AsyncIterable<P[]>, onReplace?: (read: P, exact: P) => void): AsyncGenerator<P[]> {
+  if (!exact) return yield* pages;
+  let next = 0;
+  let index = 0;
+  for await (const page of pages) {
+    const out: P[] = [];
+    for (const point of page) {
+      while (exact[next]?.insert && exact[next]!.index === index) {
+        out.push(exact[next++]!.point as P);
+        index++;
+      }
+      if (exact[next] && !exact[next]!.insert && exact[next]!.index === index) {
+        const replaced = exact[next++]!.point as P;
+        onReplace?.(point, replaced);
+        out.push(replaced);
+      } else out.push(point);
+      index++;
+    }
+    if (out.length > 0) yield out;
+  }
+  const rest = exact.slice(next).map((e) => e.point as P);
+  if (rest.length > 0) yield rest;
 }
