@@ -12,7 +12,13 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryStore } from '../../src/connectors/memory/index.js';
+import { runJob } from '../../src/engine/job.js';
+import { emptySelection } from '../../src/engine/plan.js';
+import { runVerify } from '../../src/verify/index.js';
 import { cli, startCli } from '../cli/run-cli.js';
+import { expectEqual } from '../helpers/jobs.js';
+import { richStore } from '../helpers/rich-run.js';
 import { runTool } from '../harness/mlflow-server.js';
 import { startNeptuneServer, type NeptuneServer } from '../harness/neptune-server/index.js';
 
@@ -38,7 +44,7 @@ describe('neptune:// as a destination: seed 000, project → project', () => {
   let logged: Logged;
 
   beforeAll(async () => {
-    server = await startNeptuneServer({ projects: [['ws', 'proj-a', 'PRA'], ['ws', 'proj-b', 'PRB'], ['ws', 'proj-c', 'PRC'], ['ws', 'proj-d', 'PRD'], ['ws', 'many', 'MANY'], ['ws', 'killed', 'KIL']] });
+    server = await startNeptuneServer({ projects: [['ws', 'proj-a', 'PRA'], ['ws', 'proj-b', 'PRB'], ['ws', 'proj-c', 'PRC'], ['ws', 'proj-d', 'PRD'], ['ws', 'many', 'MANY'], ['ws', 'killed', 'KIL'], ['ws', 'rich', 'RICH']] });
     const work = temp();
     await runTool('neptune2', 'python', ['test/fixtures/neptune2_offline_run.py', work, join(work, 'logged.json')], { ...server.clientEnv(), NEPTUNE_MODE: 'async', NEPTUNE_PROJECT: 'ws/proj-a' });
     logged = JSON.parse(readFileSync(join(work, 'logged.json'), 'utf8')) as Logged;
@@ -157,5 +163,15 @@ describe('neptune:// as a destination: seed 000, project → project', () => {
       expect(run.attributes.get('run_data/tags/trackshift.complete')).toEqual({ type: 'string', value: 'true' });
       for (let m = 0; m < 3; m++) expect((run.attributes.get(`metrics/m${m}`) as { points: unknown[] }).points).toHaveLength(3000);
     }
+  }, 240_000);
+
+  it('keeps what Neptune cannot hold (NaN, ±Infinity, long strings) in trackshift/exact and reads it back: verify equal', async () => {
+    richStore(memoryStore('neptune-api-rich'));
+    const env = server.clientEnv();
+    const common = { source: 'memory:neptune-api-rich', destination: 'neptune://ws/rich', selection: emptySelection(), workers: 2, artifactWorkers: 2, env };
+    const report = await runJob({ ...common, command: 'copy', dryRun: false, stateDir: temp() });
+    expect(report.failed).toEqual([]);
+    expect(report.warnings.some((w) => w.message.includes('trackshift/exact'))).toBe(true);
+    expectEqual(await runVerify({ ...common, maxDifferences: 50 }), 2);
   }, 240_000);
 });

@@ -34,8 +34,10 @@ class DecodingSource implements Source {
   private readonly encodings = new Map<string, RunEncoding>();
   private readonly failed: UnreadableObject[] = [];
   readonly getRun?: (runId: string) => Promise<Run | undefined>;
+  readonly runUrl?: (experimentId: string, runId: string) => string | undefined;
 
   constructor(private readonly inner: Source) {
+    if (inner.runUrl) this.runUrl = inner.runUrl.bind(inner);
     if (inner.getRun) {
       const getRun = inner.getRun.bind(inner);
       this.getRun = async (runId) => {

@@ -23,8 +23,8 @@ export const neptuneApiConnector: ConnectorFactory = {
   detect: async (location) => location.startsWith('neptune://'),
   openSource: async (target) => {
     const { api, project } = await connect(target);
-    const { NeptuneApiSource } = await import('./read.js');
-    return new NeptuneApiSource(api, project);
+    const [{ NeptuneApiSource }, { decodingSource }] = await Promise.all([import('./read.js'), import('../encoding/decode.js')]);
+    return decodingSource(new NeptuneApiSource(api, project));
   },
   openDestination: async (target) => {
     const { api, project } = await connect(target);

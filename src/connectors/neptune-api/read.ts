@@ -14,9 +14,10 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import { z } from 'zod';
-import type { ArtifactFile, Experiment, MetricPoint, Run, SeriesInfo, TypedPoint } from '../../model/index.js';
+import type { ArtifactFile, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
 import { InvalidInputError, UsageError } from '../../util/errors.js';
 import { quoted, relativePathProblem } from '../../util/paths.js';
+import { EXACT_EXT, EXACT_PATH, parseExact, withExactPoints, type ExactPoint } from '../neptune-common/exact.js';
 import { fileArtifactPath, imageFile } from '../neptune-common/files.js';
 import { experimentNameOf, experimentTagsOf, neptuneSeries, toModelRun, type NeptuneAttribute, type NeptuneRun } from '../neptune-common/run.js';
 import type { RunQuery, Source } from '../types.js';
@@ -48,6 +49,12 @@ interface ApiRun {
   experimentTags: Record<string, string>;
   files: Map<string, { attribute: string; size?: number }>;
   fileSets: string[];
+  /** points kept exactly in `trackshift/exact` by trackshift's writers, by series */
+  exact: Map<string, ExactPoint[]>;
+  /** the series the server holds (not those only `trackshift/exact` holds) */
+  onServer: Set<string>;
+  /** series files `trackshift/exact` names otherwise: that name → the name the server's point reads as */
+  fileAliases: Map<string, string>;
 }
 
 /** An attribute of the API as a Neptune attribute of the model; undefined for series, files and what has no value. */
@@ -119,7 +126,7 @@ export class NeptuneApiSource implements Source {
     }
   }
 
-  private toApiRun(uuid: string, dtos: AttributeDto[]): ApiRun {
+  private async toApiRun(uuid: string, dtos: AttributeDto[]): Promise<ApiRun> {
     const attributes = new Map<string, NeptuneAttribute>();
     const series: SeriesInfo[] = [];
     const files = new Map<string, { attribute: string; size?: number }>();
@@ -140,16 +147,44 @@ export class NeptuneApiSource implements Source {
     }
     const shortId = attributes.get('sys/id');
     if (shortId?.type !== 'string') throw new InvalidInputError(this.uri, `run ${uuid} has no sys/id`);
+    const onServer = new Set(series.map((s) => s.key));
+    const { points: exact, paths } = await this.applyExact(uuid, shortId.value, files, attributes, series);
     const neptuneRun: NeptuneRun = { id: shortId.value, project: this.projectName, generation: 2, attributes, series };
     const experiment = experimentNameOf(neptuneRun);
-    return { run: toModelRun(neptuneRun, experiment), uuid, experiment, experimentTags: experimentTagsOf(neptuneRun), files, fileSets };
+    const run = toModelRun(neptuneRun, experiment);
+    // config paths whose segments hold "/", as given (Neptune nests them)
+    for (const path of paths) {
+      const entry = run.config?.find((e) => e.path.join('/') === path.join('/'));
+      if (entry) entry.path = path;
+    }
+    return { run, uuid, experiment, experimentTags: experimentTagsOf(neptuneRun), files, fileSets, exact, onServer, fileAliases: new Map() };
+  }
+
+  /** What trackshift's writers kept in `trackshift/exact`: attributes set, points to put back; the file is no artifact. */
+  private async applyExact(uuid: string, runId: string, files: ApiRun['files'], attributes: Map<string, NeptuneAttribute>, series: SeriesInfo[]): Promise<{ points: Map<string, ExactPoint[]>; paths: string[][] }> {
+    const out = new Map<string, ExactPoint[]>();
+    const paths: string[][] = [];
+    const name = fileArtifactPath(EXACT_PATH, EXACT_EXT);
+    if (!files.delete(name)) return { points: out, paths };
+    const chunks: Buffer[] = [];
+    for await (const c of await this.api.download('api/leaderboard/v1/attributes/download', { experimentId: uuid, attribute: EXACT_PATH })) chunks.push(c as Buffer);
+    const parsed = parseExact(Buffer.concat(chunks).toString('utf8'), `${this.uri} run ${runId}: ${EXACT_PATH}`);
+    for (const entry of parsed.attributes) {
+      attributes.set(entry.path.join('/'), entry.value);
+      if (entry.path.some((segment) => segment.includes('/'))) paths.push(entry.path);
+    }
+    for (const [key, { type, points }] of parsed.series) {
+      out.set(key, points);
+      if (!series.some((s) => s.key === key)) series.push(neptuneSeries(key, type));
+    }
+    return { points: out, paths };
   }
 
   private runs(): Promise<Map<string, ApiRun>> {
     this.all ??= (async () => {
       const out = new Map<string, ApiRun>();
       for await (const { uuid, attributes } of this.search(undefined)) {
-        const read = this.toApiRun(uuid, attributes);
+        const read = await this.toApiRun(uuid, attributes);
         out.set(read.run.id, read);
       }
       return out;
@@ -198,7 +233,9 @@ export class NeptuneApiSource implements Source {
   }
 
   private async *seriesPages(run: Run, key: string, kind: 'float' | 'string') {
-    const { uuid } = await this.located(run);
+    const { uuid, onServer } = await this.located(run);
+    // a series only trackshift/exact holds (all its points NaN) has none on the server
+    if (!onServer.has(key)) return;
     for (let offset = 0; ; offset += SERIES_PAGE) {
       const page = await this.api.json('GET', `api/leaderboard/v1/attributes/series/${kind}`, seriesValues, { query: { experimentId: uuid, attribute: key, limit: SERIES_PAGE, offset } });
       if (page.values.length > 0) yield page.values;
@@ -207,28 +244,41 @@ export class NeptuneApiSource implements Source {
   }
 
   async *readMetric(run: Run, key: string): AsyncIterable<MetricPoint[]> {
-    for await (const page of this.seriesPages(run, key, 'float')) {
-      yield page.map((p, i) => ({ key, step: p.step ?? i, ...(typeof p.timestampMillis === 'number' ? { timestamp: p.timestampMillis } : {}), value: typeof p.value === 'number' ? p.value : Number(p.value) }));
-    }
+    const { exact } = await this.located(run);
+    const pages = async function* (self: NeptuneApiSource) {
+      for await (const page of self.seriesPages(run, key, 'float')) {
+        yield page.map((p, i): MetricPoint => ({ key, step: p.step ?? i, ...(typeof p.timestampMillis === 'number' ? { timestamp: p.timestampMillis } : {}), value: typeof p.value === 'number' ? p.value : Number(p.value) }));
+      }
+    };
+    yield* withExactPoints(exact.get(key), pages(this));
   }
 
   async *readSeries(run: Run, info: SeriesInfo): AsyncIterable<TypedPoint[]> {
     if (info.type === 'string') {
-      for await (const page of this.seriesPages(run, info.key, 'string')) {
-        yield page.map((p, i) => ({ step: p.step ?? i, ...(typeof p.timestampMillis === 'number' ? { timestamp: p.timestampMillis } : {}), value: String(p.value) }));
-      }
+      const { exact } = await this.located(run);
+      const pages = async function* (self: NeptuneApiSource) {
+        for await (const page of self.seriesPages(run, info.key, 'string')) {
+          yield page.map((p, i): TypedPoint => ({ step: p.step ?? i, ...(typeof p.timestampMillis === 'number' ? { timestamp: p.timestampMillis } : {}), value: String(p.value) }));
+        }
+      };
+      yield* withExactPoints(exact.get(info.key), pages(this));
       return;
     }
     if (info.type !== 'file') return;
-    const { uuid } = await this.located(run);
-    const listed = await this.api.json('GET', 'api/leaderboard/v1/attributes/series/image', imageValues, { query: { experimentId: uuid, attribute: info.key, limit: SERIES_PAGE, offset: 0 } });
+    const { uuid, exact, fileAliases, onServer } = await this.located(run);
     const points: TypedPoint[] = [];
-    for (let index = 0; index < listed.totalItemCount; index++) {
-      const bytes = await this.imageBytes(uuid, info.key, index);
-      const value = listed.values?.[index];
-      points.push({ step: value?.step ?? index, ...(typeof value?.timestampMillis === 'number' ? { timestamp: value.timestampMillis } : {}), value: imageFile(info.key, index, bytes, value?.value?.name ?? undefined) });
+    if (onServer.has(info.key)) {
+      const listed = await this.api.json('GET', 'api/leaderboard/v1/attributes/series/image', imageValues, { query: { experimentId: uuid, attribute: info.key, limit: SERIES_PAGE, offset: 0 } });
+      for (let index = 0; index < listed.totalItemCount; index++) {
+        const bytes = await this.imageBytes(uuid, info.key, index);
+        const value = listed.values?.[index];
+        points.push({ step: value?.step ?? index, ...(typeof value?.timestampMillis === 'number' ? { timestamp: value.timestampMillis } : {}), value: imageFile(info.key, index, bytes, value?.value?.name ?? undefined) });
+      }
     }
-    if (points.length > 0) yield points;
+    const alias = (read: TypedPoint, kept: TypedPoint) => fileAliases.set((kept.value as SeriesFile).path, (read.value as SeriesFile).path);
+    yield* withExactPoints(exact.get(info.key), (async function* () {
+      if (points.length > 0) yield points;
+    })(), alias);
   }
 
   private async imageBytes(uuid: string, key: string, index: number): Promise<Buffer> {
@@ -238,8 +288,11 @@ export class NeptuneApiSource implements Source {
   }
 
   async readSeriesFile(run: Run, path: string): Promise<Readable> {
-    const { uuid } = await this.located(run);
-    const m = /^(.*)\/(\d+)(?:\.\w+)?$/.exec(path);
+    const { uuid, fileAliases } = await this.located(run);
+    const asRead = /^(.*)\/(\d+)(?:\.\w+)?$/;
+    // a name trackshift/exact gave: learnt by reading the series once
+    if (!fileAliases.has(path) && !asRead.test(path)) for (const series of run.series) if (series.type === 'file') for await (const _ of this.readSeries(run, series));
+    const m = asRead.exec(fileAliases.get(path) ?? path);
     if (!m) throw new InvalidInputError(this.uri, `run ${run.id} has no series file ${quoted(path)}`);
     return Readable.from([await this.imageBytes(uuid, m[1]!, Number(m[2]))]);
   }

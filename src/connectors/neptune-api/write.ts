@@ -15,8 +15,10 @@ import { SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
 import { UsageError } from '../../util/errors.js';
 import { HttpError } from '../../util/http.js';
 import { quoted } from '../../util/paths.js';
+import { encodeEntry, pointToLine } from '../../model/json.js';
 import { artifactAttributes, Paths } from '../neptune-common/attribute-paths.js';
-import { imageKind } from '../neptune-common/files.js';
+import { EXACT_EXT, EXACT_PATH, MAX_STRING_LENGTH, MAX_STRING_SERIES_LENGTH } from '../neptune-common/exact.js';
+import { imageFile, imageKind } from '../neptune-common/files.js';
 import { NEPTUNE2_HOLDS } from '../neptune-common/holds.js';
 import { EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute, failedOf, INPUTS_ATTRIBUTE, inputsAttribute, isNeptuneRun, neptuneTarget } from '../neptune-common/target.js';
 import type { Destination, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
@@ -54,6 +56,10 @@ interface OpenRun {
   inputs: DatasetInput[];
   warnings: string[];
   dropped: Map<string, number>;
+  /** points given per series (those not written too), for the positions of exact lines */
+  counts: Map<string, number>;
+  /** lines of `trackshift/exact`: what Neptune cannot hold as given, kept exactly */
+  exact: string[];
 }
 
 interface Copy {
@@ -150,7 +156,7 @@ export class NeptuneApiDestination implements Destination {
     this.emptied.delete(key);
     // the 2.x API cannot delete a run: one cut off before was emptied, and is written again
     const created = reused ? { id: reused.uuid, shortId: reused.shortId } : await this.create(p.id, target.runId);
-    const open: OpenRun = { uuid: created.id, shortId: created.shortId, experiment: experimentId, paths: new Paths(), ops: [], images: new Map(), artifacts: [], inputs: [], warnings: [], dropped: new Map() };
+    const open: OpenRun = { uuid: created.id, shortId: created.shortId, experiment: experimentId, paths: new Paths(), ops: [], images: new Map(), artifacts: [], inputs: [], warnings: [], dropped: new Map(), counts: new Map(), exact: [] };
     if (sourceId !== undefined) open.sourceId = sourceId;
     this.runs.set(created.shortId, open);
 
@@ -160,6 +166,8 @@ export class NeptuneApiDestination implements Destination {
     if (isNeptuneRun(run) || experimentId !== this.projectName) attributes.set(EXPERIMENT, { type: 'string', value: experimentId });
     const tags = this.experimentTags.get(experimentId) ?? {};
     if (Object.keys(tags).length > 0) attributes.set(EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute(tags));
+    // a config path segment holding "/" (W&B and Comet keys may) makes nested namespaces in Neptune: its exact path is kept
+    for (const entry of run.config ?? []) if (entry.path.some((segment) => segment.includes('/'))) open.exact.push(JSON.stringify({ attribute: encodeEntry(entry) }));
     if (target.name !== undefined) this.assign(open, 'sys/name', { type: 'string', value: target.name });
     attributes.delete('sys/failed');
     for (const [path, value] of attributes) this.assign(open, path, value);
@@ -197,15 +205,19 @@ export class NeptuneApiDestination implements Destination {
   private assign(open: OpenRun, path: string, value: TypedValue): void {
     if (!this.claim(open, path, value.type === 'stringSet' ? 'string set' : value.type)) return;
     switch (value.type) {
-      case 'string':
-        open.ops.push({ path, assignString: { value: value.value } });
+      case 'string': {
+        // cut as the client cuts it; the whole value kept exactly
+        const cut = value.value.length > MAX_STRING_LENGTH;
+        if (cut) open.exact.push(JSON.stringify({ attribute: encodeEntry({ path: path.split('/'), value }) }));
+        open.ops.push({ path, assignString: { value: cut ? value.value.slice(0, MAX_STRING_LENGTH) : value.value } });
         return;
+      }
       case 'int':
         open.ops.push(Number.isSafeInteger(value.value) ? { path, assignInt: { value: value.value } } : { path, assignFloat: { value: value.value } });
         return;
       case 'float':
         if (Number.isFinite(value.value)) open.ops.push({ path, assignFloat: { value: value.value } });
-        else open.warnings.push(`${quoted(path)} is ${value.value}, which Neptune's API does not take: not written`);
+        else open.exact.push(JSON.stringify({ attribute: encodeEntry({ path: path.split('/'), value }) }));
         return;
       case 'bool':
         open.ops.push({ path, assignBool: { value: value.value } });
@@ -244,10 +256,13 @@ export class NeptuneApiDestination implements Destination {
     for (const [key, points] of byKey) {
       if (!this.claim(open, key, 'float series')) continue;
       const entries = [];
+      let index = open.counts.get(key) ?? 0;
       for (const p of points) {
         if (Number.isFinite(p.value)) entries.push({ value: p.value, step: p.step, timestampMilliseconds: p.timestamp ?? Date.now() });
-        else open.dropped.set(key, (open.dropped.get(key) ?? 0) + 1);
+        else open.exact.push(JSON.stringify({ series: key, type: 'float', index, insert: true, point: JSON.parse(pointToLine('float', p)) as object }));
+        index++;
       }
+      open.counts.set(key, index);
       if (entries.length > 0) open.ops.push({ path: key, logFloats: { entries } });
     }
     if (open.ops.length >= OPERATIONS_PER_CALL) await this.flush(open);
@@ -257,7 +272,16 @@ export class NeptuneApiDestination implements Destination {
     const open = this.open(runId);
     if (!this.claim(open, series.key, `${series.type} series`)) return;
     if (series.type === 'string') {
-      open.ops.push({ path: series.key, logStrings: { entries: points.map((p) => ({ value: p.value as string, step: p.step, timestampMilliseconds: p.timestamp ?? Date.now() })) } });
+      let index = open.counts.get(series.key) ?? 0;
+      const entries = points.map((p) => {
+        const text = p.value as string;
+        // cut as the client cuts it; the whole value kept exactly
+        if (text.length > MAX_STRING_SERIES_LENGTH) open.exact.push(JSON.stringify({ series: series.key, type: 'string', index, insert: false, point: JSON.parse(pointToLine('string', p)) as object }));
+        index++;
+        return { value: text.slice(0, MAX_STRING_SERIES_LENGTH), step: p.step, timestampMilliseconds: p.timestamp ?? Date.now() };
+      });
+      open.counts.set(series.key, index);
+      open.ops.push({ path: series.key, logStrings: { entries } });
     } else if (series.type === 'file') {
       for (const p of points) {
         const file = p.value as SeriesFile;
@@ -266,6 +290,13 @@ export class NeptuneApiDestination implements Destination {
         if (!bytes || !imageKind(bytes)) {
           open.dropped.set(series.key, (open.dropped.get(series.key) ?? 0) + 1);
           continue;
+        }
+        // the reader names an image `<key>/<index>.<ext>`: a point named otherwise is kept exactly
+        const index = open.counts.get(series.key) ?? 0;
+        open.counts.set(series.key, index + 1);
+        const asRead = imageFile(series.key, index, bytes, file.name);
+        if (asRead.path !== file.path || asRead.mimeType !== file.mimeType || (file.size !== undefined && file.size !== asRead.size)) {
+          open.exact.push(JSON.stringify({ series: series.key, type: 'file', index, insert: false, point: JSON.parse(pointToLine('file', p)) as object }));
         }
         open.ops.push({ path: series.key, logImages: { entries: [{ value: { data: bytes.toString('base64'), name: file.name ?? null, description: null }, step: p.step, timestampMilliseconds: p.timestamp ?? Date.now() }] } });
       }
@@ -310,7 +341,11 @@ export class NeptuneApiDestination implements Destination {
     for (const [i, { attribute, ext }] of attributes.entries()) {
       if (this.claim(open, attribute, 'file')) await this.upload(open, attribute, ext, open.artifacts[i]!.data);
     }
-    for (const [key, count] of open.dropped) open.warnings.push(`${count} point(s) of ${quoted(key)} are not written: Neptune's API takes neither NaN nor ±Infinity, and its file series only images`);
+    for (const [key, count] of open.dropped) open.warnings.push(`${count} point(s) of file series ${quoted(key)} are not written: Neptune 2.x file series hold images only`);
+    if (open.exact.length > 0 && this.claim(open, EXACT_PATH, 'file')) {
+      await this.upload(open, EXACT_PATH, EXACT_EXT, Buffer.from(open.exact.join('\n') + '\n'));
+      open.warnings.push(`${open.exact.length} value(s) Neptune 2.x does not take as they are (NaN, ±Infinity, strings past its length limits) are kept exactly in the file attribute ${EXACT_PATH}, which trackshift reads back`);
+    }
     // last: the run's end, then the tag that makes it a complete copy
     open.ops.push({ path: 'sys/failed', assignBool: { value: failedOf(run) } });
     if (open.sourceId !== undefined) open.ops.push({ path: COMPLETE, assignString: { value: 'true' } });

@@ -141,16 +141,18 @@ export function toModelRun(run: NeptuneRun, experimentId: string): Run {
   const tags: Record<string, string> = { ...written.tags };
   for (const tag of set(attributes.get('sys/tags'))) tags[tag] = '';
   const groupTags = set(attributes.get('sys/group_tags'));
-  const state = str(info.get('source_state')) ?? str(attributes.get('sys/state'));
   // a run from elsewhere (run_info/status) has no sys attributes of its own: the writer made them from its id, experiment, start, tags and group
   const fromElsewhere = info.has('status');
+  // nor a Neptune state: that of its copy is the server's, not the run's
+  const state = str(info.get('source_state')) ?? (fromElsewhere ? undefined : str(attributes.get('sys/state')));
   const configured = fromElsewhere ? [...attributes].filter(([path]) => !path.startsWith('sys/')) : [...attributes];
   const config: ConfigEntry[] = configured.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([path, value]) => ({ path: path.split('/'), value }));
   const startTime = time(info.get('start_time')) ?? time(attributes.get('sys/creation_time'));
   // a run from elsewhere ended when run_info/end_time says, or has not ended
   const endTime = time(info.get('end_time')) ?? (fromElsewhere ? undefined : (time(attributes.get('sys/modification_time')) ?? run.lastOperationTime));
   const name = str(info.get('run_name')) ?? (run.generation === 2 ? (str(attributes.get('sys/name')) ?? run.id) : run.id);
-  const user = str(info.get('user_id')) ?? str(attributes.get('sys/owner'));
+  // a run from elsewhere had its user or none: the server's owner of the copy is not it
+  const user = str(info.get('user_id')) ?? (fromElsewhere ? undefined : str(attributes.get('sys/owner')));
   const deleted = str(info.get('lifecycle_stage')) === 'deleted' || attributes.get('sys/trashed')?.value === true;
   const parentId = str(info.get('parent_run_id'));
   return {
