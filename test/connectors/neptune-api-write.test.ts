@@ -8,7 +8,7 @@
  * description, tags kept in `sys`; the rest, `sys/id` and the creation time included, in
  * `old_sys/`); a re-run adds nothing.
  */
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import { emptySelection } from '../../src/engine/plan.js';
 import { runVerify } from '../../src/verify/index.js';
 import { cli, startCli } from '../cli/run-cli.js';
 import { expectEqual } from '../helpers/jobs.js';
+import { killWhileRunInFlight } from '../helpers/kill.js';
 import { richStore } from '../helpers/rich-run.js';
 import { runTool } from '../harness/mlflow-server.js';
 import { startNeptuneServer, type NeptuneServer } from '../harness/neptune-server/index.js';
@@ -137,22 +138,7 @@ describe('neptune:// as a destination: seed 000, project → project', () => {
     const state = temp();
     const args = ['copy', 'neptune://ws/many', 'neptune://ws/killed', '--workers', '1', '--state-dir', state];
     const { child, done } = startCli(args, server.clientEnv());
-    const journal = join(state, 'journal.jsonl');
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (!existsSync(journal)) return;
-        const lines = readFileSync(journal, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string });
-        if (lines.some((l) => l.type === 'run-done') && lines[lines.length - 1]?.type === 'run-started') {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 2);
-      void done.then(() => {
-        clearInterval(timer);
-        reject(new Error('the copy finished before it could be killed'));
-      });
-    });
+    await killWhileRunInFlight(state, child, done);
     expect((await done).signal).toBe('SIGKILL');
     const rerun = await cli(args, server.clientEnv());
     expect(rerun.code, rerun.stdout + rerun.stderr).toBe(0);

@@ -9,7 +9,7 @@
  * mid-way leaves whole runs only, and its re-run ends with each run once.
  * (PostgreSQL's COPY of staged points: sqlstore-write-postgres.test.ts.)
  */
-import { copyFileSync, existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -26,6 +26,7 @@ import { runTool, startMlflowServer, runPython, type MlflowServer } from '../har
 import { snapshot } from '../helpers/snapshot.js';
 import { expectEqual } from '../helpers/jobs.js';
 import { cli, startCli } from '../cli/run-cli.js';
+import { killWhileRunInFlight } from '../helpers/kill.js';
 import { DB_PASSWORD, type DatabaseServer } from '../harness/db-servers.js';
 import { startMariadb } from '../harness/mariadb.js';
 import { startPostgres } from '../harness/postgres.js';
@@ -211,23 +212,7 @@ async function killAndRerun(source: string, target: Target): Promise<void> {
   const state = temp();
   const args = ['copy', source, target.location, '--include-deleted', '--workers', '1', '--state-dir', state];
   const { child, done } = startCli(args);
-  const journal = join(state, 'journal.jsonl');
-  await new Promise<void>((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (!existsSync(journal)) return;
-      const lines = readFileSync(journal, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string });
-      const last = lines[lines.length - 1];
-      if (lines.some((l) => l.type === 'run-done') && last?.type === 'run-started') {
-        clearInterval(timer);
-        child.kill('SIGKILL');
-        resolve();
-      }
-    }, 2);
-    void done.then(() => {
-      clearInterval(timer);
-      reject(new Error('the copy finished before it could be killed'));
-    });
-  });
+  await killWhileRunInFlight(state, child, done);
   expect((await done).signal).toBe('SIGKILL');
   const incomplete = () => scalar(target, 'SELECT COUNT(*) AS n FROM runs r LEFT JOIN tags t ON t.run_uuid = r.run_uuid AND t."key" = \'trackshift.complete\' WHERE t."value" IS NULL');
   const copied = await scalar(target, 'SELECT COUNT(*) AS n FROM runs');

@@ -17,6 +17,8 @@ const tokenContent = z.looseObject({ api_address: z.string().optional(), api_url
 const clientConfig = z.looseObject({ apiUrl: z.string(), applicationUrl: z.string().nullish() });
 const oauthToken = z.looseObject({ accessToken: z.string(), refreshToken: z.string().optional() });
 const jwtClaims = z.looseObject({ exp: z.number().optional() });
+const projectInfo = z.looseObject({ id: z.string(), name: z.string(), organizationName: z.string() });
+export type ProjectInfo = z.infer<typeof projectInfo>;
 
 /** The server an API token names: `api_url`, else `api_address` (https:// when it has no scheme). */
 export function serverOfToken(token: string, origin: string): string {
@@ -112,6 +114,13 @@ export class NeptuneApi {
     const target = new URL(url);
     if (target.origin !== new URL(this.apiUrl!).origin) throw new UsageError(`the Neptune server at ${this.displayUrl} gave a download on another host (${target.host}); trackshift sends its token only to the server itself`);
     return client.download(target.pathname + target.search);
+  }
+
+  /** A project by `WORKSPACE/NAME`; `hint` says what to do when it is not there (or not visible to the token). */
+  async project(name: string, hint: string): Promise<ProjectInfo> {
+    const found = await this.jsonOrMissing('GET', 'api/backend/v1/projects/get', projectInfo, { query: { projectIdentifier: name } });
+    if (!found) throw new UsageError(`neptune://${name}: the Neptune server at ${this.displayUrl} has no project ${name} (${hint})`);
+    return found;
   }
 
   /** where the web app shows a run (`sys/id` in a project), as the client prints it */

@@ -15,20 +15,19 @@ import { pipeline } from 'node:stream/promises';
 import yauzl from 'yauzl';
 import { z } from 'zod';
 import type { ArtifactFile, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
-import { InvalidInputError, UsageError } from '../../util/errors.js';
+import { InvalidInputError } from '../../util/errors.js';
 import { quoted, relativePathProblem } from '../../util/paths.js';
 import { EXACT_EXT, EXACT_PATH, parseExact, withExactPoints, type ExactPoint } from '../neptune-common/exact.js';
 import { fileArtifactPath, imageFile } from '../neptune-common/files.js';
 import { experimentNameOf, experimentTagsOf, neptuneSeries, toModelRun, type NeptuneAttribute, type NeptuneRun } from '../neptune-common/run.js';
 import type { RunQuery, Source } from '../types.js';
-import type { NeptuneApi } from './api.js';
+import type { NeptuneApi, ProjectInfo } from './api.js';
 
 const SEARCH_PAGE = 100;
 const SERIES_PAGE = 10_000;
 /** how long a prepared file-set download is waited for */
 const PREPARE_TIMEOUT_MS = 120_000;
 
-const project = z.looseObject({ id: z.string(), name: z.string(), organizationName: z.string(), projectKey: z.string().optional() });
 const attributeDto = z.looseObject({ name: z.string(), type: z.string() }).catchall(z.unknown());
 type AttributeDto = z.infer<typeof attributeDto>;
 const searchPage = z.looseObject({ matchingItemCount: z.number().optional(), entries: z.array(z.looseObject({ experimentId: z.string(), attributes: z.array(attributeDto) })) });
@@ -91,7 +90,7 @@ export class NeptuneApiSource implements Source {
   readonly kind = 'neptune-api';
   readonly capabilities = { filter: true };
   readonly uri: string;
-  private projectInfo?: Promise<z.infer<typeof project>>;
+  private projectInfo?: Promise<ProjectInfo>;
   private all?: Promise<Map<string, ApiRun>>;
   private readonly zips = new Map<string, Promise<string>>();
   private scratch?: Promise<string>;
@@ -103,11 +102,8 @@ export class NeptuneApiSource implements Source {
     this.uri = `neptune://${projectName}`;
   }
 
-  private project() {
-    this.projectInfo ??= this.api.jsonOrMissing('GET', 'api/backend/v1/projects/get', project, { query: { projectIdentifier: this.projectName } }).then((p) => {
-      if (!p) throw new UsageError(`${this.uri}: the Neptune server at ${this.api.displayUrl} has no project ${this.projectName} (or the token may not see it)`);
-      return p;
-    });
+  private project(): Promise<ProjectInfo> {
+    this.projectInfo ??= this.api.project(this.projectName, 'or the token may not see it');
     return this.projectInfo;
   }
 

@@ -12,17 +12,16 @@ import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint, TypedValue } from '../../model/index.js';
 import { SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
-import { UsageError } from '../../util/errors.js';
 import { HttpError } from '../../util/http.js';
 import { quoted } from '../../util/paths.js';
 import { encodeEntry, pointToLine } from '../../model/json.js';
 import { artifactAttributes, Paths } from '../neptune-common/attribute-paths.js';
-import { EXACT_EXT, EXACT_PATH, MAX_STRING_LENGTH, MAX_STRING_SERIES_LENGTH } from '../neptune-common/exact.js';
-import { imageFile, imageKind } from '../neptune-common/files.js';
+import { EXACT_EXT, EXACT_PATH, imageExactLine, MAX_STRING_LENGTH, MAX_STRING_SERIES_LENGTH } from '../neptune-common/exact.js';
+import { imageKind } from '../neptune-common/files.js';
 import { NEPTUNE2_HOLDS } from '../neptune-common/holds.js';
 import { EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute, failedOf, INPUTS_ATTRIBUTE, inputsAttribute, isNeptuneRun, neptuneTarget } from '../neptune-common/target.js';
 import type { Destination, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
-import type { NeptuneApi } from './api.js';
+import type { NeptuneApi, ProjectInfo } from './api.js';
 
 const LIMITS: WriteLimits = { metrics: 10_000, params: 1000, tags: 1000, entries: 20_000, bytes: 64 * 1024 * 1024 };
 /** operations per executeOperations call (the client's NEPTUNE_ASYNC_BATCH_SIZE) */
@@ -35,7 +34,6 @@ const PROVENANCE = `run_data/tags/${SOURCE_TAGS.id}`;
 const COMPLETE = `run_data/tags/${SOURCE_TAGS.complete}`;
 const EXPERIMENT = 'run_info/experiment_name';
 
-const project = z.looseObject({ id: z.string(), name: z.string(), organizationName: z.string() });
 const experiment = z.looseObject({ id: z.string(), shortId: z.string() });
 const operationErrors = z.array(z.looseObject({ errorDescription: z.string().nullish() }));
 const uploadErrors = z.looseObject({ errors: z.array(z.looseObject({ errorDescription: z.string().nullish() })).nullish() }).nullish();
@@ -79,7 +77,7 @@ export class NeptuneApiDestination implements Destination {
   readonly limits = LIMITS;
   readonly holds = NEPTUNE2_HOLDS;
   readonly uri: string;
-  private projectInfo?: Promise<z.infer<typeof project>>;
+  private projectInfo?: Promise<ProjectInfo>;
   private copies?: Promise<Map<string, Copy>>;
   private readonly runs = new Map<string, OpenRun>();
   private readonly experimentTags = new Map<string, Record<string, string>>();
@@ -93,11 +91,8 @@ export class NeptuneApiDestination implements Destination {
     this.uri = `neptune://${projectName}`;
   }
 
-  private project() {
-    this.projectInfo ??= this.api.jsonOrMissing('GET', 'api/backend/v1/projects/get', project, { query: { projectIdentifier: this.projectName } }).then((p) => {
-      if (!p) throw new UsageError(`${this.uri}: the Neptune server at ${this.api.displayUrl} has no project ${this.projectName} (create it first, or check that the token may write it)`);
-      return p;
-    });
+  private project(): Promise<ProjectInfo> {
+    this.projectInfo ??= this.api.project(this.projectName, 'create it first, or check that the token may write it');
     return this.projectInfo;
   }
 
@@ -294,10 +289,8 @@ export class NeptuneApiDestination implements Destination {
         // the reader names an image `<key>/<index>.<ext>`: a point named otherwise is kept exactly
         const index = open.counts.get(series.key) ?? 0;
         open.counts.set(series.key, index + 1);
-        const asRead = imageFile(series.key, index, bytes, file.name);
-        if (asRead.path !== file.path || asRead.mimeType !== file.mimeType || (file.size !== undefined && file.size !== asRead.size)) {
-          open.exact.push(JSON.stringify({ series: series.key, type: 'file', index, insert: false, point: JSON.parse(pointToLine('file', p)) as object }));
-        }
+        const exact = imageExactLine(series.key, index, bytes, p);
+        if (exact) open.exact.push(JSON.stringify(exact));
         open.ops.push({ path: series.key, logImages: { entries: [{ value: { data: bytes.toString('base64'), name: file.name ?? null, description: null }, step: p.step, timestampMilliseconds: p.timestamp ?? Date.now() }] } });
       }
     } else {

@@ -19,8 +19,9 @@
  * anything else sees a JSON-lines file attribute. Points use the model's JSON form (model/json.ts).
  */
 import { z } from 'zod';
-import type { ConfigEntry, MetricPoint, TypedPoint } from '../../model/index.js';
-import { configEntrySchema, decodeEntry, lineToPoint } from '../../model/json.js';
+import type { ConfigEntry, MetricPoint, SeriesFile, TypedPoint } from '../../model/index.js';
+import { configEntrySchema, decodeEntry, lineToPoint, pointToLine } from '../../model/json.js';
+import { imageFile } from './files.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 
 export const EXACT_PATH = 'trackshift/exact';
@@ -96,4 +97,16 @@ export async function* withExactPoints<P extends MetricPoint | TypedPoint>(exact
   }
   const rest = exact.slice(next).map((e) => e.point as P);
   if (rest.length > 0) yield rest;
+}
+
+/**
+ * The exact line for the `index`-th point of image series `key` when the readers would name it
+ * otherwise (`<key>/<index>.<ext>`, with the size and type of its bytes); undefined when they
+ * name it as given.
+ */
+export function imageExactLine(key: string, index: number, bytes: Buffer, point: TypedPoint): object | undefined {
+  const file = point.value as SeriesFile;
+  const asRead = imageFile(key, index, bytes, file.name);
+  if (asRead.path === file.path && asRead.mimeType === file.mimeType && (file.size === undefined || file.size === asRead.size)) return undefined;
+  return { series: key, type: 'file', index, insert: false, point: JSON.parse(pointToLine('file', point)) as object };
 }

@@ -66,10 +66,10 @@ import { EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute, failedOf, INPUTS_AT
 import type { Destination, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
 import { Paths, artifactAttributes } from '../neptune-common/attribute-paths.js';
 import { NEPTUNE2_HOLDS } from '../neptune-common/holds.js';
-import { EXACT_EXT, EXACT_PATH, MAX_STRING_LENGTH, MAX_STRING_SERIES_LENGTH } from '../neptune-common/exact.js';
+import { EXACT_EXT, EXACT_PATH, imageExactLine, MAX_STRING_LENGTH, MAX_STRING_SERIES_LENGTH } from '../neptune-common/exact.js';
 import { parseContainerName } from './folders.js';
 import { OperationLog, PyFloat, secondsOf } from './log-writer.js';
-import { imageFile, imageKind } from '../neptune-common/files.js';
+import { imageKind } from '../neptune-common/files.js';
 import { Neptune2Source } from './read.js';
 
 
@@ -381,10 +381,8 @@ export class Neptune2Destination implements Destination {
       }
       const index = open.counts.get(series.key) ?? 0;
       open.counts.set(series.key, index + 1);
-      const asRead = imageFile(series.key, index, bytes, file.name);
-      if (asRead.path !== file.path || asRead.mimeType !== file.mimeType || (file.size !== undefined && file.size !== asRead.size)) {
-        this.keepExact(open, { series: series.key, type: 'file', index, insert: false, point: JSON.parse(pointToLine('file', point)) as object });
-      }
+      const exact = imageExactLine(series.key, index, bytes, point);
+      if (exact) this.keepExact(open, exact);
       this.op(open, 'LogImages', series.key, { values: [seriesValue(point, { data: bytes.toString('base64'), name: file.name ?? null, description: null })] });
     }
   }
