@@ -105,6 +105,17 @@ export interface MetricPoint extends PointBase {
   value: number;
 }
 
+/** Points of several metrics as they come in a batch, grouped by key, each in its order. */
+export function pointsByKey(points: readonly MetricPoint[]): Map<string, MetricPoint[]> {
+  const byKey = new Map<string, MetricPoint[]>();
+  for (const point of points) {
+    const held = byKey.get(point.key);
+    if (held) held.push(point);
+    else byKey.set(point.key, [point]);
+  }
+  return byKey;
+}
+
 export interface ArtifactFile {
   /** relative path with `/` separators, never absolute, never containing `..` */
   path: string;

@@ -10,8 +10,8 @@
  */
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint, TypedValue } from '../../model/index.js';
-import { SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
+import type { ArtifactFile, DatasetInput, Experiment, Run, SeriesFile, SeriesInfo, TypedPoint, TypedValue } from '../../model/index.js';
+import { pointsByKey, SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
 import { HttpError } from '../../util/http.js';
 import { quoted } from '../../util/paths.js';
 import { encodeEntry, pointToLine } from '../../model/json.js';
@@ -242,13 +242,7 @@ export class NeptuneApiDestination implements Destination {
       if (value === '') open.ops.push({ path: 'sys/tags', insertStrings: { values: [key] } });
       else this.assign(open, `run_data/tags/${key}`, { type: 'string', value });
     }
-    const byKey = new Map<string, MetricPoint[]>();
-    for (const point of batch.metrics) {
-      const points = byKey.get(point.key);
-      if (points) points.push(point);
-      else byKey.set(point.key, [point]);
-    }
-    for (const [key, points] of byKey) {
+    for (const [key, points] of pointsByKey(batch.metrics)) {
       if (!this.claim(open, key, 'float series')) continue;
       const entries = [];
       let index = open.counts.get(key) ?? 0;

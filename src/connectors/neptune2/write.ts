@@ -58,7 +58,7 @@ import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ArtifactFile, DatasetInput, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint, TypedValue } from '../../model/index.js';
-import { SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
+import { pointsByKey, SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
 import { encodeEntry, pointToLine } from '../../model/json.js';
 import { InvalidInputError } from '../../util/errors.js';
 import { keyToFileName, quoted, removeInside } from '../../util/paths.js';
@@ -330,13 +330,7 @@ export class Neptune2Destination implements Destination {
       if (value === '') this.op(open, 'AddStrings', 'sys/tags', { values: [key] });
       else this.assign(open, `run_data/tags/${key}`, { type: 'string', value });
     }
-    const byKey = new Map<string, MetricPoint[]>();
-    for (const point of batch.metrics) {
-      const points = byKey.get(point.key);
-      if (points) points.push(point);
-      else byKey.set(point.key, [point]);
-    }
-    for (const [key, points] of byKey) this.logFloats(open, key, points);
+    for (const [key, points] of pointsByKey(batch.metrics)) this.logFloats(open, key, points);
   }
 
   private logFloats(open: OpenRun, key: string, points: MetricPoint[]): void {
