@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSource } from '../../src/connectors/resolve.js';
 import { startMlflowServer, runPython, type MlflowServer } from '../harness/mlflow-server.js';
+import { killWhileRunInFlight } from '../helpers/kill.js';
 import { snapshot } from '../helpers/snapshot.js';
 import { cli, startCli } from './run-cli.js';
 
@@ -68,6 +69,11 @@ describe('copy, export and import between real MLflow servers', () => {
     expect(written.failed).toEqual([]);
     expect(written.source).toBe(source.url);
     expect(Object.keys(written.idMap.runs).length).toBe(written.copied.runs);
+    // each run's page in both servers' web app
+    const [sourceRun, copiedRun] = Object.entries(written.idMap.runs as Record<string, string>)[0]!;
+    const urls = (written.runUrls as Array<{ source: string; sourceUrl: string; destinationUrl: string }>).find((u) => u.source === sourceRun)!;
+    expect(urls.sourceUrl).toMatch(new RegExp(`^${source.url}/#/experiments/\\d+/runs/${sourceRun}$`));
+    expect(urls.destinationUrl).toMatch(new RegExp(`^${destination.url}/#/experiments/\\d+/runs/${copiedRun}$`));
 
     const again = await cli(['copy', source.url, destination.url, '--include-deleted', '--json']); // a fresh state folder: found by tag
     expect(again.code, again.stderr).toBe(0);
@@ -100,25 +106,8 @@ describe('copy, export and import between real MLflow servers', () => {
     const state = temp();
     const args = ['copy', source.url, destination.url, '--include-deleted', '--workers', '1', '--state-dir', state];
     const { child, done } = startCli(args);
-    const journal = join(state, 'journal.jsonl');
     // kill it while a run is half written: started, not done, after at least one finished
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (!existsSync(journal)) return;
-        const lines = readFileSync(journal, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
-        const done = lines.filter((l) => l.type === 'run-done').length;
-        const last = lines[lines.length - 1];
-        if (done >= 1 && last.type === 'run-started') {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 5);
-      done.then(() => {
-        clearInterval(timer);
-        reject(new Error('the copy finished before it could be killed'));
-      });
-    });
+    await killWhileRunInFlight(state, child, done);
     expect((await done).signal).toBe('SIGKILL');
     const rerun = await cli(args);
     expect(rerun.code, rerun.stderr).toBe(0);
