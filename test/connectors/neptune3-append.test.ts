@@ -6,7 +6,7 @@
 import { BinaryWriter, WireType } from '@bufbuild/protobuf/wire';
 import { describe, expect, it } from 'vitest';
 import { decodeAppendOf } from '../../src/connectors/neptune3/append.js';
-import { decodeUpdate } from '../../src/connectors/neptune3/proto.js';
+import { decodeUpdate } from '../../src/connectors/neptune-common/scale-proto.js';
 
 const key = (k: string) => Buffer.from(k, 'utf8');
 

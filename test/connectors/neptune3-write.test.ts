@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSource } from '../../src/connectors/resolve.js';
 import type { Source } from '../../src/connectors/types.js';
 import { memoryRun, memoryStore, type MemoryStore } from '../../src/connectors/memory/index.js';
-import { fileDestination, folderComponent, runFolderName } from '../../src/connectors/neptune3/names.js';
+import { fileDestination, folderComponent, runFolderName } from '../../src/connectors/neptune-common/scale-names.js';
 import type { MetricPoint, Run, TypedPoint, TypedValue } from '../../src/model/index.js';
 import type { JobOptions } from '../../src/engine/job.js';
 import { emptySelection } from '../../src/engine/plan.js';

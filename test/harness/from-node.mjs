@@ -2,7 +2,8 @@
  * A test-harness server folder for plain Node scripts (bench/ runs .mjs on Node 20, which cannot
  * load the TypeScript sources): its TypeScript transpiled with the project's own compiler into a
  * temporary folder under node_modules/.cache (so that its imports of packages resolve), then
- * imported.
+ * imported. Its imports of trackshift's own sources (`../../../src/…`) load the built `dist/`
+ * (`npm run build`, which the bench scripts need anyway).
  *
  *   import { loadHarness } from '../test/harness/from-node.mjs';
  *   const { startNeptuneServer } = await loadHarness('neptune-server');
@@ -13,7 +14,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import ts from 'typescript';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const cache = join(here, '..', '..', 'node_modules', '.cache');
+const root = join(here, '..', '..');
+const cache = join(root, 'node_modules', '.cache');
+const dist = pathToFileURL(join(root, 'dist')).href;
 
 /** the module `test/harness/<folder>/index.ts`, transpiled with the folder's other files */
 export async function loadHarness(folder) {
@@ -27,7 +30,7 @@ export async function loadHarness(folder) {
       compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
       fileName: name,
     });
-    writeFileSync(join(out, name.replace(/\.ts$/, '.js')), outputText);
+    writeFileSync(join(out, name.replace(/\.ts$/, '.js')), outputText.replace(/(['"])\.\.\/\.\.\/\.\.\/src\//g, `$1${dist}/`));
   }
   process.once('exit', () => rmSync(out, { recursive: true, force: true }));
   return import(pathToFileURL(join(out, 'index.js')).href);

@@ -8,7 +8,7 @@
  * field) is left to the full decoder, which gives the exact result or protobuf's own error
  * (every operation was decoded whole once already, when the database was opened: scan.ts).
  */
-import { decodeUpdate, type UpdateRunSnapshot } from './proto.js';
+import { decodeUpdate, type UpdateRunSnapshot } from '../neptune-common/scale-proto.js';
 
 /** UpdateRunSnapshot's field numbers (neptune.ingest.v1, neptune-api's common.proto) */
 const STEP = 1;

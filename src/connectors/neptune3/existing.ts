@@ -7,7 +7,7 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SOURCE_TAGS } from '../../model/index.js';
 import { DATABASE_FILE, PARTIAL_FOLDER_PREFIX, RunDatabase } from './db.js';
-import { OPERATION_UPDATE, decodeUpdate } from './proto.js';
+import { OPERATION_UPDATE, decodeUpdate } from '../neptune-common/scale-proto.js';
 
 const SOURCE_ID_ATTRIBUTE = `run_data/tags/${SOURCE_TAGS.id}`;
 

@@ -13,8 +13,8 @@ import { readOrRecord } from '../unreadable.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { RunDatabase } from './db.js';
 import { decodeAppendOf } from './append.js';
-import { runComponent } from './names.js';
-import { OPERATION_UPDATE, stepValue, timestampMs, type Value } from './proto.js';
+import { runComponent } from '../neptune-common/scale-names.js';
+import { OPERATION_UPDATE, stepValue, timestampMs, type Value } from '../neptune-common/scale-proto.js';
 import { decodeOperation, scanRun, type ScannedRun } from './scan.js';
 
 /** points per page given to the engine */

@@ -8,7 +8,7 @@ import type { SeriesInfo, TypedValue } from '../../model/index.js';
 import { InvalidInputError, errorMessage } from '../../util/errors.js';
 import { neptuneSeries, type NeptuneRun } from '../neptune-common/run.js';
 import type { FileUpload, RunDatabase } from './db.js';
-import { OPERATION_CREATE, OPERATION_UPDATE, SET_ADD, SET_REMOVE, decodeCreateRun, decodeUpdate, stepValue, timestampMs, type CreateRun, type Value } from './proto.js';
+import { OPERATION_CREATE, OPERATION_UPDATE, SET_ADD, SET_REMOVE, decodeCreateRun, decodeUpdate, stepValue, timestampMs, type CreateRun, type Value } from '../neptune-common/scale-proto.js';
 
 export interface ScannedRun {
   neptune: NeptuneRun;

@@ -8,10 +8,9 @@
  */
 import Database from 'better-sqlite3';
 import { SUPPORTED_VERSION } from './db.js';
-import { encodeCreateRun, encodeUpdate, OPERATION_CREATE, OPERATION_UPDATE, type CreateRun, type UpdateRunSnapshot } from './proto.js';
+import { encodeCreateRun, encodeUpdate, OPERATION_CREATE, OPERATION_UPDATE, type CreateRun } from '../neptune-common/scale-proto.js';
+import { MAX_OPERATION_BYTES, type Pending } from '../neptune-common/scale-values.js';
 
-/** parameters.py `MAX_SINGLE_OPERATION_SIZE_BYTES` */
-export const MAX_OPERATION_BYTES = 2 * 1024 * 1024;
 
 const SCHEMA = [
   `
@@ -70,11 +69,6 @@ export interface UploadRow {
   size: number;
 }
 
-/** An operation to store, with the ms its `timestamp` column gets. */
-export interface Pending {
-  update: Partial<UpdateRunSnapshot>;
-  time: number;
-}
 
 export class OperationsStore {
   private readonly db: Database.Database;

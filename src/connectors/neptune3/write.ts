@@ -41,10 +41,10 @@ import { EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute, INPUTS_ATTRIBUTE, i
 import type { Destination, DestinationHolds, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
 import { DATABASE_FILE, PARTIAL_FOLDER_PREFIX } from './db.js';
 import { indexCopies, type ExistingCopy } from './existing.js';
-import { fileDestination, mimeTypeOf, MAX_FILE_DESTINATION_LENGTH, runComponent, runFolderName } from './names.js';
-import { stepOf, timestampOf, type Value } from './proto.js';
-import { OperationsStore, type Pending } from './store.js';
-import { appendSnapshot, attributeSnapshots, histogramOf } from './values.js';
+import { fileDestination, mimeTypeOf, MAX_FILE_DESTINATION_LENGTH, runComponent, runFolderName } from '../neptune-common/scale-names.js';
+import { stepOf, timestampOf, type Value } from '../neptune-common/scale-proto.js';
+import { OperationsStore } from './store.js';
+import { appendSnapshot, attributeSnapshots, histogramOf, type Pending } from '../neptune-common/scale-values.js';
 
 /** parameters.py: run ids up to 730 characters, steps in [0, 10^12) */
 const MAX_RUN_ID_LENGTH = 730;

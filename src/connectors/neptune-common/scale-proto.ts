@@ -1,12 +1,14 @@
 /**
- * Decoding of neptune-scale's operation blobs: `neptune.ingest.v1.Run` (CreateRun) and
- * `UpdateRunSnapshot` messages, read with @bufbuild/protobuf from the client's own descriptors
- * (descriptors.ts, dumped by scripts/neptune3-descriptors.py). The interfaces below name the
- * fields this connector reads, as @bufbuild/protobuf gives them (camelCase, int64 as bigint).
+ * Neptune 3.x protobuf: neptune-scale's operations (`neptune.ingest.v1.Run` (CreateRun) and
+ * `UpdateRunSnapshot`, in offline databases and sent to the ingest API), the ingest API's own
+ * messages and the query API's answers, read and written with @bufbuild/protobuf from the
+ * clients' own descriptors (scale-descriptors.ts, dumped by scripts/neptune-scale-descriptors.py).
+ * The interfaces below name the operation fields the connectors use, as @bufbuild/protobuf gives
+ * them (camelCase, int64 as bigint).
  */
 import { createRequire } from 'node:module';
 import type { DescMessage } from '@bufbuild/protobuf';
-import { INGEST_DESCRIPTORS } from './descriptors.js';
+import { SCALE_DESCRIPTORS } from './scale-descriptors.js';
 
 export interface Timestamp {
   seconds: bigint;
@@ -59,27 +61,50 @@ export interface UpdateRunSnapshot {
 
 interface Codec {
   protobuf: typeof import('@bufbuild/protobuf');
+  registry: import('@bufbuild/protobuf').FileRegistry;
   run: DescMessage;
   update: DescMessage;
 }
 let codec: Codec | undefined;
 
 /**
- * protobuf and the ingest descriptors, loaded when a Neptune 3.x operation is first read or
+ * protobuf and the Neptune 3.x descriptors, loaded when a Neptune 3.x message is first read or
  * written: ~10 MB of memory that other copies do not need (required, so that the codec stays sync)
  */
-function ingest(): Codec {
+function scale(): Codec {
   if (codec) return codec;
   const require = createRequire(import.meta.url);
   const protobuf = require('@bufbuild/protobuf') as typeof import('@bufbuild/protobuf');
   const { FileDescriptorSetSchema } = require('@bufbuild/protobuf/wkt') as typeof import('@bufbuild/protobuf/wkt');
-  const registry = protobuf.createFileRegistry(protobuf.fromBinary(FileDescriptorSetSchema, Buffer.from(INGEST_DESCRIPTORS, 'base64')));
-  const message = (name: string): DescMessage => {
-    const desc = registry.getMessage(`neptune.ingest.v1.${name}`);
-    if (!desc) throw new Error(`neptune3: the descriptors lack neptune.ingest.v1.${name} (regenerate src/connectors/neptune3/descriptors.ts)`);
-    return desc;
-  };
-  return (codec = { protobuf, run: message('Run'), update: message('UpdateRunSnapshot') });
+  const registry = protobuf.createFileRegistry(protobuf.fromBinary(FileDescriptorSetSchema, Buffer.from(SCALE_DESCRIPTORS, 'base64')));
+  codec = { protobuf, registry, run: messageOf(registry, 'neptune.ingest.v1.Run'), update: messageOf(registry, 'neptune.ingest.v1.UpdateRunSnapshot') };
+  return codec;
+}
+
+function messageOf(registry: import('@bufbuild/protobuf').FileRegistry, name: string): DescMessage {
+  const desc = registry.getMessage(name);
+  if (!desc) throw new Error(`the Neptune 3.x descriptors lack ${name} (regenerate src/connectors/neptune-common/scale-descriptors.ts)`);
+  return desc;
+}
+
+/**
+ * Any message of the descriptors by its full name (`neptune.ingest.v1.pub.RunOperation`,
+ * `neptune.api.v1.model.ProtoQueryAttributesResultDTO`, …), as @bufbuild/protobuf gives it:
+ * camelCase fields, int64 as bigint, oneofs as `{ case, value }`. Throws (protobuf's own error)
+ * when the bytes are not such a message: callers name what they were reading.
+ */
+export function decodeMessage<T>(name: string, bytes: Uint8Array): T {
+  const { protobuf, registry } = scale();
+  return protobuf.fromBinary(messageOf(registry, name), bytes) as unknown as T;
+}
+export function encodeMessage(name: string, message: object): Uint8Array {
+  const { protobuf, registry } = scale();
+  const desc = messageOf(registry, name);
+  return protobuf.toBinary(desc, protobuf.create(desc, message as never));
+}
+/** The name of an enum's value (`neptune.ingest.v1.pub.IngestCode`, 8 → `PROJECT_NOT_FOUND`), for messages a user reads. */
+export function enumName(name: string, value: number): string {
+  return scale().registry.getEnum(name)?.values.find((v) => v.number === value)?.name ?? String(value);
 }
 
 /** `operation_type` in run_operations */
@@ -88,21 +113,21 @@ export const OPERATION_CREATE = 1;
 
 /** Throws (protobuf's own error) when the bytes are not such a message. */
 export const decodeCreateRun = (bytes: Uint8Array): CreateRun => {
-  const { protobuf, run } = ingest();
+  const { protobuf, run } = scale();
   return protobuf.fromBinary(run, bytes) as unknown as CreateRun;
 };
 export const decodeUpdate = (bytes: Uint8Array): UpdateRunSnapshot => {
-  const { protobuf, update } = ingest();
+  const { protobuf, update } = scale();
   return protobuf.fromBinary(update, bytes) as unknown as UpdateRunSnapshot;
 };
 
 /** The bytes of a message as the client stores them: bare `Run` / `UpdateRunSnapshot` (fields as read above). */
 export const encodeCreateRun = (message: Partial<CreateRun> & { inheritConfigs?: boolean }): Uint8Array => {
-  const { protobuf, run } = ingest();
+  const { protobuf, run } = scale();
   return protobuf.toBinary(run, protobuf.create(run, message as never));
 };
 export const encodeUpdate = (message: Partial<UpdateRunSnapshot>): Uint8Array => {
-  const { protobuf, update } = ingest();
+  const { protobuf, update } = scale();
   return protobuf.toBinary(update, protobuf.create(update, message as never));
 };
 

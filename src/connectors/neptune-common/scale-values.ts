@@ -4,8 +4,16 @@
  * client's 2 MiB, then the next one starts.
  */
 import type { Histogram, TypedValue } from '../../model/index.js';
-import { SET_ADD, stepOf, timestampOf, type UpdateRunSnapshot, type Value } from './proto.js';
-import { MAX_OPERATION_BYTES, type Pending } from './store.js';
+import { SET_ADD, stepOf, timestampOf, type UpdateRunSnapshot, type Value } from './scale-proto.js';
+
+/** parameters.py `MAX_SINGLE_OPERATION_SIZE_BYTES` */
+export const MAX_OPERATION_BYTES = 2 * 1024 * 1024;
+
+/** An operation to send or store, with the ms it is stamped with (an offline database's `timestamp` column). */
+export interface Pending {
+  update: Partial<UpdateRunSnapshot>;
+  time: number;
+}
 
 /** `sys/tags` and `sys/group_tags` are string sets the client changes with modify_sets, never assigns. */
 const SET_ATTRIBUTES = new Set(['sys/tags', 'sys/group_tags']);
