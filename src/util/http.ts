@@ -89,6 +89,8 @@ export interface CallOptions {
   query?: Record<string, string | number | boolean | undefined>;
   /** JSON, raw bytes (a Buffer), or `{ stream, size }` */
   body?: unknown;
+  /** the Content-Type of a Buffer body (default application/octet-stream): protobuf, a form */
+  contentType?: string;
   /** false for calls that must not be repeated blindly (they create something, or stream a body) */
   retry?: boolean;
   attempts?: number;
@@ -162,6 +164,11 @@ export class HttpClient {
     return result.data;
   }
 
+  /** A call whose answer is taken as bytes (a protobuf message), read whole. */
+  async bytes(method: Dispatcher.HttpMethod, path: string, options: CallOptions = {}): Promise<Buffer> {
+    return this.call(method, path, options, async (res) => Buffer.from(await res.body.arrayBuffer()));
+  }
+
   /** A streamed download; retried while nothing has been received. */
   async download(path: string, query?: CallOptions['query']): Promise<Readable> {
     return this.call('GET', path, { query }, async (res) => res.body);
@@ -190,7 +197,7 @@ export class HttpClient {
     if (Buffer.isBuffer(options.body)) {
       // raw bytes: replayable, so retried like any call
       body = options.body;
-      headers['content-type'] = 'application/octet-stream';
+      headers['content-type'] = options.contentType ?? 'application/octet-stream';
     } else if (isStream) {
       body = streamed!.stream;
       headers['content-type'] = 'application/octet-stream';

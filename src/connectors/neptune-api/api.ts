@@ -1,6 +1,6 @@
 /**
  * The Neptune 2.x API as the neptune 1.14 client calls it (docs/neptune-server-api.md §2): the
- * API token is base64 JSON naming the server (`api_url`, else `api_address`); the client config
+ * API token names the server (neptune-common/token.ts); the client config
  * names the API's root; the token is exchanged for a short-lived access token, exchanged again
  * before it runs out. Every answer is checked at the boundary.
  */
@@ -9,38 +9,15 @@ import { z } from 'zod';
 import { UsageError } from '../../util/errors.js';
 import { HttpClient, HttpError, type CallOptions } from '../../util/http.js';
 import type { RetryContext, Side } from '../../util/retry.js';
+import { expiryOf, serverOfToken } from '../neptune-common/token.js';
 
 /** renewed this long before it expires (the client's margin too) */
 const RENEW_BEFORE_MS = 30_000;
 
-const tokenContent = z.looseObject({ api_address: z.string().optional(), api_url: z.string().optional() });
 const clientConfig = z.looseObject({ apiUrl: z.string(), applicationUrl: z.string().nullish() });
 const oauthToken = z.looseObject({ accessToken: z.string(), refreshToken: z.string().optional() });
-const jwtClaims = z.looseObject({ exp: z.number().optional() });
 const projectInfo = z.looseObject({ id: z.string(), name: z.string(), organizationName: z.string() });
 export type ProjectInfo = z.infer<typeof projectInfo>;
-
-/** The server an API token names: `api_url`, else `api_address` (https:// when it has no scheme). */
-export function serverOfToken(token: string, origin: string): string {
-  let parsed: z.infer<typeof tokenContent>;
-  try {
-    parsed = tokenContent.parse(JSON.parse(Buffer.from(token, 'base64').toString('utf8')));
-  } catch {
-    throw new UsageError(`the Neptune API token in ${origin} is not one: it should be the base64 text Neptune shows under "Get your API token"`);
-  }
-  const address = parsed.api_url ?? parsed.api_address;
-  if (!address) throw new UsageError(`the Neptune API token in ${origin} names no server (neither api_url nor api_address)`);
-  return address.includes('://') ? address : `https://${address}`;
-}
-
-function expiryOf(jwt: string): number | undefined {
-  try {
-    const claims = jwtClaims.parse(JSON.parse(Buffer.from(jwt.split('.')[1] ?? '', 'base64url').toString('utf8')));
-    return claims.exp !== undefined ? claims.exp * 1000 : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 export interface NeptuneApiOptions {
   token: string;

@@ -4,18 +4,10 @@
  * for one side) names the server. Read (read.ts) and written (write.ts).
  */
 import { UsageError } from '../../util/errors.js';
+import { tokenOf } from '../neptune-common/token.js';
 import { retrySide, type ConnectorFactory, type ConnectorTarget } from '../types.js';
 
 const URI = /^neptune:\/\/([^/\s]+)\/([^/\s]+)\/?$/;
-
-/** The token for one side of a copy, and the variable it came from. */
-function tokenOf(target: ConnectorTarget): { token: string; origin: string } {
-  for (const name of [`TRACKSHIFT_${target.side.toUpperCase()}_NEPTUNE_API_TOKEN`, 'NEPTUNE_API_TOKEN']) {
-    const token = target.env[name];
-    if (token) return { token, origin: name };
-  }
-  throw new UsageError(`${target.location}: no Neptune API token; set NEPTUNE_API_TOKEN (or TRACKSHIFT_${target.side.toUpperCase()}_NEPTUNE_API_TOKEN for this side alone)`);
-}
 
 export const neptuneApiConnector: ConnectorFactory = {
   name: 'neptune-api',
