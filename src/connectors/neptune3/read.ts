@@ -7,30 +7,18 @@ import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { ArtifactFile, Experiment, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
 import { InvalidInputError } from '../../util/errors.js';
-import { keyToFileName, quoted, relativePathProblem } from '../../util/paths.js';
+import { quoted } from '../../util/paths.js';
 import { experimentNameOf, experimentTagsOf, toModelRun } from '../neptune-common/run.js';
 import { readOrRecord } from '../unreadable.js';
 import type { RunQuery, Source, UnreadableObject } from '../types.js';
 import { RunDatabase } from './db.js';
 import { decodeAppendOf } from './append.js';
-import { runComponent } from '../neptune-common/scale-names.js';
+import { safeFilePath as safePath, seriesFileName, seriesFilePath } from '../neptune-common/scale-paths.js';
 import { OPERATION_UPDATE, stepValue, timestampMs, type Value } from '../neptune-common/scale-proto.js';
 import { decodeOperation, scanRun, type ScannedRun } from './scan.js';
 
 /** points per page given to the engine */
 const POINTS_PAGE = 1000;
-
-/** A path that is safe as a relative file path: the Neptune one when it is, else a hashed name. */
-const safePath = (path: string): string => (relativePathProblem(path) === undefined ? path : `neptune-files/${keyToFileName(path)}`);
-
-/**
- * A file series' file as the model names it: its file_ref path without the run's own first
- * component (`<run id>-<digest>/`), which the writer puts back, so a copy keeps the client's paths.
- */
-function seriesFilePath(ref: string, runId: string): string {
-  const prefix = `${runComponent(runId)}/`;
-  return safePath(ref.startsWith(prefix) && ref.length > prefix.length ? ref.slice(prefix.length) : ref);
-}
 
 interface OpenRun {
   db: RunDatabase;
@@ -173,7 +161,7 @@ export class Neptune3Source implements Source {
       const ref = value.value;
       if (open.scanned.missingFiles.has(ref.path)) return undefined;
       const upload = open.scanned.uploads.get(ref.path);
-      const file: SeriesFile = { path: seriesFilePath(ref.path, open.scanned.neptune.id), name: ref.path.split('/').pop() ?? ref.path };
+      const file: SeriesFile = { path: seriesFilePath(ref.path, open.scanned.neptune.id), name: seriesFileName(ref.path) };
       const size = ref.sizeBytes > 0n ? Number(ref.sizeBytes) : upload?.size;
       const mimeType = ref.mimeType || upload?.mimeType;
       return { ...file, ...(size !== undefined ? { size } : {}), ...(mimeType ? { mimeType } : {}) };
