@@ -79,6 +79,9 @@ export class ProgressPrinter {
       case 'warning':
         this.line(`warning: ${event.object}: ${event.message}`);
         break;
+      case 'note':
+        this.line(`${event.object}: ${event.message}`);
+        break;
       case 'points':
         this.points += event.count;
         break;

@@ -210,6 +210,11 @@ export interface Destination {
   readonly holds: DestinationHolds;
   /** where a user opens a run written here in the system's web app, when it has one (for the report) */
   runUrl?(experimentId: string, runId: string): string | undefined;
+  /**
+   * What the destination did or found beyond the runs that the user should know (a project it
+   * created, or found there already), added as it happens; shown and reported as notes.
+   */
+  readonly notes?: Array<{ object: string; message: string }>;
   /** the experiment called `name`, or undefined: no write */
   findExperiment(name: string): Promise<{ id: string; lifecycle: Experiment['lifecycle'] } | undefined>;
   /**

@@ -13,6 +13,8 @@ export type TransferEvent =
   | { type: 'logged-model'; sourceId: string; destinationId: string; copied: boolean }
   | { type: 'model'; name: string; destinationName: string; copied: number; skipped: number; failed: number }
   | { type: 'warning'; object: string; message: string }
+  /** something the destination did or found that the user should know, not a problem */
+  | { type: 'note'; object: string; message: string }
   /** a call to one end failed and is tried again (the CLI logs these rarely, the report counts them) */
   | { type: 'retry'; side: 'source' | 'destination'; kind: string }
   /** verify: one run compared */

@@ -58,6 +58,8 @@ export interface TransferResult {
   skipped: { runs: number; loggedModels: number; versions: number };
   failed: FailedObject[];
   warnings: Array<{ object: string; message: string }>;
+  /** what the destination did or found beyond the runs (a project created, or there already) */
+  notes?: Array<{ object: string; message: string }>;
   /** runs whose copy keeps what the destination cannot hold natively in the `.trackshift/` encoding, and how */
   encoded: EncodedRun[];
   /** each model handled, with how its version numbers map */
@@ -196,8 +198,15 @@ export class Transfer {
     return this.result;
   }
 
+  /** the destination's notes not shown yet (it adds them as it meets what they say) */
+  private emitDestinationNotes(): void {
+    const notes = this.destination.notes ?? [];
+    for (const note of notes.slice(this.result.notes?.length ?? 0)) this.emit({ type: 'note', ...note });
+  }
+
   private emit(event: TransferEvent): void {
     if (event.type === 'warning') this.result.warnings.push({ object: event.object, message: event.message });
+    if (event.type === 'note') (this.result.notes ??= []).push({ object: event.object, message: event.message });
     this.options.onEvent?.(event);
   }
 
@@ -319,6 +328,7 @@ export class Transfer {
     const tags = { ...experiment.tags, [SOURCE_TAGS.id]: experiment.id, [SOURCE_TAGS.uri]: this.source.uri };
     try {
       const id = await this.destination.ensureExperiment({ ...experiment, tags }, destinationName);
+      this.emitDestinationNotes();
       this.options.journal.experimentMapped(experiment.id, id, destinationName);
       this.emit({ type: 'experiment', sourceId: experiment.id, name: destinationName, destinationId: id });
       return id;

@@ -119,6 +119,25 @@ describe('neptune:// as a destination: seed 000, project → project', () => {
     expect(rich.attributes['sys/tags']).toEqual(logged.attributes['sys/tags']);
   }, 240_000);
 
+  it('creates the destination project when missing (never in a dry run), as the management API does', async () => {
+    const dry = await cli(['copy', 'neptune://ws/proj-a', 'neptune://ws/made-here', '--dry-run', '--state-dir', temp()], server.clientEnv());
+    expect(dry.code, dry.stdout + dry.stderr).toBe(0);
+    expect(server.store.project('ws/made-here')).toBeUndefined();
+    const copied = await cli(['copy', 'neptune://ws/proj-a', 'neptune://ws/made-here', '--state-dir', temp()], server.clientEnv());
+    expect(copied.code, copied.stdout + copied.stderr).toBe(0);
+    expect(copied.stdout + copied.stderr).toContain('neptune://ws/made-here: the project did not exist: created it (key ');
+    expect(server.calls.get('createProject')).toBe(1);
+    // the real client finds the project and both runs in it
+    expect(Object.keys(await readBack('ws/made-here'))).toHaveLength(2);
+    const again = await cli(['copy', 'neptune://ws/proj-a', 'neptune://ws/made-here', '--state-dir', temp()], server.clientEnv());
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout + again.stderr).not.toContain('did not exist');
+    expect(server.calls.get('createProject')).toBe(1);
+    const noWorkspace = await cli(['copy', 'neptune://ws/proj-a', 'neptune://elsewhere/proj', '--state-dir', temp()], server.clientEnv());
+    expect(noWorkspace.code).toBe(1);
+    expect(noWorkspace.stdout + noWorkspace.stderr).toContain('the token sees no workspace "elsewhere"');
+  }, 240_000);
+
   it('rides out rate limits and server errors while writing', async () => {
     server.failNext('executeOperations', { status: 429, retryAfter: 0, times: 2 });
     server.failNext('fileAtomUpload', { status: 503 });

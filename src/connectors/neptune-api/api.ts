@@ -16,7 +16,8 @@ const RENEW_BEFORE_MS = 30_000;
 
 const clientConfig = z.looseObject({ apiUrl: z.string(), applicationUrl: z.string().nullish() });
 const oauthToken = z.looseObject({ accessToken: z.string(), refreshToken: z.string().optional() });
-const projectInfo = z.looseObject({ id: z.string(), name: z.string(), organizationName: z.string() });
+const projectInfo = z.looseObject({ id: z.string(), name: z.string(), organizationName: z.string(), projectKey: z.string().optional() });
+const workspaces = z.array(z.looseObject({ id: z.string(), name: z.string() }));
 export type ProjectInfo = z.infer<typeof projectInfo>;
 
 export interface NeptuneApiOptions {
@@ -95,9 +96,31 @@ export class NeptuneApi {
 
   /** A project by `WORKSPACE/NAME`; `hint` says what to do when it is not there (or not visible to the token). */
   async project(name: string, hint: string): Promise<ProjectInfo> {
-    const found = await this.jsonOrMissing('GET', 'api/backend/v1/projects/get', projectInfo, { query: { projectIdentifier: name } });
+    const found = await this.findProject(name);
     if (!found) throw new UsageError(`neptune://${name}: the Neptune server at ${this.displayUrl} has no project ${name} (${hint})`);
     return found;
+  }
+
+  /** A project by `WORKSPACE/NAME`, or undefined when the server has none the token sees. */
+  findProject(name: string): Promise<ProjectInfo | undefined> {
+    return this.jsonOrMissing('GET', 'api/backend/v1/projects/get', projectInfo, { query: { projectIdentifier: name } });
+  }
+
+  /**
+   * Creates the project `WORKSPACE/NAME` as `neptune.management.create_project` does: the
+   * workspace's id among those the token sees, then createProject, private, the key left to the
+   * server. Not retried blindly (it creates): a lost answer is found by the caller's next lookup.
+   */
+  async createProject(name: string): Promise<ProjectInfo> {
+    const [workspace = '', project = ''] = name.split('/');
+    const seen = await this.json('GET', 'api/backend/v1/myOrganizations', workspaces);
+    const id = seen.find((w) => w.name === workspace)?.id;
+    if (!id) {
+      const names = seen.map((w) => w.name).join(', ') || 'none';
+      throw new UsageError(`neptune://${name}: the token sees no workspace "${workspace}" on ${this.displayUrl} (it sees: ${names}); create the workspace first or check the token`);
+    }
+    const body = { name: project, description: null, projectKey: null, organizationId: id, visibility: 'priv' };
+    return this.json('POST', 'api/backend/v1/projects', projectInfo, { body, retry: false });
   }
 
   /** where the web app shows a run (`sys/id` in a project), as the client prints it */

@@ -77,6 +77,8 @@ export class NeptuneApiDestination implements Destination {
   readonly limits = LIMITS;
   readonly holds = NEPTUNE2_HOLDS;
   readonly uri: string;
+  readonly notes: Array<{ object: string; message: string }> = [];
+  private lookup?: Promise<ProjectInfo | undefined>;
   private projectInfo?: Promise<ProjectInfo>;
   private copies?: Promise<Map<string, Copy>>;
   private readonly runs = new Map<string, OpenRun>();
@@ -91,16 +93,40 @@ export class NeptuneApiDestination implements Destination {
     this.uri = `neptune://${projectName}`;
   }
 
+  /** The project, or undefined when it is not there yet (a dry run never creates it). */
+  private known(): Promise<ProjectInfo | undefined> {
+    this.lookup ??= this.api.findProject(this.projectName);
+    return this.lookup;
+  }
+
+  /** The project, created when missing (seed 000/001: "the project is created if it doesn't exist"). */
   private project(): Promise<ProjectInfo> {
-    this.projectInfo ??= this.api.project(this.projectName, 'create it first, or check that the token may write it');
+    this.projectInfo ??= (async () => {
+      const found = await this.known();
+      if (found) return found;
+      let created: ProjectInfo;
+      try {
+        created = await this.api.createProject(this.projectName);
+      } catch (err) {
+        // made by another copy meanwhile, or our own creation whose answer was lost
+        const there = await this.api.findProject(this.projectName);
+        if (!there) throw err;
+        created = there;
+      }
+      this.notes.push({ object: this.uri, message: `the project did not exist: created it${created.projectKey ? ` (key ${created.projectKey})` : ''}` });
+      return created;
+    })();
+    this.projectInfo.catch(() => (this.projectInfo = undefined));
     return this.projectInfo;
   }
 
   /** The copies already in the project, by `experiment \0 source run id`, read once. */
   private index(): Promise<Map<string, Copy>> {
     this.copies ??= (async () => {
-      const { id } = await this.project();
       const out = new Map<string, Copy>();
+      const project = await this.known();
+      if (!project) return out;
+      const { id } = project;
       for (let offset = 0; ; offset += 100) {
         const body = { attributeFilters: [{ path: 'sys/id' }, { path: PROVENANCE }, { path: COMPLETE }, { path: EXPERIMENT }], pagination: { limit: 100, offset } };
         const page = await this.api.json('POST', 'api/leaderboard/v1/leaderboard/entries/search', searchPage, { query: { projectIdentifier: id, type: 'run' }, body });
@@ -123,8 +149,8 @@ export class NeptuneApiDestination implements Destination {
   }
 
   async findExperiment(name: string) {
-    await this.project();
-    return { id: name, lifecycle: 'active' as const };
+    // an experiment is a name on runs: it "exists" where the project does
+    return (await this.known()) ? { id: name, lifecycle: 'active' as const } : undefined;
   }
 
   async ensureExperiment(exp: Experiment, name: string): Promise<string> {
