@@ -18,6 +18,8 @@ export interface Request {
   baseUrl: string;
   /** files prepared for download (file set zips), by id */
   downloads: Map<string, { data: Buffer; name: string }>;
+  /** the groups of a route whose path is a pattern */
+  match?: RegExpExecArray;
 }
 export interface Reply {
   status?: number;
@@ -136,6 +138,17 @@ function sortValue(attributes: Map<string, Attribute>, path: string): string | n
   return typeof v === 'number' ? v : String(v ?? '');
 }
 
+function createProjectByWorkspaceName(req: Request, b: Record<string, unknown>): Reply {
+  const workspace = String(b.organizationIdentifier);
+  // plain text: neptune-scale matches it (`Organization .* not found`)
+  if (!req.store.workspaces.has(workspace)) return { status: 404, bytes: Buffer.from(`Organization ${workspace} not found`), headers: { 'Content-Type': 'text/plain' } };
+  const name = typeof b.name === 'string' ? b.name : '';
+  if (!/^[\w.-]{3,}$/.test(name)) throw new ApiError(400, { title: 'Validation failed', message: `invalid project name "${name}"`, code: 400 });
+  if (req.store.project(`${workspace}/${name}`)) return { status: 409, json: { title: 'Conflict', message: `project ${workspace}/${name} already exists`, code: 409 } };
+  const p = req.store.addProject(workspace, name, typeof b.projectKey === 'string' && b.projectKey ? b.projectKey : undefined, typeof b.visibility === 'string' ? b.visibility : 'priv', typeof b.description === 'string' ? b.description : '');
+  return { json: projectDto(p, req.store) };
+}
+
 export type Handler = (req: Request) => Reply | Promise<Reply>;
 
 export const LEGACY_HANDLERS: Record<string, Handler> = {
@@ -147,6 +160,8 @@ export const LEGACY_HANDLERS: Record<string, Handler> = {
       multiPartUpload: { enabled: true, minChunkSize: 5 * 2 ** 20, maxChunkSize: 2 ** 30, maxChunkCount: 1000, maxSinglePartSize: 5 * 2 ** 20 },
       artifacts: { enabled: true, apiVersion: 2 },
       sysNameSetByBackend: false,
+      // what neptune-scale and neptune-query bootstrap from (3.x)
+      security: { clientId: 'neptune-cli', openIdDiscovery: `${req.baseUrl}/auth/realms/neptune/.well-known/openid-configuration` },
     },
   }),
 
@@ -160,6 +175,8 @@ export const LEGACY_HANDLERS: Record<string, Handler> = {
   listOrganizations: (req) => ({ json: [...req.store.workspaces].map(([name, id]) => ({ id, name })) }),
   createProject: (req) => {
     const b = json(req);
+    // neptune-scale names the workspace, and expects 409 for a project that exists (3.x)
+    if (typeof b.organizationIdentifier === 'string') return createProjectByWorkspaceName(req, b);
     const workspace = [...req.store.workspaces].find(([, id]) => id === b.organizationId)?.[0];
     if (!workspace) throw notFound(`organization ${String(b.organizationId)}`);
     const name = String(b.name);
