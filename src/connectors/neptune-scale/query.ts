@@ -7,9 +7,10 @@
  * protobuf by decoding it (a message that does not decode is named) and by the checks below.
  */
 import type { Readable } from 'node:stream';
-import { InvalidInputError, TrackshiftError, UsageError } from '../../util/errors.js';
-import { HttpClient, HttpError } from '../../util/http.js';
+import { InvalidInputError } from '../../util/errors.js';
+import { HttpError } from '../../util/http.js';
 import type { RetryContext, Side } from '../../util/retry.js';
+import { SignedUrlClient, showUrl } from '../../util/signed-url.js';
 import type { NeptuneScaleApi, ProtoAttribute } from './api.js';
 
 const MODEL = 'neptune.api.v1.model.';
@@ -81,15 +82,17 @@ export interface FoundRun {
 const REQUEST_ID = '0';
 
 export class ScaleQuery {
-  /** storage hosts signed URLs point at, by origin: no credentials of ours go to them */
-  private readonly storage = new Map<string, HttpClient>();
+  /** the storage signed URLs point at: no credentials of ours go with them */
+  private readonly storage: SignedUrlClient;
 
   constructor(
     readonly api: NeptuneScaleApi,
     /** `workspace/project` */
     readonly project: string,
-    private readonly retry: { retry?: RetryContext; side: Side },
-  ) {}
+    retry: { retry?: RetryContext; side: Side },
+  ) {
+    this.storage = new SignedUrlClient(undefined, retry.retry, retry.side);
+  }
 
   /** how a run is named in the query API: `workspace/project/SYS-ID` */
   private holder(sysId: string): string {
@@ -189,36 +192,25 @@ export class ScaleQuery {
   async download(path: string): Promise<Readable> {
     for (let attempt = 1; ; attempt++) {
       const signed = (await this.api.signedUrls(this.project, [{ path }], 'read')).get(path)!;
-      let url: URL;
+      let protocol: string;
       try {
-        url = new URL(signed.url);
+        protocol = new URL(signed.url).protocol;
       } catch {
         throw new InvalidInputError(this.where('POST /api/storagebridge/v1/signedUrl'), `the signed URL for ${path} is not a URL`);
       }
-      if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new InvalidInputError(this.where('POST /api/storagebridge/v1/signedUrl'), `the signed URL for ${path} is not http(s)`);
+      if (protocol !== 'https:' && protocol !== 'http:') throw new InvalidInputError(this.where('POST /api/storagebridge/v1/signedUrl'), `the signed URL for ${path} is not http(s)`);
       try {
-        return await this.storageHost(url).download(url.pathname + url.search);
+        return await this.storage.download(signed.url);
       } catch (err) {
-        if (err instanceof HttpError && err.status === 404) throw new InvalidInputError(`${this.api.displayUrl} storage`, `has no file ${path} (the run names it, but its bytes were never uploaded)`);
-        // S3 answers an expired URL with 400 or 403 (which the HTTP client reports as refused credentials)
-        const expired = (err instanceof HttpError && err.status === 400) || err instanceof UsageError;
-        if (!expired) throw err;
-        if (attempt >= SIGNING_TRIES) throw new TrackshiftError(`${this.api.displayUrl}: storage refused the signed URL for ${path} ${SIGNING_TRIES} times (${(err as Error).message})`);
+        if (!(err instanceof HttpError)) throw err;
+        if (err.status === 404) throw new InvalidInputError(`${showUrl(signed.url)}`, `storage has no file ${path} (the run names it, but its bytes were never uploaded)`);
+        // S3 answers an expired URL with 400 (neptune-query's reading) or 403
+        if ((err.status !== 400 && err.status !== 403) || attempt >= SIGNING_TRIES) throw err;
       }
     }
   }
 
-  private storageHost(url: URL): HttpClient {
-    let client = this.storage.get(url.origin);
-    if (!client) {
-      client = new HttpClient({ baseUrl: url.origin, retry: this.retry.retry, side: this.retry.side });
-      this.storage.set(url.origin, client);
-    }
-    return client;
-  }
-
   async close(): Promise<void> {
-    await Promise.all([...this.storage.values()].map((c) => c.close()));
-    this.storage.clear();
+    await this.storage.close();
   }
 }
