@@ -7,9 +7,11 @@
  * table, metrics with and without the fork's lineage, series, files). Injected 429 and 503 answers
  * are ridden out by both clients.
  */
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from './mlflow-server.js';
 import { startNeptuneServer, type NeptuneServer, type ScaleAttribute, type ScaleRun } from './neptune-server/index.js';
@@ -47,6 +49,42 @@ async function write(server: NeptuneServer, mode: 'full' | 'missing-project', pr
   return JSON.parse(line) as Written;
 }
 
+interface Read {
+  experiments: string[];
+  runs: string[];
+  byOptimizer: string[];
+  byNumber: string[];
+  byRegex: string[];
+  attributes: string[];
+  table: Record<string, Record<string, unknown>>;
+  metrics: { lineage: unknown[][]; own: unknown[][]; parent: unknown[][]; tail: unknown[][] };
+  series: Record<string, unknown[][]>;
+  downloaded: Record<string, string>;
+  readme: string[];
+}
+
+// neptune-query's environment is not among runTool's: made here the same way (scripts/python-env.sh)
+const execFileAsync = promisify(execFile);
+async function read(server: NeptuneServer, project: string): Promise<Read> {
+  const venv = (await execFileAsync('bash', ['scripts/python-env.sh', 'requirements-neptune-query.txt'], { maxBuffer: 10_000_000 })).stdout.trim();
+  const env = {
+    ...process.env,
+    ...server.scaleEnv(),
+    PYTHONUNBUFFERED: '1',
+    // small pages, so that the client's paging of every call is exercised
+    NEPTUNE_QUERY_ATTRIBUTE_DEFINITIONS_BATCH_SIZE: '3',
+    NEPTUNE_QUERY_ATTRIBUTE_VALUES_BATCH_SIZE: '4',
+    NEPTUNE_QUERY_EXPERIMENT_SYS_ATTRS_BATCH_SIZE: '1',
+  };
+  try {
+    const { stdout } = await execFileAsync(join(venv, 'bin', 'python'), ['test/fixtures/neptune_query_read.py', project, temp()], { env, maxBuffer: 100_000_000 });
+    return JSON.parse(stdout) as Read;
+  } catch (err) {
+    const e = err as { stdout?: string; stderr?: string; message: string };
+    throw new Error(`neptune_query_read.py failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
+  }
+}
+
 const value = (a: ScaleAttribute | undefined) => (a === undefined ? undefined : 'value' in a ? a.value : 'values' in a ? a.values : a.points);
 const points = (run: ScaleRun, path: string) => {
   const a = run.attributes.get(path);
@@ -59,7 +97,8 @@ describe('Neptune-shaped test server (3.x API), with the real neptune-scale and 
 
   beforeAll(async () => {
     // every request is "not processed yet" at its first check, so that the client polls again
-    server = await startNeptuneServer({ workspaces: ['ws'], pendingChecks: 1 });
+    // (and a string/histogram/file series page holds one point, so that the reader follows searchAfter)
+    server = await startNeptuneServer({ workspaces: ['ws'], pendingChecks: 1, queryPageSize: 1 });
     server.failNext('ingest', { status: 429, retryAfter: 1 });
     server.failNext('checkStatus', { status: 503 });
     server.failNext('signedUrl', { status: 503 });
@@ -118,5 +157,55 @@ describe('Neptune-shaped test server (3.x API), with the real neptune-scale and 
     expect(server.store.project('ws/nowhere')).toBeUndefined();
     expect(server.unhandled).toEqual([]);
   }, 120_000);
-});
 
+  it('answers neptune-query 1.8 with what was written: runs and experiments with filters, attributes, the runs table, metrics with and without lineage, series, files', async () => {
+    server.failNext('searchEntries', { status: 429, retryAfter: 1 });
+    server.failNext('queryAttributes', { status: 503 });
+    server.failNext('floatSeries', { status: 503 });
+    server.failNext('series', { status: 429, retryAfter: 1 });
+    server.failNext('storageGet', { status: 503 });
+    const got = await read(server, 'ws/srv');
+    const p = written.parent;
+    const c = written.child;
+
+    // the fork took the experiment over: the parent is no longer its head
+    expect(got.experiments).toEqual([p.experiment]);
+    expect(got.runs).toEqual([c.id, p.id]);
+    expect(got.byOptimizer).toEqual([p.id]);
+    expect(got.byNumber).toEqual([p.id]);
+    expect(got.byRegex).toEqual([c.id]);
+    for (const path of [...Object.keys(p.configs), 'train/loss', 'train/notes', 'dist/weights', 'files/readme', 'samples/text', 'sys/tags', 'sys/custom_run_id']) expect(got.attributes, path).toContain(path);
+
+    const row = got.table[p.id]!;
+    for (const [path, v] of Object.entries(p.configs)) {
+      const type = typeof v === 'boolean' ? 'bool' : typeof v === 'string' ? 'string' : Array.isArray(v) ? 'string_set' : path === 'parameters/started' ? 'datetime' : Number.isInteger(v) ? 'int' : 'float';
+      expect(row[`${path}:${type}`], path).toEqual(v);
+    }
+    expect(row).toMatchObject({
+      'sys/custom_run_id:string': p.id,
+      'sys/id:string': 'SRV-1',
+      'sys/name:string': p.experiment,
+      'sys/tags:string_set': p.tags,
+      'sys/group_tags:string_set': p.groupTags,
+      'sys/creation_time:datetime': p.creationTime,
+      'train/loss:float_series': p.loss[p.loss.length - 1]!.value,
+      'files/readme:file': { size: Buffer.byteLength(p.readme), mimeType: 'text/plain' },
+    });
+    expect(got.table[c.id]).toMatchObject({ 'sys/id:string': 'SRV-2', 'train/loss:float_series': c.loss[c.loss.length - 1]!.value });
+
+    const triple = (x: Point) => [x.step, x.value, x.timestamp];
+    expect(got.metrics.parent).toEqual(p.loss.map(triple));
+    expect(got.metrics.lineage).toEqual([...p.loss.filter((x) => x.step <= c.forkStep), ...c.loss].map(triple));
+    expect(got.metrics.own).toEqual(c.loss.map((x) => [x.step, x.value]));
+    expect(got.metrics.tail).toEqual(p.loss.slice(-3).map((x) => [x.step, x.value]));
+
+    expect(got.series['train/notes']).toEqual(p.notes.map(triple));
+    expect(got.series['dist/weights']!.map(([step, h]) => [step, h])).toEqual(p.histograms.map((h) => [h.step, { type: 'COUNTING', edges: h.edges, values: h.counts }]));
+    expect(got.series['samples/text']!.map(([step, f]) => [step, { ...(f as object), path: undefined }])).toEqual(p.samples.map((s) => [s.step, { path: undefined, size: s.size, mimeType: s.mimeType }]));
+    expect(Object.values(got.downloaded)).toEqual(p.samples.map((s) => s.text));
+    expect(got.readme).toEqual([p.readme, p.readme]);
+
+    for (const operation of ['searchEntries', 'queryAttributeDefinitions', 'queryAttributes', 'floatSeries', 'series', 'storageGet']) expect(server.calls.get(operation), operation).toBeGreaterThan(1);
+    expect(server.unhandled).toEqual([]);
+  }, 240_000);
+});

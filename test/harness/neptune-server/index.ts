@@ -29,6 +29,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiError, LEGACY_HANDLERS, type Handler, type Reply, type Request } from './legacy.js';
+import { QUERY_ROUTES, queryHandlers } from './query.js';
 import { matchRoute, SCALE_ROUTES, scaleHandlers, TOKEN_PATH, type FileStorage, type Route } from './scale.js';
 import { ScaleStore } from './scale-store.js';
 import { NeptuneStore } from './store.js';
@@ -82,14 +83,19 @@ export interface NeptuneServerOptions {
   pendingChecks?: number;
   /** 3.x: refuse NaN/±Inf floats (FLOAT_VALUE_NAN_INF_UNSUPPORTED) as older Neptune backends did (default: stored, as today's Neptune does) */
   refuseNanInf?: boolean;
+  /** 3.x query API: the most points of a string/histogram/file series a page holds when the client sets no limit — small to exercise the client's searchAfter paging (default 10 000); the other pages are as large as the client asks (NEPTUNE_QUERY_*_BATCH_SIZE) */
+  queryPageSize?: number;
 }
 
 export async function startNeptuneServer(options: NeptuneServerOptions = {}): Promise<NeptuneServer> {
   const store = new NeptuneStore();
   const scale = new ScaleStore(store, { ...(options.refuseNanInf ? { refuseNanInf: true } : {}) });
   const files: FileStorage = new Map();
-  const routes: Route[] = [...SCALE_ROUTES];
-  const handlers: Record<string, Handler> = { ...scaleHandlers({ scale, files, signed: new Map(), pendingChecks: options.pendingChecks ?? 0 }) };
+  const routes: Route[] = [...SCALE_ROUTES, ...QUERY_ROUTES];
+  const handlers: Record<string, Handler> = {
+    ...scaleHandlers({ scale, files, signed: new Map(), pendingChecks: options.pendingChecks ?? 0 }),
+    ...queryHandlers({ scale, pageSize: options.queryPageSize ?? 10_000 }),
+  };
   for (const ws of options.workspaces ?? []) store.addWorkspace(ws);
   for (const [ws, name, key] of options.projects ?? []) store.addProject(ws, name, key);
   const apiTokens = new Set<string>();

@@ -1,36 +1,49 @@
 /**
- * The part of NQL (Neptune Query Language, 2.x) the test server evaluates: clauses
- * `` `path`:type OP value `` (OP `=`, `==`, `!=`, `>`, `>=`, `<`, `<=`, `CONTAINS`, `EXISTS`),
- * values quoted or bare, joined by `AND`/`OR`, negated by `NOT`, grouped by parentheses — what the
- * 2.x client writes itself, and what a user's `--query` holds in the tests. Anything else is a
- * syntax error, as the real server answers it (400 "Syntax error").
+ * The part of NQL (Neptune Query Language) the test server evaluates: clauses
+ * `` `path`:type OP value `` (OP `=`, `==`, `!=`, `>`, `>=`, `<`, `<=`, `CONTAINS`, `NOT CONTAINS`,
+ * `MATCHES`, `NOT MATCHES`, `EXISTS`), values quoted or bare, joined by `AND`/`OR`, negated by
+ * `NOT`, grouped by parentheses — what the 2.x client and neptune-query write themselves (the
+ * latter quotes numbers, and datetimes as ISO text with an offset), and what a user's `--query`
+ * holds in the tests. Anything else is a syntax error, as the real server answers it (400
+ * "Syntax error").
  */
-import { comparable, type Attribute } from './store.js';
+import { comparable } from './store.js';
 
 export class NqlSyntaxError extends Error {}
 
 type Node = { all: Node[] } | { any: Node[] } | { not: Node } | { path: string; op: string; value: string };
 
-export function nqlMatches(query: string | undefined, attributes: Map<string, Attribute>): boolean {
+/**
+ * Whether attributes match a query. `valueOf` gives the value a clause compares: a number, a
+ * boolean, text, a Date (compared with the clause's ISO time) or a list (a string set); by default
+ * the 2.x store's attributes.
+ */
+export function nqlMatches<A>(query: string | undefined, attributes: Map<string, A>, valueOf: (a: A) => unknown = comparable as (a: A) => unknown): boolean {
   const text = (query ?? '').trim();
   if (text === '' || text === '()') return true;
-  return evaluate(parse(text), attributes);
+  return evaluate(parse(text), (path) => {
+    const a = attributes.get(path);
+    return a === undefined ? undefined : { value: valueOf(a) };
+  });
 }
 
-function evaluate(node: Node, attributes: Map<string, Attribute>): boolean {
-  if ('all' in node) return node.all.every((n) => evaluate(n, attributes));
-  if ('any' in node) return node.any.some((n) => evaluate(n, attributes));
-  if ('not' in node) return !evaluate(node.not, attributes);
-  const attribute = attributes.get(node.path);
+function evaluate(node: Node, lookup: (path: string) => { value: unknown } | undefined): boolean {
+  if ('all' in node) return node.all.every((n) => evaluate(n, lookup));
+  if ('any' in node) return node.any.some((n) => evaluate(n, lookup));
+  if ('not' in node) return !evaluate(node.not, lookup);
+  const attribute = lookup(node.path);
   if (node.op === 'EXISTS') return attribute !== undefined;
-  if (!attribute) return node.op === '!=';
-  const have = comparable(attribute);
+  if (!attribute) return node.op === '!=' || node.op.startsWith('NOT ');
+  const have = attribute.value;
+  if (node.op.startsWith('NOT ')) return !evaluate({ ...node, op: node.op.slice(4) }, lookup);
   if (Array.isArray(have)) {
     const inSet = have.includes(node.value);
     return node.op === '!=' ? !inSet : inSet;
   }
   if (node.op === 'CONTAINS') return String(have).includes(node.value);
-  const [a, b] = typeof have === 'number' ? [have, Number(node.value)] : typeof have === 'boolean' ? [String(have), node.value.toLowerCase()] : [String(have), node.value];
+  if (node.op === 'MATCHES') return new RegExp(node.value).test(String(have));
+  const [a, b] =
+    have instanceof Date ? [have.getTime(), Date.parse(node.value)] : typeof have === 'number' ? [have, Number(node.value)] : typeof have === 'boolean' ? [String(have), node.value.toLowerCase()] : [String(have), node.value];
   switch (node.op) {
     case '=':
     case '==':
@@ -50,7 +63,7 @@ function evaluate(node: Node, attributes: Map<string, Attribute>): boolean {
   }
 }
 
-const TOKEN = /\s*(\(|\)|AND\b|OR\b|NOT\b|`[^`]*`(?::\w+)?|"(?:[^"\\]|\\.)*"|==|!=|>=|<=|=|>|<|CONTAINS\b|EXISTS\b|[^\s()`"]+)/iy;
+const TOKEN = /\s*(\(|\)|AND\b|OR\b|NOT\b|`[^`]*`(?::\w+)*|"(?:[^"\\]|\\.)*"|==|!=|>=|<=|=|>|<|CONTAINS\b|EXISTS\b|[^\s()`"]+)/iy;
 
 function tokenize(text: string): string[] {
   const tokens: string[] = [];
@@ -102,10 +115,11 @@ function parse(text: string): Node {
   };
   const clause = (): Node => {
     const name = tokens[i++];
-    const m = name ? /^`([^`]*)`(?::\w+)?$/.exec(name) ?? /^([^:]+)(?::\w+)?$/.exec(name) : null;
+    const m = name ? /^`([^`]*)`(?::\w+)*$/.exec(name) ?? /^([^:]+)(?::\w+)*$/.exec(name) : null;
     if (!m) throw new NqlSyntaxError(`expected an attribute, found ${name ?? 'the end'}`);
-    const op = tokens[i++]?.toUpperCase();
+    let op = tokens[i++]?.toUpperCase();
     if (!op) throw new NqlSyntaxError('expected an operator');
+    if (op === 'NOT') op = `NOT ${tokens[i++]?.toUpperCase() ?? ''}`;
     if (op === 'EXISTS') return { path: m[1]!, op, value: '' };
     const raw = tokens[i++];
     if (raw === undefined) throw new NqlSyntaxError('expected a value');
