@@ -70,7 +70,8 @@ interface FloatSeriesResult {
   series: Array<{ requestId: string; series?: { values: FloatPoint[] } }>;
 }
 interface SeriesResult {
-  series: Array<{ requestId: string; searchAfter?: { finished: boolean; token: string }; seriesValues?: { values: SeriesPoint[] } }>;
+  /** `series` is a oneof: the deprecated `stringSeries`, which `useDeprecatedStringFields=false` turns off, or `seriesValues` */
+  series: Array<{ requestId: string; searchAfter?: { finished: boolean; token: string }; series: { case: 'seriesValues' | 'stringSeries'; value: { values: SeriesPoint[] } } | { case: undefined } }>;
 }
 
 /** One search result: a run's Neptune id and the client's id for it. */
@@ -181,8 +182,9 @@ export class ScaleQuery {
     const series = answer.series.filter((s) => s.requestId === REQUEST_ID);
     if (series.length > 1 || answer.series.length > series.length) throw new InvalidInputError(this.where(call), `the answer holds series other than the one asked for (${attribute})`);
     const one = series[0];
+    if (one?.series.case === 'stringSeries') throw new InvalidInputError(this.where(call), `the answer holds ${attribute} in the deprecated string_series field, which was not asked for`);
     const next = one?.searchAfter && !one.searchAfter.finished ? one.searchAfter.token : undefined;
-    return { points: one?.seriesValues?.values ?? [], ...(next !== undefined ? { next } : {}) };
+    return { points: one?.series.case === 'seriesValues' ? one.series.value.values : [], ...(next !== undefined ? { next } : {}) };
   }
 
   /**

@@ -1,0 +1,246 @@
+/**
+ * `neptune-scale://WORKSPACE/PROJECT` read through the query API neptune-query 1.8 calls, from the
+ * Neptune-shaped test server into which the real neptune-scale 0.30 client wrote a run with every
+ * kind of value and a fork of it: what trackshift reads equals what the client logged, value by
+ * value — configs with their types, tags and group tags, fractional-step metrics with their
+ * timestamps, string series, histograms, the file attribute's and the file series' bytes, the
+ * fork's own points with the fork recorded. `--filter` is NQL passed through; series longer than
+ * a page are paged (and turned oldest first in bounded memory); 429 and 5xx answers are ridden
+ * out; `ls` and `export` + `verify` work from the command line.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NeptuneScaleApi } from '../../src/connectors/neptune-scale/api.js';
+import { ScaleQuery } from '../../src/connectors/neptune-scale/query.js';
+import { NeptuneScaleSource, oldestFirst, type ScaleReadOptions } from '../../src/connectors/neptune-scale/read.js';
+import type { Histogram, Run, SeriesFile, TypedPoint } from '../../src/model/index.js';
+import { cli } from '../cli/run-cli.js';
+import { runTool } from '../harness/mlflow-server.js';
+import { startNeptuneServer, type NeptuneServer } from '../harness/neptune-server/index.js';
+
+interface Point {
+  step: number;
+  value: number | string;
+  timestamp: number;
+}
+interface Written {
+  errors: string[];
+  parent: {
+    id: string;
+    experiment: string;
+    creationTime: number;
+    configs: Record<string, number | boolean | string | string[]>;
+    tags: string[];
+    groupTags: string[];
+    loss: Point[];
+    notes: Point[];
+    histograms: Array<{ step: number; edges: number[]; counts: number[] }>;
+    readme: string;
+    samples: Array<{ step: number; text: string; mimeType: string; size: number }>;
+  };
+  child: { id: string; forkParent: string; forkStep: number; loss: Point[] };
+}
+
+const temp = () => mkdtempSync(join(tmpdir(), 'trackshift-neptune-scale-read-'));
+const text = async (body: AsyncIterable<unknown>) => {
+  const chunks: Buffer[] = [];
+  for await (const c of body) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+};
+
+describe('oldestFirst: series the API gives newest first, given oldest first', () => {
+  /** a series of `n` points as pages of `size`, newest first, counting the calls */
+  function pages(n: number, size: number) {
+    const steps = Array.from({ length: n }, (_, i) => i / 2);
+    const calls: Array<number | undefined> = [];
+    const fetch = async (after: number | undefined) => {
+      calls.push(after);
+      const below = steps.filter((s) => after === undefined || s < after).reverse().slice(0, size);
+      return { points: below.map((step) => ({ step })), ...(below.length === size ? { next: below.at(-1)! } : {}) };
+    };
+    return { steps, calls, fetch };
+  }
+  const collect = async (it: AsyncIterable<Array<{ step: number }>>) => {
+    const out: number[][] = [];
+    for await (const page of it) out.push(page.map((p) => p.step));
+    return out;
+  };
+
+  it('gives every page oldest first, asking again only for the pages it did not keep', async () => {
+    const { steps, calls, fetch } = pages(23, 5);
+    const all = await collect(oldestFirst(fetch, 1000, () => 'test'));
+    expect(all.flat()).toEqual(steps);
+    expect(calls).toHaveLength(5); // 5, 5, 5, 5, 3: all kept
+    const few = pages(23, 5);
+    const out = await collect(oldestFirst(few.fetch, 8, () => 'test'));
+    expect(out.flat()).toEqual(steps);
+    expect(out.every((page) => page.length <= 5)).toBe(true);
+    // the two lowest pages (3 + 5 points) were kept; the three above were asked for again
+    expect(few.calls).toHaveLength(5 + 3);
+  });
+
+  it('refuses a server that ignores the cursor, or whose series changes between the passes', async () => {
+    const ignoring = async () => ({ points: [{ step: 3 }, { step: 2 }], next: 2 });
+    await expect(collect(oldestFirst(ignoring, 10, () => 'srv'))).rejects.toThrow(/step 3 after step 2/);
+    let round = 0;
+    const changing = async (after: number | undefined) => {
+      if (after === undefined) round++;
+      const top = round > 1 ? [{ step: 9 }, { step: 8 }] : [{ step: 8 }, { step: 7 }];
+      return after === undefined ? { points: top, next: top[1]!.step } : { points: [{ step: 1 }] };
+    };
+    await expect(collect(oldestFirst(changing, 1, () => 'srv'))).rejects.toThrow(/changed while it was read/);
+  });
+});
+
+describe('neptune-scale:// (Neptune 3.x query API) as a source', () => {
+  let server: NeptuneServer;
+  let written: Written;
+
+  const openSource = (options: ScaleReadOptions = {}, env: NodeJS.ProcessEnv = server.scaleEnv()) => {
+    const api = new NeptuneScaleApi({ token: env.NEPTUNE_API_TOKEN!, origin: 'NEPTUNE_API_TOKEN', side: 'source' });
+    return new NeptuneScaleSource(new ScaleQuery(api, 'ws/srv', { side: 'source' }), options);
+  };
+  async function runsOf(source: NeptuneScaleSource, filter?: string): Promise<Run[]> {
+    const runs: Run[] = [];
+    for await (const e of source.listExperiments()) for await (const r of source.listRuns(e.id, { includeDeleted: true, ...(filter ? { filter } : {}) })) runs.push(r);
+    return runs;
+  }
+  const metric = async (source: NeptuneScaleSource, run: Run, key: string) => {
+    const out: Point[] = [];
+    for await (const page of source.readMetric(run, key)) for (const p of page) out.push({ step: p.step, value: p.value, timestamp: p.timestamp! });
+    return out;
+  };
+  const series = async (source: NeptuneScaleSource, run: Run, key: string, type: 'string' | 'histogram' | 'file') => {
+    const out: TypedPoint[] = [];
+    for await (const page of source.readSeries(run, { key, type })) out.push(...page);
+    return out;
+  };
+
+  beforeAll(async () => {
+    server = await startNeptuneServer({ workspaces: ['ws'] });
+    const out = await runTool('neptune3', 'python', ['test/fixtures/neptune3_server_write.py', temp(), 'full', 'ws/srv'], server.scaleEnv());
+    const line = out.split('\n').find((l) => l.startsWith('{"errors"'));
+    if (!line) throw new Error(`the writer printed no result:\n${out}`);
+    written = JSON.parse(line) as Written;
+    expect(written.errors).toEqual([]);
+  }, 240_000);
+  afterAll(() => server?.close());
+
+  it('reads what neptune-scale logged, value by value', async () => {
+    const source = openSource();
+    try {
+      const experiments = [];
+      for await (const e of source.listExperiments()) experiments.push(e.name);
+      expect(experiments).toEqual([written.parent.experiment]);
+      const runs = await runsOf(source);
+      expect(runs.map((r) => r.id)).toEqual([written.parent.id, written.child.id]);
+      const [parent, child] = runs as [Run, Run];
+      const p = written.parent;
+      expect(parent.name).toBe(p.id);
+      expect(parent.startTime).toBe(p.creationTime);
+      expect(parent.tags).toEqual(Object.fromEntries(p.tags.map((t) => [t, ''])));
+      expect(parent.group).toBe(p.groupTags.join(','));
+      expect(parent.status).toBe('FINISHED');
+      // configs with the types the client gave them
+      const config = new Map(parent.config!.map((c) => [c.path.join('/'), c.value]));
+      for (const [path, v] of Object.entries(p.configs)) {
+        const type = typeof v === 'boolean' ? 'bool' : typeof v === 'string' ? 'string' : Array.isArray(v) ? 'stringSet' : path === 'parameters/started' ? 'datetime' : Number.isInteger(v) ? 'int' : 'float';
+        expect(config.get(path), path).toEqual({ type, value: v });
+      }
+      expect(config.get('sys/custom_run_id')).toEqual({ type: 'string', value: p.id });
+      expect(config.get('sys/name')).toEqual({ type: 'string', value: p.experiment });
+      // the series, listed with their types, point by point
+      expect(parent.series.map((s) => [s.key, s.type]).sort()).toEqual([['dist/weights', 'histogram'], ['samples/text', 'file'], ['train/loss', 'float'], ['train/notes', 'string']]);
+      expect(await metric(source, parent, 'train/loss')).toEqual(p.loss);
+      expect((await series(source, parent, 'train/notes', 'string')).map((x) => ({ step: x.step, value: x.value, timestamp: x.timestamp }))).toEqual(p.notes);
+      const histograms = await series(source, parent, 'dist/weights', 'histogram');
+      expect(histograms.map((x) => ({ step: x.step, ...(x.value as Histogram) }))).toEqual(p.histograms.map((h) => ({ step: h.step, edges: h.edges, kind: 'counts', values: h.counts })));
+      // the file series: its files keep the client's paths (without the run's own first component), with their bytes
+      const samples = await series(source, parent, 'samples/text', 'file');
+      expect(samples.map((x) => x.step)).toEqual(p.samples.map((s) => s.step));
+      for (const [i, x] of samples.entries()) {
+        const file = x.value as SeriesFile;
+        expect(file.path).toMatch(/^samples_text-[0-9a-f]{16}\/\d{12}_\d{6}\/[\w-]+\.txt$/);
+        expect(file, file.path).toMatchObject({ size: p.samples[i]!.size, mimeType: p.samples[i]!.mimeType });
+        expect(await text(await source.readSeriesFile(parent, file.path))).toBe(p.samples[i]!.text);
+      }
+      // the file attribute is an artifact at its path
+      const artifacts = [];
+      for await (const a of source.listArtifacts(parent)) artifacts.push(a);
+      expect(artifacts).toEqual([{ path: 'files/readme', size: Buffer.byteLength(p.readme) }]);
+      expect(await text(await source.readArtifact(parent, 'files/readme'))).toBe(p.readme);
+
+      // the fork: its parent and step recorded, its own points only
+      const c = written.child;
+      expect(await metric(source, child, 'train/loss')).toEqual(c.loss);
+      expect(source.runUrl('exp-srv', p.id)).toBe(`${server.url}/ws/srv/-/run/?customId=${p.id}`);
+      expect(source.warnings).toEqual([]);
+      expect(server.unhandled).toEqual([]);
+      expect(child.fork).toEqual({ runId: c.forkParent, step: c.forkStep });
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('pages series longer than a page, asking again for the pages it does not keep', async () => {
+    const source = openSource({ floatPage: 7, heldPoints: 10 });
+    try {
+      const [parent] = await runsOf(source);
+      const before = server.calls.get('floatSeries') ?? 0;
+      expect(await metric(source, parent!, 'train/loss')).toEqual(written.parent.loss);
+      // 41 points: pages of 7, 7, 7, 7, 7, 6 down; only the lowest (6 points) fits in 10 kept, the 5 above are asked for again
+      expect((server.calls.get('floatSeries') ?? 0) - before).toBe(6 + 5);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('passes --filter through as NQL', async () => {
+    const source = openSource();
+    try {
+      expect((await runsOf(source, '`sys/custom_run_id`:string = "srv-child"')).map((r) => r.id)).toEqual([written.child.id]);
+      expect((await runsOf(source, '`sys/tags`:stringSet CONTAINS "baseline" AND `parameters/lr`:float > "0.0001"')).map((r) => r.id)).toEqual([written.parent.id]);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('rides out rate limits and server errors on every query call', async () => {
+    const operations = ['searchEntries', 'queryAttributes', 'floatSeries', 'series', 'signedUrl', 'storageGet'];
+    const before = new Map(operations.map((o) => [o, server.calls.get(o) ?? 0]));
+    for (const operation of operations) {
+      server.failNext(operation, { status: 429, retryAfter: 0 });
+      server.failNext(operation, { status: 503 });
+    }
+    const source = openSource();
+    try {
+      const [parent] = await runsOf(source);
+      expect(await metric(source, parent!, 'train/loss')).toEqual(written.parent.loss);
+      expect((await series(source, parent!, 'train/notes', 'string')).map((x) => x.value)).toEqual(written.parent.notes.map((n) => n.value));
+      expect(await text(await source.readArtifact(parent!, 'files/readme'))).toBe(written.parent.readme);
+      // each call was answered 429, then 503, then taken
+      for (const operation of operations) expect((server.calls.get(operation) ?? 0) - before.get(operation)!, operation).toBe(3);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('lists from the command line, and exports into a bundle that verify finds equal', async () => {
+    const env = server.scaleEnv();
+    const listed = await cli(['ls', 'neptune-scale://ws/srv', '--runs'], env);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(listed.stdout).toContain(written.parent.id);
+    expect(listed.stdout).toContain(written.child.id);
+    const bundle = join(temp(), 'bundle');
+    const copied = await cli(['export', 'neptune-scale://ws/srv', bundle, '--state-dir', temp()], env);
+    expect(copied.code, copied.stdout + copied.stderr).toBe(0);
+    const verified = await cli(['verify', 'neptune-scale://ws/srv', bundle], env);
+    expect(verified.code, verified.stdout + verified.stderr).toBe(0);
+    for (const out of [listed, copied, verified]) expect(out.stdout + out.stderr).not.toContain(server.token);
+    const missing = await cli(['ls', 'neptune-scale://ws/nothing'], env);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('has no project ws/nothing');
+  }, 180_000);
+});
