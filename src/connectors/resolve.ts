@@ -16,6 +16,7 @@ import { memoryConnector } from './memory/index.js';
 import { mlflowConnector } from './mlflow/index.js';
 import { mlrunsConnector } from './mlruns/index.js';
 import { neptuneApiConnector } from './neptune-api/index.js';
+import { neptuneScaleConnector } from './neptune-scale/index.js';
 import { neptune2Connector } from './neptune2/index.js';
 import { neptune3Connector } from './neptune3/index.js';
 import { neptuneExportConnector } from './neptune-export/index.js';
@@ -28,6 +29,7 @@ export const CONNECTORS: readonly ConnectorFactory[] = [
   databricksConnector,
   cometConnector,
   neptuneApiConnector,
+  neptuneScaleConnector,
   mlflowConnector,
   sqlStoreConnector,
   cometOfflineConnector,

@@ -149,17 +149,20 @@ export class NativeSeries {
 
   /** Whether the destination takes the point natively (`holds.pointRules`); counts those it refuses. */
   private accepted(point: AnyPoint): boolean {
-    const rules = this.encoder.holds.pointRules!;
+    const { holds, defaultTimestamp } = this.encoder;
+    const rules = holds.pointRules!;
     const last = this.last;
+    // judged by the time it is written at: one without gets the run's start, which may go back
+    const timestamp = point.timestamp ?? (holds.pointsWithoutTimestamp ? undefined : defaultTimestamp);
     const refused =
       (rules.finiteValues === true && typeof point.value === 'number' && !Number.isFinite(point.value)) ||
       (rules.minStep !== undefined && point.step < rules.minStep) ||
       (rules.maxStep !== undefined && point.step >= rules.maxStep) ||
       (rules.stepDecimals !== undefined && Number(point.step.toFixed(rules.stepDecimals)) !== point.step) ||
       (rules.increasingSteps === true && last !== undefined && point.step <= last.step) ||
-      (rules.nonDecreasingTimestamps === true && last?.timestamp !== undefined && point.timestamp !== undefined && point.timestamp < last.timestamp);
+      (rules.nonDecreasingTimestamps === true && last?.timestamp !== undefined && timestamp !== undefined && timestamp < last.timestamp);
     if (refused) this.counts.refused++;
-    else this.last = { step: point.step, ...(point.timestamp !== undefined ? { timestamp: point.timestamp } : {}) };
+    else this.last = { step: point.step, ...(timestamp !== undefined ? { timestamp } : {}) };
     return !refused;
   }
 

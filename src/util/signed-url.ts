@@ -110,8 +110,16 @@ export class SignedUrlClient {
 
   /** One PUT of the whole body (the body is a stream: not retried here; the engine reads the file again). */
   async upload(url: string, headers: Record<string, string>, body: Readable, size?: number): Promise<void> {
+    await this.putStream(url, headers, body, size);
+  }
+
+  /** `upload`, returning the ETag the storage answered (S3's, which a multipart completion or a client's check needs). */
+  async putStream(url: string, headers: Record<string, string>, body: Readable, size?: number): Promise<string | undefined> {
     const all = { ...headers, ...(size !== undefined ? { 'content-length': String(size) } : {}) };
-    await (await this.send('PUT', url, all, body, false)).body.dump();
+    const res = await this.send('PUT', url, all, body, false);
+    await res.body.dump();
+    const etag = res.headers.etag;
+    return Array.isArray(etag) ? etag[0] : etag;
   }
 
   /** One PUT of a piece held in memory (retried); returns the ETag the storage answered. */

@@ -75,15 +75,13 @@ export class ScaleRunWriter {
   /** points left out because the destination holds them already, per series */
   readonly skipped = new Map<string, number>();
 
-  /**
-   * `held`: per series path, the last step the destination already holds (a run resumed on a
-   * server, whose series only grow): points at or before it are left out.
-   */
+  /** per series path, the last step the destination holds already (see `resume`) */
+  private held: ReadonlyMap<string, number> = new Map();
+
   constructor(
     private readonly run: Run,
     experimentName: string,
     experimentTags: Record<string, string> | undefined,
-    private readonly held: ReadonlyMap<string, number> = new Map(),
   ) {
     this.target = neptuneTarget(run, experimentName, 3);
     if (experimentTags && Object.keys(experimentTags).length > 0) this.target.attributes.set(EXPERIMENT_TAGS_ATTRIBUTE, experimentTagsAttribute(experimentTags));
@@ -113,6 +111,14 @@ export class ScaleRunWriter {
   /** Snapshots assigning `attributes` at the run's creation time. */
   assignments(attributes: Array<[string, TypedValue]>): Pending[] {
     return attributes.length > 0 ? attributeSnapshots(attributes, this.createdAt, this.rowTime) : [];
+  }
+
+  /**
+   * A run resumed where a cut-off copy left it (on a server, whose series only grow): per series
+   * path, the last step it holds; points at or before it are left out (and counted in `skipped`).
+   */
+  resume(held: ReadonlyMap<string, number>): void {
+    this.held = held;
   }
 
   attach(sink: ScaleRunSink): void {

@@ -109,6 +109,24 @@ export interface RequestOptions {
   retry?: boolean;
 }
 
+/** field numbers: RunOperation.update_batch, UpdateRunSnapshots.snapshots */
+const RUN_OPERATION_UPDATE_BATCH = 8;
+const UPDATE_RUN_SNAPSHOTS_SNAPSHOTS = 1;
+
+function varint(value: number): number[] {
+  const out: number[] = [];
+  let rest = value;
+  while (rest > 127) {
+    out.push((rest % 128) | 128);
+    rest = Math.floor(rest / 128);
+  }
+  out.push(rest);
+  return out;
+}
+
+/** A protobuf length-delimited field: its key, the length, the bytes. */
+const lengthDelimited = (field: number, bytes: Uint8Array): Buffer => Buffer.concat([Buffer.from([...varint(field * 8 + 2), ...varint(bytes.length)]), bytes]);
+
 /** Python's `urllib.parse.quote_plus`, as the client quotes names in a run's URL. */
 const quotePlus = (text: string) => encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%20/g, '+');
 
@@ -210,10 +228,25 @@ export class NeptuneScaleApi {
    * that had been taken has its points refused as duplicates, never doubled.
    */
   async ingest(operation: object): Promise<string[]> {
-    const answer = await this.message<SubmitResponse>('neptune.ingest.v1.pub.SubmitResponse', 'POST', 'api/client/v1/ingest', { protobuf: encodeMessage('neptune.ingest.v1.pub.RunOperation', operation) });
+    return this.ingestBytes(encodeMessage('neptune.ingest.v1.pub.RunOperation', operation));
+  }
+
+  private async ingestBytes(protobuf: Uint8Array): Promise<string[]> {
+    const answer = await this.message<SubmitResponse>('neptune.ingest.v1.pub.SubmitResponse', 'POST', 'api/client/v1/ingest', { protobuf });
     const ids = answer.requestIds.length > 0 ? answer.requestIds : answer.requestId ? [answer.requestId] : [];
     if (ids.length === 0) throw new InvalidInputError(`${this.displayUrl} POST /api/client/v1/ingest`, 'the server took the operation but gave no request id to follow it by');
     return ids;
+  }
+
+  /**
+   * `update_batch` of UpdateRunSnapshots already encoded (each at most 2 MiB, all together at
+   * most a request's 16 MiB): framed as protobuf frames repeated fields, so that no snapshot is
+   * encoded twice.
+   */
+  async ingestUpdates(project: string, runId: string, snapshots: Uint8Array[]): Promise<string[]> {
+    const head = encodeMessage('neptune.ingest.v1.pub.RunOperation', { project, runId });
+    const batch = Buffer.concat(snapshots.map((s) => lengthDelimited(UPDATE_RUN_SNAPSHOTS_SNAPSHOTS, s)));
+    return this.ingestBytes(Buffer.concat([head, lengthDelimited(RUN_OPERATION_UPDATE_BATCH, batch)]));
   }
 
   /** The processing status of each request id, in their order (up to 1000 at once, as the client asks). */
@@ -296,12 +329,16 @@ export class NeptuneScaleApi {
     }
   }
 
-  /** The attributes (all, or those named) of runs given by `ws/proj/SYS-ID`, with their values and series' last steps. */
-  async queryAttributes(project: string, runs: string[], names?: string[]): Promise<QueriedRun[]> {
+  /**
+   * The attributes of runs given by `ws/proj/SYS-ID` (of the types given, or all), with their
+   * values and series' last steps; a run's attributes may come in several entries (pages).
+   */
+  async queryAttributes(project: string, runs: string[], types?: string[]): Promise<QueriedRun[]> {
     const out: QueriedRun[] = [];
     let nextPageToken: string | undefined;
     do {
-      const json = { experimentIdsFilter: runs, ...(names ? { attributeNamesFilter: names } : {}), nextPage: { limit: 10_000, ...(nextPageToken ? { nextPageToken } : {}) } };
+      const filter = types ? { attributeNameFilter: {}, attributeFilter: types.map((attributeType) => ({ attributeType })) } : {};
+      const json = { experimentIdsFilter: runs, ...filter, nextPage: { limit: 10_000, ...(nextPageToken ? { nextPageToken } : {}) } };
       const page = await this.message<QueryAttributesResult>('neptune.api.v1.model.ProtoQueryAttributesResultDTO', 'POST', 'api/leaderboard/v1/proto/leaderboard/attributes/query', { query: { projectIdentifier: project }, json });
       out.push(...page.entries);
       nextPageToken = page.nextPage?.nextPageToken || undefined;
