@@ -5,7 +5,10 @@
  * project that does not exist is refused with PROJECT_NOT_FOUND, and the client reports it.
  * neptune-query 1.8 reads everything back (runs and experiments with filters, attributes, the runs
  * table, metrics with and without the fork's lineage, series, files). Injected 429 and 503 answers
- * are ridden out by both clients.
+ * are ridden out by both clients. What Neptune refuses (a duplicate run, a step that does not
+ * increase, a timestamp that goes back, a type conflict, a fork of a missing run) comes back as
+ * ingest codes that neptune-scale reports, and changes nothing. On the wire, without a client:
+ * status order and UNAVAILABLE, RUN_NOT_FOUND, NaN refused when asked to, project creation.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -14,6 +17,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runTool } from './mlflow-server.js';
+import { decodeMessage, encodeMessage, stepOf } from '../../src/connectors/neptune-common/scale-proto.js';
 import { startNeptuneServer, type NeptuneServer, type ScaleAttribute, type ScaleRun } from './neptune-server/index.js';
 
 interface Point {
@@ -42,7 +46,7 @@ interface Written {
 
 const temp = () => mkdtempSync(join(tmpdir(), 'trackshift-neptune-scale-server-'));
 
-async function write(server: NeptuneServer, mode: 'full' | 'missing-project', project: string): Promise<Written> {
+async function write(server: NeptuneServer, mode: 'full' | 'missing-project' | 'refusals', project: string): Promise<Written> {
   const out = await runTool('neptune3', 'python', ['test/fixtures/neptune3_server_write.py', temp(), mode, project], server.scaleEnv());
   const line = out.split('\n').find((l) => l.startsWith('{"errors"'));
   if (!line) throw new Error(`the writer printed no result:\n${out}`);
@@ -208,4 +212,77 @@ describe('Neptune-shaped test server (3.x API), with the real neptune-scale and 
     for (const operation of ['searchEntries', 'queryAttributeDefinitions', 'queryAttributes', 'floatSeries', 'series', 'storageGet']) expect(server.calls.get(operation), operation).toBeGreaterThan(1);
     expect(server.unhandled).toEqual([]);
   }, 240_000);
+
+  // last: it sends srv-parent again
+  it('refuses what Neptune refuses, as ingest codes the client reports, and keeps the run as it was', async () => {
+    const parent = server.scale.run('ws/srv', 'srv-parent')!;
+    const loss = structuredClone(points(parent, 'train/loss'));
+    const result = await write(server, 'refusals', 'ws/srv');
+    const codes = (runId: string) => server.scale.refusals().filter((r) => r.runId === runId).map((r) => r.code);
+    expect(codes('srv-parent')).toEqual(expect.arrayContaining(['RUN_DUPLICATE', 'SERIES_STEP_NON_INCREASING', 'SERIES_TIMESTAMP_DECREASING', 'FIELD_TYPE_CONFLICTING']));
+    expect(codes('srv-orphan')).toContain('RUN_FORK_PARENT_NOT_FOUND');
+    expect(result.warnings).toEqual(expect.arrayContaining(['NeptuneRunDuplicate', 'NeptuneRunForkParentNotFound']));
+    expect(result.errors).toEqual(expect.arrayContaining(['NeptuneSeriesStepNonIncreasing', 'NeptuneSeriesTimestampDecreasing', 'NeptuneAttributeTypeMismatch']));
+    expect(points(parent, 'train/loss')).toEqual(loss);
+    expect(parent.attributes.get('parameters/lr')).toEqual({ type: 'float', value: written.parent.configs['parameters/lr'] });
+    expect(server.scale.run('ws/srv', 'srv-orphan')).toBeUndefined();
+    expect(server.unhandled).toEqual([]);
+  }, 180_000);
+});
+
+describe('Neptune-shaped test server (3.x API), on the wire: what the clients do not send by themselves', () => {
+  let server: NeptuneServer;
+  let bearer: string;
+  beforeAll(async () => {
+    server = await startNeptuneServer({ projects: [['ws', 'raw', 'RAW']], refuseNanInf: true, pendingChecks: 2 });
+    const exchanged = await fetch(`${server.url}/api/backend/v1/authorization/oauth-token`, { headers: { 'X-Neptune-Api-Token': server.token } });
+    bearer = ((await exchanged.json()) as { accessToken: string }).accessToken;
+  });
+  afterAll(() => server?.close());
+
+  const ingest = async (operation: object): Promise<string> => {
+    const res = await fetch(`${server.url}/api/client/v1/ingest`, { method: 'POST', headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': 'application/x-protobuf' }, body: Buffer.from(encodeMessage('neptune.ingest.v1.pub.RunOperation', operation)) });
+    expect(res.status).toBe(200);
+    return decodeMessage<{ requestIds: string[] }>('neptune.ingest.v1.pub.SubmitResponse', new Uint8Array(await res.arrayBuffer())).requestIds[0]!;
+  };
+  const check = async (ids: string[]) => {
+    const res = await fetch(`${server.url}/api/client/v1/ingest/check?projectIdentifier=ws/raw`, { method: 'POST', headers: { Authorization: `Bearer ${bearer}` }, body: Buffer.from(encodeMessage('neptune.ingest.v1.pub.RequestIdList', { ids: ids.map((value) => ({ value })) })) });
+    const statuses = decodeMessage<{ statuses: Array<{ codeByCount: Array<{ code: number; detail: number }> }> }>('neptune.ingest.v1.pub.BulkRequestStatus', new Uint8Array(await res.arrayBuffer())).statuses;
+    return statuses.map((s) => s.codeByCount.map((c) => [c.code, c.detail]));
+  };
+
+  it('rejects an unknown API token (401) and answers statuses UNAVAILABLE until processed, in the order asked, with the codes of each request', async () => {
+    const rejected = await fetch(`${server.url}/api/backend/v1/authorization/oauth-token`, { headers: { 'X-Neptune-Api-Token': Buffer.from(JSON.stringify({ api_address: server.url, api_url: server.url, api_key: 'x' })).toString('base64') } });
+    expect(rejected.status).toBe(401);
+
+    const created = await ingest({ project: 'ws/raw', runId: 'r1', operation: { case: 'create', value: { runId: 'r1', family: 'r1' } } });
+    const nan = await ingest({ project: 'ws/raw', runId: 'r1', operation: { case: 'update', value: { step: stepOf(1), append: { m: { value: { case: 'float64', value: Number.NaN } }, n: { value: { case: 'float64', value: 2 } } } } } });
+    const lost = await ingest({ project: 'ws/raw', runId: 'nobody', operation: { case: 'update', value: { assign: { a: { value: { case: 'int64', value: 1n } } } } } });
+    const sys = await ingest({ project: 'ws/raw', runId: 'r1', operation: { case: 'update', value: { assign: { 'sys/id': { value: { case: 'string', value: 'X' } } } } } });
+    const UNAVAILABLE = [[14, 0]];
+    expect(await check([lost, created])).toEqual([UNAVAILABLE, UNAVAILABLE]);
+    expect(await check([created, nan])).toEqual([UNAVAILABLE, UNAVAILABLE]);
+    expect(await check([created, nan, lost, sys])).toEqual([[[0, 0]], UNAVAILABLE, UNAVAILABLE, UNAVAILABLE]);
+    // google.rpc.Code, IngestCode
+    expect(await check([nan, lost, sys])).toEqual([[[3, 32]], [[5, 10]], UNAVAILABLE]);
+    expect(await check([sys])).toEqual([[[3, 19]]]);
+    const run = server.scale.run('ws/raw', 'r1')!;
+    expect([...run.attributes.keys()]).toEqual(['n']);
+    expect(server.scale.refusals().map((r) => r.code)).toEqual(['FLOAT_VALUE_NAN_INF_UNSUPPORTED', 'RUN_NOT_FOUND', 'FIELD_PATH_NON_WRITABLE']);
+  });
+
+  it('creates a 3.x project once (409 when it exists, 404 "Organization … not found" for an unknown workspace) and lists it', async () => {
+    const create = (organizationIdentifier: string) =>
+      fetch(`${server.url}/api/backend/v1/projects`, { method: 'POST', headers: { Authorization: `Bearer ${bearer}`, 'Content-Type': 'application/json' }, body: JSON.stringify({ name: 'made', projectKey: 'MADE', organizationIdentifier, visibility: 'priv', description: null }) });
+    expect((await create('ws')).status).toBe(200);
+    expect((await create('ws')).status).toBe(409);
+    const unknown = await create('nowhere');
+    expect([unknown.status, await unknown.text()]).toEqual([404, 'Organization nowhere not found']);
+    const listed = (await (await fetch(`${server.url}/api/backend/v1/projects?userRelation=viewerOrHigher&sortBy=lastViewed`, { headers: { Authorization: `Bearer ${bearer}` } })).json()) as { entries: Array<{ name: string; organizationName: string; projectKey: string }> };
+    expect(listed.entries.map((e) => [e.organizationName, e.name, e.projectKey])).toEqual([
+      ['ws', 'raw', 'RAW'],
+      ['ws', 'made', 'MADE'],
+    ]);
+    expect(server.unhandled).toEqual([]);
+  });
 });
