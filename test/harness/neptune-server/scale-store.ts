@@ -16,7 +16,7 @@ export interface ScaleFileRef {
   mimeType: string;
 }
 export interface ScaleHistogram {
-  /** COUNTING (counts were logged) or DENSITY */
+  /** COUNTING when counts were logged (what Neptune answers, as neptune-query's own end-to-end tests expect); DENSITY for densities is this server's guess */
   type: 'COUNTING' | 'DENSITY';
   edges: number[];
   values: number[];
