@@ -18,14 +18,15 @@ const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 
 /** Which pinned environment: 3 is the main one (python/requirements.txt), 2 has an MLflow 2.x. */
 export type MlflowMajor = 2 | 3;
-/** the environments: MLflow 3 (main), MLflow 2, the Python mlflow-migration tools, the Neptune 2.x and 3.x clients, the Comet client, the Comet client with cometx */
-export type PythonEnvName = MlflowMajor | 'migration' | 'neptune2' | 'neptune3' | 'comet' | 'cometx';
+/** the environments: MLflow 3 (main), MLflow 2, the Python mlflow-migration tools, the Neptune 2.x and 3.x clients (3.x: neptune-scale writes, neptune-query reads), the Comet client, the Comet client with cometx */
+export type PythonEnvName = MlflowMajor | 'migration' | 'neptune2' | 'neptune3' | 'neptune-query' | 'comet' | 'cometx';
 const PINS: Record<PythonEnvName, string> = {
   3: 'requirements.txt',
   2: 'requirements-mlflow2.txt',
   migration: 'requirements-migration.txt',
   neptune2: 'requirements-neptune2.txt',
   neptune3: 'requirements-neptune3.txt',
+  'neptune-query': 'requirements-neptune-query.txt',
   comet: 'requirements-comet.txt',
   cometx: 'requirements-cometx.txt',
 };
