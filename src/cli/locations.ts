@@ -20,6 +20,7 @@ export const DESTINATION_FORMS =
   'client\'s .neptune folder; neptune3:DIR?project=WORKSPACE/PROJECT, a 3.x log directory), Comet offline archives ' +
   '(comet-offline:DIR?workspace=WS&project=PROJ), cometx download folders for `cometx copy` ' +
   '(cometx:DIR?workspace=WS&project=PROJ, written as DIR/WS/PROJ/KEY), a Comet instance (comet://WORKSPACE[/PROJECT]), ' +
-  'a Neptune 2.x project on its server (neptune://WORKSPACE/PROJECT, NEPTUNE_API_TOKEN), ' +
+  'a Neptune 2.x project on its server (neptune://WORKSPACE/PROJECT, NEPTUNE_API_TOKEN), a Neptune 3.x project on its ' +
+  'server (neptune-scale://WORKSPACE/PROJECT, NEPTUNE_API_TOKEN; created when missing), ' +
   'or an MLflow database written directly (sqlite:///mlflow.db, postgresql://user:pw@host/db, mysql://user:pw@host/db, ' +
   'each with [?artifacts=DIR], its tables made first by `mlflow db upgrade`)';
