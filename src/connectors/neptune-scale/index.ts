@@ -1,6 +1,6 @@
 /**
  * A Neptune 3.x server's project, `neptune-scale://WORKSPACE/PROJECT`, through the API the
- * neptune-scale 0.30 client writes with (write.ts) and neptune-query 1.8 reads with. The API
+ * neptune-scale 0.30 client writes with (write.ts) and neptune-query 1.8 reads with (read.ts, query.ts). The API
  * token (NEPTUNE_API_TOKEN, or TRACKSHIFT_SRC_/TRACKSHIFT_DST_NEPTUNE_API_TOKEN for one side)
  * names the server (neptune-common/token.ts).
  */
@@ -12,9 +12,14 @@ const URI = /^neptune-scale:\/\/([^/\s]+)\/([^/\s]+)\/?$/;
 
 export const neptuneScaleConnector: ConnectorFactory = {
   name: 'neptune-scale',
-  description: 'a Neptune 3.x server: neptune-scale://WORKSPACE/PROJECT, the token in NEPTUNE_API_TOKEN (written; the project is created when missing)',
+  description: 'a Neptune 3.x server: neptune-scale://WORKSPACE/PROJECT, the token in NEPTUNE_API_TOKEN (read and written; the project is created when missing)',
   detect: async (location) => location.startsWith('neptune-scale://'),
-  // openSource: the reader (read.ts, query.ts) plugs in here
+  openSource: async (target) => {
+    const { api, project } = await connect(target);
+    const [{ ScaleQuery }, { NeptuneScaleSource }, { decodingSource }] = await Promise.all([import('./query.js'), import('./read.js'), import('../encoding/decode.js')]);
+    // runs written by trackshift keep what Neptune cannot hold in the .trackshift/ encoding
+    return decodingSource(new NeptuneScaleSource(new ScaleQuery(api, project, { ...(target.retry ? { retry: target.retry } : {}), side: retrySide(target) })));
+  },
   openDestination: async (target) => {
     const { api, project } = await connect(target);
     const [{ NeptuneScaleDestination }, { SignedUrlClient }] = await Promise.all([import('./write.js'), import('../../util/signed-url.js')]);

@@ -7,7 +7,7 @@
  * protobuf by decoding it (a message that does not decode is named) and by the checks below.
  */
 import type { Readable } from 'node:stream';
-import { InvalidInputError } from '../../util/errors.js';
+import { InvalidInputError, UsageError } from '../../util/errors.js';
 import { HttpError } from '../../util/http.js';
 import type { RetryContext, Side } from '../../util/retry.js';
 import { SignedUrlClient, showUrl } from '../../util/signed-url.js';
@@ -114,7 +114,13 @@ export class ScaleQuery {
         sorting: { sortBy: { name: 'sys/creation_time', type: 'datetime' }, dir: 'ascending' },
         ...(nql ? { query: { query: nql } } : {}),
       };
-      const page = await this.api.message<SearchResult>(`${MODEL}ProtoLeaderboardEntriesSearchResultDTO`, 'POST', 'api/leaderboard/v1/proto/leaderboard/entries/search/', { query: { projectIdentifier: this.project, type: 'run' }, json });
+      let page: SearchResult;
+      try {
+        page = await this.api.message<SearchResult>(`${MODEL}ProtoLeaderboardEntriesSearchResultDTO`, 'POST', 'api/leaderboard/v1/proto/leaderboard/entries/search/', { query: { projectIdentifier: this.project, type: 'run' }, json });
+      } catch (err) {
+        if (err instanceof HttpError && err.status === 404) throw this.noProject();
+        throw err;
+      }
       for (const entry of page.entries) {
         const value = (name: string) => entry.attributes.find((a) => a.name === name)?.stringProperties?.value;
         const sysId = value('sys/id');
@@ -124,6 +130,11 @@ export class ScaleQuery {
       }
       if (page.entries.length < SEARCH_PAGE) return;
     }
+  }
+
+  /** What a user is told when the project is not there (or the token cannot see it). */
+  noProject(): UsageError {
+    return new UsageError(`neptune-scale://${this.project}: the Neptune server at ${this.api.displayUrl} has no project ${this.project} (or the token cannot see it)`);
   }
 
   /**

@@ -133,9 +133,8 @@ export class NeptuneScaleSource implements Source {
   private async readRuns(): Promise<Map<string, ScaleRun>> {
     const found: FoundRun[] = [];
     for await (const run of this.query.searchRuns()) found.push(run);
-    if (found.length === 0 && !(await this.query.api.projectExists(this.query.project))) {
-      throw new InvalidInputError(this.uri, `the Neptune server at ${this.query.api.displayUrl} has no project ${this.query.project} (or the token cannot see it)`);
-    }
+    // a server may answer an empty search for a project it does not have
+    if (found.length === 0 && !(await this.query.api.projectExists(this.query.project))) throw this.query.noProject();
     // a fork names its parent by the client's run id; by sys/id too, in case a server does
     const customIds = new Map(found.map((r) => [r.sysId, r.customRunId ?? r.sysId]));
     const out = new Map<string, ScaleRun>();
