@@ -12,11 +12,17 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memoryStore } from '../../src/connectors/memory/index.js';
+import { runJob } from '../../src/engine/job.js';
+import { emptySelection } from '../../src/engine/plan.js';
+import { runVerify } from '../../src/verify/index.js';
 import { NeptuneScaleApi } from '../../src/connectors/neptune-scale/api.js';
 import { ScaleQuery } from '../../src/connectors/neptune-scale/query.js';
 import { NeptuneScaleSource, oldestFirst, type ScaleReadOptions } from '../../src/connectors/neptune-scale/read.js';
 import type { Histogram, Run, SeriesFile, TypedPoint } from '../../src/model/index.js';
 import { cli } from '../cli/run-cli.js';
+import { expectEqual } from '../helpers/jobs.js';
+import { richStore } from '../helpers/rich-run.js';
 import { runTool } from '../harness/mlflow-server.js';
 import { startNeptuneServer, type NeptuneServer } from '../harness/neptune-server/index.js';
 
@@ -243,4 +249,18 @@ describe('neptune-scale:// (Neptune 3.x query API) as a source', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('has no project ws/nothing');
   }, 180_000);
+
+  it('reads back what trackshift wrote: the rich memory runs → neptune-scale:// → verify equal, and on into a bundle, verify equal', async () => {
+    richStore(memoryStore('scale-read-rich'));
+    const env = server.scaleEnv();
+    const common = { source: 'memory:scale-read-rich', destination: 'neptune-scale://ws/rich', selection: emptySelection(), workers: 2, artifactWorkers: 2, env };
+    const report = await runJob({ ...common, command: 'copy', dryRun: false, stateDir: temp() });
+    expect(report.failed).toEqual([]);
+    expectEqual(await runVerify({ ...common, maxDifferences: 50 }));
+    const bundle = join(temp(), 'bundle');
+    const onward = { source: 'neptune-scale://ws/rich', destination: `bundle:${bundle}`, selection: emptySelection(), workers: 2, artifactWorkers: 2, env };
+    const exported = await runJob({ ...onward, command: 'export', dryRun: false, stateDir: temp() });
+    expect(exported.failed).toEqual([]);
+    expectEqual(await runVerify({ ...onward, maxDifferences: 50 }));
+  }, 240_000);
 });

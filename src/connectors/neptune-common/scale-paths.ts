@@ -19,5 +19,12 @@ export function seriesFilePath(ref: string, runId: string): string {
   return safeFilePath(ref.startsWith(prefix) && ref.length > prefix.length ? ref.slice(prefix.length) : ref);
 }
 
+/**
+ * Where a file series' file of that model path is stored when no point names it: the inverse of
+ * `seriesFilePath`, as trackshift's 3.x writers store every series file (`<run component>/<path>`),
+ * also the files of points only the `.trackshift/` encoding holds.
+ */
+export const seriesFileRef = (path: string, runId: string): string => `${runComponent(runId)}/${path}`;
+
 /** The name a file series' point shows: the last component of its file_ref path. */
 export const seriesFileName = (ref: string): string => ref.split('/').pop() || ref;

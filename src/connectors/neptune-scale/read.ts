@@ -16,7 +16,7 @@ import type { ArtifactFile, Experiment, Histogram, MetricPoint, Run, SeriesFile,
 import { InvalidInputError } from '../../util/errors.js';
 import { quoted } from '../../util/paths.js';
 import { experimentNameOf, experimentTagsOf, neptuneSeries, toModelRun, type NeptuneRun } from '../neptune-common/run.js';
-import { safeFilePath, seriesFileName, seriesFilePath } from '../neptune-common/scale-paths.js';
+import { safeFilePath, seriesFileName, seriesFilePath, seriesFileRef } from '../neptune-common/scale-paths.js';
 import type { RunQuery, Source } from '../types.js';
 import type { FoundRun, ProtoFileRef, ProtoHistogram, QueriedAttribute, ScaleQuery, SeriesPoint } from './query.js';
 
@@ -43,6 +43,8 @@ interface ScaleRun {
   artifacts: Map<string, ProtoFileRef>;
   /** a file series' SeriesFile.path → its file_ref path, learnt as its points are read */
   seriesFiles: Map<string, string>;
+  /** set once every file series was read: `seriesFiles` names every file a point names */
+  seriesFilesKnown?: boolean;
 }
 
 /** A page of a series as the API gives it: newest first, with where the next (lower) page starts. */
@@ -297,9 +299,13 @@ export class NeptuneScaleSource implements Source {
 
   async readSeriesFile(run: Run, path: string): Promise<Readable> {
     const located = await this.located(run);
-    // learnt by reading the file series, which the engine does first; else read them now
-    if (!located.seriesFiles.has(path)) for (const series of run.series) if (series.type === 'file') for await (const _ of this.readSeries(run, series));
-    const ref = located.seriesFiles.get(path);
+    // learnt by reading the file series, which the engine does first; else read them now, once
+    if (!located.seriesFiles.has(path) && !located.seriesFilesKnown) {
+      for (const series of located.run.series) if (series.type === 'file') for await (const _ of this.readSeries(run, series));
+      located.seriesFilesKnown = true;
+    }
+    // a file no point names (one of a point only the .trackshift/ encoding holds): where trackshift's writers store it
+    const ref = located.seriesFiles.get(path) ?? (path === safeFilePath(path) ? seriesFileRef(path, run.id) : undefined);
     if (ref === undefined) throw new InvalidInputError(this.uri, `run ${quoted(run.id)} has no series file ${quoted(path)}`);
     return this.query.download(ref);
   }
