@@ -76,11 +76,11 @@ describe('oldestFirst: series the API gives newest first, given oldest first', (
 
   it('gives every page oldest first, asking again only for the pages it did not keep', async () => {
     const { steps, calls, fetch } = pages(23, 5);
-    const all = await collect(oldestFirst(fetch, 1000, () => 'test'));
+    const all = await collect(oldestFirst(fetch, 1000, () => 1, () => 'test'));
     expect(all.flat()).toEqual(steps);
     expect(calls).toHaveLength(5); // 5, 5, 5, 5, 3: all kept
     const few = pages(23, 5);
-    const out = await collect(oldestFirst(few.fetch, 8, () => 'test'));
+    const out = await collect(oldestFirst(few.fetch, 8, () => 1, () => 'test'));
     expect(out.flat()).toEqual(steps);
     expect(out.every((page) => page.length <= 5)).toBe(true);
     // the two lowest pages (3 + 5 points) were kept; the three above were asked for again
@@ -89,14 +89,14 @@ describe('oldestFirst: series the API gives newest first, given oldest first', (
 
   it('refuses a server that ignores the cursor, or whose series changes between the passes', async () => {
     const ignoring = async () => ({ points: [{ step: 3 }, { step: 2 }], next: 2 });
-    await expect(collect(oldestFirst(ignoring, 10, () => 'srv'))).rejects.toThrow(/step 3 after step 2/);
+    await expect(collect(oldestFirst(ignoring, 10, () => 1, () => 'srv'))).rejects.toThrow(/step 3 after step 2/);
     let round = 0;
     const changing = async (after: number | undefined) => {
       if (after === undefined) round++;
       const top = round > 1 ? [{ step: 9 }, { step: 8 }] : [{ step: 8 }, { step: 7 }];
       return after === undefined ? { points: top, next: top[1]!.step } : { points: [{ step: 1 }] };
     };
-    await expect(collect(oldestFirst(changing, 1, () => 'srv'))).rejects.toThrow(/changed while it was read/);
+    await expect(collect(oldestFirst(changing, 1, () => 1, () => 'srv'))).rejects.toThrow(/changed while it was read/);
   });
 });
 
@@ -191,12 +191,12 @@ describe('neptune-scale:// (Neptune 3.x query API) as a source', () => {
   });
 
   it('pages series longer than a page, asking again for the pages it does not keep', async () => {
-    const source = openSource({ floatPage: 7, heldPoints: 10 });
+    const source = openSource({ floatPage: 7, heldBytes: 1000 });
     try {
       const [parent] = await runsOf(source);
       const before = server.calls.get('floatSeries') ?? 0;
       expect(await metric(source, parent!, 'train/loss')).toEqual(written.parent.loss);
-      // 41 points: pages of 7, 7, 7, 7, 7, 6 down; only the lowest (6 points) fits in 10 kept, the 5 above are asked for again
+      // 41 points: pages of 7, 7, 7, 7, 7, 6 down; only the lowest (6 points) fits in the 1,000 bytes kept (about 100 a point), the 5 above are asked for again
       expect((server.calls.get('floatSeries') ?? 0) - before).toBe(6 + 5);
     } finally {
       await source.close();

@@ -23,12 +23,23 @@ import type { FoundRun, ProtoFileRef, ProtoHistogram, QueriedAttribute, ScaleQue
 export interface ScaleReadOptions {
   /** float points asked for in one call (perSeriesPointsLimit) */
   floatPage?: number;
-  /** points of a series kept in memory while it is turned oldest first; the rest is asked for again */
-  heldPoints?: number;
+  /** about how many bytes of a series' points are kept in memory while it is turned oldest first; the rest is asked for again */
+  heldBytes?: number;
 }
 
 const FLOAT_PAGE = 10_000;
-const HELD_POINTS = 100_000;
+const HELD_BYTES = 32 * 1024 * 1024;
+
+/** About what a point weighs in memory, in bytes: what oldestFirst keeps is bounded by it. */
+const POINT_BYTES = 100;
+const floatWeight = (): number => POINT_BYTES;
+function seriesWeight(p: SeriesPoint): number {
+  const v = p.object?.value;
+  if (v?.case === 'stringValue') return POINT_BYTES + 2 * v.value.length;
+  if (v?.case === 'histogram') return POINT_BYTES + 8 * (v.value.edges.length + v.value.values.length);
+  if (v?.case === 'fileRef') return POINT_BYTES + 2 * (v.value.path.length + v.value.mimeType.length);
+  return POINT_BYTES;
+}
 /** runs whose attributes are asked for in one call */
 const RUNS_PER_CALL = 100;
 
@@ -56,13 +67,14 @@ interface DescendingPage<P, C> {
 /**
  * The pages `fetch` gives newest first (`fetch(undefined)` the newest, `fetch(page.next)` the one
  * below), given oldest first. A first pass walks them down, keeping each page's cursor and the
- * points of the lowest pages up to `held` points; the others are asked for again on the way up,
- * and must come back as they were (a series written to meanwhile is an error, not a mixed copy).
+ * points of the lowest pages up to `held` (in the units of `weigh`: bytes, about); the others are
+ * asked for again on the way up, and must come back as they were (a series written to meanwhile
+ * is an error, not a mixed copy). Memory: the kept pages, the page in hand, a cursor a page.
  */
-export async function* oldestFirst<P extends { step: number }, C>(fetch: (cursor: C | undefined) => Promise<DescendingPage<P, C>>, held: number, where: () => string): AsyncGenerator<P[]> {
+export async function* oldestFirst<P extends { step: number }, C>(fetch: (cursor: C | undefined) => Promise<DescendingPage<P, C>>, held: number, weigh: (p: P) => number, where: () => string): AsyncGenerator<P[]> {
   const pages: Array<{ cursor: C | undefined; count: number; first?: number; last?: number }> = [];
-  const kept = new Map<number, P[]>();
-  let keptPoints = 0;
+  const kept = new Map<number, { points: P[]; weight: number }>();
+  let keptWeight = 0;
   let cursor: C | undefined;
   let below = Infinity;
   for (;;) {
@@ -74,13 +86,14 @@ export async function* oldestFirst<P extends { step: number }, C>(fetch: (cursor
     }
     const index = pages.length;
     pages.push({ cursor, count: page.points.length, first: page.points[0]?.step, last: page.points.at(-1)?.step });
-    kept.set(index, page.points);
-    keptPoints += page.points.length;
+    const weight = page.points.reduce((sum, p) => sum + weigh(p), 0);
+    kept.set(index, { points: page.points, weight });
+    keptWeight += weight;
     // the highest pages are given last: those are dropped first, and asked for again
-    for (const [i, points] of kept) {
-      if (keptPoints <= held || i === index) break;
+    for (const [i, dropped] of kept) {
+      if (keptWeight <= held || i === index) break;
       kept.delete(i);
-      keptPoints -= points.length;
+      keptWeight -= dropped.weight;
     }
     if (page.next === undefined) break;
     if (page.next === cursor) throw new InvalidInputError(where(), 'the server gave the same page twice');
@@ -88,7 +101,7 @@ export async function* oldestFirst<P extends { step: number }, C>(fetch: (cursor
   }
   for (let i = pages.length - 1; i >= 0; i--) {
     const page = pages[i]!;
-    let points = kept.get(i);
+    let points = kept.get(i)?.points;
     if (points) kept.delete(i);
     else {
       points = (await fetch(page.cursor)).points;
@@ -115,7 +128,7 @@ export class NeptuneScaleSource implements Source {
   readonly warnings: Array<{ object: string; message: string }> = [];
   private all?: Promise<Map<string, ScaleRun>>;
   private readonly floatPageSize: number;
-  private readonly heldPoints: number;
+  private readonly heldBytes: number;
 
   constructor(
     private readonly query: ScaleQuery,
@@ -123,7 +136,7 @@ export class NeptuneScaleSource implements Source {
   ) {
     this.uri = `neptune-scale://${query.project}`;
     this.floatPageSize = options.floatPage ?? FLOAT_PAGE;
-    this.heldPoints = options.heldPoints ?? HELD_POINTS;
+    this.heldBytes = options.heldBytes ?? HELD_BYTES;
   }
 
   private runs(): Promise<Map<string, ScaleRun>> {
@@ -265,7 +278,7 @@ export class NeptuneScaleSource implements Source {
       // a full page may have more below it; the last point's step is where the next starts
       return { points: page, ...(points.length === limit ? { next: points.at(-1)!.step } : {}) };
     };
-    yield* oldestFirst(fetch, this.heldPoints, () => `${this.query.api.displayUrl} series ${key} of run ${run.id}`);
+    yield* oldestFirst(fetch, this.heldBytes, floatWeight, () => `${this.query.api.displayUrl} series ${key} of run ${run.id}`);
   }
 
   async *readSeries(run: Run, series: SeriesInfo): AsyncIterable<TypedPoint[]> {
@@ -273,7 +286,7 @@ export class NeptuneScaleSource implements Source {
     const located = await this.located(run);
     const where = `${this.query.api.displayUrl} series ${series.key} of run ${run.id}`;
     const fetch = async (token: string | undefined): Promise<DescendingPage<SeriesPoint, string>> => this.query.seriesPage(located.sysId, series.key, token);
-    for await (const page of oldestFirst(fetch, this.heldPoints, () => where)) {
+    for await (const page of oldestFirst(fetch, this.heldBytes, seriesWeight, () => where)) {
       const out: TypedPoint[] = [];
       for (const p of page) {
         if (p.isPreview) continue;
