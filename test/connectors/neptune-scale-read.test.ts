@@ -5,8 +5,9 @@
  * value — configs with their types, tags and group tags, fractional-step metrics with their
  * timestamps, string series, histograms, the file attribute's and the file series' bytes, the
  * fork's own points with the fork recorded. `--filter` is NQL passed through; series longer than
- * a page are paged (and turned oldest first in bounded memory); 429 and 5xx answers are ridden
- * out; `ls` and `export` + `verify` work from the command line.
+ * a page are paged, by afterStep and by searchAfter token, and turned oldest first in bounded
+ * memory; 429 and 5xx answers are ridden out; `ls` and `export` + `verify` work from the command
+ * line; what trackshift wrote into neptune-scale:// reads back equal.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -125,7 +126,8 @@ describe('neptune-scale:// (Neptune 3.x query API) as a source', () => {
   };
 
   beforeAll(async () => {
-    server = await startNeptuneServer({ workspaces: ['ws'] });
+    // two points a page of string, histogram and file series (the server's choice, which the client follows by searchAfter)
+    server = await startNeptuneServer({ workspaces: ['ws'], queryPageSize: 2 });
     const out = await runTool('neptune3', 'python', ['test/fixtures/neptune3_server_write.py', temp(), 'full', 'ws/srv'], server.scaleEnv());
     const line = out.split('\n').find((l) => l.startsWith('{"errors"'));
     if (!line) throw new Error(`the writer printed no result:\n${out}`);
@@ -203,6 +205,19 @@ describe('neptune-scale:// (Neptune 3.x query API) as a source', () => {
     }
   });
 
+  it('pages the other series by their searchAfter tokens, asking again for the pages it does not keep', async () => {
+    const source = openSource({ heldBytes: 150 });
+    try {
+      const [parent] = await runsOf(source);
+      const before = server.calls.get('series') ?? 0;
+      expect((await series(source, parent!, 'train/notes', 'string')).map((x) => ({ step: x.step, value: x.value, timestamp: x.timestamp }))).toEqual(written.parent.notes);
+      // 3 points: pages of 2 and 1 down; only the lowest fits in 150 bytes, the page above is asked for again
+      expect((server.calls.get('series') ?? 0) - before).toBe(2 + 1);
+    } finally {
+      await source.close();
+    }
+  });
+
   it('passes --filter through as NQL', async () => {
     const source = openSource();
     try {
@@ -226,8 +241,8 @@ describe('neptune-scale:// (Neptune 3.x query API) as a source', () => {
       expect(await metric(source, parent!, 'train/loss')).toEqual(written.parent.loss);
       expect((await series(source, parent!, 'train/notes', 'string')).map((x) => x.value)).toEqual(written.parent.notes.map((n) => n.value));
       expect(await text(await source.readArtifact(parent!, 'files/readme'))).toBe(written.parent.readme);
-      // each call was answered 429, then 503, then taken
-      for (const operation of operations) expect((server.calls.get(operation) ?? 0) - before.get(operation)!, operation).toBe(3);
+      // each call was answered 429, then 503, then taken (the notes come in two pages)
+      for (const operation of operations) expect((server.calls.get(operation) ?? 0) - before.get(operation)!, operation).toBe(operation === 'series' ? 4 : 3);
     } finally {
       await source.close();
     }
