@@ -29,6 +29,8 @@ export interface ScaleReadOptions {
 
 const FLOAT_PAGE = 10_000;
 const HELD_BYTES = 32 * 1024 * 1024;
+/** runs whose attributes are asked for in one call */
+const RUNS_PER_CALL = 100;
 
 /** About what a point weighs in memory, in bytes: what oldestFirst keeps is bounded by it. */
 const POINT_BYTES = 100;
@@ -40,8 +42,6 @@ function seriesWeight(p: SeriesPoint): number {
   if (v?.case === 'fileRef') return POINT_BYTES + 2 * (v.value.path.length + v.value.mimeType.length);
   return POINT_BYTES;
 }
-/** runs whose attributes are asked for in one call */
-const RUNS_PER_CALL = 100;
 
 const SERIES_TYPE: Record<string, SeriesInfo['type']> = { floatSeries: 'float', stringSeries: 'string', histogramSeries: 'histogram', fileRefSeries: 'file' };
 
@@ -150,14 +150,16 @@ export class NeptuneScaleSource implements Source {
     for await (const run of this.query.searchRuns()) found.push(run);
     // a server may answer an empty search for a project it does not have
     if (found.length === 0 && !(await this.query.api.projectExists(this.query.project))) throw this.query.noProject();
-    // a fork names its parent by the client's run id; by sys/id too, in case a server does
-    const customIds = new Map(found.map((r) => [r.sysId, r.customRunId ?? r.sysId]));
+    // a fork names its parent by the client's run id (sys/forking/parent); a sys/id is taken too
+    const runIds = new Map(found.map((r) => [r.sysId, r.customRunId ?? r.sysId]));
+    const customIds = new Set(runIds.values());
+    const parentOf = (named: string) => (customIds.has(named) ? named : (runIds.get(named) ?? named));
     const out = new Map<string, ScaleRun>();
     for (let at = 0; at < found.length; at += RUNS_PER_CALL) {
       const batch = found.slice(at, at + RUNS_PER_CALL).map((r) => r.sysId);
       const attributes = await this.query.attributes(batch);
       for (const sysId of batch) {
-        const read = this.toScaleRun(sysId, attributes.get(sysId)!, customIds);
+        const read = this.toScaleRun(sysId, attributes.get(sysId)!, parentOf);
         const other = out.get(read.run.id);
         if (other) {
           this.warnings.push({ object: `run ${read.run.id}`, message: `two runs have this id (${other.sysId} and ${sysId}): the second is not read` });
@@ -169,7 +171,7 @@ export class NeptuneScaleSource implements Source {
     return out;
   }
 
-  private toScaleRun(sysId: string, dtos: QueriedAttribute[], customIds: Map<string, string>): ScaleRun {
+  private toScaleRun(sysId: string, dtos: QueriedAttribute[], parentOf: (named: string) => string): ScaleRun {
     const where = `${this.uri} run ${sysId}`;
     const attributes = new Map<string, TypedValue>();
     const series: SeriesInfo[] = [];
@@ -197,7 +199,7 @@ export class NeptuneScaleSource implements Source {
       generation: 3,
       attributes,
       series,
-      ...(parent ? { fork: { runId: customIds.get(parent) ?? parent, ...(forkStep?.type === 'float' || forkStep?.type === 'int' ? { step: forkStep.value } : {}) } } : {}),
+      ...(parent ? { fork: { runId: parentOf(parent), ...(forkStep?.type === 'float' || forkStep?.type === 'int' ? { step: forkStep.value } : {}) } } : {}),
     };
     const artifacts = new Map<string, ProtoFileRef>();
     for (const [path, ref] of files) artifacts.set(safeFilePath(path), ref);
