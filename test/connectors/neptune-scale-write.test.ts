@@ -82,7 +82,8 @@ describe('neptune-scale:// as a destination', () => {
   let first: ReadBack;
 
   beforeAll(async () => {
-    server = await startNeptuneServer({ workspaces: ['ws'], projects: [['ws', 'existing', 'EX']] });
+    // each request is "not processed yet" at its first check, as a busy server answers: the writer polls again
+    server = await startNeptuneServer({ workspaces: ['ws'], projects: [['ws', 'existing', 'EX']], pendingChecks: 1 });
     env = { NEPTUNE_API_TOKEN: server.token };
     richStore(memoryStore('scale-rich'));
     rich = join(temp(), 'rich');

@@ -142,6 +142,8 @@ export const timestampOf = (ms: number): Timestamp => {
  * from its decimal form so that 1000.5 and 0.1 are exact (steps are ≥ 0: the writer's rules).
  */
 export function stepOf(step: number): Step {
+  // the common case, without the decimal detour (the same parts)
+  if (Number.isSafeInteger(step)) return { whole: BigInt(step), micro: 0n };
   const [whole, micro = '0'] = step.toFixed(6).split('.');
   return { whole: BigInt(whole!), micro: BigInt(micro) };
 }

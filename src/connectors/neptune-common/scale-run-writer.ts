@@ -155,19 +155,21 @@ export class ScaleRunWriter {
   /** Points of one step and time share a snapshot, one point per series in each, in each series' order. */
   private metricSnapshots(points: MetricPoint[]): Pending[] {
     const snapshots: Pending[] = [];
-    const byMoment = new Map<string, number>();
+    // step → time → the snapshot of that moment (numbers as keys: no string built per point)
+    const byMoment = new Map<number, Map<number, number>>();
     const lastOf = new Map<string, number>();
     for (const point of points) {
       const key = this.target.seriesPath(point.key);
       if (this.isHeld(key, point.step)) continue;
       const time = point.timestamp ?? this.rowTime;
-      const moment = `${point.step}\u0000${time}`;
-      let index = byMoment.get(moment);
+      let atStep = byMoment.get(point.step);
+      if (!atStep) byMoment.set(point.step, (atStep = new Map()));
+      let index = atStep.get(time);
       const append = index === undefined ? undefined : snapshots[index]!.update.append!;
       if (index === undefined || append![key] !== undefined || index < (lastOf.get(key) ?? -1)) {
         snapshots.push(appendSnapshot(point.step, time, {}));
         index = snapshots.length - 1;
-        byMoment.set(moment, index);
+        atStep.set(time, index);
       }
       snapshots[index]!.update.append![key] = { value: { case: 'float64', value: point.value } };
       lastOf.set(key, index);

@@ -124,8 +124,6 @@ function varint(value: number): number[] {
   return out;
 }
 
-/** A protobuf length-delimited field: its key, the length, the bytes. */
-const lengthDelimited = (field: number, bytes: Uint8Array): Buffer => Buffer.concat([Buffer.from([...varint(field * 8 + 2), ...varint(bytes.length)]), bytes]);
 
 /** Python's `urllib.parse.quote_plus`, as the client quotes names in a run's URL. */
 const quotePlus = (text: string) => encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`).replace(/%20/g, '+');
@@ -245,8 +243,12 @@ export class NeptuneScaleApi {
    */
   async ingestUpdates(project: string, runId: string, snapshots: Uint8Array[]): Promise<string[]> {
     const head = encodeMessage('neptune.ingest.v1.pub.RunOperation', { project, runId });
-    const batch = Buffer.concat(snapshots.map((s) => lengthDelimited(UPDATE_RUN_SNAPSHOTS_SNAPSHOTS, s)));
-    return this.ingestBytes(Buffer.concat([head, lengthDelimited(RUN_OPERATION_UPDATE_BATCH, batch)]));
+    const frame = (field: number, length: number) => Buffer.from([...varint(field * 8 + 2), ...varint(length)]);
+    const frames = snapshots.map((s) => frame(UPDATE_RUN_SNAPSHOTS_SNAPSHOTS, s.length));
+    const batchLength = snapshots.reduce((n, s, i) => n + frames[i]!.length + s.length, 0);
+    const parts: Uint8Array[] = [head, frame(RUN_OPERATION_UPDATE_BATCH, batchLength)];
+    snapshots.forEach((s, i) => parts.push(frames[i]!, s));
+    return this.ingestBytes(Buffer.concat(parts));
   }
 
   /** The processing status of each request id, in their order (up to 1000 at once, as the client asks). */

@@ -36,7 +36,8 @@ import { SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
 import { quoted } from '../../util/paths.js';
 import { chunks, type SignedUrlClient } from '../../util/signed-url.js';
 import { NEPTUNE3_HOLDS } from '../neptune-common/holds.js';
-import { enumName, encodeUpdate, timestampOf, type CreateRun } from '../neptune-common/scale-proto.js';
+import { enumName, timestampOf, type CreateRun } from '../neptune-common/scale-proto.js';
+import { encodeSnapshot } from '../neptune-common/scale-snapshot.js';
 import { ScaleRunWriter, type ScaleFile, type ScaleRunSink } from '../neptune-common/scale-run-writer.js';
 import { MAX_OPERATION_BYTES, type Pending } from '../neptune-common/scale-values.js';
 import type { Destination, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
@@ -126,7 +127,7 @@ class IngestRun implements ScaleRunSink {
   async save(operations: Pending[]): Promise<void> {
     if (this.fatal) throw this.fatal;
     for (const op of operations) {
-      const bytes = encodeUpdate(op.update);
+      const bytes = encodeSnapshot(op.update);
       if (bytes.length > MAX_OPERATION_BYTES) throw new Error(`a Neptune operation of ${bytes.length} bytes is over the client's limit of ${MAX_OPERATION_BYTES}`);
       // a field key and length frame each snapshot: 8 bytes covers them
       if (this.bufferBytes + bytes.length + 8 > this.maxRequest) this.send();

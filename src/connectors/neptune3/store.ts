@@ -8,7 +8,8 @@
  */
 import Database from 'better-sqlite3';
 import { SUPPORTED_VERSION } from './db.js';
-import { encodeCreateRun, encodeUpdate, OPERATION_CREATE, OPERATION_UPDATE, type CreateRun } from '../neptune-common/scale-proto.js';
+import { encodeCreateRun, OPERATION_CREATE, OPERATION_UPDATE, type CreateRun } from '../neptune-common/scale-proto.js';
+import { encodeSnapshot } from '../neptune-common/scale-snapshot.js';
 import { MAX_OPERATION_BYTES, type Pending } from '../neptune-common/scale-values.js';
 
 
@@ -89,7 +90,7 @@ export class OperationsStore {
     this.db.transaction(() => {
       this.db.prepare('INSERT INTO metadata (version, project, run_id) VALUES (?, ?, ?)').run(SUPPORTED_VERSION, project, runId);
       this.insert(time, OPERATION_CREATE, encodeCreateRun(run));
-      for (const op of first) this.insert(op.time, OPERATION_UPDATE, encodeUpdate(op.update));
+      for (const op of first) this.insert(op.time, OPERATION_UPDATE, encodeSnapshot(op.update));
     })();
   }
 
@@ -98,7 +99,7 @@ export class OperationsStore {
     if (operations.length === 0 && uploads.length === 0) return;
     this.db.transaction(() => {
       for (const u of uploads) this.insertUpload.run(u.sourcePath, u.destination, u.mimeType, u.size, 1);
-      for (const op of operations) this.insert(op.time, OPERATION_UPDATE, encodeUpdate(op.update));
+      for (const op of operations) this.insert(op.time, OPERATION_UPDATE, encodeSnapshot(op.update));
     })();
   }
 
