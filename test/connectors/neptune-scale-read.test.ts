@@ -18,6 +18,7 @@ import { runJob } from '../../src/engine/job.js';
 import { emptySelection } from '../../src/engine/plan.js';
 import { runVerify } from '../../src/verify/index.js';
 import { NeptuneScaleApi } from '../../src/connectors/neptune-scale/api.js';
+import { stepOf, timestampOf } from '../../src/connectors/neptune-common/scale-proto.js';
 import { ScaleQuery } from '../../src/connectors/neptune-scale/query.js';
 import { NeptuneScaleSource, oldestFirst, type ScaleReadOptions } from '../../src/connectors/neptune-scale/read.js';
 import type { Histogram, Run, SeriesFile, TypedPoint } from '../../src/model/index.js';
@@ -202,6 +203,35 @@ describe('neptune-scale:// (Neptune 3.x query API) as a source', () => {
       expect((server.calls.get('floatSeries') ?? 0) - before).toBe(6 + 5);
     } finally {
       await source.close();
+    }
+  });
+
+  it('reads a long series in pages of 10,000, oldest first, asking again for what it does not keep', async () => {
+    // 25,000 points with fractional steps, ingested as neptune-scale sends them (a snapshot a step)
+    server.store.addProject('ws', 'long', 'LONG');
+    server.scale.ingest({ project: 'ws/long', runId: 'long-run', create: { runId: 'long-run', experimentId: 'long', family: 'long-run', creationTime: timestampOf(1772366400000) }, snapshots: [] });
+    const points = Array.from({ length: 25_000 }, (_, i) => ({ step: i / 4, value: Math.sin(i), timestamp: 1772366400000 + i }));
+    server.scale.ingest({ project: 'ws/long', runId: 'long-run', snapshots: points.map((p) => ({ step: stepOf(p.step), timestamp: timestampOf(p.timestamp), assign: {}, modifySets: {}, append: { 'train/long': { value: { case: 'float64', value: p.value } } } })) });
+    expect(server.scale.refusals()).toEqual([]);
+    for (const [heldBytes, calls] of [[undefined, 3], [1_000_000, 3 + 2]] as const) {
+      const api = new NeptuneScaleApi({ token: server.token, origin: 'NEPTUNE_API_TOKEN', side: 'source' });
+      const source = new NeptuneScaleSource(new ScaleQuery(api, 'ws/long', { side: 'source' }), heldBytes ? { heldBytes } : {});
+      try {
+        const [run] = await runsOf(source);
+        const before = server.calls.get('floatSeries') ?? 0;
+        const pages: number[] = [];
+        const read: Point[] = [];
+        for await (const page of source.readMetric(run!, 'train/long')) {
+          pages.push(page.length);
+          for (const p of page) read.push({ step: p.step, value: p.value, timestamp: p.timestamp! });
+        }
+        expect(read).toEqual(points);
+        expect(pages).toEqual([5_000, 10_000, 10_000]);
+        // 10,000 points weigh about 1 MB: with that kept, the two pages above the lowest are asked for again
+        expect((server.calls.get('floatSeries') ?? 0) - before, `heldBytes ${heldBytes}`).toBe(calls);
+      } finally {
+        await source.close();
+      }
     }
   });
 
