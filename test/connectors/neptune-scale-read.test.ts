@@ -10,6 +10,8 @@
  * line; what trackshift wrote into neptune-scale:// reads back equal.
  */
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,7 +20,7 @@ import { runJob } from '../../src/engine/job.js';
 import { emptySelection } from '../../src/engine/plan.js';
 import { runVerify } from '../../src/verify/index.js';
 import { NeptuneScaleApi } from '../../src/connectors/neptune-scale/api.js';
-import { stepOf, timestampOf } from '../../src/connectors/neptune-common/scale-proto.js';
+import { encodeMessage, stepOf, timestampOf } from '../../src/connectors/neptune-common/scale-proto.js';
 import { ScaleQuery } from '../../src/connectors/neptune-scale/query.js';
 import { NeptuneScaleSource, oldestFirst, type ScaleReadOptions } from '../../src/connectors/neptune-scale/read.js';
 import type { Histogram, Run, SeriesFile, TypedPoint } from '../../src/model/index.js';
@@ -101,6 +103,89 @@ describe('oldestFirst: series the API gives newest first, given oldest first', (
     await expect(collect(oldestFirst(changing, 1, () => 1, () => 'srv'))).rejects.toThrow(/changed while it was read/);
   });
 });
+
+describe('neptune-scale:// answers that are not what Neptune answers', () => {
+  /** a server that bootstraps as Neptune does and answers the query calls with `answers[path]` */
+  async function serve(answers: Record<string, () => Buffer>) {
+    let url = '';
+    const jwt = `e30.${Buffer.from(JSON.stringify({ exp: Math.floor(Date.now() / 1000) + 3600 })).toString('base64url')}.c2ln`;
+    const json: Record<string, () => unknown> = {
+      '/api/backend/v1/clients/config': () => ({ apiUrl: url, pyLibVersions: {}, security: { clientId: 'c', openIdDiscovery: `${url}/discovery` } }),
+      '/discovery': () => ({ authorization_endpoint: `${url}/auth`, token_endpoint: `${url}/token` }),
+      '/api/backend/v1/authorization/oauth-token': () => ({ accessToken: jwt, refreshToken: jwt, username: 'u' }),
+    };
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const path = new URL(req.url ?? '/', url).pathname;
+        const reply = json[path];
+        if (reply) return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply()));
+        const bytes = answers[path];
+        if (bytes) return res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end(bytes());
+        res.writeHead(404).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const token = Buffer.from(JSON.stringify({ api_url: url, api_key: 'k' })).toString('base64');
+    const api = new NeptuneScaleApi({ token, origin: 'NEPTUNE_API_TOKEN', side: 'source' });
+    const source = new NeptuneScaleSource(new ScaleQuery(api, 'ws/proj', { side: 'source' }));
+    return { source, close: async () => (await source.close(), await new Promise((resolve) => server.close(resolve))) };
+  }
+  const SEARCH = '/api/leaderboard/v1/proto/leaderboard/entries/search/';
+  const ATTRIBUTES = '/api/leaderboard/v1/proto/leaderboard/attributes/query';
+  const model = (name: string, message: object) => () => Buffer.from(encodeMessage(`neptune.api.v1.model.${name}`, message));
+  const string = (name: string, value: string) => ({ name, type: 'string', stringProperties: { attributeName: name, attributeType: 'string', value } });
+  const oneRun = model('ProtoLeaderboardEntriesSearchResultDTO', { entries: [{ attributes: [string('sys/id', 'P-1'), string('sys/custom_run_id', 'r1')] }] });
+  const listed = async (source: NeptuneScaleSource) => {
+    const runs: Run[] = [];
+    for await (const e of source.listExperiments()) for await (const r of source.listRuns(e.id, { includeDeleted: true })) runs.push(r);
+    return runs;
+  };
+
+  it('names an answer that is not protobuf, and an attribute without its value', async () => {
+    const garbage = await serve({ [SEARCH]: () => Buffer.from('<html>maintenance</html>') });
+    try {
+      await expect(listed(garbage.source)).rejects.toThrow(/entries\/search.*not a ProtoLeaderboardEntriesSearchResultDTO message/);
+    } finally {
+      await garbage.close();
+    }
+    const valueless = await serve({
+      [SEARCH]: oneRun,
+      [ATTRIBUTES]: model('ProtoQueryAttributesResultDTO', { entries: [{ experimentShortId: 'P-1', attributes: [string('sys/custom_run_id', 'r1'), { name: 'lr', type: 'float' }] }] }),
+    });
+    try {
+      await expect(listed(valueless.source)).rejects.toThrow(/run P-1: attribute lr of type float comes without its value/);
+    } finally {
+      await valueless.close();
+    }
+  });
+
+  it('refuses a series that does not come newest first, or another series than the one asked for', async () => {
+    const attributes = model('ProtoQueryAttributesResultDTO', { entries: [{ experimentShortId: 'P-1', attributes: [string('sys/custom_run_id', 'r1'), { name: 'm', type: 'floatSeries', floatSeriesProperties: {} }, { name: 'notes', type: 'stringSeries', stringSeriesProperties: {} }] }] });
+    const point = (step: number) => ({ step, value: step, timestampMillis: 1n });
+    const ascending = await serve({ [SEARCH]: oneRun, [ATTRIBUTES]: attributes, '/api/leaderboard/v1/proto/attributes/series/float': model('ProtoFloatSeriesValuesResponseDTO', { series: [{ requestId: '0', series: { values: [point(1), point(2)] } }] }) });
+    try {
+      const [run] = await listed(ascending.source);
+      await expect(collectPoints(ascending.source.readMetric(run!, 'm'))).rejects.toThrow(/series m of run r1: the server gave step 2 after step 1/);
+    } finally {
+      await ascending.close();
+    }
+    const other = await serve({ [SEARCH]: oneRun, [ATTRIBUTES]: attributes, '/api/leaderboard/v1/proto/attributes/series': model('ProtoSeriesValuesResponseDTO', { series: [{ requestId: '7', series: { case: 'seriesValues', value: { values: [] } } }] }) });
+    try {
+      const [run] = await listed(other.source);
+      await expect(collectPoints(other.source.readSeries(run!, { key: 'notes', type: 'string' }))).rejects.toThrow(/series other than the one asked for \(notes\)/);
+    } finally {
+      await other.close();
+    }
+  });
+});
+
+async function collectPoints<P>(pages: AsyncIterable<P[]>): Promise<P[]> {
+  const out: P[] = [];
+  for await (const page of pages) out.push(...page);
+  return out;
+}
 
 describe('neptune-scale:// (Neptune 3.x query API) as a source', () => {
   let server: NeptuneServer;
