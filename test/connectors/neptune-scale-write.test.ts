@@ -17,7 +17,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryRun, memoryStore } from '../../src/connectors/memory/index.js';
 import type { MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
 import { cli, startCli } from '../cli/run-cli.js';
-import { job } from '../helpers/jobs.js';
+import { emptySelection } from '../../src/engine/plan.js';
+import { runVerify } from '../../src/verify/index.js';
+import { expectEqual, job } from '../helpers/jobs.js';
 import { richStore } from '../helpers/rich-run.js';
 import { startNeptuneServer, type NeptuneServer, type ScaleRun } from '../harness/neptune-server/index.js';
 
@@ -105,6 +107,8 @@ describe('neptune-scale:// as a destination', () => {
     return JSON.parse(readFileSync(out, 'utf8')) as ReadBack;
   };
 
+  const verifyCopy = (source: string, destination: string) => runVerify({ source, destination, selection: emptySelection(), workers: 2, artifactWorkers: 2, maxDifferences: 50, env });
+
   it('copies the rich runs as neptune-query reads them back, creating the project; a re-run adds nothing', async () => {
     const state = temp();
     const reportFile = join(state, 'report.json');
@@ -181,6 +185,19 @@ describe('neptune-scale:// as a destination', () => {
     // nothing refused, nothing unanswered
     expect(server.scale.refusals()).toEqual([]);
     expect(server.unhandled).toEqual([]);
+    // trackshift's own reader gives back every value, what Neptune refuses included (the .trackshift/ encoding),
+    // but for three gaps the offline neptune3: copy has too (the first two, the shared 3.x layout) or not (the third):
+    // a config key holding "/" is read as nested keys, a series `monitoring/…` of a run from elsewhere comes back
+    // as `runtime/…`, and the reader does not give a fork point back
+    const compared = await verifyCopy(rich, 'neptune-scale://ws/fresh');
+    expect(compared.objects.flatMap((o) => o.differences.map((d) => d.path)).sort()).toEqual([
+      'rich-experiment/run-fork/fork',
+      'rich-experiment/run-main/config:weird/a|b/c',
+      'rich-experiment/run-main/config:weird/a|b/c',
+      'rich-experiment/run-main/metric:monitoring/cpu@0',
+      'rich-experiment/run-main/metric:monitoring/cpu@1',
+      'rich-experiment/run-main/metric:runtime/cpu',
+    ]);
 
     // a re-run (a new state folder: found by provenance, not by the journal) adds nothing
     const ingests = server.calls.get('ingest');
@@ -264,6 +281,7 @@ describe('neptune-scale:// as a destination', () => {
     expect(output).toMatch(new RegExp(`run ${cut.runId}: resumed the copy cut off before \\(Neptune 3.x runs cannot be emptied\\): [1-9]\\d* point\\(s\\) it held already were not sent again`));
     expectComplete('ws/killed');
     expect(server.scale.runs('ws/killed')).toHaveLength(6);
+    expectEqual(await verifyCopy(many, 'neptune-scale://ws/killed'), 6);
     expect(server.scale.refusals().filter((r) => r.runId !== cut.runId)).toEqual([]);
   }, 600_000);
 

@@ -91,15 +91,19 @@ export class ScaleRunWriter {
     this.rowTime = this.createdAt ?? run.endTime ?? Date.now();
   }
 
-  /** CreateRun's fields, as the client's `_create_run` sets them; the fork's parent is in `project`. */
-  createRun(project: string): CreateRunMessage {
+  /**
+   * CreateRun's fields, as the client's `_create_run` sets them; the fork's parent is in
+   * `project`. `inheritConfigs`: the client's default (true) makes the server copy the parent's
+   * configs into a fork; a copy that assigns the fork's own configs itself says false.
+   */
+  createRun(project: string, inheritConfigs = true): CreateRunMessage {
     const fork = this.run.fork;
     return {
       family: this.runId,
       ...(this.target.name !== undefined ? { experimentId: this.target.name } : {}),
       ...(this.createdAt !== undefined ? { creationTime: timestampOf(this.createdAt) } : {}),
       ...(fork ? { forkPoint: { parentProject: project, parentRunId: fork.runId, ...(fork.step !== undefined ? { step: stepOf(fork.step) } : {}) } } : {}),
-      inheritConfigs: true,
+      inheritConfigs,
     };
   }
 

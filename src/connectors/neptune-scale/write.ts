@@ -339,7 +339,8 @@ export class NeptuneScaleDestination implements Destination {
       if (resumed) writer.resume(await this.lastSteps(sourceId, cutOff));
       else {
         if (cutOff) writer.warnings.push(`an earlier, cut-off copy of this run (Neptune run ${quoted(cutOff.runId)}) stays in the project, incomplete: Neptune 3.x runs cannot be deleted through the API`);
-        await ingest.create(writer.createRun(this.project));
+        // a fork gets its own configs, as the source run has them, not its parent's as well
+        await ingest.create(writer.createRun(this.project, false));
       }
       // the run's attributes, its provenance among them, at once: a copy cut off from here on is found and resumed
       await ingest.save(writer.firstOperations());
