@@ -45,7 +45,6 @@ describe('what a Neptune writer writes for a model run', () => {
       'sys/description': { type: 'string', value: 'first try' },
       'sys/tags': { type: 'stringSet', value: ['best'] },
       'legacy_sys/id': { type: 'string', value: 'SAN-7' },
-      'legacy_sys/creation_time': { type: 'datetime', value: 1_700_000_000_123 },
       'legacy_sys/running_time': { type: 'float', value: 42 },
       'legacy_sys/size': { type: 'int', value: 1024 },
       'legacy_sys/owner': { type: 'string', value: 'ada' },

@@ -5,7 +5,7 @@
  * Runs read from Neptune carry their attributes as config, `sys/…` included. Their `sys`
  * attributes follow the seeds' rules (../shared/seeds/000…, 001…):
  * - 3.x (seed 001): the run id is `sys/custom_run_id`, else `sys/id`; `sys/name` names the
- *   experiment; `sys/creation_time` (also kept in `legacy_sys/`) and `sys/family` go into the run's creation; `state`,
+ *   experiment; `sys/creation_time` and `sys/family` go into the run's creation; `state`,
  *   `description`, `tags`, `group_tags` stay in `sys`; every other `sys` attribute moves to
  *   `legacy_sys/`, with `running_time` and `monitoring_time` as float seconds and `size` as an
  *   int of bytes; `monitoring/…` (attributes and series) moves to `runtime/…`;
@@ -90,8 +90,7 @@ export function neptuneTarget(run: Run, experimentName: string, generation: Nept
       if (created !== undefined) target.creationTime = created;
       const family = str(sys.get('family'));
       if (family) target.family = family;
-      // the creation time also stays in legacy_sys/, as the seed keeps every sys attribute but a few
-      for (const consumed of ['custom_run_id', 'name', 'family']) sys.delete(consumed);
+      for (const consumed of ['custom_run_id', 'name', 'creation_time', 'family']) sys.delete(consumed);
     } else {
       if (customId !== undefined && customId.length <= MAX_CUSTOM_RUN_ID_2X) target.runId = customId;
       else sys.delete('custom_run_id'); // too long for 2.x: kept below in old_sys/
