@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryRun, memoryStore } from '../../src/connectors/memory/index.js';
+import { NeptuneScaleApi } from '../../src/connectors/neptune-scale/api.js';
 import type { MetricPoint, Run, TypedPoint } from '../../src/model/index.js';
 import { cli, startCli } from '../cli/run-cli.js';
 import { emptySelection } from '../../src/engine/plan.js';
@@ -302,6 +303,27 @@ describe('neptune-scale:// as a destination', () => {
     } finally {
       await strict.close();
     }
+  }, 300_000);
+
+  it('writes into a run of the same id created the same way (RUN_DUPLICATE), and refuses one created otherwise (RUN_CONFLICTING)', async () => {
+    // runs made before the copy, as another client (or a copy cut off before its first attributes) makes them
+    const api = new NeptuneScaleApi({ token: server.token, origin: 'the test', side: 'destination' });
+    try {
+      expect(await api.createProject('ws', 'taken')).toBe('created');
+      expect(await api.createProject('ws', 'taken')).toBe('existed');
+      await api.ingest({ project: 'ws/taken', runId: 'run-main', operation: { case: 'create', value: { family: 'run-main' } } });
+      await api.ingest({ project: 'ws/taken', runId: 'run-fork', operation: { case: 'create', value: { family: 'run-fork' } } });
+    } finally {
+      await api.close();
+    }
+    const copied = await cli(['copy', rich, 'neptune-scale://ws/taken', '--state-dir', temp()], env);
+    const output = copied.stdout + copied.stderr;
+    expect(copied.code, output).toBe(1);
+    expect(output).toMatch(/run run-main: the project already had the run "run-main", created the same way \(RUN_DUPLICATE/);
+    expect(output).toMatch(/FAILED run run-fork: Neptune refused run "run-fork" in ws\/taken \(RUN_CONFLICTING\): the project already has a run with this id, created otherwise/);
+    expect(stringOf(server.scale.run('ws/taken', 'run-main')!, 'run_data/tags/trackshift.complete')).toBe('true');
+    // nothing of the copy went into the run it does not own
+    expect([...server.scale.run('ws/taken', 'run-fork')!.attributes.keys()].filter((k) => !k.startsWith('sys/'))).toEqual([]);
   }, 300_000);
 
   it('names the workspace when it does not exist, and creates nothing in a dry run', async () => {
