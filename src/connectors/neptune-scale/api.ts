@@ -136,7 +136,8 @@ export class NeptuneScaleApi {
   private readonly api: HttpClient;
   private readonly exchange: HttpClient;
   private config?: Promise<{ clientId: string; tokenEndpoint: URL }>;
-  private refresher?: HttpClient;
+  /** clients for the hosts the server names for tokens, by origin */
+  private readonly others = new Map<string, HttpClient>();
   private access?: Promise<{ token: string; refresh: string; expires: number }>;
 
   constructor(private readonly options: NeptuneScaleApiOptions) {
@@ -167,29 +168,34 @@ export class NeptuneScaleApi {
   /** A client for a URL the server named (the discovery document, the token endpoint): no credentials of ours go with it. */
   private otherHost(url: URL): HttpClient {
     if (url.origin === new URL(this.baseUrl).origin) return this.bootstrap;
-    this.refresher ??= new HttpClient({ baseUrl: url.origin, retry: this.options.retry, side: this.options.side });
-    return this.refresher;
+    let client = this.others.get(url.origin);
+    if (!client) this.others.set(url.origin, (client = new HttpClient({ baseUrl: url.origin, retry: this.options.retry, side: this.options.side })));
+    return client;
   }
 
   private async accessToken(): Promise<string> {
-    const current = await this.access?.catch(() => undefined);
+    const pending = this.access;
+    const current = await pending?.catch(() => undefined);
     if (current && current.expires - Date.now() > RENEW_BEFORE_MS) return current.token;
-    this.access = (async () => {
-      const { clientId, tokenEndpoint } = await this.clientConfig();
-      if (current) {
-        try {
-          // what the client's NeptuneAuthenticator posts; a refused refresh falls back to a new exchange
-          const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: current.refresh, client_id: clientId, expires_in: String(Math.max(0, Math.round((current.expires - Date.now()) / 1000))) });
-          const answer = await this.otherHost(tokenEndpoint).json('POST', tokenEndpoint.pathname + tokenEndpoint.search, refreshed, { body: Buffer.from(form.toString()), contentType: 'application/x-www-form-urlencoded' });
-          return { token: answer.access_token, refresh: answer.refresh_token, expires: expiryOf(answer.access_token) ?? Date.now() + 5 * 60_000 };
-        } catch {
-          // exchanged again below
-        }
+    // one renewal for all the calls that find the token expiring (or missing) at once
+    if (this.access === pending) this.access = this.renew(current);
+    return (await this.access!).token;
+  }
+
+  /** A new access token: the refresh the client's NeptuneAuthenticator posts, or (first, or when that is refused) the API token exchanged. */
+  private async renew(current: { refresh: string; expires: number } | undefined): Promise<{ token: string; refresh: string; expires: number }> {
+    const { clientId, tokenEndpoint } = await this.clientConfig();
+    if (current) {
+      try {
+        const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: current.refresh, client_id: clientId, expires_in: String(Math.max(0, Math.round((current.expires - Date.now()) / 1000))) });
+        const answer = await this.otherHost(tokenEndpoint).json('POST', tokenEndpoint.pathname + tokenEndpoint.search, refreshed, { body: Buffer.from(form.toString()), contentType: 'application/x-www-form-urlencoded' });
+        return { token: answer.access_token, refresh: answer.refresh_token, expires: expiryOf(answer.access_token) ?? Date.now() + 5 * 60_000 };
+      } catch {
+        // exchanged again below
       }
-      const answer = await this.exchange.json('GET', 'api/backend/v1/authorization/oauth-token', exchanged);
-      return { token: answer.accessToken, refresh: answer.refreshToken, expires: expiryOf(answer.accessToken) ?? Date.now() + 5 * 60_000 };
-    })();
-    return (await this.access).token;
+    }
+    const answer = await this.exchange.json('GET', 'api/backend/v1/authorization/oauth-token', exchanged);
+    return { token: answer.accessToken, refresh: answer.refreshToken, expires: expiryOf(answer.accessToken) ?? Date.now() + 5 * 60_000 };
   }
 
   private callOptions(options: RequestOptions): CallOptions {
@@ -356,6 +362,6 @@ export class NeptuneScaleApi {
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.bootstrap.close(), this.exchange.close(), this.api.close(), this.refresher?.close()]);
+    await Promise.all([this.bootstrap.close(), this.exchange.close(), this.api.close(), ...[...this.others.values()].map((c) => c.close())]);
   }
 }

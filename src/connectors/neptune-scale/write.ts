@@ -149,6 +149,8 @@ class IngestRun implements ScaleRunSink {
       this.unchecked.push(...(await this.api.ingestUpdates(this.project, this.runId, snapshots)));
       if (this.unchecked.length >= CHECK_AT) await this.check();
     });
+    // its failure reaches the run through the next call that awaits it, not as an unhandled rejection
+    this.sending.catch(() => undefined);
   }
 
   /** Everything buffered sent (not waiting for its processing). */
