@@ -21,6 +21,7 @@ import { cli, startCli } from '../cli/run-cli.js';
 import { emptySelection } from '../../src/engine/plan.js';
 import { runVerify } from '../../src/verify/index.js';
 import { expectEqual, job } from '../helpers/jobs.js';
+import { killWhileRunInFlight } from '../helpers/kill.js';
 import { richStore } from '../helpers/rich-run.js';
 import { startNeptuneServer, type NeptuneServer, type ScaleRun } from '../harness/neptune-server/index.js';
 
@@ -284,6 +285,20 @@ describe('neptune-scale:// as a destination', () => {
     expect(server.scale.runs('ws/killed')).toHaveLength(6);
     expectEqual(await verifyCopy(many, 'neptune-scale://ws/killed'), 6);
     expect(server.scale.refusals().filter((r) => r.runId !== cut.runId)).toEqual([]);
+
+    // killed just after a run was created (the shared kill helper), two at a time: a run cut off before its
+    // attributes is created again (RUN_DUPLICATE, written into), one cut off after them is resumed
+    const refusedBefore = server.scale.refusals().length;
+    const early = ['copy', many, 'neptune-scale://ws/killed-early', '--workers', '2', '--state-dir', temp()];
+    const second = startCli(early, env);
+    await killWhileRunInFlight(early[early.length - 1]!, second.child, second.done);
+    expect((await second.done).signal).toBe('SIGKILL');
+    const again = await cli(early, env);
+    expect(again.code, again.stdout + again.stderr).toBe(0);
+    expect(again.stdout + again.stderr).toMatch(/resumed the copy cut off before|created the same way \(RUN_DUPLICATE/);
+    expectComplete('ws/killed-early');
+    expectEqual(await verifyCopy(many, 'neptune-scale://ws/killed-early'), 6);
+    expect(server.scale.refusals().slice(refusedBefore).filter((r) => r.code !== 'RUN_DUPLICATE')).toEqual([]);
   }, 600_000);
 
   it('says what the server refused: a fork whose parent is not there fails its run, naming the code; refused values are counted in a warning', async () => {
