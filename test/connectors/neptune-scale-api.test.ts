@@ -1,8 +1,11 @@
 /**
  * The Neptune 3.x API client's own pieces: the run page as neptune-scale's get_run_url() builds it
- * (Python's quote_plus), and the token a copy takes for each side.
+ * (Python's quote_plus), the token a copy takes for each side, and the access token refreshed
+ * before it runs out (on the test server, the clock moved on).
  */
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { HttpClient } from '../../src/util/http.js';
+import { startNeptuneServer } from '../harness/neptune-server/index.js';
 import { NeptuneScaleApi } from '../../src/connectors/neptune-scale/api.js';
 import { tokenOf } from '../../src/connectors/neptune-common/token.js';
 
@@ -32,5 +35,33 @@ describe('NeptuneScaleApi', () => {
     expect(tokenOf(target({ NEPTUNE_API_TOKEN: 'common', TRACKSHIFT_DST_NEPTUNE_API_TOKEN: 'mine' }))).toEqual({ token: 'mine', origin: 'TRACKSHIFT_DST_NEPTUNE_API_TOKEN' });
     expect(tokenOf(target({ NEPTUNE_API_TOKEN: 'common', TRACKSHIFT_SRC_NEPTUNE_API_TOKEN: 'theirs' }))).toEqual({ token: 'common', origin: 'NEPTUNE_API_TOKEN' });
     expect(() => tokenOf(target({}))).toThrow(/no Neptune API token; set NEPTUNE_API_TOKEN \(or TRACKSHIFT_DST_NEPTUNE_API_TOKEN/);
+  });
+
+  afterEach(() => vi.useRealTimers());
+
+  it('refreshes the access token before it runs out, at the token endpoint the discovery names', async () => {
+    const server = await startNeptuneServer({ projects: [['ws', 'p']] });
+    const api = new NeptuneScaleApi({ token: server.token, origin: 'NEPTUNE_API_TOKEN', side: 'destination' });
+    // every JSON call as it is made (they go through: an observer, not a stand-in)
+    const calls = vi.spyOn(HttpClient.prototype, 'json');
+    const posts = () => calls.mock.calls.filter(([method, path]) => method === 'POST' && String(path).endsWith('openid-connect/token')).length;
+    try {
+      expect(await api.projectExists('ws/p')).toBe(true);
+      expect(server.calls.get('exchangeApiToken')).toBe(1);
+      expect(posts()).toBe(0);
+      // an hour on: the token (valid for one) has less than the 30 s margin left
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() + 3600_000 - 10_000);
+      expect(await api.projectExists('ws/p')).toBe(true);
+      expect(posts()).toBe(1);
+      expect(server.calls.get('exchangeApiToken')).toBe(1);
+      // and the new token serves until it runs out in turn
+      expect(await api.projectExists('ws/p')).toBe(true);
+      expect(posts()).toBe(1);
+    } finally {
+      calls.mockRestore();
+      await api.close();
+      await server.close();
+    }
   });
 });
