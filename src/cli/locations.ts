@@ -10,7 +10,8 @@ export const SOURCE_FORMS =
   'an mlflow-export-import directory, a .neptune folder of either Neptune client, a neptune-exporter export, ' +
   'Comet offline archives (<key>.zip, or a folder of them), cometx download folders (ROOT, ROOT/WS, ROOT/WS/PROJ or one ' +
   'experiment folder, also --from wandb), a Comet instance (comet://WORKSPACE or comet://WORKSPACE/PROJECT), a Neptune 2.x project on its server ' +
-  '(neptune://WORKSPACE/PROJECT, NEPTUNE_API_TOKEN), or FORMAT:PATH';
+  '(neptune://WORKSPACE/PROJECT, NEPTUNE_API_TOKEN), a Neptune 3.x project on its server (neptune-scale://WORKSPACE/PROJECT, ' +
+  'NEPTUNE_API_TOKEN), or FORMAT:PATH';
 
 /** every kind that can be written */
 export const DESTINATION_FORMS =
