@@ -363,7 +363,7 @@ describe('neptune-scale:// (Neptune 3.x query API) as a source', () => {
     }
   });
 
-  it('lists from the command line, and exports into a bundle that verify finds equal', async () => {
+  it('lists from the command line, and copies into a bundle and an MLflow file store that verify finds equal', async () => {
     const env = server.scaleEnv();
     const listed = await cli(['ls', 'neptune-scale://ws/srv', '--runs'], env);
     expect(listed.code, listed.stderr).toBe(0);
@@ -374,7 +374,14 @@ describe('neptune-scale:// (Neptune 3.x query API) as a source', () => {
     expect(copied.code, copied.stdout + copied.stderr).toBe(0);
     const verified = await cli(['verify', 'neptune-scale://ws/srv', bundle], env);
     expect(verified.code, verified.stdout + verified.stderr).toBe(0);
-    for (const out of [listed, copied, verified]) expect(out.stdout + out.stderr).not.toContain(server.token);
+    // and into an MLflow file store, which keeps in the .trackshift/ encoding what it cannot hold (typed config, string series, histograms, fractional steps)
+    const mlruns = join(temp(), 'mlruns');
+    const intoMlruns = await cli(['copy', 'neptune-scale://ws/srv', `mlruns:${mlruns}`, '--state-dir', temp()], env);
+    expect(intoMlruns.code, intoMlruns.stdout + intoMlruns.stderr).toBe(0);
+    const verifiedMlruns = await cli(['verify', 'neptune-scale://ws/srv', mlruns], env);
+    expect(verifiedMlruns.code, verifiedMlruns.stdout + verifiedMlruns.stderr).toBe(0);
+    expect(verifiedMlruns.stdout).toContain('EQUAL: no differences');
+    for (const out of [listed, copied, verified, intoMlruns, verifiedMlruns]) expect(out.stdout + out.stderr).not.toContain(server.token);
     const missing = await cli(['ls', 'neptune-scale://ws/nothing'], env);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('has no project ws/nothing');
