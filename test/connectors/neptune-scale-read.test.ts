@@ -266,13 +266,22 @@ describe('neptune-scale:// (Neptune 3.x query API) as a source', () => {
       expect(artifacts).toEqual([{ path: 'files/readme', size: Buffer.byteLength(p.readme) }]);
       expect(await text(await source.readArtifact(parent, 'files/readme'))).toBe(p.readme);
 
-      // the fork: its parent and step recorded, its own points only
+      // the fork: its own points only (its parent and step: below)
       const c = written.child;
       expect(await metric(source, child, 'train/loss')).toEqual(c.loss);
       expect(source.runUrl('exp-srv', p.id)).toBe(`${server.url}/ws/srv/-/run/?customId=${p.id}`);
       expect(source.warnings).toEqual([]);
       expect(server.unhandled).toEqual([]);
-      expect(child.fork).toEqual({ runId: c.forkParent, step: c.forkStep });
+    } finally {
+      await source.close();
+    }
+  });
+
+  it("records a fork's parent and fork step, as Neptune gives them (sys/forking/parent, sys/forking/step)", async () => {
+    const source = openSource();
+    try {
+      const child = (await runsOf(source)).find((r) => r.id === written.child.id)!;
+      expect(child.fork).toEqual({ runId: written.child.forkParent, step: written.child.forkStep });
     } finally {
       await source.close();
     }
