@@ -143,6 +143,11 @@ export interface DestinationHolds {
   systemSeries: boolean | { prefix: string };
   /** `Run.config`, `Run.summary`, `Run.fork`, `Run.group`, `Run.sourceState` */
   typedConfig: boolean;
+  /**
+   * Config paths are written joined with this (Neptune's `/`): a config whose path segments hold
+   * it cannot be given back from what is written, so it is also kept whole in the encoding
+   */
+  configPathSeparator?: string;
   summaries: boolean;
   forks: boolean;
   groups: boolean;

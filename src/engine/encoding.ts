@@ -413,7 +413,13 @@ export class RunEncoder {
     const { run, holds } = this;
     const manifest: Manifest = { series: run.series.map((s) => this.entries.get(s.key) ?? { ...s }) };
     const kept = (what: string) => this.how.push(`${what} kept in ${MANIFEST_PATH}`);
-    if (run.config !== undefined && !holds.typedConfig) {
+    const separator = holds.configPathSeparator;
+    const joined = separator !== undefined && run.config?.find((entry) => entry.path.some((segment) => segment.includes(separator)));
+    if (run.config !== undefined && holds.typedConfig && joined) {
+      // written as it can be (the paths joined); read back from here
+      manifest.config = run.config;
+      kept(`typed config (the key ${quoted(joined.path.join(' › '))} holds "${separator}", which paths here are joined with)`);
+    } else if (run.config !== undefined && !holds.typedConfig) {
       manifest.config = run.config;
       if (this.viewParams.length > 0) manifest.viewParams = this.viewParams.map((p) => p.key);
       const shown = this.viewParams.length;

@@ -32,6 +32,8 @@ export const NEPTUNE3_HOLDS: DestinationHolds = {
   // Neptune's system namespaces (`runtime/`, and 2.x's `monitoring/` moved there) say it
   systemSeries: true,
   typedConfig: true,
+  // attribute paths are `/`-joined: a config key holding `/` cannot be told from a namespace
+  configPathSeparator: '/',
   summaries: false,
   forks: true,
   groups: true,

@@ -63,7 +63,7 @@ function legacyValue(name: string, value: TypedValue): TypedValue {
 const str = (v: TypedValue | undefined): string | undefined => (v?.type === 'string' ? v.value : undefined);
 const time = (v: TypedValue | undefined): number | undefined => (v?.type === 'datetime' ? v.value : undefined);
 
-/** `monitoring/…` → `runtime/…` for 3.x (seed 001); other paths as they are. */
+/** `monitoring/…` → `runtime/…` for 3.x (seed 001, for runs from Neptune); other paths as they are. */
 const movePath = (path: string, generation: NeptuneGeneration): string =>
   generation === 3 && path.startsWith('monitoring/') ? `runtime/${path.slice('monitoring/'.length)}` : path;
 
@@ -74,12 +74,14 @@ export const isNeptuneRun = (run: Run): boolean => (run.config ?? []).some((entr
 export function neptuneTarget(run: Run, experimentName: string, generation: NeptuneGeneration): NeptuneTarget {
   const attributes = new Map<string, TypedValue>();
   const sys = new Map<string, TypedValue>();
+  const neptuneRun = isNeptuneRun(run);
+  // seed 001 moves a Neptune 2.x run's monitoring/ to 3.x's runtime/; a run from elsewhere keeps its own paths
+  const place = (path: string) => (neptuneRun ? movePath(path, generation) : path);
   for (const { path, value } of run.config ?? []) {
     if (path[0] === 'sys' && path.length === 2) sys.set(path[1]!, value);
-    else attributes.set(movePath(path.join('/'), generation), value);
+    else attributes.set(place(path.join('/')), value);
   }
-  const neptuneRun = isNeptuneRun(run);
-  const target: NeptuneTarget = { attributes, seriesPath: (key) => movePath(key, generation) };
+  const target: NeptuneTarget = { attributes, seriesPath: place };
 
   if (neptuneRun) {
     const customId = str(sys.get('custom_run_id'));

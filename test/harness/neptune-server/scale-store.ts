@@ -356,6 +356,11 @@ export class ScaleStore {
     out.set('sys/tags', { type: 'stringSet', values: [] });
     out.set('sys/group_tags', { type: 'stringSet', values: [] });
     out.set('sys/forking/depth', { type: 'int', value: depth(run) });
+    if (run.fork) {
+      // as neptune-exporter's loaders read them from Neptune (../shared/reference/neptune-facts.md): the parent's run id and the fork step
+      out.set('sys/forking/parent', { type: 'string', value: run.fork.parent.runId });
+      out.set('sys/forking/step', { type: 'float', value: run.fork.step });
+    }
     out.set('sys/diagnostics/run_uuid', { type: 'string', value: run.uuid });
     out.set('sys/diagnostics/project_uuid', { type: 'string', value: run.project.id });
     if (run.experiment !== undefined) {
