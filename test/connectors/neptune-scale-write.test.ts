@@ -8,11 +8,9 @@
  * ingest, check, signed URLs and storage ridden out; the server's refusals surface as a run's
  * failure (naming the code) or its warning (counted by code).
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { memoryRun, memoryStore } from '../../src/connectors/memory/index.js';
 import { NeptuneScaleApi } from '../../src/connectors/neptune-scale/api.js';
@@ -23,6 +21,7 @@ import { runVerify } from '../../src/verify/index.js';
 import { expectEqual, job } from '../helpers/jobs.js';
 import { killWhileRunInFlight } from '../helpers/kill.js';
 import { richStore } from '../helpers/rich-run.js';
+import { runTool } from '../harness/mlflow-server.js';
 import { startNeptuneServer, type NeptuneServer, type ScaleRun } from '../harness/neptune-server/index.js';
 
 interface ReadRun {
@@ -38,7 +37,6 @@ interface ReadBack {
 
 const T0 = 1_767_000_000_000;
 const temp = () => mkdtempSync(join(tmpdir(), 'trackshift-neptune-scale-write-'));
-const execFileAsync = promisify(execFile);
 const png = (n: number) => Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.alloc(64 + n, n)]).toString('hex');
 
 /** `runs` runs of `points` points in 3 metrics and a string series each, and a file: large enough to be cut off part way. */
@@ -79,7 +77,6 @@ const pointsOf = (run: ScaleRun, path: string) => {
 describe('neptune-scale:// as a destination', () => {
   let server: NeptuneServer;
   let env: NodeJS.ProcessEnv;
-  let query: string;
   /** the rich memory runs, exported to a bundle that the CLI reads */
   let rich: string;
   /** what neptune-query read of the first copy, compared with later ones */
@@ -92,20 +89,13 @@ describe('neptune-scale:// as a destination', () => {
     richStore(memoryStore('scale-rich'));
     rich = join(temp(), 'rich');
     await job(temp(), 'export', 'memory:scale-rich', rich);
-    // neptune-query's environment is not among runTool's: made the same way (scripts/python-env.sh)
-    query = (await execFileAsync('bash', ['scripts/python-env.sh', 'requirements-neptune-query.txt'], { maxBuffer: 10_000_000 })).stdout.trim();
   }, 300_000);
   afterAll(() => server?.close());
 
   /** A whole project as neptune-query reads it. */
   const readBack = async (project: string): Promise<ReadBack> => {
     const out = join(temp(), 'read.json');
-    try {
-      await execFileAsync(join(query, 'bin', 'python'), ['test/fixtures/neptune_scale_read_back.py', project, out, temp()], { env: { ...process.env, ...server.scaleEnv(), PYTHONUNBUFFERED: '1' }, maxBuffer: 100_000_000 });
-    } catch (err) {
-      const e = err as { stdout?: string; stderr?: string; message: string };
-      throw new Error(`neptune_scale_read_back.py failed: ${e.message}\n${e.stdout ?? ''}\n${e.stderr ?? ''}`);
-    }
+    await runTool('neptune-query', 'python', ['test/fixtures/neptune_scale_read_back.py', project, out, temp()], server.scaleEnv());
     return JSON.parse(readFileSync(out, 'utf8')) as ReadBack;
   };
 

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runTool } from './mlflow-server.js';
+import { pythonEnv, runTool } from './mlflow-server.js';
 import { decodeMessage, encodeMessage, stepOf } from '../../src/connectors/neptune-common/scale-proto.js';
 import { startNeptuneServer, type NeptuneServer, type ScaleAttribute, type ScaleRun } from './neptune-server/index.js';
 
@@ -67,10 +67,9 @@ interface Read {
   readme: string[];
 }
 
-// neptune-query's environment is not among runTool's: made here the same way (scripts/python-env.sh)
 const execFileAsync = promisify(execFile);
 async function read(server: NeptuneServer, project: string): Promise<Read> {
-  const venv = (await execFileAsync('bash', ['scripts/python-env.sh', 'requirements-neptune-query.txt'], { maxBuffer: 10_000_000 })).stdout.trim();
+  const venv = await pythonEnv('neptune-query');
   const env = {
     ...process.env,
     ...server.scaleEnv(),
