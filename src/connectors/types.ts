@@ -152,6 +152,11 @@ export interface DestinationHolds {
   forks: boolean;
   groups: boolean;
   sourceStates: boolean;
+  /**
+   * A series with no point stays listed on its run (told of by createRun). Without it (MLflow
+   * knows a metric only by its points) such a series is listed in the encoding's manifest.
+   */
+  emptySeries?: boolean;
   /** longest key and values it takes, in characters (undefined: no limit) */
   maxKeyLength?: number;
   maxParamValueLength?: number;
@@ -191,6 +196,7 @@ export const HOLDS_EVERYTHING: DestinationHolds = {
   forks: true,
   groups: true,
   sourceStates: true,
+  emptySeries: true,
   creationTimes: { experiments: true, models: true, versions: true },
 };
 

@@ -342,7 +342,8 @@ export class RunEncoder {
     const entry: ManifestSeries = { ...original, ...(points > 0 ? { native: info.key } : {}), ...(file ? { file } : {}) };
     this.entries.set(original.key, entry);
     const name = quoted(original.key);
-    if (file || points === 0 || info.key !== original.key || info.system !== original.system) this.needed = true;
+    const unlisted = points === 0 && !this.holds.emptySeries;
+    if (file || unlisted || info.key !== original.key || info.system !== original.system) this.needed = true;
     const sidecar = file && sidecarArtifact(file);
     if (counts.refused) this.how.push(`${plural(counts.refused, 'point')} of ${name} the destination refuses (a non-finite value, a step out of its range, finer than it keeps or not above the one before, a timestamp going back): left out of the native series, exact points in the sidecar ${sidecar}`);
     if (counts.fractional) this.how.push(`${plural(counts.fractional, 'fractional step')} in ${name}: integer steps written, exact steps in the sidecar ${sidecar}`);

@@ -18,6 +18,7 @@ import type { Source } from '../../src/connectors/types.js';
 import { emptySelection } from '../../src/engine/plan.js';
 import { peakHeapGrowth } from '../helpers/heap.js';
 import { runJob, type JobOptions } from '../../src/engine/job.js';
+import { runVerify } from '../../src/verify/index.js';
 import { SOURCE_TAGS, SOURCE_TAG_PREFIX, type ConfigEntry, type MetricPoint, type Run, type SeriesInfo, type Tags, type TypedPoint } from '../../src/model/index.js';
 
 const T0 = 1_700_000_000_000;
@@ -419,5 +420,28 @@ describe('a long string series', () => {
     // holding 100,000 such points would take over 100 MB; a page is at most about 4 MB
     expect(large).toBeLessThan(Math.max(small, 0) + 16 * 1024 * 1024);
     expect(large).toBeLessThan(32 * 1024 * 1024);
+  });
+});
+
+describe('a series without points', () => {
+  it('stays listed: memory → bundle → memory, verify equal, no encoding', async () => {
+    const name = `v2-empty-${process.pid}`;
+    const store = memoryStore(name);
+    store.data.experiments.set('1', { id: '1', name: 'empty series', tags: {}, lifecycle: 'active' });
+    const series: SeriesInfo[] = [{ key: 'loss', type: 'float' }, { key: 'never logged', type: 'float' }, { key: 'quiet log', type: 'string' }];
+    const run: Run = { id: 'r', experimentId: '1', name: 'r', status: 'FINISHED', startTime: T0, endTime: T0 + 10, lifecycle: 'active', params: {}, tags: {}, inputs: [], series };
+    store.data.runs.set('r', memoryRun({ run, metrics: new Map([['loss', [{ key: 'loss', step: 0, value: 1, timestamp: T0 }]]]) }));
+    const out = join(tmp, 'empty-series');
+    const report = await job('export', `memory:${name}`, out);
+    expect(report.failed).toEqual([]);
+    expect(report.encoded).toEqual([]);
+    const runJson = JSON.parse(await readFile(join(out, 'experiments', '1', 'runs', 'r', 'run.json'), 'utf8'));
+    expect(runJson.series.map((s: { key: string; points: number }) => [s.key, s.points])).toEqual([['loss', 1], ['never logged', 0], ['quiet log', 0]]);
+    expect((await (await openBundleSource(out)).getRun('r'))!.series).toEqual(series);
+    const verified = await runVerify({ source: `memory:${name}`, destination: out, selection: emptySelection(), workers: 1, artifactWorkers: 1, maxDifferences: 10, env: {} });
+    expect(verified.objects).toEqual([]);
+    const back = `v2-empty-back-${process.pid}`;
+    expect((await job('import', out, `memory:${back}`)).failed).toEqual([]);
+    expect([...memoryStore(back).data.runs.values()][0]!.run.series).toEqual(series);
   });
 });

@@ -82,6 +82,17 @@ describe('capability mapping into the .trackshift/ encoding', () => {
     expect(stored.run.config).toEqual([{ path: ['a'], value: { type: 'int', value: 1 } }]);
   });
 
+  it('a series without points: listed natively where the destination lists series, in the manifest where it does not', async () => {
+    const run = () => baseRun('r', { series: [{ key: 'loss', type: 'float' }, { key: 'empty', type: 'float' }, { key: 'no lines', type: 'string' }] });
+    const points = new Map([['loss', [float('loss', 0, 1)]]]);
+    const listing = holding({});
+    expect((await roundTrip(source({ run: run(), metrics: points }), listing)).encoded).toEqual([]);
+    expect(only(listing).artifacts.size).toBe(0);
+    const unlisting = holding({ ...mlflowLike });
+    await roundTrip(source({ run: run(), metrics: points }), unlisting);
+    expect(manifestOf(only(unlisting)).series).toEqual([{ key: 'loss', type: 'float', native: 'loss' }, { key: 'empty', type: 'float' }, { key: 'no lines', type: 'string', file: 'series/2.jsonl' }]);
+  });
+
   it('an MLflow-shaped run into an MLflow-like destination needs no manifest', async () => {
     const src = source(withFloats(baseRun('r'), [...awkward('loss'), float('system/cpu', 0, 3)], ['system/cpu']));
     const dst = holding({ ...mlflowLike });

@@ -209,6 +209,8 @@ export class BundleDestination extends BundleReader implements Destination {
     let record: RunFile;
     let dir: string;
     if (state) {
+      // a series told of that got no point is listed too, with an empty file
+      for (const { info } of state.declared.values()) if (!state.series.has(info.key)) await this.append(state, info, []);
       await Promise.all([...state.series.values()].map((f) => closeStream(f)));
       // listed in the source's order (the engine writes several series at once)
       const place = (s: SeriesEntry) => state.declared.get(s.key)?.index ?? state.declared.size;
@@ -272,6 +274,7 @@ export class BundleDestination extends BundleReader implements Destination {
     const file = await this.seriesLines(state, series);
     if (file.error) throw file.error;
     file.entry.points += lines.length;
+    if (lines.length === 0) return;
     if (!file.stream!.write(lines.join('\n') + '\n')) await once(file.stream!, 'drain');
   }
 

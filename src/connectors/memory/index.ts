@@ -239,7 +239,13 @@ export class MemoryStore implements Source, Destination {
 
   async finishRun(runId: string, run: Run): Promise<void> {
     await this.options.beforeWrite?.('finishRun', runId);
-    const stored = this.stored(runId).run;
+    const whole = this.stored(runId);
+    const stored = whole.run;
+    if (this.holds.emptySeries) {
+      // a series told of that got no point stays listed, in the order createRun was told
+      const listed = new Set(stored.series.map((s) => s.key));
+      stored.series.push(...[...whole.declared.values()].filter((s) => !listed.has(s.key)).map((s) => ({ ...s })));
+    }
     stored.tags[SOURCE_TAGS.complete] = 'true';
     stored.status = run.status;
     stored.endTime = run.endTime;

@@ -18,6 +18,8 @@ export const MLFLOW_HOLDS: DestinationHolds = {
   forks: false,
   groups: false,
   sourceStates: false,
+  // a metric exists by its points: one without any is listed in the manifest
+  emptySeries: false,
   maxKeyLength: 250,
   maxParamValueLength: 6000,
   maxTagValueLength: 8000,
