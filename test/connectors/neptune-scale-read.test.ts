@@ -27,31 +27,9 @@ import type { Histogram, Run, SeriesFile, TypedPoint } from '../../src/model/ind
 import { cli } from '../cli/run-cli.js';
 import { expectEqual } from '../helpers/jobs.js';
 import { richStore } from '../helpers/rich-run.js';
-import { runTool } from '../harness/mlflow-server.js';
+import { writeWithNeptuneScale, type LoggedPoint as Point, type Written } from '../helpers/neptune-scale-written.js';
 import { startNeptuneServer, type NeptuneServer } from '../harness/neptune-server/index.js';
 
-interface Point {
-  step: number;
-  value: number | string;
-  timestamp: number;
-}
-interface Written {
-  errors: string[];
-  parent: {
-    id: string;
-    experiment: string;
-    creationTime: number;
-    configs: Record<string, number | boolean | string | string[]>;
-    tags: string[];
-    groupTags: string[];
-    loss: Point[];
-    notes: Point[];
-    histograms: Array<{ step: number; edges: number[]; counts: number[] }>;
-    readme: string;
-    samples: Array<{ step: number; text: string; mimeType: string; size: number }>;
-  };
-  child: { id: string; forkParent: string; forkStep: number; loss: Point[] };
-}
 
 const temp = () => mkdtempSync(join(tmpdir(), 'trackshift-neptune-scale-read-'));
 const text = async (body: AsyncIterable<unknown>) => {
@@ -214,10 +192,7 @@ describe('neptune-scale:// (Neptune 3.x query API) as a source', () => {
   beforeAll(async () => {
     // two points a page of string, histogram and file series (the server's choice, which the client follows by searchAfter)
     server = await startNeptuneServer({ workspaces: ['ws'], queryPageSize: 2 });
-    const out = await runTool('neptune3', 'python', ['test/fixtures/neptune3_server_write.py', temp(), 'full', 'ws/srv'], server.scaleEnv());
-    const line = out.split('\n').find((l) => l.startsWith('{"errors"'));
-    if (!line) throw new Error(`the writer printed no result:\n${out}`);
-    written = JSON.parse(line) as Written;
+    written = await writeWithNeptuneScale(server, 'full', 'ws/srv');
     expect(written.errors).toEqual([]);
   }, 240_000);
   afterAll(() => server?.close());

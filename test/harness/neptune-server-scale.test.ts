@@ -16,42 +16,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pythonEnv, runTool } from './mlflow-server.js';
+import { pythonEnv } from './mlflow-server.js';
 import { decodeMessage, encodeMessage, stepOf } from '../../src/connectors/neptune-common/scale-proto.js';
+import { writeWithNeptuneScale as write, type LoggedPoint as Point, type Written } from '../helpers/neptune-scale-written.js';
 import { startNeptuneServer, type NeptuneServer, type ScaleAttribute, type ScaleRun } from './neptune-server/index.js';
-
-interface Point {
-  step: number;
-  value: number | string;
-  timestamp: number;
-}
-interface Written {
-  errors: string[];
-  warnings: string[];
-  parent: {
-    id: string;
-    experiment: string;
-    creationTime: number;
-    configs: Record<string, number | boolean | string | string[]>;
-    tags: string[];
-    groupTags: string[];
-    loss: Point[];
-    notes: Point[];
-    histograms: Array<{ step: number; edges: number[]; counts: number[] }>;
-    readme: string;
-    samples: Array<{ step: number; text: string; mimeType: string; size: number }>;
-  };
-  child: { id: string; forkParent: string; forkStep: number; loss: Point[] };
-}
 
 const temp = () => mkdtempSync(join(tmpdir(), 'trackshift-neptune-scale-server-'));
 
-async function write(server: NeptuneServer, mode: 'full' | 'missing-project' | 'refusals', project: string): Promise<Written> {
-  const out = await runTool('neptune3', 'python', ['test/fixtures/neptune3_server_write.py', temp(), mode, project], server.scaleEnv());
-  const line = out.split('\n').find((l) => l.startsWith('{"errors"'));
-  if (!line) throw new Error(`the writer printed no result:\n${out}`);
-  return JSON.parse(line) as Written;
-}
 
 interface Read {
   experiments: string[];
