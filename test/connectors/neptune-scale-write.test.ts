@@ -19,7 +19,7 @@ import { cli, startCli } from '../cli/run-cli.js';
 import { emptySelection } from '../../src/engine/plan.js';
 import { runVerify } from '../../src/verify/index.js';
 import { expectEqual, job } from '../helpers/jobs.js';
-import { killWhileRunInFlight } from '../helpers/kill.js';
+import { killWhen, killWhileRunInFlight } from '../helpers/kill.js';
 import { richStore } from '../helpers/rich-run.js';
 import { runTool } from '../harness/mlflow-server.js';
 import { startNeptuneServer, type NeptuneServer, type ScaleRun } from '../harness/neptune-server/index.js';
@@ -237,20 +237,7 @@ describe('neptune-scale:// as a destination', () => {
     const args = ['copy', many, 'neptune-scale://ws/killed', '--workers', '1', '--state-dir', state];
     const { child, done } = startCli(args, env);
     // killed once a run is there with some of its points but not all: a copy cut off part way
-    await new Promise<void>((resolve, reject) => {
-      const timer = setInterval(() => {
-        const partial = server.scale.runs('ws/killed').find((r) => stringOf(r, 'run_data/tags/trackshift.complete') === undefined && pointsOf(r, 'm0').length > 0);
-        if (partial) {
-          clearInterval(timer);
-          child.kill('SIGKILL');
-          resolve();
-        }
-      }, 2);
-      void done.then(() => {
-        clearInterval(timer);
-        reject(new Error('the copy finished before it could be killed'));
-      });
-    });
+    await killWhen(() => server.scale.runs('ws/killed').some((r) => stringOf(r, 'run_data/tags/trackshift.complete') === undefined && pointsOf(r, 'm0').length > 0), child, done);
     expect((await done).signal).toBe('SIGKILL');
     const cut = server.scale.runs('ws/killed').find((r) => stringOf(r, 'run_data/tags/trackshift.complete') === undefined)!;
     const held = pointsOf(cut, 'm0').length;
