@@ -22,6 +22,7 @@
  */
 import type { Readable } from 'node:stream';
 import type { ArtifactFile, DatasetInput, MetricPoint, Run, SeriesFile, SeriesInfo, TypedPoint, TypedValue } from '../../model/index.js';
+import type { RunBatch } from '../types.js';
 import { quoted } from '../../util/paths.js';
 import { fileDestination, mimeTypeOf, MAX_FILE_DESTINATION_LENGTH, runComponent } from './scale-names.js';
 import { stepOf, timestampOf, type CreateRun, type Value } from './scale-proto.js';
@@ -239,5 +240,35 @@ export class ScaleRunWriter {
     const size = await this.out.putFile({ destination, mimeType, name, ...(file.size !== undefined ? { size: file.size } : {}) }, body);
     const assign = { [file.path]: { value: { case: 'fileRef' as const, value: { path: destination, sizeBytes: BigInt(size), mimeType } } } };
     await this.out.save([{ update: { assign, ...(this.createdAt !== undefined ? { timestamp: timestampOf(this.createdAt) } : {}) }, time: this.rowTime }]);
+  }
+}
+
+/**
+ * What both Neptune 3.x destinations (offline databases, the ingest API) do alike with a run being
+ * written: the contract's writes handed to its ScaleRunWriter. Each says which writer a run id
+ * has; creating, finishing and finding copies are its own.
+ */
+export abstract class ScaleWritingDestination {
+  /** the writer of a run being written (throws for any other) */
+  protected abstract writerOf(runId: string): ScaleRunWriter;
+
+  async writeBatch(runId: string, batch: RunBatch): Promise<void> {
+    await this.writerOf(runId).writeBatch(batch);
+  }
+
+  async writeSeries(runId: string, series: SeriesInfo, points: TypedPoint[]): Promise<void> {
+    await this.writerOf(runId).writeSeries(series, points);
+  }
+
+  async writeSeriesFile(runId: string, file: SeriesFile, body: Readable): Promise<void> {
+    await this.writerOf(runId).writeSeriesFile(file, body);
+  }
+
+  async writeInputs(runId: string, inputs: DatasetInput[]): Promise<void> {
+    await this.writerOf(runId).writeInputs(inputs);
+  }
+
+  async writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void> {
+    await this.writerOf(runId).writeArtifact(file, body);
   }
 }

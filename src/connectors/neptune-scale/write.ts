@@ -31,16 +31,16 @@
  * duplicates, never doubled, and counted in the run's warnings as already held.
  */
 import { Readable } from 'node:stream';
-import type { ArtifactFile, DatasetInput, Experiment, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
+import type { Experiment, Run } from '../../model/index.js';
 import { SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
 import { quoted } from '../../util/paths.js';
 import { chunks, type SignedUrlClient } from '../../util/signed-url.js';
 import { NEPTUNE3_HOLDS } from '../neptune-common/holds.js';
 import { enumName, timestampOf, type CreateRun } from '../neptune-common/scale-proto.js';
 import { encodeSnapshot } from '../neptune-common/scale-snapshot.js';
-import { ScaleRunWriter, type ScaleFile, type ScaleRunSink } from '../neptune-common/scale-run-writer.js';
+import { ScaleRunWriter, ScaleWritingDestination, type ScaleFile, type ScaleRunSink } from '../neptune-common/scale-run-writer.js';
 import { MAX_OPERATION_BYTES, type Pending } from '../neptune-common/scale-values.js';
-import type { Destination, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
+import type { Destination, ExistingRun, RunWriteResult, WriteLimits } from '../types.js';
 import { RPC_OK, RPC_UNAVAILABLE, stringAttribute, type NeptuneScaleApi, type ProtoAttribute, type RequestStatus } from './api.js';
 
 /** One request's worth of points per batch at most; the requests are made to fit anyway. */
@@ -241,7 +241,7 @@ interface RunInWriting {
   resumed: boolean;
 }
 
-export class NeptuneScaleDestination implements Destination {
+export class NeptuneScaleDestination extends ScaleWritingDestination implements Destination {
   readonly kind = 'neptune-scale';
   readonly limits = LIMITS;
   readonly holds = NEPTUNE3_HOLDS;
@@ -261,6 +261,7 @@ export class NeptuneScaleDestination implements Destination {
     private readonly project: string,
     private readonly dryRun: boolean,
   ) {
+    super();
     this.uri = `neptune-scale://${project}`;
   }
 
@@ -375,30 +376,10 @@ export class NeptuneScaleDestination implements Destination {
     return held;
   }
 
-  private open(runId: string): ScaleRunWriter {
+  protected writerOf(runId: string): ScaleRunWriter {
     const run = this.runs.get(runId);
     if (!run) throw new Error(`neptune-scale: run ${quoted(runId)} is not being written`);
     return run.writer;
-  }
-
-  async writeBatch(runId: string, batch: RunBatch): Promise<void> {
-    await this.open(runId).writeBatch(batch);
-  }
-
-  async writeSeries(runId: string, series: SeriesInfo, points: TypedPoint[]): Promise<void> {
-    await this.open(runId).writeSeries(series, points);
-  }
-
-  async writeSeriesFile(runId: string, file: SeriesFile, body: Readable): Promise<void> {
-    await this.open(runId).writeSeriesFile(file, body);
-  }
-
-  async writeInputs(runId: string, inputs: DatasetInput[]): Promise<void> {
-    await this.open(runId).writeInputs(inputs);
-  }
-
-  async writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void> {
-    await this.open(runId).writeArtifact(file, body);
   }
 
   async finishRun(runId: string, run: Run): Promise<void | RunWriteResult> {

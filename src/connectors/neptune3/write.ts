@@ -24,14 +24,14 @@ import { mkdir, rename, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { ArtifactFile, DatasetInput, Experiment, Run, SeriesFile, SeriesInfo, TypedPoint } from '../../model/index.js';
+import type { Experiment, Run } from '../../model/index.js';
 import { SOURCE_TAG_PREFIX, SOURCE_TAGS } from '../../model/index.js';
 import { joinSegment, quoted, removeInside } from '../../util/paths.js';
 import { NEPTUNE3_HOLDS } from '../neptune-common/holds.js';
 import { runFolderName } from '../neptune-common/scale-names.js';
-import { ScaleRunWriter, type ScaleFile, type ScaleRunSink } from '../neptune-common/scale-run-writer.js';
+import { ScaleRunWriter, ScaleWritingDestination, type ScaleFile, type ScaleRunSink } from '../neptune-common/scale-run-writer.js';
 import type { Pending } from '../neptune-common/scale-values.js';
-import type { Destination, ExistingRun, RunBatch, RunWriteResult, WriteLimits } from '../types.js';
+import type { Destination, ExistingRun, RunWriteResult, WriteLimits } from '../types.js';
 import { DATABASE_FILE, PARTIAL_FOLDER_PREFIX } from './db.js';
 import { indexCopies, type ExistingCopy } from './existing.js';
 import { OperationsStore } from './store.js';
@@ -70,7 +70,7 @@ class LocalSink implements ScaleRunSink {
   }
 }
 
-export class Neptune3Destination implements Destination {
+export class Neptune3Destination extends ScaleWritingDestination implements Destination {
   readonly kind = 'neptune3';
   readonly limits = LIMITS;
   readonly holds = NEPTUNE3_HOLDS;
@@ -86,7 +86,9 @@ export class Neptune3Destination implements Destination {
     private readonly project: string,
     private readonly copies: Map<string, ExistingCopy>,
     private readonly dryRun: boolean,
-  ) {}
+  ) {
+    super();
+  }
 
   static async open(uri: string, dir: string, project: string, dryRun: boolean): Promise<Neptune3Destination> {
     const root = resolve(dir);
@@ -143,30 +145,10 @@ export class Neptune3Destination implements Destination {
     return runId;
   }
 
-  private open(runId: string): ScaleRunWriter {
+  protected writerOf(runId: string): ScaleRunWriter {
     const run = this.runs.get(runId);
     if (!run) throw new Error(`neptune3: run ${quoted(runId)} is not being written in ${this.dir}`);
     return run.writer;
-  }
-
-  async writeBatch(runId: string, batch: RunBatch): Promise<void> {
-    await this.open(runId).writeBatch(batch);
-  }
-
-  async writeSeries(runId: string, series: SeriesInfo, points: TypedPoint[]): Promise<void> {
-    await this.open(runId).writeSeries(series, points);
-  }
-
-  async writeSeriesFile(runId: string, file: SeriesFile, body: Readable): Promise<void> {
-    await this.open(runId).writeSeriesFile(file, body);
-  }
-
-  async writeInputs(runId: string, inputs: DatasetInput[]): Promise<void> {
-    await this.open(runId).writeInputs(inputs);
-  }
-
-  async writeArtifact(runId: string, file: ArtifactFile, body: Readable): Promise<void> {
-    await this.open(runId).writeArtifact(file, body);
   }
 
   async finishRun(runId: string, run: Run): Promise<void | RunWriteResult> {
